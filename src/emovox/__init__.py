@@ -1,0 +1,3 @@
+"""emovox: speech emotion recognition."""
+
+__version__ = "0.1.0"

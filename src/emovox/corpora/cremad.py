@@ -1,0 +1,152 @@
+"""CREMA-D: the Crowd-sourced Emotional Multimodal Actors Dataset (audio part).
+
+Layout followed (the release at github.com/CheyneyComputerScience/CREMA-D)::
+
+    <root>/AudioWAV/1001_DFA_ANG_XX.wav
+    <root>/VideoDemographics.csv        (optional; gives each actor's sex)
+
+``root`` may also be the ``AudioWAV`` folder itself (then ``VideoDemographics.csv`` is looked
+for beside it). Files are found at any depth; ``AudioMP3`` and ``VideoFlash`` hold other formats
+and are ignored. Extensions ``.wav`` and ``.flac`` (any case).
+
+File names are ``AAAA_SSS_EEE_LL``:
+
+- ``AAAA`` actor, 1001-1091 (91 actors, 48 male and 43 female).
+- ``SSS`` sentence: IEO TIE IOM IWW TAI MTI IWL ITH DFA ITS TSI WSI (12 sentences).
+- ``EEE`` intended emotion: ANG DIS FEA HAP NEU SAD (:data:`emovox.labels.CREMAD`).
+- ``LL`` intended level: LO low, MD medium, HI high, XX unspecified (only sentence IEO was
+  recorded at three levels).
+
+``VideoDemographics.csv`` is a quoted CSV with header ``"ActorID","Age","Sex","Race",
+"Ethnicity"``; ``Sex`` is ``Male`` or ``Female``. Without it, gender is ``None``.
+
+The release has 7442 clips. Ids are ``cremad/<stem>``, speakers ``cremad/<AAAA>``; ``extra``
+holds ``raw_label`` (``EEE``), ``sentence``, ``intensity`` (low/medium/high/unspecified) and,
+with the demographics file, ``age``. Labels are the actors' intended emotions, not the crowd's
+perceived ones (``processedResults/summaryTable.csv``, not read here).
+
+Licence: Open Database License 1.0; contents under the Database Contents License 1.0.
+Citation: Cao H, Cooper DG, Keutmann MK, Gur RC, Nenkova A, Verma R (2014), CREMA-D:
+Crowd-sourced Emotional Multimodal Actors Dataset, IEEE Trans. Affective Computing 5(4):
+377-390.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+
+from emovox import labels
+from emovox.corpora._common import (
+    ClassSpec,
+    Skips,
+    audio_files,
+    corpus_root,
+    finish,
+    resolve_classes,
+)
+from emovox.errors import CorpusError
+from emovox.types import Utterance
+
+NAME = "cremad"
+LAYOUT = (
+    "AudioWAV/AAAA_SSS_EEE_LL.wav (e.g. AudioWAV/1001_DFA_ANG_XX.wav), "
+    "optional VideoDemographics.csv"
+)
+LICENCE = (
+    "Open Database License 1.0 (contents: Database Contents License 1.0). Cao H, Cooper DG, "
+    "Keutmann MK, Gur RC, Nenkova A, Verma R (2014), CREMA-D: Crowd-sourced Emotional "
+    "Multimodal Actors Dataset, IEEE Trans. Affective Computing 5(4): 377-390."
+)
+
+SENTENCES: tuple[str, ...] = (
+    "IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI",
+)  # fmt: skip
+_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+_FIELDS = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
+DEMOGRAPHICS = "VideoDemographics.csv"
+
+
+def read_demographics(path: Path) -> dict[str, tuple[str | None, int | None]]:
+    """Parse ``VideoDemographics.csv``: actor id -> (gender, age).
+
+    Raises:
+        CorpusError: If the file cannot be read or lacks the ``ActorID`` and ``Sex`` columns.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CorpusError(f"{NAME}: cannot read '{path}': {exc}") from None
+    if not rows or "ActorID" not in rows[0] or "Sex" not in rows[0]:
+        raise CorpusError(f"{NAME}: '{path}' lacks the ActorID and Sex columns")
+    actors: dict[str, tuple[str | None, int | None]] = {}
+    for row in rows:
+        sex = (row.get("Sex") or "").strip().lower()
+        age = (row.get("Age") or "").strip()
+        actors[(row.get("ActorID") or "").strip()] = (
+            sex if sex in ("female", "male") else None,
+            int(age) if age.isdigit() else None,
+        )
+    return actors
+
+
+def _find_demographics(base: Path) -> Path | None:
+    candidates = [base / DEMOGRAPHICS]
+    if base.name.lower() == "audiowav":
+        candidates.append(base.parent / DEMOGRAPHICS)
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def load(root: str | os.PathLike[str], *, classes: ClassSpec = None) -> list[Utterance]:
+    """Scan a CREMA-D copy.
+
+    Args:
+        root: Folder holding ``AudioWAV/`` (and optionally ``VideoDemographics.csv``).
+        classes: Keep only these canonical classes (names, a subset name, ``"all"``/``None``).
+
+    Returns:
+        Utterances sorted by id.
+
+    Raises:
+        CorpusError: If the root is missing, holds no CREMA-D file, or the demographics file is
+            unreadable.
+        ConfigError: On an unknown class name.
+    """
+    wanted = resolve_classes(classes)
+    base = corpus_root(root, NAME, LAYOUT)
+    demographics_path = _find_demographics(base)
+    actors = read_demographics(demographics_path) if demographics_path is not None else {}
+    skips = Skips()
+    found: list[Utterance] = []
+    for path in audio_files(base):
+        match = _FIELDS.match(path.stem)
+        if match is None:
+            skips.add("name not AAAA_SSS_EEE_LL", path)
+            continue
+        actor, sentence, emotion, level = match.groups()
+        if sentence not in SENTENCES or emotion not in labels.CREMAD or level not in _LEVELS:
+            skips.add("unknown sentence, emotion or level code", path)
+            continue
+        gender, age = actors.get(actor, (None, None))
+        extra: dict[str, object] = {
+            "raw_label": emotion,
+            "sentence": sentence,
+            "intensity": _LEVELS[level],
+        }
+        if age is not None:
+            extra["age"] = age
+        found.append(
+            Utterance(
+                id=f"{NAME}/{path.stem}",
+                path=str(path),
+                corpus=NAME,
+                speaker=f"{NAME}/{actor}",
+                label=labels.CREMAD[emotion],
+                gender=gender,
+                extra=extra,
+            )
+        )
+    return finish(NAME, base, LAYOUT, found, skips, wanted)

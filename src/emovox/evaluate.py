@@ -1,0 +1,127 @@
+"""Metrics and reports: WA, UA, macro-F1, per-class recall, confusion matrix, CCC.
+
+Conventions of the SER literature: WA (weighted accuracy) is plain accuracy; UA (unweighted
+accuracy, also UAR) is the mean of per-class recalls over the classes present in the reference.
+Functions take integer class indices (or labels with an explicit ``labels`` order) and return
+fractions in [0, 1]; :func:`classification_scores` reports percentages, as results files do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+def _encode(
+    y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    t = np.asarray(y_true)
+    p = np.asarray(y_pred)
+    if t.shape != p.shape or t.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D of equal length ({t.shape} vs {p.shape})")
+    if labels is None:
+        labels = sorted(set(t.tolist()) | set(p.tolist()))
+    index = {label: i for i, label in enumerate(labels)}
+    try:
+        ti = np.array([index[v] for v in t.tolist()], dtype=np.int64)
+        pi = np.array([index[v] for v in p.tolist()], dtype=np.int64)
+    except KeyError as exc:
+        raise ValueError(f"label {exc.args[0]!r} is not in labels") from None
+    return ti, pi, list(labels)
+
+
+def confusion_matrix(
+    y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None = None
+) -> np.ndarray:
+    """Count matrix ``[n_labels, n_labels]``: row = reference class, column = prediction."""
+    t, p, names = _encode(y_true, y_pred, labels)
+    cm = np.zeros((len(names), len(names)), dtype=np.int64)
+    np.add.at(cm, (t, p), 1)
+    return cm
+
+
+def weighted_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """WA: the fraction of correct predictions."""
+    t, p, _ = _encode(y_true, y_pred, None)
+    return float(np.mean(t == p)) if len(t) else float("nan")
+
+
+def per_class_recall(
+    y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None = None
+) -> np.ndarray:
+    """Recall of each label; NaN for a label with no reference sample."""
+    cm = confusion_matrix(y_true, y_pred, labels)
+    support = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
+
+
+def unweighted_accuracy(
+    y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None = None
+) -> float:
+    """UA (UAR): mean per-class recall over the classes present in ``y_true``."""
+    recall = per_class_recall(y_true, y_pred, labels)
+    present = recall[~np.isnan(recall)]
+    return float(present.mean()) if present.size else float("nan")
+
+
+def macro_f1(y_true: ArrayLike, y_pred: ArrayLike, labels: Sequence[Any] | None = None) -> float:
+    """Macro-averaged F1 over the labels present in ``y_true`` or ``y_pred``.
+
+    A class that is predicted but never present (or present but never predicted) scores F1 = 0,
+    as in scikit-learn's ``f1_score(average="macro")`` over the observed labels.
+    """
+    cm = confusion_matrix(y_true, y_pred, labels)
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    used = (support + predicted) > 0
+    denom = support + predicted
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    return float(f1[used].mean()) if used.any() else float("nan")
+
+
+def ccc(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Lin's concordance correlation coefficient (population moments), in [-1, 1]."""
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    if t.shape != p.shape or t.size < 2:
+        raise ValueError("ccc needs two equal-length arrays with at least 2 values")
+    mt, mp = t.mean(), p.mean()
+    vt, vp = t.var(), p.var()
+    cov = np.mean((t - mt) * (p - mp))
+    denom = vt + vp + (mt - mp) ** 2
+    return float(2 * cov / denom) if denom > 0 else float("nan")
+
+
+def classification_scores(
+    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
+    """All classification scores of one evaluation, scores in percent.
+
+    Args:
+        y_true: Reference labels.
+        y_pred: Predicted labels.
+        labels: Class order of the confusion matrix and per-class recall.
+
+    Returns:
+        ``{"wa", "ua", "macro_f1", "per_class_recall": {label: %}, "confusion": [[int]],
+        "labels": [...], "n": int}``.
+    """
+    labels = list(labels)
+    recall = per_class_recall(y_true, y_pred, labels)
+    return {
+        "wa": 100.0 * weighted_accuracy(y_true, y_pred),
+        "ua": 100.0 * unweighted_accuracy(y_true, y_pred, labels),
+        "macro_f1": 100.0 * macro_f1(y_true, y_pred, labels),
+        "per_class_recall": {
+            label: (None if np.isnan(r) else 100.0 * float(r))
+            for label, r in zip(labels, recall, strict=True)
+        },
+        "confusion": confusion_matrix(y_true, y_pred, labels).tolist(),
+        "labels": labels,
+        "n": len(y_true),
+    }

@@ -1,0 +1,263 @@
+"""Cross-validation and cross-corpus evaluation runs, with results files and reports.
+
+:func:`run_cv` trains and tests one recipe on every fold of a corpus's speaker-independent
+protocol. Each finished fold is written at once to ``OUT/folds/fold_K.json`` (atomically), so a
+long run split with ``folds=[...]`` over several processes, or interrupted, loses nothing; the
+merged ``OUT/results.json`` and ``OUT/report.md`` are rewritten from whatever folds exist and
+say which folds are still missing.
+
+``results.json``: ``{"corpus", "protocol", "recipe", "config", "command", "git_revision",
+"date", "machine", "transductive", "labels", "folds": [{"fold", "test_speakers", "wa", "ua",
+"macro_f1", "confusion", ...}], "missing_folds", "mean": {"wa", "ua", "macro_f1"}}`` with scores
+in percent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import EmovoxError
+from .evaluate import classification_scores
+from .files import provenance, write_text
+from .folds import make_folds
+from .train import FeatureBank, TrainConfig, TrainedModel, _frontend_options, fit
+from .types import Utterance
+
+
+def _scores(model: TrainedModel, bank: FeatureBank, test: Sequence[Utterance]) -> dict[str, Any]:
+    mode = model.config.data.normalization
+    groups = [u.speaker if mode == "speaker" else "*" for u in test]
+    probs = model.predict_proba([bank.get(u) for u in test], groups)
+    pred = [model.labels[i] for i in probs.argmax(axis=1)]
+    return classification_scores([str(u.label) for u in test], pred, model.labels)
+
+
+def run_cv(
+    config: TrainConfig,
+    utterances: Sequence[Utterance],
+    *,
+    corpus: str,
+    protocol: str,
+    out_dir: str | Path,
+    folds: Sequence[int] | None = None,
+    k: int | None = None,
+    cache_dir: str | Path | None = None,
+    argv: Sequence[str] | None = None,
+    progress: bool = True,
+    save_models: bool = False,
+) -> dict[str, Any]:
+    """Run one recipe over a protocol's folds; write per-fold files and the merged results.
+
+    Args:
+        config: The recipe.
+        utterances: The corpus (already filtered to the recipe's classes).
+        corpus: Corpus name (recorded).
+        protocol: Protocol name (see :data:`emovox.folds.PROTOCOLS`).
+        out_dir: Output folder (created).
+        folds: Fold numbers to run (default: all).
+        k: Folds of the k-fold protocols.
+        cache_dir: Feature cache root.
+        argv: The command line to record (default: ``sys.argv``).
+        progress: Progress on stderr.
+        save_models: Also write ``OUT/models/fold_K.pt``.
+
+    Returns:
+        The merged results document (also written to ``OUT/results.json``).
+    """
+    from .features import build_frontend
+    from .labels import ordered
+
+    out = Path(out_dir)
+    (out / "folds").mkdir(parents=True, exist_ok=True)
+    all_folds = make_folds(utterances, protocol, k=k, seed=config.optim.seed)
+    chosen = make_folds(utterances, protocol, k=k, seed=config.optim.seed, select=folds)
+    labels = list(ordered(str(u.label) for u in utterances))
+    frontend = build_frontend(_frontend_options(config))
+    bank = FeatureBank(frontend, sorted(utterances, key=lambda u: u.id),
+                       Path(cache_dir) if cache_dir else None, config.data.cache_dtype, progress)
+    meta = provenance(argv)
+    for fold in chosen:
+        if progress:
+            sys_log(f"fold {fold.index}/{len(all_folds)}: test {', '.join(fold.test_speakers)}")
+        model = fit(config, fold.train, fold.valid, labels=labels, extra=fold.test,
+                    frontend=frontend, bank=bank, run_dir=out / "runs" / f"fold_{fold.index}",
+                    progress=progress)
+        scores = _scores(model, bank, fold.test)
+        record = {
+            "fold": fold.index,
+            "test_speakers": fold.test_speakers,
+            "valid_speakers": fold.valid_speakers,
+            "n_train": len(fold.train),
+            "n_valid": len(fold.valid),
+            **scores,
+            "valid_ua": model.scores.get("valid_ua"),
+            "best_epoch": model.info.get("best_epoch"),
+            **meta,
+        }
+        write_text(out / "folds" / f"fold_{fold.index}.json", json.dumps(record, indent=1))
+        if save_models:
+            from .train import save_checkpoint
+
+            save_checkpoint(model, out / "models" / f"fold_{fold.index}.pt")
+        if progress:
+            sys_log(f"fold {fold.index}: UA {scores['ua']:.2f}  WA {scores['wa']:.2f}  "
+                    f"macro-F1 {scores['macro_f1']:.2f}")
+    return merge_results(out, config=config, corpus=corpus, protocol=protocol,
+                         n_folds=len(all_folds), labels=labels, argv=argv)
+
+
+def sys_log(message: str) -> None:
+    """Print a progress line to stderr."""
+    import sys
+
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, protocol: str,
+                  n_folds: int, labels: Sequence[str],
+                  argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Merge ``OUT/folds/fold_*.json`` into ``OUT/results.json`` and ``OUT/report.md``.
+
+    The mean is taken over the folds present; ``missing_folds`` lists the others, and the
+    report says the table is incomplete rather than filling them in.
+    """
+    out = Path(out_dir)
+    records = []
+    for path in sorted((out / "folds").glob("fold_*.json")):
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise EmovoxError(f"{path}: unreadable fold result ({exc})") from None
+    records.sort(key=lambda r: r["fold"])
+    present = {r["fold"] for r in records}
+    missing = [i for i in range(1, n_folds + 1) if i not in present]
+    mean = {key: float(np.mean([r[key] for r in records])) if records else None
+            for key in ("wa", "ua", "macro_f1")}
+    fold_keys = ("fold", "test_speakers", "valid_speakers", "n_train", "n_valid", "n", "wa", "ua",
+                 "macro_f1", "per_class_recall", "confusion", "valid_ua", "best_epoch",
+                 "command", "git_revision", "date", "machine")
+    doc = {
+        "corpus": corpus,
+        "protocol": protocol,
+        "recipe": config.name,
+        "config": config.to_dict(),
+        **provenance(argv),
+        "transductive": config.data.normalization == "speaker",
+        "labels": list(labels),
+        "folds": [{k: r.get(k) for k in fold_keys} for r in records],
+        "n_folds": n_folds,
+        "missing_folds": missing,
+        "mean": mean,
+        "confusion": _sum_confusion(records, len(labels)),
+    }
+    write_text(out / "results.json", json.dumps(doc, indent=1))
+    write_text(out / "report.md", render_report(doc))
+    _plot_confusion(doc, out / "confusion.png")
+    return doc
+
+
+def _sum_confusion(records: Sequence[dict[str, Any]], n: int) -> list[list[int]]:
+    total = np.zeros((n, n), dtype=np.int64)
+    for r in records:
+        total += np.asarray(r["confusion"], dtype=np.int64)
+    return total.tolist()
+
+
+def render_report(doc: dict[str, Any]) -> str:
+    """A markdown report of a results document: per-fold table, mean, confusion matrix."""
+    lines = [f"# {doc['recipe']} on {doc['corpus']} ({doc['protocol']})", ""]
+    if doc["missing_folds"]:
+        lines += [f"**Incomplete: folds {', '.join(map(str, doc['missing_folds']))} still "
+                  f"missing; the mean covers {len(doc['folds'])} of {doc['n_folds']} folds.**", ""]
+    if doc["transductive"]:
+        lines += ["Transductive: features standardised per speaker with each test speaker's own "
+                  "unlabelled statistics.", ""]
+    lines += ["| fold | test speakers | WA | UA | macro-F1 |", "| --- | --- | --- | --- | --- |"]
+    for f in doc["folds"]:
+        lines.append(f"| {f['fold']} | {' '.join(s.split('/')[-1] for s in f['test_speakers'])} "
+                     f"| {f['wa']:.2f} | {f['ua']:.2f} | {f['macro_f1']:.2f} |")
+    m = doc["mean"]
+    if m["ua"] is not None:
+        lines.append(f"| **mean** | | **{m['wa']:.2f}** | **{m['ua']:.2f}** | "
+                     f"**{m['macro_f1']:.2f}** |")
+    labels = doc["labels"]
+    lines += ["", "Confusion matrix (all folds; rows = reference, columns = prediction):", "",
+              "| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for name, row in zip(labels, doc["confusion"], strict=True):
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    lines += ["", "![confusion matrix](confusion.png)", "",
+              f"Command: `{doc['command']}`  ", f"Revision: {doc['git_revision']}  ",
+              f"Date: {doc['date']}  ", f"Machine: {doc['machine'].get('processor')}, "
+              f"{doc['machine'].get('cpu_count')} cores"]
+    return "\n".join(lines) + "\n"
+
+
+def _plot_confusion(doc: dict[str, Any], path: Path) -> None:
+    """Row-normalised confusion-matrix plot (skipped quietly without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    cm = np.asarray(doc["confusion"], dtype=float)
+    if cm.size == 0 or cm.sum() == 0:
+        return
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    labels = doc["labels"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(labels), 0.8 + 0.6 * len(labels)))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{100 * norm[i, j]:.0f}", ha="center", va="center",
+                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("reference")
+    ua = doc["mean"]["ua"]
+    ax.set_title(f"{doc['recipe']} on {doc['corpus']}" + (f", UA {ua:.1f}" if ua else ""))
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def evaluate_model(model: TrainedModel, utterances: Sequence[Utterance], *,
+                   cache_dir: str | Path | None = None,
+                   progress: bool = True) -> dict[str, Any]:
+    """Score a trained model on a (usually other) corpus, on the classes both share.
+
+    Utterances whose label the model does not know are left out; predictions are restricted to
+    the classes present in the evaluation set (renormalised probabilities), so a 7-class model
+    tested on a 6-class corpus is not penalised for a class the corpus cannot contain.
+    """
+    from .features import build_frontend
+
+    known = [u for u in utterances if u.label in model.labels]
+    if not known:
+        raise EmovoxError("no utterance of the evaluation corpus has a class the model knows")
+    classes = [c for c in model.labels if any(u.label == c for u in known)]
+    options = dict(model.frontend_config)
+    frontend = build_frontend(options)
+    bank = FeatureBank(frontend, known, Path(cache_dir) if cache_dir else None,
+                       model.config.data.cache_dtype, progress)
+    mode = model.config.data.normalization
+    if mode == "speaker":
+        from .train import fit_normalizer
+
+        model.normalizer.stats.update(fit_normalizer("speaker", bank, [], known).stats)
+    groups = [u.speaker if mode == "speaker" else "*" for u in known]
+    probs = model.predict_proba([bank.get(u) for u in known], groups)
+    cols = [model.labels.index(c) for c in classes]
+    pred = [classes[i] for i in probs[:, cols].argmax(axis=1)]
+    scores = classification_scores([str(u.label) for u in known], pred, classes)
+    return {"classes": classes, "n_skipped": len(utterances) - len(known), **scores}

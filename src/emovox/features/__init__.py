@@ -1,0 +1,205 @@
+"""Frontends: waveform -> frame features ``[time, feat]``, behind one interface, with a cache.
+
+A frontend has ``name``, ``sample_rate``, ``dim``, ``frame_seconds``, ``config()`` (plain JSON
+values that fully determine its output: the cache key) and ``__call__(signal) -> [time, feat]``
+(functionals have time = 1). Frontends that can run inside training (waveform augmentation,
+fine-tuning) also have ``torch_module()``: ``(wave[B, N], lengths[B]) -> (features[B, T, D],
+mask[B, T])``.
+
+``FRONTENDS`` maps each name to a builder; :func:`build_frontend` makes one from a config dict.
+:class:`FeatureCache` stores extracted features on disk, keyed by the frontend config and by the
+file's path, size, modification time and segment, so an edited file is never served stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import ConfigError, EmovoxError
+from ..types import Utterance
+
+
+class Frontend(Protocol):
+    """What every frontend provides (see the module docstring)."""
+
+    name: str
+    sample_rate: int
+    dim: int
+    frame_seconds: float
+
+    def config(self) -> dict[str, Any]:
+        """Return the JSON-able values that fully determine the output."""
+        ...
+
+    def __call__(self, signal: np.ndarray) -> np.ndarray:
+        """Map a float32 mono signal at ``sample_rate`` to features ``[time, feat]``."""
+        ...
+
+
+def _logmel(**kw: Any) -> Frontend:
+    from .logmel import LogMel
+
+    return LogMel(**kw)
+
+
+def _whisper(**kw: Any) -> Frontend:
+    from .whisper import WhisperFrontend
+
+    return WhisperFrontend(**kw)
+
+
+def _opensmile(**kw: Any) -> Frontend:
+    from .opensmile import OpenSmile
+
+    return OpenSmile(**kw)
+
+
+def _ssl(**kw: Any) -> Frontend:
+    from .ssl import HFEncoder
+
+    if "model" in kw:  # the recipe key; the constructor's argument is name_or_path
+        kw["name_or_path"] = kw.pop("model")
+    return HFEncoder(**kw)
+
+
+#: Frontend name -> builder taking the frontend's keyword options.
+FRONTENDS: dict[str, Callable[..., Frontend]] = {
+    "logmel": _logmel,
+    "whisper": _whisper,
+    "opensmile": _opensmile,
+    "ssl": _ssl,
+}
+
+
+def build_frontend(config: Mapping[str, Any]) -> Frontend:
+    """Build a frontend from ``{"name": ..., **options}``.
+
+    Raises:
+        ConfigError: On an unknown frontend name or option.
+    """
+    options = dict(config)
+    name = options.pop("name", None)
+    if name not in FRONTENDS:
+        raise ConfigError(f"unknown frontend '{name}' (known: {', '.join(FRONTENDS)})")
+    try:
+        return FRONTENDS[str(name)](**options)
+    except TypeError as exc:
+        raise ConfigError(f"frontend '{name}': {exc}") from None
+
+
+def config_key(config: Mapping[str, Any]) -> str:
+    """A short stable hash of a frontend config (the cache folder name)."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    """``$EMOVOX_CACHE`` or ``~/.cache/emovox``."""
+    env = os.environ.get("EMOVOX_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "emovox"
+
+
+class FeatureCache:
+    """An on-disk cache of one frontend's features, one ``.npy`` file per utterance.
+
+    Args:
+        root: Cache root; features go to ``root/features/<name>-<config hash>/``.
+        frontend_config: The frontend's ``config()``; written beside the files for audit.
+        dtype: Storage dtype (``"float16"`` halves the size of large encoder features).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], frontend_config: Mapping[str, Any],
+        dtype: str = "float32",
+    ) -> None:
+        name = str(frontend_config.get("name", "frontend"))
+        self.folder = Path(root) / "features" / f"{name}-{config_key(frontend_config)}-{dtype}"
+        self.dtype = np.dtype(dtype)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta = self.folder / "frontend.json"
+        if not meta.exists():
+            meta.write_text(json.dumps(dict(frontend_config), indent=1, default=str))
+
+    def key(self, utt: Utterance) -> str:
+        """The cache key of an utterance: its file identity plus its segment."""
+        try:
+            st = os.stat(utt.path)
+            ident = f"{os.path.realpath(utt.path)}|{st.st_size}|{st.st_mtime_ns}"
+        except OSError:
+            ident = f"{utt.path}|missing"
+        ident += f"|{utt.start}|{utt.duration}"
+        return hashlib.sha1(ident.encode()).hexdigest()
+
+    def get(self, utt: Utterance) -> np.ndarray | None:
+        """Return the cached features of ``utt``, or ``None``."""
+        path = self.folder / f"{self.key(utt)}.npy"
+        try:
+            return np.load(path)
+        except (OSError, ValueError, EOFError):
+            return None
+
+    def put(self, utt: Utterance, features: np.ndarray) -> None:
+        """Store features atomically (a killed run never leaves a half-written file)."""
+        path = self.folder / f"{self.key(utt)}.npy"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as handle:
+            np.save(handle, np.asarray(features, dtype=self.dtype))
+        os.replace(tmp, path)
+
+
+def extract(
+    frontend: Frontend,
+    utterances: Sequence[Utterance],
+    *,
+    cache: FeatureCache | None = None,
+    progress: bool = False,
+    max_seconds: float | None = None,
+) -> list[np.ndarray]:
+    """Features of every utterance (from the cache when present), in order, as float32.
+
+    Args:
+        frontend: The frontend to run.
+        utterances: What to extract; audio is read with :func:`emovox.audio.load`.
+        cache: Optional cache; missing entries are computed and stored.
+        progress: Print a progress line to stderr.
+        max_seconds: Length limit passed to the audio loader.
+
+    Raises:
+        EmovoxError: When a file cannot be read (the message names the file).
+    """
+    from .. import audio
+
+    out: list[np.ndarray] = []
+    n = len(utterances)
+    for i, utt in enumerate(utterances):
+        feats = cache.get(utt) if cache is not None else None
+        if feats is None:
+            kwargs: dict[str, Any] = {"start": utt.start, "duration": utt.duration}
+            if max_seconds is not None:
+                kwargs["max_seconds"] = max_seconds
+            signal = audio.load(utt.path, frontend.sample_rate, **kwargs)
+            feats = np.asarray(frontend(signal))
+            if cache is not None:
+                cache.put(utt, feats)
+        out.append(np.asarray(feats, dtype=np.float32))
+        if progress and (i + 1 == n or (i + 1) % 50 == 0):
+            sys.stderr.write(f"\r{frontend.name}: {i + 1}/{n} utterances")
+            if i + 1 == n:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+    return out
+
+
+def check_dims(features: Iterable[np.ndarray], dim: int) -> None:
+    """Raise EmovoxError if any feature matrix's last axis is not ``dim``."""
+    for f in features:
+        if f.shape[-1] != dim:
+            raise EmovoxError(f"feature dimension {f.shape[-1]} != frontend dim {dim}")

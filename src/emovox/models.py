@@ -1,0 +1,476 @@
+"""Utterance-level emotion models on frame features: pooling heads, FLAM and the classifier.
+
+One forward contract for every model (see ``DESIGN.md``)::
+
+    output = model(x, mask)   # x: [B, T, D] float frames, mask: [B, T] bool, True = valid frame
+
+returning a :class:`ModelOutput`. As in timm, :meth:`SERModel.features` (frames -> 64-d
+embedding and frame weights) and :meth:`SERModel.head` (embedding -> logits) are separate steps.
+
+Padding never changes a result: every pooling masks padded frames out (their values, even NaN,
+are never read), and a row with no valid frame yields zeros rather than NaN.
+
+Reference for FLAM: Wang et al., arXiv 2512.04551 (``METHOD.md`` section 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from emovox.errors import ConfigError
+
+__all__ = [
+    "AttentionPooling",
+    "AttentiveStatisticsPooling",
+    "FLAM",
+    "MaxPooling",
+    "MeanPooling",
+    "ModelConfig",
+    "ModelOutput",
+    "POOLINGS",
+    "SERModel",
+    "build_model",
+    "masked_softmax",
+]
+
+PoolingName = Literal["flam", "mean", "max", "attention", "attstats"]
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What every emovox model returns.
+
+    Attributes:
+        logits: Unnormalised class scores, shape ``[B, C]``.
+        embedding: Utterance embedding (the center-loss space), shape ``[B, E]``.
+        frame_weights: Attention weight of each frame, shape ``[B, T]``, summing to 1 over the
+            valid frames of a row and 0 on padding (the emotion timeline); ``None`` for poolings
+            without weights (mean, max).
+        projection: L2-normalised projection of the embedding for the supervised contrastive
+            loss, shape ``[B, P]``; ``None`` when the model has no projection head.
+        regression: Dimensional outputs (e.g. valence, arousal, dominance), shape ``[B, K]``;
+            ``None`` when the model has no regression head.
+    """
+
+    logits: Tensor
+    embedding: Tensor
+    frame_weights: Tensor | None = None
+    projection: Tensor | None = None
+    regression: Tensor | None = None
+
+
+def _check_inputs(x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Validate ``x [B, T, D]`` and ``mask [B, T]``; zero padded frames; default mask all-valid."""
+    if x.dim() != 3:
+        raise ValueError(f"expected frames of shape [B, T, D], got {tuple(x.shape)}")
+    if mask is None:
+        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+    if mask.shape != x.shape[:2]:
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} does not match frames {tuple(x.shape[:2])}"
+        )
+    mask = mask.to(torch.bool)
+    # torch.where (not multiplication) so NaN/inf in padding cannot leak into the result.
+    x = torch.where(mask.unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=x.device))
+    return x, mask
+
+
+def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    """Softmax over the last axis restricted to valid positions.
+
+    Padded positions get exactly 0. A row with no valid position gets all zeros (not NaN): its
+    scores are filled with the most negative finite value instead of ``-inf``, so the softmax
+    stays finite, and the result is multiplied by the mask.
+
+    Args:
+        scores: Scores, shape ``[B, T]``.
+        mask: Bool, shape ``[B, T]``, True = valid.
+
+    Returns:
+        Weights, shape ``[B, T]``; each row sums to 1 (or 0 for an all-padded row).
+    """
+    filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return torch.softmax(filled, dim=-1) * mask.to(scores.dtype)
+
+
+def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean over valid frames, ``[B, T, D] -> [B, D]``; zeros for an all-padded row."""
+    weights = mask.to(x.dtype)
+    count = weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+    return (x * weights.unsqueeze(-1)).sum(dim=1) / count
+
+
+class MeanPooling(nn.Module):
+    """Average of the valid frames.
+
+    Args:
+        dim: Frame feature size ``D`` (the output size too).
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.out_dim = dim
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Pool frames.
+
+        Args:
+            x: Frames, shape ``[B, T, D]``.
+            mask: Bool, shape ``[B, T]``, True = valid; all valid when omitted.
+
+        Returns:
+            ``(pooled [B, D], None)``; zeros for an all-padded row.
+        """
+        x, mask = _check_inputs(x, mask)
+        return _masked_mean(x, mask), None
+
+
+class MaxPooling(nn.Module):
+    """Element-wise maximum over the valid frames (a padded frame never wins).
+
+    Args:
+        dim: Frame feature size ``D`` (the output size too).
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.out_dim = dim
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Pool frames.
+
+        Args:
+            x: Frames, shape ``[B, T, D]``.
+            mask: Bool, shape ``[B, T]``, True = valid; all valid when omitted.
+
+        Returns:
+            ``(pooled [B, D], None)``; zeros for an all-padded row.
+        """
+        x, mask = _check_inputs(x, mask)
+        lowest = torch.finfo(x.dtype).min
+        pooled = x.masked_fill(~mask.unsqueeze(-1), lowest).amax(dim=1)
+        has_frame = mask.any(dim=1, keepdim=True)
+        return torch.where(has_frame, pooled, torch.zeros_like(pooled)), None
+
+
+class AttentionPooling(nn.Module):
+    """Attention pooling: a learnable vector scores each frame; softmax over valid frames.
+
+    ``score_t = w . x_t + b``, ``a = masked_softmax(score)``, ``pooled = sum_t a_t x_t``.
+    ``w`` starts at N(0, 0.02^2), a choice (small, so training starts near mean pooling).
+
+    Args:
+        dim: Frame feature size ``D`` (the output size too).
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.out_dim = dim
+        self.score = nn.Linear(dim, 1)
+        nn.init.normal_(self.score.weight, std=0.02)
+        nn.init.zeros_(self.score.bias)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Pool frames.
+
+        Args:
+            x: Frames, shape ``[B, T, D]``.
+            mask: Bool, shape ``[B, T]``, True = valid; all valid when omitted.
+
+        Returns:
+            ``(pooled [B, D], weights [B, T])``; weights sum to 1 over valid frames, 0 on
+            padding; an all-padded row gives zeros for both.
+        """
+        x, mask = _check_inputs(x, mask)
+        weights = masked_softmax(self.score(x).squeeze(-1), mask)
+        return torch.einsum("bt,btd->bd", weights, x), weights
+
+
+class AttentiveStatisticsPooling(nn.Module):
+    """Attention-weighted mean and standard deviation, concatenated (Okabe et al., 2018).
+
+    Frame scores come from a one-hidden-layer scorer ``v . tanh(W x_t + b) + k``; with weights
+    ``a``, ``mu = sum_t a_t x_t`` and ``sigma = sqrt(max(sum_t a_t x_t^2 - mu^2, 1e-6))``
+    (the floor keeps the square root's gradient finite). Output ``[mu, sigma]``, size ``2 D``.
+
+    Args:
+        dim: Frame feature size ``D``.
+        attention_dim: Hidden size of the scorer (128, a choice).
+    """
+
+    def __init__(self, dim: int, attention_dim: int = 128) -> None:
+        super().__init__()
+        self.out_dim = 2 * dim
+        self.score = nn.Sequential(
+            nn.Linear(dim, attention_dim), nn.Tanh(), nn.Linear(attention_dim, 1)
+        )
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Pool frames.
+
+        Args:
+            x: Frames, shape ``[B, T, D]``.
+            mask: Bool, shape ``[B, T]``, True = valid; all valid when omitted.
+
+        Returns:
+            ``(pooled [B, 2 D], weights [B, T])``; an all-padded row gives zeros for both.
+        """
+        x, mask = _check_inputs(x, mask)
+        weights = masked_softmax(self.score(x).squeeze(-1), mask)
+        mean = torch.einsum("bt,btd->bd", weights, x)
+        second = torch.einsum("bt,btd->bd", weights, x * x)
+        std = (second - mean * mean).clamp(min=1e-6).sqrt()
+        has_frame = mask.any(dim=1, keepdim=True)
+        std = torch.where(has_frame, std, torch.zeros_like(std))
+        return torch.cat([mean, std], dim=-1), weights
+
+
+class FLAM(nn.Module):
+    """Frame-level attention module: multi-head self-attention over frames, then attention pooling.
+
+    ``h = LayerNorm(x + Dropout(MHSA(x, key_padding_mask)))`` (post-norm residual block, as the
+    paper describes "self-attention with a residual connection and layer norm"), then
+    :class:`AttentionPooling` over ``h``. The pooling weights are the frame weights (emotion
+    timeline).
+
+    Context broadcasting (an option; the paper gives no details): the masked mean frame is added
+    to every valid frame *before* the self-attention, after Hyeon-Woo et al. (2022) who add the
+    mean token at the input of the next attention layer. Placing it after the attention would be
+    a no-op for the pooling weights (a constant shift of every frame leaves the softmax
+    unchanged), so the input is the only placement that changes what is attended to.
+
+    Args:
+        dim: Frame feature size ``D``; must be divisible by ``num_heads``. A mismatch is an
+            error rather than a silent projection, so the architecture stays what the config
+            says; set ``ModelConfig.hidden_dim`` to a multiple of ``num_heads`` instead.
+        num_heads: Attention heads (paper: 16).
+        dropout: Dropout on the attention weights and the residual branch (0.1, a choice).
+        context_broadcast: Add the mean valid frame to every frame before attention.
+
+    Raises:
+        ConfigError: If ``dim`` is not divisible by ``num_heads``.
+    """
+
+    def __init__(
+        self, dim: int, num_heads: int = 16, dropout: float = 0.1, context_broadcast: bool = False
+    ) -> None:
+        super().__init__()
+        if num_heads < 1 or dim % num_heads != 0:
+            raise ConfigError(
+                f"FLAM: feature size {dim} is not divisible by num_heads={num_heads}; "
+                f"set hidden_dim to a multiple of {num_heads} (e.g. {_round_up(dim, num_heads)}) "
+                "or change num_heads"
+            )
+        self.out_dim = dim
+        self.context_broadcast = context_broadcast
+        self.attention = nn.MultiheadAttention(dim, num_heads, dropout=dropout, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(dim)
+        self.pool = AttentionPooling(dim)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Attend over frames and pool them.
+
+        Args:
+            x: Frames, shape ``[B, T, D]``.
+            mask: Bool, shape ``[B, T]``, True = valid; all valid when omitted.
+
+        Returns:
+            ``(utterance [B, D], frame_weights [B, T])``; an all-padded row gives zeros.
+        """
+        x, mask = _check_inputs(x, mask)
+        if self.context_broadcast:
+            x = x + _masked_mean(x, mask).unsqueeze(1) * mask.unsqueeze(-1).to(x.dtype)
+        # A row with no valid key would make the attention softmax NaN; let such rows attend to
+        # their (zeroed) padding instead. Their output is masked out by the pooling anyway.
+        has_frame = mask.any(dim=1, keepdim=True)
+        key_padding_mask = ~mask & has_frame
+        attended, _ = self.attention(x, x, x, key_padding_mask=key_padding_mask, need_weights=False)
+        h = self.norm(x + self.dropout(attended))
+        return self.pool(h, mask)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // max(multiple, 1)) * max(multiple, 1)
+
+
+#: Pooling heads by name. Every class takes the frame size as first argument, exposes
+#: ``out_dim`` and maps ``(x [B, T, D], mask [B, T]) -> (pooled [B, out_dim], weights | None)``.
+POOLINGS: dict[str, type[nn.Module]] = {
+    "flam": FLAM,
+    "mean": MeanPooling,
+    "max": MaxPooling,
+    "attention": AttentionPooling,
+    "attstats": AttentiveStatisticsPooling,
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of :class:`SERModel`.
+
+    Attributes:
+        input_dim: Frame feature size ``D`` from the frontend (e.g. 384 for Whisper tiny).
+        num_classes: Number of emotion classes ``C``.
+        pooling: Pooling head, a key of :data:`POOLINGS` (paper: ``"flam"``).
+        num_heads: FLAM attention heads (paper: 16).
+        hidden_dim: If set, frames are first projected to this size by a linear layer
+            (then dropout); ``None`` keeps ``input_dim``.
+        embedding_dim: Size of the utterance embedding the center loss acts on (paper: 64).
+        mlp_dim: Hidden size of the MLP from the pooled vector to the embedding (256, a choice).
+        projection_dim: Output size of the supervised-contrastive projection head (128, the
+            common choice of Khosla et al., not the paper's number); 0 disables the head.
+        dropout: Dropout rate in FLAM, after the input projection and in the MLP (0.1, a choice).
+        context_broadcast: FLAM context broadcasting (details unknown in the paper; off).
+        num_regression: Outputs of an optional regression head (e.g. 3 for valence, arousal,
+            dominance); 0 disables it.
+    """
+
+    input_dim: int
+    num_classes: int
+    pooling: PoolingName = "flam"
+    num_heads: int = 16
+    hidden_dim: int | None = None
+    embedding_dim: int = 64
+    mlp_dim: int = 256
+    projection_dim: int = 128
+    dropout: float = 0.1
+    context_broadcast: bool = False
+    num_regression: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(
+                f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}"
+            )
+        for name in ("input_dim", "num_classes", "embedding_dim", "mlp_dim", "num_heads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.hidden_dim is not None and self.hidden_dim < 1:
+            raise ConfigError(f"ModelConfig.hidden_dim must be >= 1 or None, got {self.hidden_dim}")
+        if self.projection_dim < 0 or self.num_regression < 0:
+            raise ConfigError("ModelConfig.projection_dim and num_regression must be >= 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+
+
+class SERModel(nn.Module):
+    """Frames -> [input projection] -> pooling -> MLP -> embedding -> classifier.
+
+    Side heads on the embedding: a projection head for the supervised contrastive loss
+    (``Linear -> ReLU -> Linear``, output L2-normalised) and an optional linear regression head.
+
+    Args:
+        config: The architecture.
+
+    Raises:
+        ConfigError: If FLAM is chosen and the frame size is not divisible by ``num_heads``.
+
+    Example:
+        >>> model = SERModel(ModelConfig(input_dim=32, num_classes=4))
+        >>> out = model(torch.randn(2, 10, 32), torch.ones(2, 10, dtype=torch.bool))
+        >>> tuple(out.logits.shape), tuple(out.embedding.shape), tuple(out.frame_weights.shape)
+        ((2, 4), (2, 64), (2, 10))
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        frame_dim = config.hidden_dim or config.input_dim
+        self.input_projection: nn.Module = (
+            nn.Sequential(nn.Linear(config.input_dim, frame_dim), nn.Dropout(config.dropout))
+            if config.hidden_dim is not None
+            else nn.Identity()
+        )
+        self.pooling = _build_pooling(config, frame_dim)
+        pooled_dim = _out_dim(self.pooling)
+        self.embed = nn.Sequential(
+            nn.Linear(pooled_dim, config.mlp_dim),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.mlp_dim, config.embedding_dim),
+            nn.GELU(),
+        )
+        self.classifier = nn.Linear(config.embedding_dim, config.num_classes)
+        self.projection: nn.Module | None = None
+        if config.projection_dim > 0:
+            self.projection = nn.Sequential(
+                nn.Linear(config.embedding_dim, config.embedding_dim),
+                nn.ReLU(),
+                nn.Linear(config.embedding_dim, config.projection_dim),
+            )
+        self.regression: nn.Module | None = None
+        if config.num_regression > 0:
+            self.regression = nn.Linear(config.embedding_dim, config.num_regression)
+
+    def features(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Map frames to the utterance embedding.
+
+        Args:
+            x: Frames, shape ``[B, T, D]`` with ``D = config.input_dim``.
+            mask: Bool, shape ``[B, T]``, True = valid; all valid when omitted.
+
+        Returns:
+            ``(embedding [B, E], frame_weights [B, T] or None)``.
+        """
+        x, mask = _check_inputs(x, mask)
+        pooled, weights = self.pooling(self.input_projection(x), mask)
+        return self.embed(pooled), weights
+
+    def head(self, embedding: Tensor) -> Tensor:
+        """Map embeddings ``[B, E]`` to class logits ``[B, C]``."""
+        return self.classifier(embedding)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> ModelOutput:
+        """Run the whole model.
+
+        Args:
+            x: Frames, shape ``[B, T, D]``.
+            mask: Bool, shape ``[B, T]``, True = valid; all valid when omitted.
+
+        Returns:
+            A :class:`ModelOutput` with logits ``[B, C]``, embedding ``[B, E]``, frame weights
+            ``[B, T]`` (attention poolings only), normalised projection ``[B, P]`` and
+            regression ``[B, K]`` when those heads exist.
+        """
+        embedding, weights = self.features(x, mask)
+        projection = None
+        if self.projection is not None:
+            projection = nn.functional.normalize(self.projection(embedding), dim=-1)
+        regression = self.regression(embedding) if self.regression is not None else None
+        return ModelOutput(
+            logits=self.head(embedding),
+            embedding=embedding,
+            frame_weights=weights,
+            projection=projection,
+            regression=regression,
+        )
+
+
+def _build_pooling(config: ModelConfig, dim: int) -> nn.Module:
+    if config.pooling == "flam":
+        return FLAM(dim, config.num_heads, config.dropout, config.context_broadcast)
+    return POOLINGS[config.pooling](dim)
+
+
+def _out_dim(pooling: nn.Module) -> int:
+    value = pooling.out_dim
+    if not isinstance(value, int):
+        raise TypeError(f"{type(pooling).__name__}.out_dim must be an int")
+    return value
+
+
+def build_model(config: ModelConfig) -> SERModel:
+    """Build the model a config describes (the one entry point trainers and checkpoints use).
+
+    Args:
+        config: The architecture.
+
+    Returns:
+        A freshly initialised :class:`SERModel`.
+    """
+    return SERModel(config)

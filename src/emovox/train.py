@@ -1,0 +1,906 @@
+"""Training: typed configs, recipes, and one ``fit()`` you can read top to bottom.
+
+A run is described by :class:`TrainConfig` (sections ``frontend``, ``data``, ``augment``,
+``model``, ``loss``, ``optim``, ``classic``), loaded from a small TOML recipe and ``--set
+key=value`` overrides. Unknown keys are errors. The resolved config is saved in every checkpoint.
+
+Two kinds of trainer share the data path:
+
+- ``method = "neural"``: the MLL model (:class:`emovox.models.SERModel`) on frame features,
+  trained with waveform mixing (EAM by default), the multi-loss objective, lr x 7/8 per epoch,
+  early stopping on the validation speakers' UA. Features of unmixed utterances come from the
+  feature cache; mixed waveforms are encoded on the fly by the frontend's torch module.
+- ``method = "logreg"`` / ``"linear"``: the classic baselines, a scikit-learn logistic
+  regression or linear SVM on mean+std pooled (or functional) features.
+
+Feature normalisation (``data.normalization``): ``"global"`` standardises each feature with
+training-set statistics (per utterance, nothing from the test set: the default);
+``"speaker"`` uses each speaker's own statistics, computed over that speaker's unlabelled
+recordings, *including test speakers* (transductive: reported as such in results);
+``"utterance"`` uses each utterance's own statistics over time; ``"none"`` leaves them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from . import __version__
+from .errors import ConfigError, EmovoxError
+from .types import Utterance
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CHECKPOINT_FORMAT = 1
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+@dataclass
+class DataConfig:
+    """What the model sees.
+
+    Attributes:
+        classes: Class subset (a :data:`emovox.labels.SUBSETS` name or a list); ``None`` keeps
+            every label the corpus has.
+        normalization: ``"global"``, ``"speaker"`` (transductive), ``"utterance"`` or ``"none"``.
+        max_train_seconds: Training crops longer utterances to a random window of this length.
+        cache_dtype: Storage dtype of cached features (``"float16"`` halves memory and disk).
+    """
+
+    classes: Any = None
+    normalization: Literal["global", "speaker", "utterance", "none"] = "global"
+    max_train_seconds: float = 12.0
+    cache_dtype: str = "float16"
+
+
+@dataclass
+class AugmentConfig:
+    """Waveform mixing during training (see :mod:`emovox.augment`).
+
+    Attributes:
+        method: ``"eam"`` (energy-adaptive mixup), ``"mixup"``, ``"length"`` or ``"none"``.
+        p: Probability that a training utterance is mixed (EAM's is unknown; 0.5 follows the
+            closest published baseline).
+        snr_db_min: Lower end of EAM's target SNR range (paper: -5 dB).
+        snr_db_max: Upper end of EAM's target SNR range (paper: 10 dB).
+        max_fraction: Longest EAM mix segment as a fraction of the utterance (paper: 1/2).
+        label_rule: EAM soft-label rule: ``"energy"`` (reconstructed paper rule), ``"length"``,
+            ``"hard"``.
+        alpha: Beta(alpha, alpha) parameter of plain mixup.
+    """
+
+    method: Literal["eam", "mixup", "length", "none"] = "eam"
+    p: float = 0.5
+    snr_db_min: float = -5.0
+    snr_db_max: float = 10.0
+    max_fraction: float = 0.5
+    label_rule: str = "energy"
+    alpha: float = 0.2
+
+    def mixer_config(self) -> Any:
+        """The :mod:`emovox.augment` config object for ``method``."""
+        from . import augment
+
+        if self.method == "eam":
+            return augment.EAMConfig(
+                p=self.p, snr_db_min=self.snr_db_min, snr_db_max=self.snr_db_max,
+                max_fraction=self.max_fraction, label_rule=self.label_rule,  # type: ignore[arg-type]
+            )
+        if self.method == "mixup":
+            return augment.MixupConfig(p=self.p, alpha=self.alpha)
+        if self.method == "length":
+            return augment.LengthMixConfig(p=self.p)
+        return None
+
+
+@dataclass
+class OptimConfig:
+    """Optimisation (paper: batch 16, lr 1e-4, lr x 7/8 after every epoch, 20 epochs).
+
+    Attributes:
+        epochs: Maximum epochs.
+        batch_size: Utterances per batch.
+        lr: Adam learning rate of the head.
+        encoder_lr: Learning rate of fine-tuned encoder layers (``None``: same as ``lr``).
+        lr_decay: Multiplier applied to the learning rate after every epoch.
+        weight_decay: AdamW weight decay.
+        grad_clip: Gradient-norm clip (0: off).
+        patience: Stop after this many epochs without a better validation UA (0: off).
+        seed: Seed of every random draw (init, order, mixing, dropout).
+        threads: Torch threads (``None``: leave the default).
+    """
+
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 1e-4
+    encoder_lr: float | None = None
+    lr_decay: float = 0.875
+    weight_decay: float = 0.01
+    grad_clip: float = 5.0
+    patience: int = 8
+    seed: int = 0
+    threads: int | None = None
+
+
+@dataclass
+class ClassicConfig:
+    """The scikit-learn baselines (``method = "logreg" | "linear"``).
+
+    Attributes:
+        C: Inverse regularisation strength.
+        max_iter: Solver iterations.
+        layer: Hidden-state index used when the features hold every layer.
+    """
+
+    C: float = 1.0  # noqa: N815 - scikit-learn's name
+    max_iter: int = 3000
+    layer: int = -1
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run (one recipe).
+
+    Attributes:
+        name: Recipe name (for reports).
+        method: ``"neural"`` (MLL and its ablations), ``"logreg"`` or ``"linear"``.
+        frontend: Frontend options: ``{"name": ..., **options}`` (see :mod:`emovox.features`).
+        data: :class:`DataConfig`.
+        augment: :class:`AugmentConfig`.
+        model: Options of :class:`emovox.models.ModelConfig` (input size and classes are set
+            from the data).
+        loss: Options of :class:`emovox.losses.LossConfig`.
+        optim: :class:`OptimConfig`.
+        classic: :class:`ClassicConfig`.
+    """
+
+    name: str = "custom"
+    method: Literal["neural", "logreg", "linear"] = "neural"
+    frontend: dict[str, Any] = field(default_factory=lambda: {"name": "whisper", "layer": "all"})
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] = field(default_factory=dict)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    classic: ClassicConfig = field(default_factory=ClassicConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain values."""
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        """Check every section by building its objects; raise ConfigError on a bad value."""
+        from .losses import LossConfig
+        from .models import ModelConfig
+
+        if self.method not in ("neural", "logreg", "linear"):
+            raise ConfigError(f"method must be neural, logreg or linear (got {self.method!r})")
+        if self.data.normalization not in ("global", "speaker", "utterance", "none"):
+            raise ConfigError(f"unknown data.normalization {self.data.normalization!r}")
+        if self.augment.method not in ("eam", "mixup", "length", "none"):
+            raise ConfigError(f"unknown augment.method {self.augment.method!r}")
+        if "name" not in self.frontend:
+            raise ConfigError("frontend.name is required")
+        _build(ModelConfig, {"input_dim": 16, "num_classes": 2, **self.model}, "model")
+        _build(LossConfig, self.loss, "loss")
+        self.augment.mixer_config()
+        if self.optim.epochs < 1 or self.optim.batch_size < 1 or self.optim.lr <= 0:
+            raise ConfigError("optim.epochs, optim.batch_size and optim.lr must be positive")
+
+
+def _build(cls: Any, values: Mapping[str, Any], section: str) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown key '{section}.{unknown[0]}' (known: {', '.join(sorted(known))})"
+        )
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{section}: {exc}") from None
+
+
+_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "optim": OptimConfig,
+             "classic": ClassicConfig}
+
+
+def config_from_dict(values: Mapping[str, Any]) -> TrainConfig:
+    """Build a :class:`TrainConfig` from nested plain values; unknown keys are errors."""
+    values = dict(values)
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ConfigError(f"unknown recipe key '{unknown[0]}'")
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"recipe section '{key}' must be a table")
+            kwargs[key] = _build(_SECTIONS[key], value, key)
+        elif key in ("frontend", "model", "loss"):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"recipe section '{key}' must be a table")
+            kwargs[key] = dict(value)
+        else:
+            kwargs[key] = value
+    config = TrainConfig(**kwargs)
+    config.validate()
+    return config
+
+
+def recipe_names() -> list[str]:
+    """Names of the recipes shipped with emovox."""
+    folder = resources.files("emovox") / "recipes"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (dotted keys, TOML values; bare words are strings)."""
+    out = copy.deepcopy(values)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value (got '{item}')")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: '{part}' is not a section")
+        node[parts[-1]] = _parse_value(text.strip())
+    return out
+
+
+def load_recipe(name_or_path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Load a recipe by shipped name or TOML file path, then apply ``--set`` overrides.
+
+    Raises:
+        ConfigError: Unknown recipe, unreadable or invalid TOML, unknown keys or bad values.
+    """
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read recipe {path}: {exc.strerror}") from None
+        default_name = path.stem
+    else:
+        resource = resources.files("emovox") / "recipes" / f"{name_or_path}.toml"
+        if not resource.is_file():
+            raise ConfigError(
+                f"unknown recipe '{name_or_path}' (shipped: {', '.join(recipe_names())})"
+            )
+        text = resource.read_text(encoding="utf-8")
+        default_name = str(name_or_path)
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"recipe {name_or_path}: invalid TOML ({exc})") from None
+    values.setdefault("name", default_name)
+    return config_from_dict(apply_overrides(values, overrides))
+
+
+# --- features ---------------------------------------------------------------------------------
+
+
+def _frontend_options(config: TrainConfig) -> dict[str, Any]:
+    """The frontend as extracted: layer weighting is learned here, so "weighted" caches all."""
+    options = dict(config.frontend)
+    if options.get("layer") == "weighted":
+        options["layer"] = "all"
+    return options
+
+
+class FeatureBank:
+    """Clean features of a set of utterances, plus their waveforms for on-the-fly mixing.
+
+    Features are held in the cache dtype (float16 by default) and returned as float32.
+    """
+
+    def __init__(self, frontend: Any, utterances: Sequence[Utterance], cache_dir: Path | None,
+                 cache_dtype: str, progress: bool) -> None:
+        from .features import FeatureCache
+
+        self.frontend = frontend
+        cache = FeatureCache(cache_dir, frontend.config(), cache_dtype) if cache_dir else None
+        self.index = {u.id: i for i, u in enumerate(utterances)}
+        self.utterances = list(utterances)
+        self.features: list[np.ndarray] = []
+        from . import audio
+
+        n = len(utterances)
+        t0 = time.time()
+        for i, utt in enumerate(utterances):
+            feats = cache.get(utt) if cache is not None else None
+            if feats is None:
+                signal = audio.load(utt.path, frontend.sample_rate, start=utt.start,
+                                    duration=utt.duration)
+                feats = np.asarray(frontend(signal)).astype(cache_dtype)
+                if cache is not None:
+                    cache.put(utt, feats)
+            self.features.append(np.asarray(feats, dtype=cache_dtype))
+            if progress and ((i + 1) % 100 == 0 or i + 1 == n):
+                _log(f"features {frontend.name}: {i + 1}/{n} ({time.time() - t0:.0f} s)")
+        self._waves: dict[str, np.ndarray] = {}
+
+    def get(self, utt: Utterance) -> np.ndarray:
+        """Features of one utterance, float32."""
+        return self.features[self.index[utt.id]].astype(np.float32)
+
+    def wave(self, utt: Utterance) -> np.ndarray:
+        """The waveform of one utterance at the frontend's rate (memoised)."""
+        from . import audio
+
+        if utt.id not in self._waves:
+            self._waves[utt.id] = audio.load(utt.path, self.frontend.sample_rate,
+                                             start=utt.start, duration=utt.duration)
+        return self._waves[utt.id]
+
+
+@dataclass
+class Normalizer:
+    """Per-feature standardisation statistics, by group (``"*"`` = global).
+
+    ``mean`` and ``std`` have the shape of one frame (``[D]`` or ``[L, 1, D]``).
+    """
+
+    mode: str
+    stats: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @staticmethod
+    def _moments(feats: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        total = None
+        total_sq = None
+        count = 0
+        for f in feats:
+            f64 = f.astype(np.float64)
+            s = f64.sum(axis=-2, keepdims=True)
+            sq = (f64 ** 2).sum(axis=-2, keepdims=True)
+            total = s if total is None else total + s
+            total_sq = sq if total_sq is None else total_sq + sq
+            count += f.shape[-2]
+        assert total is not None and total_sq is not None
+        mean = total / count
+        var = np.maximum(total_sq / count - mean ** 2, 0.0)
+        return mean.astype(np.float32), np.sqrt(var + 1e-8).astype(np.float32)
+
+    def fit(self, groups: Mapping[str, Sequence[np.ndarray]]) -> Normalizer:
+        """Compute statistics for each group of feature matrices."""
+        for name, feats in groups.items():
+            if feats:
+                self.stats[name] = self._moments(feats)
+        return self
+
+    def __call__(self, feats: np.ndarray, group: str = "*") -> np.ndarray:
+        """Standardise one utterance's features."""
+        if self.mode == "none":
+            return feats
+        if self.mode == "utterance":
+            mean, std = self._moments([feats])
+        else:
+            if group not in self.stats:
+                group = "*"
+            mean, std = self.stats[group]
+        return (feats - mean) / std
+
+
+def _group_of(utt: Utterance, mode: str) -> str:
+    return utt.speaker if mode == "speaker" else "*"
+
+
+def fit_normalizer(mode: str, bank: FeatureBank, train: Sequence[Utterance],
+                   others: Sequence[Utterance]) -> Normalizer:
+    """Global stats from training data; per-speaker stats for every speaker in speaker mode."""
+    norm = Normalizer(mode)
+    if mode in ("none", "utterance"):
+        return norm
+    groups: dict[str, list[np.ndarray]] = {"*": [bank.features[bank.index[u.id]] for u in train]}
+    if mode == "speaker":
+        for u in list(train) + list(others):
+            groups.setdefault(u.speaker, []).append(bank.features[bank.index[u.id]])
+    return norm.fit(groups)
+
+
+def pool_stats(feats: np.ndarray, layer: int = -1) -> np.ndarray:
+    """Mean and std over time (functionals, with one frame, are returned as they are)."""
+    if feats.ndim == 3:
+        feats = feats[layer]
+    if feats.shape[0] == 1:
+        return feats[0]
+    return np.concatenate([feats.mean(axis=0), feats.std(axis=0)])
+
+
+# --- the trained model ------------------------------------------------------------------------
+
+
+@dataclass
+class TrainedModel:
+    """Everything needed to use a trained model (what a checkpoint holds).
+
+    Attributes:
+        config: The resolved training config.
+        labels: Class names, in output order.
+        sample_rate: Input rate of the frontend, Hz.
+        frontend_config: The frontend's ``config()`` as extracted.
+        normalizer: Feature standardisation statistics.
+        network: The torch module (neural) or the scikit-learn pipeline (classic).
+        scores: Measured scores (validation, cross-validation) recorded with it.
+        info: Training data, protocol and history.
+    """
+
+    config: TrainConfig
+    labels: list[str]
+    sample_rate: int
+    frontend_config: dict[str, Any]
+    normalizer: Normalizer
+    network: Any
+    scores: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def predict_proba(self, features: Sequence[np.ndarray], groups: Sequence[str] | None = None,
+                      batch_size: int = 32) -> np.ndarray:
+        """Class probabilities ``[N, C]`` for clean feature matrices (normalised here)."""
+        groups = list(groups) if groups is not None else ["*"] * len(features)
+        normed = [self.normalizer(f, g) for f, g in zip(features, groups, strict=True)]
+        if self.config.method != "neural":
+            x = np.stack([pool_stats(f, self.config.classic.layer) for f in normed])
+            return np.asarray(self.network.predict_proba(x), dtype=np.float64)
+        return _predict_neural(self.network, normed, batch_size)[0]
+
+
+def _pad(feats: Sequence[np.ndarray]) -> tuple[Any, Any]:
+    import torch
+
+    t_max = max(f.shape[-2] for f in feats)
+    shape = (len(feats), *feats[0].shape[:-2], t_max, feats[0].shape[-1])
+    x = np.zeros(shape, dtype=np.float32)
+    mask = np.zeros((len(feats), t_max), dtype=bool)
+    for i, f in enumerate(feats):
+        x[i, ..., : f.shape[-2], :] = f
+        mask[i, : f.shape[-2]] = True
+    return torch.from_numpy(x), torch.from_numpy(mask)
+
+
+def _predict_neural(network: Any, feats: Sequence[np.ndarray],
+                    batch_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    import torch
+
+    network.eval()
+    order = np.argsort([f.shape[-2] for f in feats])
+    probs = np.zeros((len(feats), 0))
+    out_probs: list[np.ndarray | None] = [None] * len(feats)
+    weights: list[np.ndarray | None] = [None] * len(feats)
+    with torch.inference_mode():
+        for start in range(0, len(feats), batch_size):
+            idx = order[start : start + batch_size]
+            x, mask = _pad([feats[i] for i in idx])
+            out = network(x, mask)
+            p = torch.softmax(out.logits, dim=-1).numpy()
+            for k, i in enumerate(idx):
+                out_probs[i] = p[k]
+                if out.frame_weights is not None:
+                    weights[i] = out.frame_weights[k, : feats[i].shape[-2]].numpy()
+    probs = np.stack([p for p in out_probs if p is not None]) if feats else probs
+    return probs.astype(np.float64), [w if w is not None else np.zeros(0) for w in weights]
+
+
+def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: int) -> Any:
+    """The neural model: a learned layer weighting when frames are ``[L, D]``, then SERModel.
+
+    Args:
+        config: The run's config (``config.model`` holds the model options).
+        frame_shape: Shape of one frame: ``[D]``, or ``[L, D]`` for every hidden state.
+        num_classes: Number of output classes.
+    """
+    from .models import ModelConfig, build_model
+
+    model_config = _build(ModelConfig, {"input_dim": int(frame_shape[-1]),
+                                        "num_classes": num_classes, **config.model}, "model")
+    model = build_model(model_config)
+    return LayerMixModel(int(frame_shape[0]) if len(frame_shape) == 2 else None, model)
+
+
+def _layer_mix_module(num_layers: int | None) -> Any:
+    import torch
+    from torch import nn
+
+    class LayerMix(nn.Module):
+        """Softmax-weighted sum over hidden-state layers: ``[B, L, T, D] -> [B, T, D]``."""
+
+        def __init__(self, n: int) -> None:
+            super().__init__()
+            self.logits = nn.Parameter(torch.zeros(n))
+
+        def forward(self, x: Any) -> Any:
+            w = torch.softmax(self.logits, dim=0)
+            return (x * w[None, :, None, None]).sum(dim=1)
+
+    return LayerMix(num_layers) if num_layers else None
+
+
+def LayerMixModel(num_layers: int | None, model: Any) -> Any:  # noqa: N802 - a factory
+    """Wrap a frame model so it accepts ``[B, L, T, D]`` features with learned layer weights."""
+    from torch import nn
+
+    class _Wrapped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer_mix = _layer_mix_module(num_layers)
+            self.model = model
+
+        def forward(self, x: Any, mask: Any) -> Any:
+            if self.layer_mix is not None:
+                x = self.layer_mix(x)
+            return self.model(x, mask)
+
+    return _Wrapped()
+
+
+# --- fit --------------------------------------------------------------------------------------
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def _onehot(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.zeros((len(labels), len(classes)), dtype=np.float32)
+    for i, label in enumerate(labels):
+        y[i, index[label]] = 1.0
+    return y
+
+
+def _ua(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    from .evaluate import unweighted_accuracy
+
+    return 100.0 * unweighted_accuracy(np.asarray(y_true), np.asarray(y_pred))
+
+
+def fit(
+    config: TrainConfig,
+    train: Sequence[Utterance],
+    valid: Sequence[Utterance],
+    *,
+    labels: Sequence[str] | None = None,
+    extra: Sequence[Utterance] = (),
+    cache_dir: str | Path | None = None,
+    frontend: Any = None,
+    bank: FeatureBank | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+) -> TrainedModel:
+    """Train one model.
+
+    Args:
+        config: The run's config.
+        train: Training utterances.
+        valid: Validation utterances (other speakers) for early stopping; may be empty.
+        labels: Class order (default: the labels present in ``train``, canonical order).
+        extra: Further utterances whose features should be ready afterwards (test speakers);
+            with ``data.normalization = "speaker"`` their unlabelled statistics are used.
+        cache_dir: Feature cache root (``None``: no cache).
+        frontend: A built frontend (default: built from ``config.frontend``).
+        bank: Pre-extracted features covering every utterance (shared across folds).
+        run_dir: If set, ``last.pt`` is written there every epoch and a matching one is
+            resumed from.
+        progress: Per-epoch progress lines on stderr.
+
+    Returns:
+        The trained model; ``info["history"]`` holds the per-epoch log.
+    """
+    from .labels import ordered
+
+    if not train:
+        raise EmovoxError("no training utterances")
+    classes = list(labels) if labels else list(ordered(u.label for u in train if u.label))
+    if config.optim.threads:
+        import torch
+
+        torch.set_num_threads(config.optim.threads)
+    if frontend is None:
+        from .features import build_frontend
+
+        frontend = build_frontend(_frontend_options(config))
+    if bank is None:
+        everything = list(train) + list(valid) + list(extra)
+        bank = FeatureBank(frontend, everything, Path(cache_dir) if cache_dir else None,
+                           config.data.cache_dtype, progress)
+    normalizer = fit_normalizer(config.data.normalization, bank, train, list(valid) + list(extra))
+    mode = config.data.normalization
+    base = dict(config=config, labels=classes, sample_rate=int(frontend.sample_rate),
+                frontend_config=frontend.config(), normalizer=normalizer)
+    if config.method != "neural":
+        return _fit_classic(config, train, bank, normalizer, classes, base)
+    return _fit_neural(config, train, valid, bank, normalizer, mode, classes, frontend, base,
+                       Path(run_dir) if run_dir else None, progress)
+
+
+def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
+                 normalizer: Normalizer, classes: list[str], base: dict[str, Any]) -> TrainedModel:
+    from .errors import require
+
+    require("sklearn", "sklearn")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    mode = config.data.normalization
+    x = np.stack([pool_stats(normalizer(bank.get(u), _group_of(u, mode)), config.classic.layer)
+                  for u in train])
+    y = np.array([classes.index(str(u.label)) for u in train])
+    if config.method == "logreg":
+        clf: Any = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter)
+    else:
+        from sklearn.calibration import CalibratedClassifierCV
+
+        clf = CalibratedClassifierCV(
+            LinearSVC(C=config.classic.C, max_iter=config.classic.max_iter), cv=3)
+    pipeline = make_pipeline(StandardScaler(), clf)
+    pipeline.fit(x, y)
+    return TrainedModel(network=pipeline, info={"n_train": len(train)}, **base)
+
+
+def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence[Utterance],
+                bank: FeatureBank, normalizer: Normalizer, mode: str, classes: list[str],
+                frontend: Any, base: dict[str, Any], run_dir: Path | None,
+                progress: bool) -> TrainedModel:
+    import torch
+
+    from .augment import apply_batch_mixing
+    from .losses import LossConfig, MLLLoss
+
+    opt_cfg = config.optim
+    torch.manual_seed(opt_cfg.seed)
+    rng = np.random.default_rng(opt_cfg.seed)
+    example = bank.get(train[0])
+    frame_shape = [*example.shape[:-2], example.shape[-1]]
+    network = build_network(config, frame_shape, len(classes))
+    loss_config = _build(LossConfig, config.loss, "loss")
+    loss_fn = MLLLoss(loss_config, len(classes), network.model.config.embedding_dim)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=opt_cfg.lr,
+                                  weight_decay=opt_cfg.weight_decay)
+    center_params = loss_fn.center_parameters()
+    center_opt = torch.optim.SGD(center_params, lr=loss_config.center_lr) if center_params else None
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=opt_cfg.lr_decay)
+    targets = _onehot([str(u.label) for u in train], classes)
+    mixer = config.augment.mixer_config()
+    encoder = None
+    if config.augment.method != "none":
+        if not hasattr(frontend, "torch_module"):
+            raise ConfigError(f"augment.method={config.augment.method} needs a frontend that "
+                              f"runs on waveforms during training ('{frontend.name}' does not)")
+        encoder = frontend.torch_module()
+        encoder.eval()
+    max_frames = max(1, int(config.data.max_train_seconds / max(frontend.frame_seconds, 1e-3)))
+    valid_feats = [normalizer(bank.get(u), _group_of(u, mode)) for u in valid]
+    valid_true = [classes.index(str(u.label)) for u in valid]
+
+    state: dict[str, Any] = {"epoch": 0, "best_ua": -1.0, "best_epoch": 0, "best_state": None,
+                             "history": [], "bad_epochs": 0}
+    resume_path = run_dir / "last.pt" if run_dir else None
+    if resume_path is not None and resume_path.exists():
+        saved = torch.load(resume_path, weights_only=False)
+        if saved.get("config") == config.to_dict() and saved.get("labels") == classes:
+            network.load_state_dict(saved["network"])
+            loss_fn.load_state_dict(saved["loss"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            if center_opt is not None and saved.get("center_opt"):
+                center_opt.load_state_dict(saved["center_opt"])
+            rng.bit_generator.state = saved["rng"]
+            torch.set_rng_state(saved["torch_rng"])
+            state = saved["state"]
+            if progress:
+                _log(f"resumed from {resume_path} after epoch {state['epoch']}")
+
+    n = len(train)
+    while state["epoch"] < opt_cfg.epochs:
+        epoch = state["epoch"] + 1
+        t0 = time.time()
+        network.train()
+        loss_fn.train()
+        order = rng.permutation(n)
+        totals: dict[str, float] = {}
+        batches = 0
+        for start in range(0, n, opt_cfg.batch_size):
+            idx = order[start : start + opt_cfg.batch_size]
+            utts = [train[i] for i in idx]
+            y = targets[idx]
+            feats = [bank.get(u) for u in utts]
+            if encoder is not None and len(utts) > 1:
+                waves = [bank.wave(u) for u in utts]
+                mixed, y, infos = apply_batch_mixing(waves, y, rng, config.augment.method, mixer)
+                todo = [k for k, info in enumerate(infos) if info.get("applied")]
+                if todo:
+                    encoded = _encode(encoder, [mixed[k] for k in todo], feats[0].ndim)
+                    for k, f in zip(todo, encoded, strict=True):
+                        feats[k] = f
+            feats = [_crop(normalizer(f, _group_of(u, mode)), max_frames, rng)
+                     for f, u in zip(feats, utts, strict=True)]
+            x, mask = _pad(feats)
+            out = network(x, mask)
+            loss, logs = loss_fn(out, torch.from_numpy(np.asarray(y, dtype=np.float32)))
+            optimizer.zero_grad()
+            if center_opt is not None:
+                center_opt.zero_grad()
+            loss.backward()
+            if opt_cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(network.parameters(), opt_cfg.grad_clip)
+            optimizer.step()
+            if center_opt is not None:
+                center_opt.step()
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + float(value)
+            batches += 1
+        scheduler.step()
+        record = {"epoch": epoch, "seconds": round(time.time() - t0, 1),
+                  "lr": optimizer.param_groups[0]["lr"]}
+        record.update({k: round(v / max(batches, 1), 4) for k, v in totals.items()})
+        if valid_feats:
+            probs, _ = _predict_neural(network, valid_feats, 64)
+            record["valid_ua"] = round(_ua(valid_true, probs.argmax(axis=1)), 2)
+            better = record["valid_ua"] > state["best_ua"]
+        else:
+            better = True
+        if better:
+            state["best_ua"] = record.get("valid_ua", 0.0)
+            state["best_epoch"] = epoch
+            state["best_state"] = copy.deepcopy(network.state_dict())
+            state["bad_epochs"] = 0
+        else:
+            state["bad_epochs"] += 1
+        state["history"].append(record)
+        state["epoch"] = epoch
+        if progress:
+            _log("epoch {epoch:>3}  loss {total:.4f}  valid UA {ua}  ({sec} s)".format(
+                epoch=epoch, total=record.get("total", math.nan),
+                ua=record.get("valid_ua", "-"), sec=record["seconds"]))
+        if resume_path is not None:
+            _save_atomic(torch, resume_path, {
+                "config": config.to_dict(), "labels": classes, "network": network.state_dict(),
+                "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "center_opt": center_opt.state_dict() if center_opt is not None else None,
+                "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "state": state,
+            })
+        if opt_cfg.patience and state["bad_epochs"] >= opt_cfg.patience:
+            if progress:
+                _log(f"early stop: no better validation UA for {opt_cfg.patience} epochs")
+            break
+    if state["best_state"] is not None:
+        network.load_state_dict(state["best_state"])
+    network.eval()
+    info = {"n_train": len(train), "n_valid": len(valid), "best_epoch": state["best_epoch"],
+            "history": state["history"], "frame_shape": frame_shape}
+    return TrainedModel(network=network, info=info,
+                        scores={"valid_ua": state["best_ua"]} if valid else {}, **base)
+
+
+def _crop(feats: np.ndarray, max_frames: int, rng: np.random.Generator) -> np.ndarray:
+    t = feats.shape[-2]
+    if t <= max_frames:
+        return feats
+    start = int(rng.integers(0, t - max_frames + 1))
+    return feats[..., start : start + max_frames, :]
+
+
+def _encode(encoder: Any, waves: Sequence[np.ndarray], ndim: int) -> list[np.ndarray]:
+    """Run the frontend's torch module on waveforms; return per-utterance valid frames."""
+    import torch
+
+    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
+    batch = torch.zeros(len(waves), int(lengths.max()))
+    for i, w in enumerate(waves):
+        batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+    with torch.inference_mode():
+        feats, mask = encoder(batch, lengths)
+    out = []
+    for i in range(len(waves)):
+        t = int(mask[i].sum())
+        f = feats[i, ..., :t, :].numpy()
+        if f.ndim != ndim:
+            raise EmovoxError(f"online features have {f.ndim} axes, cached ones {ndim}")
+        out.append(f.astype(np.float32))
+    return out
+
+
+def _save_atomic(torch: Any, path: Path, payload: Mapping[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(dict(payload), tmp)
+    tmp.replace(path)
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+def save_checkpoint(model: TrainedModel, path: str | Path) -> None:
+    """Write a self-contained checkpoint (atomically).
+
+    It holds the format version, the emovox version, the resolved config, labels, sample rate,
+    frontend config, normalisation statistics, the network's weights (or the scikit-learn
+    pipeline), scores and training info.
+    """
+    import torch
+
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "emovox_version": __version__,
+        "config": model.config.to_dict(),
+        "labels": model.labels,
+        "sample_rate": model.sample_rate,
+        "frontend": model.frontend_config,
+        "normalizer": {"mode": model.normalizer.mode,
+                       "stats": {k: (m, s) for k, (m, s) in model.normalizer.stats.items()
+                                 if k == "*"}},
+        "scores": model.scores,
+        "info": model.info,
+    }
+    if model.config.method == "neural":
+        payload["network"] = model.network.state_dict()
+    else:
+        payload["sklearn"] = model.network
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_atomic(torch, path, payload)
+
+
+def load_checkpoint(path: str | Path) -> TrainedModel:
+    """Load a checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        EmovoxError: Missing file, not an emovox checkpoint, or a newer format.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise EmovoxError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
+        raise EmovoxError(f"{path}: not an emovox checkpoint ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or "format" not in payload:
+        raise EmovoxError(f"{path}: not an emovox checkpoint")
+    if payload["format"] > CHECKPOINT_FORMAT:
+        raise EmovoxError(f"{path}: checkpoint format {payload['format']} is newer than this "
+                          f"emovox ({__version__}); upgrade emovox")
+    config = config_from_dict(payload["config"])
+    norm = Normalizer(payload["normalizer"]["mode"], dict(payload["normalizer"]["stats"]))
+    if config.method == "neural":
+        shape = payload["info"]["frame_shape"]
+        network = build_network(config, shape, len(payload["labels"]))
+        network.load_state_dict(payload["network"])
+        network.eval()
+    else:
+        network = payload["sklearn"]
+    return TrainedModel(config=config, labels=list(payload["labels"]),
+                        sample_rate=int(payload["sample_rate"]),
+                        frontend_config=dict(payload["frontend"]), normalizer=norm,
+                        network=network, scores=dict(payload.get("scores", {})),
+                        info=dict(payload.get("info", {})))
