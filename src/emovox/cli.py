@@ -131,18 +131,18 @@ def cmd_folds(args: argparse.Namespace) -> int:
 # --- emovox train / cv / evaluate --------------------------------------------------------------
 
 
-def _load_corpora(names: Sequence[str], roots: Sequence[str], classes: str | None) -> list[Any]:
+def _load_corpora(
+    names: Sequence[str], roots: Sequence[str], classes: str | None
+) -> list[list[Any]]:
+    """Load each (corpus, root) pair; one list of utterances per pair."""
     from .corpora import load_corpus
 
     if len(names) != len(roots):
         raise EmovoxError(
             f"give one --root per --corpus ({len(names)} corpora, {len(roots)} roots)"
         )
-    utterances: list[Any] = []
-    for name, root in zip(names, roots, strict=True):
-        options: dict[str, Any] = {"classes": classes} if classes else {}
-        utterances.extend(load_corpus(name, root, **options))
-    return utterances
+    options: dict[str, Any] = {"classes": classes} if classes else {}
+    return [load_corpus(name, root, **options) for name, root in zip(names, roots, strict=True)]
 
 
 def _recipe(args: argparse.Namespace) -> Any:
@@ -166,7 +166,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from .experiment import run_cv
 
     config = _recipe(args)
-    utterances = _load_corpora([args.corpus], [args.root], _class_spec(args, config))
+    utterances = _load_corpora([args.corpus], [args.root], _class_spec(args, config))[0]
     protocol = args.protocol or CORPORA[args.corpus].protocol
     doc = run_cv(config, utterances, corpus=args.corpus, protocol=protocol, out_dir=args.out,
                  folds=args.folds, k=args.k, cache_dir=args.cache, progress=not args.quiet,
@@ -185,12 +185,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import fit, save_checkpoint
 
     config = _recipe(args)
-    utterances = _load_corpora(args.corpus, args.root, _class_spec(args, config))
+    parts = _load_corpora(args.corpus, args.root, _class_spec(args, config))
     train: list[Any] = []
     valid: list[Any] = []
     # Validation speakers: the first test group of each corpus's own protocol.
-    for name in dict.fromkeys(args.corpus):
-        part = [u for u in utterances if u.corpus == CORPORA[name].name or u.corpus == name]
+    for name, part in zip(args.corpus, parts, strict=True):
         if args.no_valid:
             train.extend(part)
             continue
@@ -216,7 +215,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .train import load_checkpoint
 
     model = load_checkpoint(args.model)
-    utterances = _load_corpora([args.corpus], [args.root], args.classes)
+    utterances = _load_corpora([args.corpus], [args.root], args.classes)[0]
     scores = evaluate_model(model, utterances, cache_dir=args.cache, progress=not args.quiet)
     doc = {"model": args.model, "corpus": args.corpus, **scores, **provenance()}
     if args.format == "json":

@@ -313,6 +313,13 @@ def _frontend_options(config: TrainConfig) -> dict[str, Any]:
     return options
 
 
+def build_frontend_for(config: TrainConfig) -> Any:
+    """The frontend a run extracts with (see :func:`_frontend_options`)."""
+    from .features import build_frontend
+
+    return build_frontend(_frontend_options(config))
+
+
 class FeatureBank:
     """Clean features of a set of utterances, plus their waveforms for on-the-fly mixing.
 
@@ -703,6 +710,8 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     state: dict[str, Any] = {"epoch": 0, "best_ua": -1.0, "best_epoch": 0, "best_state": None,
                              "history": [], "bad_epochs": 0}
     resume_path = run_dir / "last.pt" if run_dir else None
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
     if resume_path is not None and resume_path.exists():
         saved = torch.load(resume_path, weights_only=False)
         if saved.get("config") == config.to_dict() and saved.get("labels") == classes:

@@ -1,0 +1,39 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _voice(f0: float, seconds: float, rng: np.random.Generator, sr: int = 16000) -> np.ndarray:
+    """A voiced, vowel-like signal: harmonics of f0 with vibrato, an envelope and some noise."""
+    t = np.arange(int(seconds * sr)) / sr
+    f = f0 * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    x = sum(np.sin(k * phase) / k for k in range(1, 8))
+    env = np.minimum(1, np.minimum(t, t[-1] - t) * 20)
+    return (0.2 * env * x + 0.01 * rng.normal(size=t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tone_corpus(tmp_path_factory) -> Path:
+    """A tiny synthetic corpus in manifest form: 6 speakers, 2 'emotions' told apart by pitch.
+
+    "happy" utterances are high-pitched, "sad" ones low, each speaker with its own base pitch,
+    so a model must generalise to unseen speakers. Returns the manifest path.
+    """
+    root = tmp_path_factory.mktemp("tones")
+    rng = np.random.default_rng(0)
+    rows = ["path,label,speaker,gender"]
+    for s in range(6):
+        base = 110 + 15 * s
+        for i in range(6):
+            label = "happy" if i % 2 == 0 else "sad"
+            f0 = base * (2.0 if label == "happy" else 1.0) * (1 + 0.03 * rng.normal())
+            name = f"s{s}_{i}.wav"
+            sf.write(root / name, _voice(f0, 0.6 + 0.1 * (i % 3), rng), 16000)
+            rows.append(f"{name},{label},spk{s},{'female' if s % 2 else 'male'}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"

@@ -1,0 +1,197 @@
+import json
+
+import numpy as np
+import pytest
+
+from emovox import train as train_mod
+from emovox.cli import main
+from emovox.corpora import load_corpus
+from emovox.errors import ConfigError
+from emovox.folds import make_folds
+from emovox.train import (
+    FeatureBank,
+    apply_overrides,
+    fit,
+    load_checkpoint,
+    load_recipe,
+    recipe_names,
+    save_checkpoint,
+)
+
+FAST = [
+    'frontend={name = "logmel", n_mels = 32}',
+    "model.hidden_dim=32",
+    "model.num_heads=4",
+    "model.mlp_dim=32",
+    "model.embedding_dim=16",
+    "model.projection_dim=16",
+    "optim.epochs=4",
+    "optim.batch_size=8",
+    "optim.lr=3e-3",
+    "optim.patience=0",
+]
+
+
+def fast_mll(*extra):
+    return load_recipe("mll", FAST + list(extra))
+
+
+@pytest.fixture(scope="module")
+def tone_split(tone_corpus):
+    utts = load_corpus("manifest", tone_corpus)
+    fold = make_folds(utts, "speaker_kfold", k=3)[0]
+    return utts, fold
+
+
+def test_shipped_recipes_load_and_validate():
+    names = recipe_names()
+    assert {"mll", "whisper_flam", "whisper_logreg", "egemaps_logreg", "logmel_flam"} <= set(names)
+    for name in names:
+        config = load_recipe(name)
+        assert config.name == name
+    mll = load_recipe("mll")
+    assert mll.augment.method == "eam" and mll.model["pooling"] == "flam"
+    assert mll.optim.lr_decay == pytest.approx(7 / 8)
+
+
+def test_overrides_parse_toml_values_and_reject_unknown_keys(tmp_path):
+    values = apply_overrides({"model": {}}, ["model.pooling=mean", "optim.lr=1e-2", "x.y=true"])
+    assert values == {"model": {"pooling": "mean"}, "optim": {"lr": 0.01}, "x": {"y": True}}
+    with pytest.raises(ConfigError, match="unknown key 'model.poolin'"):
+        load_recipe("mll", ["model.poolin=mean"])
+    with pytest.raises(ConfigError, match="unknown key 'optim.learning_rate'"):
+        load_recipe("mll", ["optim.learning_rate=1"])
+    with pytest.raises(ConfigError, match="unknown recipe 'nope'"):
+        load_recipe("nope")
+    with pytest.raises(ConfigError, match="key=value"):
+        load_recipe("mll", ["novalue"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("method = [")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_recipe(bad)
+    with pytest.raises(ConfigError, match="pooling"):
+        load_recipe("mll", ["model.pooling=median"])
+
+
+def test_neural_fit_learns_unseen_speakers_and_is_deterministic(tone_split, tmp_path):
+    utts, fold = tone_split
+    config = fast_mll()
+    a = fit(config, fold.train, fold.valid, extra=fold.test, cache_dir=tmp_path, progress=False)
+    bank = FeatureBank(train_mod.build_frontend_for(config), fold.test, tmp_path, "float16", False)
+    probs_a = a.predict_proba([bank.get(u) for u in fold.test])
+    truth = np.array([a.labels.index(u.label) for u in fold.test])
+    assert (probs_a.argmax(axis=1) == truth).mean() >= 0.75  # pitch separates the classes
+    assert np.allclose(probs_a.sum(axis=1), 1.0)
+    b = fit(config, fold.train, fold.valid, extra=fold.test, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(probs_a, b.predict_proba([bank.get(u) for u in fold.test]))
+    c = fit(fast_mll("optim.seed=1"), fold.train, fold.valid, cache_dir=tmp_path, progress=False)
+    assert not np.array_equal(probs_a, c.predict_proba([bank.get(u) for u in fold.test]))
+    history = a.info["history"]
+    assert len(history) == 4 and all("valid_ua" in h for h in history)
+    assert history[1]["lr"] == pytest.approx(history[0]["lr"] * 7 / 8)
+
+
+def test_checkpoint_roundtrip(tone_split, tmp_path):
+    utts, fold = tone_split
+    config = fast_mll("optim.epochs=2")
+    model = fit(config, fold.train, fold.valid, cache_dir=tmp_path, progress=False)
+    save_checkpoint(model, tmp_path / "m.pt")
+    loaded = load_checkpoint(tmp_path / "m.pt")
+    assert loaded.labels == model.labels and loaded.sample_rate == 16000
+    assert loaded.frontend_config == model.frontend_config
+    bank = FeatureBank(train_mod.build_frontend_for(config), fold.test, tmp_path, "float16", False)
+    feats = [bank.get(u) for u in fold.test]
+    np.testing.assert_allclose(model.predict_proba(feats), loaded.predict_proba(feats), atol=1e-6)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception, match="not an emovox checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tone_split, tmp_path, monkeypatch):
+    utts, fold = tone_split
+    config = fast_mll("optim.epochs=4")
+    straight = fit(config, fold.train, fold.valid, cache_dir=tmp_path, progress=False)
+
+    real = train_mod._predict_neural
+    calls = {"n": 0}
+
+    def interrupt_in_epoch_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "_predict_neural", interrupt_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, fold.train, fold.valid, cache_dir=tmp_path, run_dir=tmp_path, progress=False)
+    monkeypatch.setattr(train_mod, "_predict_neural", real)
+    resumed = fit(config, fold.train, fold.valid, cache_dir=tmp_path, run_dir=tmp_path,
+                  progress=False)
+    assert [h["epoch"] for h in resumed.info["history"]] == [1, 2, 3, 4]
+    assert [h["total"] for h in resumed.info["history"]] == pytest.approx(
+        [h["total"] for h in straight.info["history"]], rel=1e-5)
+
+
+def test_classic_logreg(tone_split, tmp_path):
+    utts, fold = tone_split
+    config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 32}'])
+    model = fit(config, fold.train_pool, [], cache_dir=tmp_path, progress=False)
+    bank = FeatureBank(train_mod.build_frontend_for(config), fold.test, tmp_path, "float16", False)
+    probs = model.predict_proba([bank.get(u) for u in fold.test])
+    truth = np.array([model.labels.index(u.label) for u in fold.test])
+    assert (probs.argmax(axis=1) == truth).mean() >= 0.75
+
+
+def test_speaker_normalization_is_declared_transductive(tone_corpus, tmp_path):
+    out = tmp_path / "cv"
+    code = main(["cv", "--corpus", "manifest", "--root", str(tone_corpus), "--recipe", "mll",
+                 "--out", str(out), "--cache", str(tmp_path / "cache"), "--quiet", "--k", "3",
+                 "--folds", "1", *sum((["--set", s] for s in FAST), []),
+                 "--set", "data.normalization=speaker", "--set", "optim.epochs=1"])
+    assert code == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["transductive"] is True
+
+
+def test_cv_cli_writes_results_per_fold_and_merges(tone_corpus, tmp_path, capsys):
+    out = tmp_path / "cv"
+    args = ["cv", "--corpus", "manifest", "--root", str(tone_corpus), "--recipe", "mll",
+            "--out", str(out), "--cache", str(tmp_path / "cache"), "--quiet", "--k", "3",
+            *sum((["--set", s] for s in FAST), [])]
+    assert main(args + ["--folds", "2"]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["missing_folds"] == [1, 3]
+    assert "Incomplete" in (out / "report.md").read_text()
+    assert main(args + ["--folds", "1,3"]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["missing_folds"] == [] and [f["fold"] for f in doc["folds"]] == [1, 2, 3]
+    for key in ("corpus", "protocol", "recipe", "command", "git_revision", "date", "machine",
+                "transductive", "folds", "mean"):
+        assert key in doc
+    assert doc["transductive"] is False
+    fold = doc["folds"][0]
+    assert {"fold", "test_speakers", "wa", "ua", "macro_f1", "confusion"} <= set(fold)
+    assert doc["mean"]["ua"] == pytest.approx(np.mean([f["ua"] for f in doc["folds"]]))
+    assert sum(map(sum, doc["confusion"])) == 36  # every utterance tested exactly once
+    assert (out / "confusion.png").stat().st_size > 1000
+    assert "UA" in capsys.readouterr().out
+
+
+def test_train_and_evaluate_cli(tone_corpus, tmp_path, capsys):
+    ckpt = tmp_path / "m.pt"
+    args = ["train", "--corpus", "manifest", "--root", str(tone_corpus), "--recipe", "mll",
+            "--out", str(ckpt), "--cache", str(tmp_path / "cache"), "--quiet",
+            *sum((["--set", s] for s in FAST), [])]
+    assert main(args) == 0
+    assert ckpt.exists()
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(ckpt), "--corpus", "manifest", "--root",
+                 str(tone_corpus), "--format", "json", "--quiet",
+                 "--cache", str(tmp_path / "cache")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["classes"] == ["happy", "sad"] and doc["n"] == 36
+    assert doc["ua"] > 60  # trained on these speakers: well above chance
+    assert {"command", "git_revision", "date", "machine"} <= set(doc)
+    assert main(["evaluate", "--model", str(tmp_path / "missing.pt"), "--corpus", "manifest",
+                 "--root", str(tone_corpus)]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
