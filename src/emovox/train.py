@@ -641,7 +641,11 @@ def fit(
     base = dict(config=config, labels=classes, sample_rate=int(frontend.sample_rate),
                 frontend_config=frontend.config(), normalizer=normalizer)
     if config.method != "neural":
-        return _fit_classic(config, train, bank, normalizer, classes, base)
+        # No model selection: the validation speakers are training data here.
+        pool = list(train) + list(valid)
+        normalizer = fit_normalizer(config.data.normalization, bank, pool, list(extra))
+        base["normalizer"] = normalizer
+        return _fit_classic(config, pool, bank, normalizer, classes, base)
     return _fit_neural(config, train, valid, bank, normalizer, mode, classes, frontend, base,
                        Path(run_dir) if run_dir else None, progress)
 

@@ -1,0 +1,228 @@
+"""Regenerate the speech-emotion benchmark tables (RAVDESS, EmoDB, RAVDESS -> EmoDB).
+
+Every number in the README's results tables comes from here. Each row is a shipped recipe plus
+``--set`` overrides, run with ``emovox cv`` on the corpus's speaker-independent protocol; each
+fold's result lands in ``benchmarks/results/<table>/<row>/folds/fold_K.json`` as soon as it
+finishes, so a long run can be split over sessions (``--folds``) and nothing is lost. The tables
+are merged from whatever folds exist, and a cell that is not complete says so.
+
+Usage (from a clean checkout, after ``pip install -e '.[dev,opensmile]'``):
+
+    python benchmarks/ser_table.py list                      # rows and what is missing
+    python benchmarks/ser_table.py run --table ravdess --row mll --folds 1,2
+    python benchmarks/ser_table.py run --missing             # every missing fold, in order
+    python benchmarks/ser_table.py table                     # print tables, update README.md
+
+Corpora are read from ``--data`` (default: ``../shared/data`` beside the checkout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+SHARED6 = "angry,disgust,fearful,happy,neutral,sad"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: a recipe, its overrides, and what it stands for."""
+
+    key: str
+    title: str
+    recipe: str
+    sets: tuple[str, ...] = ()
+    group: str = "main"
+
+
+ROWS: tuple[Row, ...] = (
+    Row("egemaps_logreg", "eGeMAPS functionals + logistic regression", "egemaps_logreg"),
+    Row("compare_linear", "ComParE functionals + linear SVM", "compare_linear"),
+    Row("logmel_flam", "log-mel + FLAM (from scratch)", "logmel_flam"),
+    Row("whisper_logreg", "Whisper-tiny frozen, mean+std pooled + logistic regression",
+        "whisper_logreg"),
+    Row("whisper_mean", "Whisper-tiny frozen + mean pooling (neural head, CE)", "whisper_flam",
+        ("model.pooling=mean",)),
+    Row("whisper_flam", "Whisper-tiny frozen + FLAM (CE)", "whisper_flam"),
+    Row("mll", "full MLL (Whisper-tiny frozen, EAM, FLAM, 4 losses)", "mll"),
+    Row("mll_no_eam", "MLL without EAM", "mll", ("augment.method=none",), "ablation"),
+    Row("mll_mixup", "MLL with plain mixup instead of EAM", "mll", ("augment.method=mixup",),
+        "ablation"),
+    Row("mll_length", "MLL with length-adaptive mixup instead of EAM", "mll",
+        ("augment.method=length",), "ablation"),
+    Row("mll_mean", "MLL with mean pooling instead of FLAM", "mll", ("model.pooling=mean",),
+        "ablation"),
+    Row("mll_max", "MLL with max pooling instead of FLAM", "mll", ("model.pooling=max",),
+        "ablation"),
+    Row("mll_no_kl", "MLL without the KL term (CE on soft labels kept off)", "mll",
+        ("loss.kl=0",), "ablation"),
+    Row("mll_no_focal", "MLL without the focal term", "mll", ("loss.focal=0",), "ablation"),
+    Row("mll_no_center", "MLL without the center loss", "mll", ("loss.center=0",), "ablation"),
+    Row("mll_no_supcon", "MLL without the supervised contrastive loss", "mll",
+        ("loss.supcon=0",), "ablation"),
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A corpus and protocol, and the rows run on it."""
+
+    key: str
+    title: str
+    corpus: str
+    folder: str
+    n_folds: int
+    rows: tuple[str, ...]
+    extra: tuple[str, ...] = field(default=())
+
+
+TABLES: dict[str, Table] = {
+    "ravdess": Table("ravdess", "RAVDESS speech, 8 classes, 6-fold subject-independent",
+                     "ravdess", "ravdess", 6, tuple(r.key for r in ROWS)),
+    "emodb": Table("emodb", "EmoDB (2 s processed copy), 7 classes, leave-one-speaker-out",
+                   "emodb", "emodb", 10,
+                   ("egemaps_logreg", "whisper_logreg", "whisper_flam", "mll")),
+}
+
+
+def row(key: str) -> Row:
+    """Look a row up by key."""
+    for r in ROWS:
+        if r.key == key:
+            return r
+    raise SystemExit(f"unknown row '{key}' (known: {', '.join(r.key for r in ROWS)})")
+
+
+def out_dir(table: Table, key: str) -> Path:
+    """Where a row's results live."""
+    return RESULTS / table.key / key
+
+
+def done_folds(table: Table, key: str) -> list[int]:
+    """Fold numbers whose results are committed."""
+    folder = out_dir(table, key) / "folds"
+    return sorted(int(m.group(1)) for p in folder.glob("fold_*.json")
+                  if (m := re.match(r"fold_(\d+)\.json$", p.name)))
+
+
+def run(table: Table, key: str, folds: list[int], data: Path, cache: Path | None) -> None:
+    """Run ``emovox cv`` for one row and some folds."""
+    r = row(key)
+    cmd = [sys.executable, "-m", "emovox", "cv", "--corpus", table.corpus,
+           "--root", str(data / table.folder), "--recipe", r.recipe,
+           "--out", str(out_dir(table, key)), "--folds", ",".join(map(str, folds))]
+    for s in r.sets:
+        cmd += ["--set", s]
+    if cache:
+        cmd += ["--cache", str(cache)]
+    print("+", " ".join(cmd), flush=True)
+    t0 = time.time()
+    subprocess.run(cmd, check=True, cwd=REPO)
+    print(f"  {key} folds {folds}: {time.time() - t0:.0f} s", flush=True)
+
+
+def cell(table: Table, key: str) -> tuple[str, dict | None]:
+    """The table cell of a row: mean UA/WA/F1, or what is missing."""
+    path = out_dir(table, key) / "results.json"
+    if not path.exists():
+        return "not run", None
+    doc = json.loads(path.read_text())
+    return ("" if not doc["missing_folds"] else
+            f"partial: folds {','.join(map(str, doc['missing_folds']))} missing"), doc
+
+
+def render(table: Table) -> str:
+    """A markdown table of one benchmark."""
+    lines = [f"**{table.title}** (mean over folds, %; `python benchmarks/ser_table.py`)", "",
+             "| system | UA | WA | macro-F1 | folds |", "| --- | --- | --- | --- | --- |"]
+    for key in table.rows:
+        note, doc = cell(table, key)
+        title = row(key).title
+        if doc is None:
+            lines.append(f"| {title} | — | — | — | not run |")
+            continue
+        m = doc["mean"]
+        done = f"{len(doc['folds'])}/{doc['n_folds']}"
+        mark = "" if not note else " *"
+        lines.append(f"| {title} | {m['ua']:.1f}{mark} | {m['wa']:.1f}{mark} | "
+                     f"{m['macro_f1']:.1f}{mark} | {done}{' (' + note + ')' if note else ''} |")
+    lines.append("")
+    lines.append("\\* partial: the mean covers only the folds that have finished.")
+    return "\n".join(lines)
+
+
+def update_readme(text: str) -> None:
+    """Replace the README block between the benchmark markers."""
+    readme = REPO / "README.md"
+    content = readme.read_text()
+    start, end = "<!-- benchmark-tables:start -->", "<!-- benchmark-tables:end -->"
+    if start not in content or end not in content:
+        raise SystemExit("README.md has no benchmark-tables markers")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list")
+    p = sub.add_parser("run")
+    p.add_argument("--table", choices=sorted(TABLES), default="ravdess")
+    p.add_argument("--row")
+    p.add_argument("--folds", help="e.g. 1,2 (default: the missing ones)")
+    p.add_argument("--missing", action="store_true", help="run every missing fold of every row")
+    p.add_argument("--group", choices=["main", "ablation"], help="with --missing: only these rows")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--cache", type=Path, default=None)
+    sub.add_parser("table")
+    args = parser.parse_args()
+
+    if args.cmd == "list":
+        for table in TABLES.values():
+            for key in table.rows:
+                done = done_folds(table, key)
+                missing = [i for i in range(1, table.n_folds + 1) if i not in done]
+                print(f"{table.key:8} {key:16} done {len(done)}/{table.n_folds}"
+                      + (f"  missing {','.join(map(str, missing))}" if missing else ""))
+        return
+    if args.cmd == "run":
+        if not (args.data / "ravdess").is_dir():
+            raise SystemExit(f"no corpora under {args.data} (use --data)")
+        tables = [TABLES[args.table]]
+        if args.missing:
+            tables = list(TABLES.values())
+        for table in tables:
+            keys = [args.row] if args.row else list(table.rows)
+            for key in keys:
+                if args.group and row(key).group != args.group:
+                    continue
+                if args.folds:
+                    folds = [int(x) for x in args.folds.split(",")]
+                else:
+                    done = done_folds(table, key)
+                    folds = [i for i in range(1, table.n_folds + 1) if i not in done]
+                for fold in folds:  # one process per fold: results land as each finishes
+                    run(table, key, [fold], args.data, args.cache)
+            if not args.missing:
+                break
+        return
+    text = "\n\n".join(render(t) for t in TABLES.values())
+    print(text)
+    update_readme(text)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
