@@ -187,3 +187,30 @@ def test_attention_pooling_learns_weights():
     x = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
     _, w = pool(x)
     assert w[0, 0] > 0.99
+
+
+def test_frame_stride_groups_frames_and_keeps_padding_invariance():
+    torch.manual_seed(0)
+    config = ModelConfig(input_dim=8, num_classes=3, num_heads=2, frame_stride=2)
+    model = SERModel(config).eval()
+    x = torch.randn(1, 7, 8)
+    out = model(x, torch.ones(1, 7, dtype=torch.bool))
+    # Weights come back at the input frame rate and sum to 1; frames of a group share one.
+    w = out.frame_weights[0]
+    assert w.shape == (7,) and torch.isclose(w.sum(), torch.tensor(1.0))
+    assert torch.isclose(w[0], w[1]) and torch.isclose(w[2], w[3])
+    padded = torch.cat([x, torch.full((1, 5, 8), 99.0)], dim=1)
+    mask = torch.zeros(1, 12, dtype=torch.bool)
+    mask[0, :7] = True
+    out_padded = model(padded, mask)
+    assert torch.allclose(out.logits, out_padded.logits, atol=1e-5)
+    assert torch.all(out_padded.frame_weights[0, 7:] == 0)
+    # Strided frames are the masked means of each pair.
+    from emovox.models import _stride_frames
+
+    pooled = _stride_frames(x, torch.ones(1, 7, dtype=torch.bool), 2)
+    assert pooled.shape == (1, 4, 8)
+    assert torch.allclose(pooled[0, 1], x[0, 2:4].mean(dim=0))
+    assert torch.allclose(pooled[0, 3], x[0, 6])
+    with pytest.raises(ConfigError):
+        ModelConfig(input_dim=8, num_classes=3, frame_stride=0)

