@@ -221,3 +221,17 @@ def test_finetuning_trains_top_layers_and_roundtrips(tone_split, tmp_path):
     waves = [bank.wave(u) for u in fold.test]
     np.testing.assert_allclose(predict_waves(model.network, waves),
                                predict_waves(loaded.network, waves), atol=1e-5)
+
+
+def test_documented_wavlm_recipe_is_valid(tmp_path):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "recipes-wavlm-large.md").read_text()
+    recipe = tmp_path / "wavlm.toml"
+    recipe.write_text(re.search(r"```toml\n(.*?)```", doc, re.S).group(1))
+    config = load_recipe(recipe)
+    assert config.frontend == {"name": "ssl", "model": "microsoft/wavlm-large",
+                               "layer": "weighted", "finetune": "all"}
+    assert config.optim.lr == 1e-4 and config.optim.lr_decay == 0.875
+    assert config.loss["scale_to_unit"] is True

@@ -123,6 +123,7 @@ class OptimConfig:
         patience: Stop after this many epochs without a better validation UA (0: off).
         seed: Seed of every random draw (init, order, mixing, dropout).
         threads: Torch threads (``None``: leave the default).
+        device: Torch device to train on (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
     """
 
     epochs: int = 20
@@ -135,6 +136,7 @@ class OptimConfig:
     patience: int = 8
     seed: int = 0
     threads: int | None = None
+    device: str = "cpu"
 
 
 @dataclass
@@ -500,11 +502,20 @@ def _pad(feats: Sequence[np.ndarray]) -> tuple[Any, Any]:
     return torch.from_numpy(x), torch.from_numpy(mask)
 
 
+def _device_of(module: Any) -> Any:
+    import torch
+
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def _predict_neural(network: Any, feats: Sequence[np.ndarray],
                     batch_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
     import torch
 
     network.eval()
+    device = _device_of(network)
     order = np.argsort([f.shape[-2] for f in feats])
     probs = np.zeros((len(feats), 0))
     out_probs: list[np.ndarray | None] = [None] * len(feats)
@@ -513,12 +524,12 @@ def _predict_neural(network: Any, feats: Sequence[np.ndarray],
         for start in range(0, len(feats), batch_size):
             idx = order[start : start + batch_size]
             x, mask = _pad([feats[i] for i in idx])
-            out = network(x, mask)
-            p = torch.softmax(out.logits, dim=-1).numpy()
+            out = network(x.to(device), mask.to(device))
+            p = torch.softmax(out.logits, dim=-1).cpu().numpy()
             for k, i in enumerate(idx):
                 out_probs[i] = p[k]
                 if out.frame_weights is not None:
-                    weights[i] = out.frame_weights[k, : feats[i].shape[-2]].numpy()
+                    weights[i] = out.frame_weights[k, : feats[i].shape[-2]].cpu().numpy()
     probs = np.stack([p for p in out_probs if p is not None]) if feats else probs
     return probs.astype(np.float64), [w if w is not None else np.zeros(0) for w in weights]
 
@@ -622,6 +633,7 @@ def predict_waves(network: Any, waves: Sequence[np.ndarray], batch_size: int = 8
     import torch
 
     network.eval()
+    device = _device_of(network)
     order = np.argsort([len(w) for w in waves])
     out = np.zeros((len(waves), 0))
     rows: dict[int, np.ndarray] = {}
@@ -629,7 +641,8 @@ def predict_waves(network: Any, waves: Sequence[np.ndarray], batch_size: int = 8
         for start in range(0, len(waves), batch_size):
             idx = order[start : start + batch_size]
             batch, lengths = _pad_waves([waves[i] for i in idx])
-            probs = torch.softmax(network(batch, lengths).logits, dim=-1).numpy()
+            out = network(batch.to(device), lengths.to(device))
+            probs = torch.softmax(out.logits, dim=-1).cpu().numpy()
             rows.update({int(i): probs[k] for k, i in enumerate(idx)})
     if rows:
         out = np.stack([rows[i] for i in range(len(waves))])
@@ -770,6 +783,9 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         network = WaveModel(frontend.torch_module(), mean, std, network)
     loss_config = _build(LossConfig, config.loss, "loss")
     loss_fn = MLLLoss(loss_config, len(classes), network.model.config.embedding_dim)
+    device = torch.device(opt_cfg.device)
+    network.to(device)
+    loss_fn.to(device)
     encoder_params = (
         [p for p in network.encoder.parameters() if p.requires_grad] if finetune else []
     )
@@ -789,7 +805,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         if not hasattr(frontend, "torch_module"):
             raise ConfigError(f"augment.method={config.augment.method} needs a frontend that "
                               f"runs on waveforms during training ('{frontend.name}' does not)")
-        encoder = frontend.torch_module()
+        encoder = frontend.torch_module().to(device)
         encoder.eval()
     max_frames = max(1, int(config.data.max_train_seconds / max(frontend.frame_seconds, 1e-3)))
     max_samples = int(config.data.max_train_seconds * frontend.sample_rate)
@@ -834,8 +850,8 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                 if config.augment.method != "none" and len(utts) > 1:
                     waves, y, _ = apply_batch_mixing(waves, y, rng, config.augment.method, mixer)
                 wave_t, lengths = _pad_waves([_crop_wave(w, max_samples, rng) for w in waves])
-                out = network(wave_t, lengths)
-                loss, logs = loss_fn(out, torch.from_numpy(np.asarray(y, dtype=np.float32)))
+                out = network(wave_t.to(device), lengths.to(device))
+                loss, logs = loss_fn(out, _tensor(y, device))
                 _step(network, loss, optimizer, center_opt, opt_cfg.grad_clip)
                 for key, value in logs.items():
                     totals[key] = totals.get(key, 0.0) + float(value)
@@ -853,8 +869,8 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             feats = [_crop(normalizer(f, _group_of(u, mode)), max_frames, rng)
                      for f, u in zip(feats, utts, strict=True)]
             x, mask = _pad(feats)
-            out = network(x, mask)
-            loss, logs = loss_fn(out, torch.from_numpy(np.asarray(y, dtype=np.float32)))
+            out = network(x.to(device), mask.to(device))
+            loss, logs = loss_fn(out, _tensor(y, device))
             _step(network, loss, optimizer, center_opt, opt_cfg.grad_clip)
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + float(value)
@@ -907,6 +923,12 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                         scores={"valid_ua": state["best_ua"]} if valid else {}, **base)
 
 
+def _tensor(y: Any, device: Any) -> Any:
+    import torch
+
+    return torch.from_numpy(np.asarray(y, dtype=np.float32)).to(device)
+
+
 def _step(network: Any, loss: Any, optimizer: Any, center_opt: Any, grad_clip: float) -> None:
     import torch
 
@@ -945,8 +967,10 @@ def _encode(encoder: Any, waves: Sequence[np.ndarray], ndim: int) -> list[np.nda
     batch = torch.zeros(len(waves), int(lengths.max()))
     for i, w in enumerate(waves):
         batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+    device = _device_of(encoder)
     with torch.inference_mode():
-        feats, mask = encoder(batch, lengths)
+        feats, mask = encoder(batch.to(device), lengths.to(device))
+    feats, mask = feats.cpu(), mask.cpu()
     out = []
     for i in range(len(waves)):
         t = int(mask[i].sum())
