@@ -221,3 +221,18 @@ def test_add_noise_snr_and_gain():
     np.testing.assert_array_equal(silent, 0.0)
     gained = random_gain(x, np.random.default_rng(0), (6.0, 6.0))
     np.testing.assert_allclose(gained, x * 10 ** (6 / 20), rtol=1e-6)
+
+
+def test_speed_perturb_scales_pitch_and_length():
+    from emovox.augment import speed_perturb
+
+    t = np.arange(16000) / 16000
+    x = np.sin(2 * np.pi * 200 * t).astype(np.float32)
+    for factor in (0.9, 1.1):
+        y = speed_perturb(x, factor)
+        assert abs(len(y) - 16000 / factor) <= 2
+        spectrum = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+        assert np.argmax(spectrum) * 16000 / len(y) == pytest.approx(200 * factor, rel=0.01)
+    np.testing.assert_array_equal(speed_perturb(x, 1.0), x)
+    with pytest.raises(ConfigError):
+        speed_perturb(x, 3.0)

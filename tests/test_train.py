@@ -235,3 +235,19 @@ def test_documented_wavlm_recipe_is_valid(tmp_path):
                                "layer": "weighted", "finetune": "all"}
     assert config.optim.lr == 1e-4 and config.optim.lr_decay == 0.875
     assert config.loss["scale_to_unit"] is True
+
+
+def test_speed_perturbation_versions_are_cached_and_used(tone_split, tmp_path):
+    utts, fold = tone_split
+    config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 32}',
+                                            "augment.speed_factors=[0.9, 1.1]"])
+    frontend = train_mod.build_frontend_for(config)
+    bank = FeatureBank(frontend, utts, tmp_path, "float16", False)
+    fit(config, fold.train_pool, [], bank=bank, frontend=frontend, progress=False)
+    u = fold.train[0]
+    slow, clean, fast = (bank.get(u, s) for s in (0.9, 1.0, 1.1))
+    assert slow.shape[0] > clean.shape[0] > fast.shape[0]  # 10 ms frames over longer/shorter audio
+    assert (fold.test[0].id, 0.9) not in bank.features  # test speakers are never perturbed
+    again = FeatureBank(frontend, [u], tmp_path, "float16", False)
+    assert again.cache.get(u, "speed0.9") is not None
+    np.testing.assert_array_equal(again.cache.get(u, "speed0.9"), bank.raw(u, 0.9))

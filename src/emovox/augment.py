@@ -522,3 +522,32 @@ def random_gain(
         )
     gain_db = float(rng.uniform(low, high))
     return (_as_wave(x, "x").astype(np.float64) * 10.0 ** (gain_db / 20.0)).astype(np.float32)
+
+
+def speed_perturb(x: np.ndarray, factor: float) -> np.ndarray:
+    """Play a waveform ``factor`` times faster: tempo and pitch both scale by ``factor``.
+
+    The classic Kaldi-style speed perturbation (Ko et al., 2015): resample from ``rate`` to
+    ``rate / factor`` and read the result at ``rate``. Formants and F0 move together, which
+    imitates a different vocal tract: cheap speaker variety for a small training set.
+
+    Args:
+        x: Mono waveform.
+        factor: Speed factor (0.9 = 10 % slower and lower; 1.0 returns a copy).
+
+    Returns:
+        float32 waveform of about ``len(x) / factor`` samples.
+
+    Raises:
+        ConfigError: If ``factor`` is not in (0.5, 2].
+    """
+    if not 0.5 < factor <= 2.0:
+        raise ConfigError(f"speed factor must be in (0.5, 2], got {factor}")
+    wave = np.asarray(x, dtype=np.float32)
+    if factor == 1.0:
+        return wave.copy()
+    import soxr
+
+    # soxr wants integer-ish rates; scale both so the ratio is exact to 1e-6.
+    return np.asarray(soxr.resample(wave, 1_000_000, round(1_000_000 / factor), "HQ"),
+                      dtype=np.float32)

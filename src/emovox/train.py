@@ -82,6 +82,10 @@ class AugmentConfig:
         label_rule: EAM soft-label rule: ``"energy"`` (reconstructed paper rule), ``"length"``,
             ``"hard"``.
         alpha: Beta(alpha, alpha) parameter of plain mixup.
+        speed_factors: Speed perturbation (:func:`emovox.augment.speed_perturb`): every training
+            utterance also exists played at these speeds (features cached once); each epoch
+            draws one version per utterance, uniformly over ``[1.0, *speed_factors]``. The
+            classic trainers use every version. Empty: off (an addition to the paper).
     """
 
     method: Literal["eam", "mixup", "length", "none"] = "eam"
@@ -91,6 +95,7 @@ class AugmentConfig:
     max_fraction: float = 0.5
     label_rule: str = "energy"
     alpha: float = 0.2
+    speed_factors: list[float] = field(default_factory=list)
 
     def mixer_config(self) -> Any:
         """The :mod:`emovox.augment` config object for ``method``."""
@@ -323,9 +328,11 @@ def build_frontend_for(config: TrainConfig) -> Any:
 
 
 class FeatureBank:
-    """Clean features of a set of utterances, plus their waveforms for on-the-fly mixing.
+    """Features of a set of utterances (and of speed-perturbed versions), plus waveforms.
 
-    Features are held in the cache dtype (float16 by default) and returned as float32.
+    Features are held in the cache dtype (float16 by default) and returned as float32. Version
+    ``1.0`` is the audio as it is; other speed factors are extracted on request
+    (:meth:`add_speeds`) and cached like the clean ones.
     """
 
     def __init__(self, frontend: Any, utterances: Sequence[Utterance], cache_dir: Path | None,
@@ -333,39 +340,61 @@ class FeatureBank:
         from .features import FeatureCache
 
         self.frontend = frontend
-        cache = FeatureCache(cache_dir, frontend.config(), cache_dtype) if cache_dir else None
+        self.cache_dtype = cache_dtype
+        self.progress = progress
+        self.cache = FeatureCache(cache_dir, frontend.config(), cache_dtype) if cache_dir else None
         self.index = {u.id: i for i, u in enumerate(utterances)}
         self.utterances = list(utterances)
-        self.features: list[np.ndarray] = []
-        from . import audio
+        self.features: dict[tuple[str, float], np.ndarray] = {}
+        self._waves: dict[tuple[str, float], np.ndarray] = {}
+        self._extract(self.utterances, 1.0)
 
-        n = len(utterances)
+    def _extract(self, utterances: Sequence[Utterance], speed: float) -> None:
+        todo = [u for u in utterances if (u.id, speed) not in self.features]
+        variant = "" if speed == 1.0 else f"speed{speed:g}"
         t0 = time.time()
-        for i, utt in enumerate(utterances):
-            feats = cache.get(utt) if cache is not None else None
+        for i, utt in enumerate(todo):
+            feats = self.cache.get(utt, variant) if self.cache is not None else None
             if feats is None:
-                signal = audio.load(utt.path, frontend.sample_rate, start=utt.start,
-                                    duration=utt.duration)
-                feats = np.asarray(frontend(signal)).astype(cache_dtype)
-                if cache is not None:
-                    cache.put(utt, feats)
-            self.features.append(np.asarray(feats, dtype=cache_dtype))
-            if progress and ((i + 1) % 100 == 0 or i + 1 == n):
-                _log(f"features {frontend.name}: {i + 1}/{n} ({time.time() - t0:.0f} s)")
-        self._waves: dict[str, np.ndarray] = {}
+                feats = np.asarray(self.frontend(self.wave(utt, speed))).astype(self.cache_dtype)
+                if self.cache is not None:
+                    self.cache.put(utt, feats, variant)
+                if speed != 1.0:  # perturbed waves are cheap to redo; do not hold them all
+                    self._waves.pop((utt.id, speed), None)
+            self.features[(utt.id, speed)] = np.asarray(feats, dtype=self.cache_dtype)
+            if self.progress and ((i + 1) % 100 == 0 or i + 1 == len(todo)):
+                label = self.frontend.name + ("" if speed == 1.0 else f" speed {speed:g}")
+                _log(f"features {label}: {i + 1}/{len(todo)} ({time.time() - t0:.0f} s)")
 
-    def get(self, utt: Utterance) -> np.ndarray:
-        """Features of one utterance, float32."""
-        return self.features[self.index[utt.id]].astype(np.float32)
+    def add_speeds(self, utterances: Sequence[Utterance], speeds: Sequence[float]) -> None:
+        """Extract (or read from the cache) speed-perturbed features of ``utterances``."""
+        for speed in speeds:
+            if speed != 1.0:
+                self._extract(utterances, float(speed))
 
-    def wave(self, utt: Utterance) -> np.ndarray:
-        """The waveform of one utterance at the frontend's rate (memoised)."""
+    def get(self, utt: Utterance, speed: float = 1.0) -> np.ndarray:
+        """Features of one utterance (at a speed already extracted), float32."""
+        return self.features[(utt.id, speed)].astype(np.float32)
+
+    def raw(self, utt: Utterance, speed: float = 1.0) -> np.ndarray:
+        """Features in their storage dtype (no copy)."""
+        return self.features[(utt.id, speed)]
+
+    def wave(self, utt: Utterance, speed: float = 1.0) -> np.ndarray:
+        """The waveform at the frontend's rate, optionally speed-perturbed (memoised)."""
         from . import audio
+        from .augment import speed_perturb
 
-        if utt.id not in self._waves:
-            self._waves[utt.id] = audio.load(utt.path, self.frontend.sample_rate,
-                                             start=utt.start, duration=utt.duration)
-        return self._waves[utt.id]
+        key = (utt.id, speed)
+        if key not in self._waves:
+            clean = self._waves.get((utt.id, 1.0))
+            if clean is None:
+                clean = audio.load(utt.path, self.frontend.sample_rate, start=utt.start,
+                                   duration=utt.duration)
+                self._waves[(utt.id, 1.0)] = clean
+            if speed != 1.0:
+                self._waves[key] = speed_perturb(clean, speed)
+        return self._waves[key]
 
 
 @dataclass
@@ -425,10 +454,10 @@ def fit_normalizer(mode: str, bank: FeatureBank, train: Sequence[Utterance],
     norm = Normalizer(mode)
     if mode in ("none", "utterance"):
         return norm
-    groups: dict[str, list[np.ndarray]] = {"*": [bank.features[bank.index[u.id]] for u in train]}
+    groups: dict[str, list[np.ndarray]] = {"*": [bank.raw(u) for u in train]}
     if mode == "speaker":
         for u in list(train) + list(others):
-            groups.setdefault(u.speaker, []).append(bank.features[bank.index[u.id]])
+            groups.setdefault(u.speaker, []).append(bank.raw(u))
     return norm.fit(groups)
 
 
@@ -745,9 +774,11 @@ def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureB
     from sklearn.svm import LinearSVC
 
     mode = config.data.normalization
-    x = np.stack([pool_stats(normalizer(bank.get(u), _group_of(u, mode)), config.classic.layer)
-                  for u in train])
-    y = np.array([classes.index(str(u.label)) for u in train])
+    speeds = [1.0, *config.augment.speed_factors]
+    bank.add_speeds(train, speeds)
+    x = np.stack([pool_stats(normalizer(bank.get(u, v), _group_of(u, mode)), config.classic.layer)
+                  for v in speeds for u in train])
+    y = np.array([classes.index(str(u.label)) for u in train] * len(speeds))
     if config.method == "logreg":
         clf: Any = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter)
     else:
@@ -800,6 +831,9 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=opt_cfg.lr_decay)
     targets = _onehot([str(u.label) for u in train], classes)
     mixer = config.augment.mixer_config()
+    speeds = [1.0, *config.augment.speed_factors]
+    if not finetune:
+        bank.add_speeds(train, speeds)
     encoder = None
     if config.augment.method != "none" and not finetune:
         if not hasattr(frontend, "torch_module"):
@@ -845,8 +879,10 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             idx = order[start : start + opt_cfg.batch_size]
             utts = [train[i] for i in idx]
             y = targets[idx]
+            version = [speeds[int(k)] for k in rng.integers(0, len(speeds), len(utts))] \
+                if len(speeds) > 1 else [1.0] * len(utts)
             if finetune:
-                waves = [bank.wave(u) for u in utts]
+                waves = [bank.wave(u, v) for u, v in zip(utts, version, strict=True)]
                 if config.augment.method != "none" and len(utts) > 1:
                     waves, y, _ = apply_batch_mixing(waves, y, rng, config.augment.method, mixer)
                 wave_t, lengths = _pad_waves([_crop_wave(w, max_samples, rng) for w in waves])
@@ -857,9 +893,9 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                     totals[key] = totals.get(key, 0.0) + float(value)
                 batches += 1
                 continue
-            feats = [bank.get(u) for u in utts]
+            feats = [bank.get(u, v) for u, v in zip(utts, version, strict=True)]
             if encoder is not None and len(utts) > 1:
-                waves = [bank.wave(u) for u in utts]
+                waves = [bank.wave(u, v) for u, v in zip(utts, version, strict=True)]
                 mixed, y, infos = apply_batch_mixing(waves, y, rng, config.augment.method, mixer)
                 todo = [k for k, info in enumerate(infos) if info.get("applied")]
                 if todo:

@@ -128,27 +128,33 @@ class FeatureCache:
         if not meta.exists():
             meta.write_text(json.dumps(dict(frontend_config), indent=1, default=str))
 
-    def key(self, utt: Utterance) -> str:
-        """The cache key of an utterance: its file identity plus its segment."""
+    def key(self, utt: Utterance, variant: str = "") -> str:
+        """The cache key of an utterance: its file identity, its segment and a variant tag.
+
+        ``variant`` names a deterministic transformation of the audio (e.g. ``"speed0.9"``);
+        the empty string is the audio as it is.
+        """
         try:
             st = os.stat(utt.path)
             ident = f"{os.path.realpath(utt.path)}|{st.st_size}|{st.st_mtime_ns}"
         except OSError:
             ident = f"{utt.path}|missing"
         ident += f"|{utt.start}|{utt.duration}"
+        if variant:
+            ident += f"|{variant}"
         return hashlib.sha1(ident.encode()).hexdigest()
 
-    def get(self, utt: Utterance) -> np.ndarray | None:
-        """Return the cached features of ``utt``, or ``None``."""
-        path = self.folder / f"{self.key(utt)}.npy"
+    def get(self, utt: Utterance, variant: str = "") -> np.ndarray | None:
+        """Return the cached features of ``utt`` (and variant), or ``None``."""
+        path = self.folder / f"{self.key(utt, variant)}.npy"
         try:
             return np.load(path)
         except (OSError, ValueError, EOFError):
             return None
 
-    def put(self, utt: Utterance, features: np.ndarray) -> None:
+    def put(self, utt: Utterance, features: np.ndarray, variant: str = "") -> None:
         """Store features atomically (a killed run never leaves a half-written file)."""
-        path = self.folder / f"{self.key(utt)}.npy"
+        path = self.folder / f"{self.key(utt, variant)}.npy"
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as handle:
             np.save(handle, np.asarray(features, dtype=self.dtype))
