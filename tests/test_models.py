@@ -214,3 +214,19 @@ def test_frame_stride_groups_frames_and_keeps_padding_invariance():
     assert torch.allclose(pooled[0, 3], x[0, 6])
     with pytest.raises(ConfigError):
         ModelConfig(input_dim=8, num_classes=3, frame_stride=0)
+
+
+def test_flam_with_attentive_statistics_pooling():
+    torch.manual_seed(0)
+    model = SERModel(ModelConfig(input_dim=8, num_classes=3, num_heads=2, flam_pool="attstats"))
+    assert model.pooling.out_dim == 16
+    model.eval()
+    x = torch.randn(2, 6, 8)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 4:] = False
+    out = model(x, mask)
+    alone = model(x[1:, :4], mask[1:, :4])
+    assert torch.allclose(out.logits[1], alone.logits[0], atol=1e-5)
+    assert torch.allclose(out.frame_weights.sum(dim=1), torch.ones(2))
+    with pytest.raises(ConfigError):
+        FLAM(8, 2, pool="median")

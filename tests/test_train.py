@@ -251,3 +251,28 @@ def test_speed_perturbation_versions_are_cached_and_used(tone_split, tmp_path):
     again = FeatureBank(frontend, [u], tmp_path, "float16", False)
     assert again.cache.get(u, "speed0.9") is not None
     np.testing.assert_array_equal(again.cache.get(u, "speed0.9"), bank.raw(u, 0.9))
+
+
+def test_logreg_is_stored_as_plain_arrays_matching_scikit_learn(tone_split, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    utts, fold = tone_split
+    config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 32}'])
+    model = fit(config, fold.train_pool, [], cache_dir=tmp_path, progress=False)
+    assert isinstance(model.network, train_mod.LinearHead)
+    bank = FeatureBank(train_mod.build_frontend_for(config), utts, tmp_path, "float16", False)
+    pooled = lambda us: np.stack([train_mod.pool_stats(model.normalizer(bank.get(u)))  # noqa: E731
+                                  for u in us])
+    y = [model.labels.index(u.label) for u in fold.train_pool]
+    ref = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
+    ref.fit(pooled(fold.train_pool), y)
+    np.testing.assert_allclose(model.predict_proba([bank.get(u) for u in fold.test]),
+                               ref.predict_proba(pooled(fold.test)), atol=1e-6)
+    save_checkpoint(model, tmp_path / "lr.pt")
+    import torch
+
+    payload = torch.load(tmp_path / "lr.pt", weights_only=False)
+    assert "sklearn" not in payload and set(payload["linear"]) == {"mean", "scale", "coef",
+                                                                   "intercept"}

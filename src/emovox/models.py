@@ -252,6 +252,9 @@ class FLAM(nn.Module):
         context_broadcast: Add the mean valid frame to every frame before attention.
         attention_dropout: Dropout on the attention weights (0 by default, a choice: it keeps
             PyTorch's fused attention kernel, about twice as fast on CPU).
+        pool: ``"attention"`` (the paper: weighted mean) or ``"attstats"`` (weighted mean and
+            standard deviation, :class:`AttentiveStatisticsPooling`; an addition, since the
+            spread of a frame feature over time carries emotion, too).
 
     Raises:
         ConfigError: If ``dim`` is not divisible by ``num_heads``.
@@ -264,6 +267,7 @@ class FLAM(nn.Module):
         dropout: float = 0.1,
         context_broadcast: bool = False,
         attention_dropout: float = 0.0,
+        pool: str = "attention",
     ) -> None:
         super().__init__()
         if num_heads < 1 or dim % num_heads != 0:
@@ -272,14 +276,18 @@ class FLAM(nn.Module):
                 f"set hidden_dim to a multiple of {num_heads} (e.g. {_round_up(dim, num_heads)}) "
                 "or change num_heads"
             )
-        self.out_dim = dim
         self.context_broadcast = context_broadcast
         self.attention = nn.MultiheadAttention(
             dim, num_heads, dropout=attention_dropout, batch_first=True
         )
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(dim)
-        self.pool = AttentionPooling(dim)
+        if pool not in ("attention", "attstats"):
+            raise ConfigError(f"FLAM pool must be 'attention' or 'attstats', got {pool!r}")
+        self.pool: nn.Module = (
+            AttentionPooling(dim) if pool == "attention" else AttentiveStatisticsPooling(dim)
+        )
+        self.out_dim = dim if pool == "attention" else 2 * dim
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Attend over frames and pool them.
@@ -342,6 +350,7 @@ class ModelConfig:
             by 4x. Frame weights are returned at the input rate (each group's weight shared
             equally by its frames). 1 (default) keeps every frame.
         attention_dropout: Dropout on FLAM's attention weights (0: PyTorch's fused kernel).
+        flam_pool: FLAM's pooling: ``"attention"`` (paper) or ``"attstats"`` (mean and std).
     """
 
     input_dim: int
@@ -357,6 +366,7 @@ class ModelConfig:
     num_regression: int = 0
     frame_stride: int = 1
     attention_dropout: float = 0.0
+    flam_pool: str = "attention"
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -500,7 +510,7 @@ def _build_pooling(config: ModelConfig, dim: int) -> nn.Module:
     if config.pooling == "flam":
         return FLAM(
             dim, config.num_heads, config.dropout, config.context_broadcast,
-            config.attention_dropout,
+            config.attention_dropout, config.flam_pool,
         )
     return POOLINGS[config.pooling](dim)
 

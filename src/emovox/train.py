@@ -151,12 +151,13 @@ class ClassicConfig:
     Attributes:
         C: Inverse regularisation strength.
         max_iter: Solver iterations.
-        layer: Hidden-state index used when the features hold every layer.
+        layer: Hidden-state index used when the features hold every layer, or ``"all"`` to
+            concatenate every layer's statistics.
     """
 
     C: float = 1.0  # noqa: N815 - scikit-learn's name
     max_iter: int = 3000
-    layer: int = -1
+    layer: int | str = -1
 
 
 @dataclass
@@ -461,10 +462,16 @@ def fit_normalizer(mode: str, bank: FeatureBank, train: Sequence[Utterance],
     return norm.fit(groups)
 
 
-def pool_stats(feats: np.ndarray, layer: int = -1) -> np.ndarray:
-    """Mean and std over time (functionals, with one frame, are returned as they are)."""
+def pool_stats(feats: np.ndarray, layer: int | str = -1) -> np.ndarray:
+    """Mean and std over time (functionals, with one frame, are returned as they are).
+
+    For every-layer features ``[L, T, D]``, ``layer`` picks one hidden state, or ``"all"``
+    concatenates the statistics of every layer.
+    """
     if feats.ndim == 3:
-        feats = feats[layer]
+        if layer == "all":
+            return np.concatenate([pool_stats(f) for f in feats])
+        feats = feats[int(layer)]
     if feats.shape[0] == 1:
         return feats[0]
     return np.concatenate([feats.mean(axis=0), feats.std(axis=0)])
@@ -788,7 +795,44 @@ def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureB
             LinearSVC(C=config.classic.C, max_iter=config.classic.max_iter), cv=3)
     pipeline = make_pipeline(StandardScaler(), clf)
     pipeline.fit(x, y)
-    return TrainedModel(network=pipeline, info={"n_train": len(train)}, **base)
+    network: Any = pipeline
+    if config.method == "logreg":
+        scaler, logreg = pipeline[0], pipeline[1]
+        coef, intercept = logreg.coef_, logreg.intercept_
+        if coef.shape[0] == 1:  # binary: sigmoid(z) = softmax([0, z])[1]
+            coef = np.vstack([np.zeros_like(coef), coef])
+            intercept = np.concatenate([[0.0], intercept])
+        network = LinearHead(scaler.mean_, scaler.scale_, coef, intercept)
+    return TrainedModel(network=network, info={"n_train": len(train), "versions": len(speeds)},
+                        **base)
+
+
+class LinearHead:
+    """A fitted multinomial logistic regression as plain arrays (no scikit-learn needed).
+
+    ``predict_proba(x) = softmax(((x - mean) / scale) @ coef.T + intercept)``. Stored in
+    checkpoints as arrays, so loading one never unpickles library objects.
+    """
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray,
+                 intercept: np.ndarray) -> None:
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.coef = np.asarray(coef, dtype=np.float64)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The parameters, for a checkpoint."""
+        return {"mean": self.mean, "scale": self.scale, "coef": self.coef,
+                "intercept": self.intercept}
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[N, C]`` for pooled features ``[N, F]``."""
+        z = ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale) @ self.coef.T
+        z = z + self.intercept
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
 
 
 def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence[Utterance],
@@ -1051,7 +1095,10 @@ def save_checkpoint(model: TrainedModel, path: str | Path) -> None:
     if model.config.method == "neural":
         payload["network"] = model.network.state_dict()
     else:
-        payload["sklearn"] = model.network
+        if isinstance(model.network, LinearHead):
+            payload["linear"] = model.network.arrays()
+        else:
+            payload["sklearn"] = model.network
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _save_atomic(torch, path, payload)
@@ -1089,7 +1136,8 @@ def load_checkpoint(path: str | Path) -> TrainedModel:
         network.load_state_dict(payload["network"])
         network.eval()
     else:
-        network = payload["sklearn"]
+        network = (LinearHead(**payload["linear"]) if "linear" in payload
+                   else payload["sklearn"])
     return TrainedModel(config=config, labels=list(payload["labels"]),
                         sample_rate=int(payload["sample_rate"]),
                         frontend_config=dict(payload["frontend"]), normalizer=norm,
