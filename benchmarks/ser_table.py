@@ -51,6 +51,13 @@ ROWS: tuple[Row, ...] = (
     Row("logmel_flam", "log-mel + FLAM (from scratch)", "logmel_flam"),
     Row("whisper_logreg", "Whisper-tiny frozen, mean+std pooled + logistic regression",
         "whisper_logreg"),
+    Row("whisper_all_logreg", "Whisper-tiny frozen, every layer's mean+std + speed perturbation"
+        " + logistic regression", "whisper_all_logreg"),
+    Row("whisper_logreg_spk", "Whisper-tiny frozen + logistic regression, per-speaker "
+        "standardisation (transductive)", "whisper_logreg", ("data.normalization=speaker",)),
+    Row("whisper_all_logreg_spk", "every layer + speed perturbation + logistic regression, "
+        "per-speaker standardisation (transductive)", "whisper_all_logreg",
+        ("data.normalization=speaker",)),
     Row("whisper_mean", "Whisper-tiny frozen + mean pooling (neural head, CE)", "whisper_flam",
         ("model.pooling=mean",)),
     Row("whisper_flam", "Whisper-tiny frozen + FLAM (CE)", "whisper_flam"),
@@ -91,7 +98,8 @@ TABLES: dict[str, Table] = {
                      "ravdess", "ravdess", 6, tuple(r.key for r in ROWS)),
     "emodb": Table("emodb", "EmoDB (2 s processed copy), 7 classes, leave-one-speaker-out",
                    "emodb", "emodb", 10,
-                   ("egemaps_logreg", "whisper_logreg", "whisper_flam", "mll")),
+                   ("egemaps_logreg", "whisper_logreg", "whisper_all_logreg", "whisper_flam",
+                    "mll")),
 }
 
 
