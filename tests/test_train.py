@@ -276,3 +276,14 @@ def test_logreg_is_stored_as_plain_arrays_matching_scikit_learn(tone_split, tmp_
     payload = torch.load(tmp_path / "lr.pt", weights_only=False)
     assert "sklearn" not in payload and set(payload["linear"]) == {"mean", "scale", "coef",
                                                                    "intercept"}
+
+
+def test_classes_absent_from_training_get_zero_probability(tone_split, tmp_path):
+    utts, fold = tone_split
+    config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 32}'])
+    model = fit(config, fold.train_pool, [], labels=["angry", "happy", "sad"],
+                cache_dir=tmp_path, progress=False)
+    bank = FeatureBank(train_mod.build_frontend_for(config), fold.test, tmp_path, "float16", False)
+    probs = model.predict_proba([bank.get(u) for u in fold.test])
+    assert probs.shape == (len(fold.test), 3)
+    assert np.all(probs[:, 0] < 1e-6) and np.allclose(probs.sum(axis=1), 1.0)

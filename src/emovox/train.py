@@ -802,7 +802,12 @@ def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureB
         if coef.shape[0] == 1:  # binary: sigmoid(z) = softmax([0, z])[1]
             coef = np.vstack([np.zeros_like(coef), coef])
             intercept = np.concatenate([[0.0], intercept])
-        network = LinearHead(scaler.mean_, scaler.scale_, coef, intercept)
+        # Classes absent from the training data get probability 0 (a very low intercept).
+        full_coef = np.zeros((len(classes), coef.shape[1]))
+        full_intercept = np.full(len(classes), -1e4)
+        full_coef[logreg.classes_] = coef
+        full_intercept[logreg.classes_] = intercept
+        network = LinearHead(scaler.mean_, scaler.scale_, full_coef, full_intercept)
     return TrainedModel(network=network, info={"n_train": len(train), "versions": len(speeds)},
                         **base)
 
