@@ -1,0 +1,116 @@
+"""The web page of `emovox serve` in a real headless Chromium (Debian's, driven by Playwright).
+
+Skipped when Playwright or Chromium is missing, unless ``EMOVOX_REQUIRE_BROWSER=1`` (CI sets
+it), which turns a missing browser into a failure. Playwright never downloads a browser here:
+it drives the system's Chromium (``/usr/bin/chromium``, or ``EMOVOX_CHROMIUM``).
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from test_inference import tiny_checkpoint
+from test_serve import EXAMPLE, running_server
+
+REQUIRED = os.environ.get("EMOVOX_REQUIRE_BROWSER") == "1"
+CHROMIUM = os.environ.get("EMOVOX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+# The flags that let Chromium run as root in a container with no network but loopback.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         # a fake microphone (a beep) that needs no permission prompt
+         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
+def _missing(reason):
+    if REQUIRED:
+        pytest.fail(f"{reason} (EMOVOX_REQUIRE_BROWSER=1)")
+    pytest.skip(reason)
+
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if sync_playwright is None:
+        _missing("playwright is not installed (pip install playwright; no browser download)")
+    if not Path(CHROMIUM).exists():
+        _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def site(browser, tmp_path_factory, tone_corpus):
+    model = tiny_checkpoint(tmp_path_factory, tone_corpus)
+    log = tmp_path_factory.mktemp("web") / "server.log"
+    with running_server(model, "--max-upload-mb", "20", log=log) as (url, _):
+        yield url
+
+
+@pytest.fixture()
+def page(browser, site):
+    context = browser.new_context(base_url=site)
+    context.grant_permissions(["microphone"], origin=site)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/")
+    expect(page.locator("#model-info")).to_contain_text("happy, sad")
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def test_upload_the_example_and_see_the_label(page, site):
+    expected = httpx.post(site + "/v1/predict",
+                          files={"file": ("example.wav", EXAMPLE.read_bytes())}).json()
+    page.set_input_files("#file", str(EXAMPLE))
+    expect(page.locator("#label")).to_have_text(expected["label"], timeout=30_000)
+    expect(page.locator("#file-name")).to_have_text("example.wav")
+    expect(page.locator("#bars .bar")).to_have_count(2)
+    top = page.locator("#bars .bar.top")
+    expect(top).to_have_attribute("data-label", expected["label"])
+    percent = f"{100 * expected['probabilities'][expected['label']]:.1f} %"
+    expect(top.locator(".value")).to_have_text(percent)
+    expect(page.locator("#error")).to_be_hidden()
+    expect(page.locator("#timeline-box")).to_be_hidden()  # 5 s: no timeline unless asked
+
+
+def test_timeline_chart(page):
+    page.check("#timeline-toggle")
+    page.set_input_files("#file", str(EXAMPLE))
+    expect(page.locator("#timeline-box")).to_be_visible(timeout=30_000)
+    expect(page.locator("#timeline svg polyline")).to_have_count(2)  # one line per emotion
+    expect(page.locator("#timeline .legend")).to_contain_text("happy")
+
+
+def test_a_text_file_shows_the_servers_message(page, tmp_path):
+    notes = tmp_path / "notes.wav"
+    notes.write_text("not audio at all\n" * 20)
+    page.set_input_files("#file", str(notes))
+    expect(page.locator("#error")).to_have_text(
+        "notes.wav: not an audio file or unsupported format", timeout=30_000)
+
+
+def test_record_from_the_microphone(page):
+    page.click("#record")
+    expect(page.locator("#record")).to_contain_text("Stop", timeout=10_000)
+    page.wait_for_timeout(1500)
+    page.click("#record")
+    expect(page.locator("#file-name")).to_have_text("recording.wav", timeout=30_000)
+    expect(page.locator("#record-time")).to_contain_text("s recorded")
+    # The fake microphone plays a steady beep, which the voice activity detector may call
+    # "silence": either way the recording went through as a WAV file the server could read.
+    assert page.locator("#label").text_content() in ("happy", "sad", "silence")
+    seconds = float(page.locator("#record-time").inner_text().split()[0])
+    assert 1.0 <= seconds <= 5.0
+    expect(page.locator("#error")).to_be_hidden()
