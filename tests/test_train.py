@@ -287,3 +287,20 @@ def test_classes_absent_from_training_get_zero_probability(tone_split, tmp_path)
     probs = model.predict_proba([bank.get(u) for u in fold.test])
     assert probs.shape == (len(fold.test), 3)
     assert np.all(probs[:, 0] < 1e-6) and np.allclose(probs.sum(axis=1), 1.0)
+
+
+def test_cross_corpus_evaluation_uses_only_classes_the_model_was_trained_on(tone_split, tmp_path):
+    import dataclasses
+
+    from emovox.experiment import evaluate_model
+
+    utts, fold = tone_split
+    config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 32}'])
+    model = fit(config, fold.train_pool, [], labels=["angry", "happy", "sad"],
+                cache_dir=tmp_path, progress=False)
+    assert model.info["trained_classes"] == ["happy", "sad"]
+    # An "angry" utterance in the test corpus cannot be recognised by this model: left out.
+    test = [dataclasses.replace(fold.test[0], label="angry")] + list(fold.test[1:])
+    scores = evaluate_model(model, test, cache_dir=tmp_path, progress=False)
+    assert scores["classes"] == ["happy", "sad"] and scores["n_skipped"] == 1
+    assert scores["n"] == len(fold.test) - 1

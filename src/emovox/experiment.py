@@ -243,13 +243,15 @@ def evaluate_model(model: TrainedModel, utterances: Sequence[Utterance], *,
                    progress: bool = True) -> dict[str, Any]:
     """Score a trained model on a (usually other) corpus, on the classes both share.
 
-    Utterances whose label the model does not know are left out; predictions are restricted to
-    the classes present in the evaluation set (renormalised probabilities), so a 7-class model
-    tested on a 6-class corpus is not penalised for a class the corpus cannot contain.
+    Utterances whose label the model was not trained on are left out; predictions are
+    restricted to the classes present in the evaluation set (renormalised probabilities), so a
+    7-class model tested on a 6-class corpus is not penalised for a class the corpus cannot
+    contain, nor a 6-class model for a class it never saw.
     """
     from .features import build_frontend
 
-    known = [u for u in utterances if u.label in model.labels]
+    trained = set(model.info.get("trained_classes") or model.labels)
+    known = [u for u in utterances if u.label in model.labels and u.label in trained]
     if not known:
         raise EmovoxError("no utterance of the evaluation corpus has a class the model knows")
     classes = [c for c in model.labels if any(u.label == c for u in known)]

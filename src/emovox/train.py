@@ -760,14 +760,18 @@ def fit(
     mode = config.data.normalization
     base = dict(config=config, labels=classes, sample_rate=int(frontend.sample_rate),
                 frontend_config=frontend.config(), normalizer=normalizer)
+    trained = [c for c in classes if any(u.label == c for u in list(train) + list(valid))]
     if config.method != "neural":
         # No model selection: the validation speakers are training data here.
         pool = list(train) + list(valid)
         normalizer = fit_normalizer(config.data.normalization, bank, pool, list(extra))
         base["normalizer"] = normalizer
-        return _fit_classic(config, pool, bank, normalizer, classes, base)
-    return _fit_neural(config, train, valid, bank, normalizer, mode, classes, frontend, base,
-                       Path(run_dir) if run_dir else None, progress)
+        model = _fit_classic(config, pool, bank, normalizer, classes, base)
+    else:
+        model = _fit_neural(config, train, valid, bank, normalizer, mode, classes, frontend, base,
+                            Path(run_dir) if run_dir else None, progress)
+    model.info["trained_classes"] = trained
+    return model
 
 
 def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
