@@ -203,8 +203,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         "valid_speakers": sorted({u.speaker for u in valid}),
     }
     save_checkpoint(model, args.out)
-    _print(f"wrote {args.out} (labels: {', '.join(model.labels)}; "
-           f"validation UA {model.scores.get('valid_ua', float('nan')):.2f})")
+    valid_ua = model.scores.get("valid_ua")
+    _print(f"wrote {args.out} (labels: {', '.join(model.labels)}"
+           + (f"; validation UA {valid_ua:.2f})" if valid_ua is not None else ")"))
     return EXIT_OK
 
 
@@ -236,6 +237,162 @@ def _add_recipe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default=None,
                    help="feature cache folder (default: $EMOVOX_CACHE or ~/.cache/emovox)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+# --- emovox predict ---------------------------------------------------------------------------
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (only used when stderr is a terminal)."""
+
+    def __init__(self, total: int, width: int = 30) -> None:
+        self.total = max(total, 1)
+        self.width = width
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = int(self.width * done / max(total, 1))
+        if filled == self.shown and done < total:
+            return
+        self.shown = filled
+        bar = "#" * filled + "." * (self.width - filled)
+        sys.stderr.write(f"\removox: [{bar}] {done}/{total} recordings")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _recognizer(args: argparse.Namespace, **options: Any) -> Any:
+    from .inference import Recognizer
+
+    if args.model:
+        return Recognizer.from_checkpoint(args.model, **options)
+    return Recognizer.default(**options)
+
+
+def _predictions_csv(predictions: Sequence[Any], labels: Sequence[str]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["path", "label", "error", *labels])
+    for p in predictions:
+        probs = [f"{p.probabilities[name]:.6f}" if name in p.probabilities else ""
+                 for name in labels]
+        writer.writerow([p.path or "", p.label or "", p.error or "", *probs])
+    return out.getvalue()
+
+
+def _predictions_table(predictions: Sequence[Any], show_timeline: bool) -> str:
+    rows = []
+    for p in predictions:
+        if p.error is not None:
+            rows.append([p.path, "error", "-", "-", p.error])
+            continue
+        duration = f"{p.duration:.1f} s" if p.duration is not None else "-"
+        if not p.speech:
+            rows.append([p.path, p.label, "-", duration, p.note or ""])
+            continue
+        top = ", ".join(f"{name} {value:.2f}" for name, value in p.top_k[1:])
+        rows.append([p.path, p.label, f"{p.probabilities[p.label]:.2f}", duration, top])
+    text = _table(rows, ["path", "label", "p", "duration", "note"])
+    if show_timeline:
+        for p in predictions:
+            if not p.timeline:
+                continue
+            text += f"\n\ntimeline of {p.path}:"
+            for seg in p.timeline:
+                where = f"  {seg.start:7.1f} - {seg.end:7.1f} s  "
+                if seg.speech:
+                    text += f"\n{where}{seg.label:<10} {seg.probabilities[seg.label]:.2f}"
+                else:
+                    text += f"\n{where}silence"
+    return text
+
+
+def _safe(text: str) -> str:
+    """Text that any UTF-8 stream takes (undecodable file name bytes become escapes)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Recognise emotions in files and folders; one record per recording."""
+    from .inference import find_audio, plot_timelines, read_speakers
+    from .types import Prediction
+
+    if args.top_k is not None and args.top_k < 1:
+        raise EmovoxError("--top-k must be at least 1")
+    if args.group_by == "speaker" and not args.speakers:
+        raise EmovoxError("--group-by speaker needs --speakers FILE.csv (columns path,speaker)")
+    speakers = read_speakers(args.speakers) if args.speakers else None
+    recognizer = _recognizer(args, window=args.window, hop=args.hop, threads=args.threads,
+                             timeline_after=args.timeline_after, quantize=args.int8)
+    found = find_audio(args.paths, recursive=args.recursive)
+    files = [path for path, error in found if error is None]
+    bar = _ProgressBar(len(files)) if sys.stderr.isatty() and len(files) >= 20 else None
+    timeline = True if (args.timeline or args.plot) else None
+    top_k = args.top_k if args.top_k else (3 if args.format == "table" else None)
+    results = iter(recognizer.predict_files(
+        files, timeline=timeline, top_k=top_k, embeddings=args.embeddings,
+        group_by=args.group_by, speakers=speakers, progress=bar))
+    predictions = [next(results) if error is None else Prediction.failed(path, error)
+                   for path, error in found]
+    if args.format == "json":
+        text = json.dumps([p.to_dict() for p in predictions], indent=1, ensure_ascii=False)
+    elif args.format == "jsonl":
+        text = "\n".join(json.dumps(p.to_dict(), ensure_ascii=False) for p in predictions)
+    elif args.format == "csv":
+        text = _predictions_csv(predictions, recognizer.labels)
+    else:
+        text = _predictions_table(predictions, show_timeline=bool(args.timeline))
+    _emit(_safe(text), args.output)
+    failed = sum(1 for p in predictions if p.error is not None)
+    if args.plot:
+        try:
+            plot_timelines(predictions, args.plot)
+        except EmovoxError as exc:
+            sys.stderr.write(f"emovox: error: {exc}\n")
+            return EXIT_ERROR if not failed else EXIT_PARTIAL
+    if failed:
+        sys.stderr.write(f"emovox: {failed} of {len(predictions)} inputs failed\n")
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+# --- emovox listen ----------------------------------------------------------------------------
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    """Print rolling predictions from raw PCM on stdin or from the microphone."""
+    from .live import LiveRecognizer, format_segment, listen_microphone, listen_stdin
+
+    if args.rate < 1 or args.channels < 1:
+        raise EmovoxError("--rate and --channels must be positive")
+    if not args.stdin:
+        from .errors import require
+
+        require("sounddevice", "live")  # fail before loading the model
+    recognizer = _recognizer(args, window=args.window, hop=args.hop, threads=args.threads)
+    live = LiveRecognizer(recognizer, normalization=args.normalization,
+                          norm_seconds=args.norm_seconds)
+
+    def emit(segment: Any) -> None:
+        line = json.dumps(segment.to_dict()) if args.jsonl else format_segment(segment)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    def warn(message: str) -> None:
+        sys.stderr.write(f"emovox listen: {message}\n")
+        sys.stderr.flush()
+
+    if args.stdin:
+        listen_stdin(live, emit, warn, fmt=args.format, channels=args.channels, rate=args.rate,
+                     drop=not args.no_drop)
+    else:
+        listen_microphone(live, emit, warn, rate=args.rate, channels=args.channels,
+                          device=args.device)
+    return EXIT_OK
 
 
 # --- the parser -------------------------------------------------------------------------------
@@ -293,6 +450,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "predict", help="recognise emotions in audio files and folders",
+        description="Recognise emotions in audio files and folders (searched recursively). "
+        "One record per recording; a recording that fails gives a record with its error and "
+        "the others go on. Exit code: 0 all done, 1 some inputs failed, 2 usage or model error.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and folders")
+    p.add_argument("--model", help="checkpoint file (default: the bundled model)")
+    p.add_argument("--format", choices=["table", "json", "jsonl", "csv"], default="table")
+    p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
+    p.add_argument("--top-k", type=int, metavar="K", help="also list the K best emotions")
+    p.add_argument("--embeddings", action="store_true",
+                   help="include the model's embedding of each recording (json, jsonl)")
+    p.add_argument("--timeline", action="store_true",
+                   help="emotions over time in sliding windows (automatic for long recordings)")
+    p.add_argument("--timeline-after", type=float, default=20.0, metavar="S",
+                   help="recordings longer than this get a timeline anyway (default 20 s)")
+    p.add_argument("--window", type=float, default=3.0, metavar="S",
+                   help="timeline window length (default 3 s)")
+    p.add_argument("--hop", type=float, default=1.0, metavar="S",
+                   help="time between timeline windows (default 1 s)")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the timeline(s) into a PNG file")
+    p.add_argument("--group-by", choices=["speaker", "folder", "file"],
+                   help="standardise features with statistics of each group of recordings")
+    p.add_argument("--speakers", metavar="FILE.csv",
+                   help="for --group-by speaker: a CSV with path and speaker columns")
+    p.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
+                   help="search sub-folders (default: yes)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all)")
+    p.add_argument("--int8", action="store_true",
+                   help="int8 encoder weights: about 2x faster on CPU, results differ slightly")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "listen", help="rolling predictions from the microphone or raw PCM on stdin",
+        description="Print one prediction per hop for the latest window of live audio. With "
+        "--stdin, standard input carries raw headerless PCM: --format s16le (16-bit signed, "
+        "little-endian) or f32le (32-bit float, little-endian), --channels interleaved, at "
+        "--rate Hz; e.g. `arecord -q -t raw -f S16_LE -r 16000 -c 1 | emovox listen --stdin`. "
+        "Without --stdin the microphone is used (pip install 'emovox[live]').")
+    p.add_argument("--stdin", action="store_true", help="read raw PCM from standard input")
+    p.add_argument("--rate", type=int, default=16000, help="sample rate in Hz (default 16000)")
+    p.add_argument("--format", choices=["s16le", "f32le"], default="s16le",
+                   help="PCM sample format on stdin (default s16le)")
+    p.add_argument("--channels", type=int, default=1, help="interleaved channels (default 1)")
+    p.add_argument("--window", type=float, default=3.0, metavar="S", help="window (default 3 s)")
+    p.add_argument("--hop", type=float, default=1.0, metavar="S",
+                   help="one prediction every S seconds (default 1 s)")
+    p.add_argument("--model", help="checkpoint file (default: the bundled model)")
+    p.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    p.add_argument("--normalization", choices=["auto", "running", "global"], default="auto",
+                   help="running: follow the speaker with moving statistics (auto: when the "
+                   "model was trained with per-speaker statistics)")
+    p.add_argument("--norm-seconds", type=float, default=30.0, metavar="S",
+                   help="time constant of the running statistics (default 30 s)")
+    p.add_argument("--no-drop", action="store_true",
+                   help="analyse every hop even when behind real time (for piped recordings)")
+    p.add_argument("--device", help="microphone device name or number (sounddevice)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all)")
+    p.set_defaults(func=cmd_listen)
+    from . import serve
+
+    serve.add_parser(sub)
     return parser
 
 

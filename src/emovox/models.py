@@ -277,9 +277,10 @@ class FLAM(nn.Module):
                 "or change num_heads"
             )
         self.context_broadcast = context_broadcast
-        self.attention = nn.MultiheadAttention(
-            dim, num_heads, dropout=attention_dropout, batch_first=True
-        )
+        self.num_heads = num_heads
+        self.attention_dropout = attention_dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(dim)
         if pool not in ("attention", "attstats"):
@@ -305,8 +306,15 @@ class FLAM(nn.Module):
         # A row with no valid key would make the attention softmax NaN; let such rows attend to
         # their (zeroed) padding instead. Their output is masked out by the pooling anyway.
         has_frame = mask.any(dim=1, keepdim=True)
-        key_padding_mask = ~mask & has_frame
-        attended, _ = self.attention(x, x, x, key_padding_mask=key_padding_mask, need_weights=False)
+        allowed = (mask | ~has_frame)[:, None, None, :]  # [B, 1, 1, T]: keys a query may see
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.num_heads, d // self.num_heads).unbind(dim=2)
+        # Fused scaled dot-product attention (PyTorch picks the kernel): [B, H, T, D/H].
+        attended = nn.functional.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=allowed,
+            dropout_p=self.attention_dropout if self.training else 0.0,
+        )
+        attended = self.out(attended.transpose(1, 2).reshape(b, t, d))
         h = self.norm(x + self.dropout(attended))
         return self.pool(h, mask)
 

@@ -70,3 +70,124 @@ class Utterance:
             "duration": self.duration,
             "extra": dict(self.extra),
         }
+
+
+def _rounded(probabilities: Mapping[str, float], digits: int = 6) -> dict[str, float]:
+    return {name: round(float(p), digits) for name, p in probabilities.items()}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One analysis window of a timeline.
+
+    Windows slide over the recording (``window`` seconds long, every ``hop`` seconds), so
+    consecutive segments overlap when the hop is shorter than the window.
+
+    Attributes:
+        start: Start of the window in the recording, in seconds.
+        end: End of the window, in seconds.
+        label: Most probable emotion, or ``"silence"`` when the window holds no speech.
+        probabilities: Emotion -> probability (sums to 1); empty for a silent window, which is
+            not run through the model.
+        speech: Whether voice activity detection found speech in the window.
+    """
+
+    start: float
+    end: float
+    label: str
+    probabilities: Mapping[str, float] = field(default_factory=dict)
+    speech: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "probabilities", _frozen_mapping(self.probabilities))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (times in seconds, probabilities rounded to 1e-6)."""
+        return {
+            "start": round(float(self.start), 3),
+            "end": round(float(self.end), 3),
+            "label": self.label,
+            "speech": self.speech,
+            "probabilities": _rounded(self.probabilities),
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the recognizer says about one recording (or why it could not say anything).
+
+    A failed input has ``error`` set and nothing else but ``path``. A recording without speech
+    has ``label == "silence"``, ``speech == False``, empty ``probabilities`` and a ``note``: it
+    is not forced into an emotion.
+
+    Attributes:
+        label: Most probable emotion; ``"silence"`` when no speech was found; ``None`` on error.
+        probabilities: Emotion -> probability over the model's classes (sums to 1).
+        top_k: The ``k`` most probable ``(emotion, probability)`` pairs, best first (empty
+            unless asked for).
+        timeline: Per-window results (:class:`Segment`) for long recordings or when asked for;
+            ``None`` otherwise. With a timeline, ``probabilities`` is the mean over the windows
+            that hold speech.
+        embedding: The model's utterance embedding (64 numbers for the MLL models) when asked
+            for and the model has one; ``None`` otherwise.
+        duration: Length of the recording in seconds.
+        path: The input file as given (``None`` for an in-memory signal).
+        error: One-line reason the input could not be processed, else ``None``.
+        speech: Whether any speech was found.
+        note: A remark for the user (e.g. why the label is ``"silence"``), else ``None``.
+    """
+
+    label: str | None
+    probabilities: Mapping[str, float] = field(default_factory=dict)
+    top_k: tuple[tuple[str, float], ...] = ()
+    timeline: tuple[Segment, ...] | None = None
+    embedding: tuple[float, ...] | None = None
+    duration: float | None = None
+    path: str | None = None
+    error: str | None = None
+    speech: bool = True
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "probabilities", _frozen_mapping(self.probabilities))
+        object.__setattr__(self, "top_k", tuple((str(k), float(p)) for k, p in self.top_k))
+        if self.timeline is not None:
+            object.__setattr__(self, "timeline", tuple(self.timeline))
+        if self.embedding is not None:
+            object.__setattr__(self, "embedding", tuple(float(v) for v in self.embedding))
+
+    @property
+    def ok(self) -> bool:
+        """True unless the input failed."""
+        return self.error is None
+
+    @classmethod
+    def failed(cls, path: str | None, error: str) -> Prediction:
+        """The record of an input that could not be processed."""
+        return cls(label=None, path=path, error=error, speech=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict.
+
+        A failed input gives ``{"path", "error"}``. Otherwise ``{"path", "label", "speech",
+        "duration", "probabilities"}`` plus ``"top_k"``, ``"timeline"``, ``"embedding"`` and
+        ``"note"`` when present. Probabilities are rounded to 6 decimals, times to 1 ms.
+        """
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
+        doc: dict[str, Any] = {
+            "path": self.path,
+            "label": self.label,
+            "speech": self.speech,
+            "duration": None if self.duration is None else round(float(self.duration), 3),
+            "probabilities": _rounded(self.probabilities),
+        }
+        if self.top_k:
+            doc["top_k"] = [[name, round(p, 6)] for name, p in self.top_k]
+        if self.timeline is not None:
+            doc["timeline"] = [segment.to_dict() for segment in self.timeline]
+        if self.embedding is not None:
+            doc["embedding"] = [round(v, 6) for v in self.embedding]
+        if self.note:
+            doc["note"] = self.note
+        return doc

@@ -258,8 +258,11 @@ def _file_digest(file: Path) -> str:
 @functools.lru_cache(maxsize=1)
 def _whisper_filters() -> Tensor:
     # librosa.filters.mel(sr=16000, n_fft=400, n_mels=80): slaney scale and norm, 0-8000 Hz.
-    filters = mel_filterbank(N_FFT, N_MELS, SAMPLE_RATE, 0.0, 8000.0, "slaney", "slaney")
-    return filters.T.contiguous()  # [80, 201]
+    # Built outside inference mode: the cached tensor must stay usable by autograd later
+    # (fine-tuning, saliency) even when the first call happens under torch.inference_mode().
+    with torch.inference_mode(False):
+        filters = mel_filterbank(N_FFT, N_MELS, SAMPLE_RATE, 0.0, 8000.0, "slaney", "slaney")
+        return filters.T.contiguous()  # [80, 201]
 
 
 def whisper_log_mel(wave: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,161 @@
+"""Energy-based voice activity detection: is there speech in this stretch of audio?
+
+The recognizer uses it to keep silence out of the emotion results: a recording, a timeline
+window or a live window without speech is reported as ``"silence"`` instead of being forced into
+an emotion. It needs nothing but numpy and works the same on whole files, on files read in
+chunks and on live streams.
+
+How it decides:
+
+1. The signal is cut into 10 ms blocks and each block's RMS level is taken in dBFS
+   (:meth:`EnergyVAD.levels`; digital silence is -120 dB).
+2. A block is *active* when its level is above a threshold: ``noise + margin_db``, where
+   ``noise`` is the ``noise_percentile``-th percentile of the block levels of the whole
+   recording (a running estimate for live audio), but never below ``floor_db`` (so a quiet
+   recording's hiss is not speech) and never above ``ceiling_db`` (so steady loud speech, whose
+   low percentile is itself speech, is not lost).
+3. A stretch holds speech when its active blocks add up to ``min_speech_seconds`` (or to half
+   the stretch, for stretches shorter than twice that).
+
+Energy cannot tell speech from other loud sounds (music, a door): such sounds count as speech.
+It never misses speech louder than ``ceiling_db`` (-35 dBFS RMS over 10 ms by default).
+
+Example:
+    >>> import numpy as np
+    >>> vad = EnergyVAD()
+    >>> vad.has_speech(np.zeros(16000, dtype=np.float32), 16000)
+    False
+    >>> t = np.arange(16000) / 16000
+    >>> vad.has_speech((0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import ConfigError
+
+__all__ = ["SILENCE_DB", "EnergyVAD"]
+
+#: Level reported for a block of digital silence (dBFS).
+SILENCE_DB = -120.0
+
+
+@dataclass(frozen=True)
+class EnergyVAD:
+    """Energy voice activity detector (see the module docstring for the rule).
+
+    Attributes:
+        block_seconds: Length of one analysis block, in seconds (10 ms).
+        floor_db: Blocks at or below this level (dBFS) are never speech.
+        ceiling_db: The adaptive threshold never exceeds this level (dBFS).
+        margin_db: How far above the noise estimate a block must be, in dB.
+        noise_percentile: Percentile of the block levels taken as the noise estimate.
+        min_speech_seconds: Active time that makes a stretch count as speech, in seconds.
+    """
+
+    block_seconds: float = 0.01
+    floor_db: float = -55.0
+    ceiling_db: float = -35.0
+    margin_db: float = 12.0
+    noise_percentile: float = 10.0
+    min_speech_seconds: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not self.block_seconds > 0 or not self.min_speech_seconds >= 0:
+            raise ConfigError("EnergyVAD: block_seconds must be > 0, min_speech_seconds >= 0")
+        if self.floor_db > self.ceiling_db:
+            raise ConfigError("EnergyVAD: floor_db must not be above ceiling_db")
+        if not 0 <= self.noise_percentile <= 100:
+            raise ConfigError("EnergyVAD: noise_percentile must be in [0, 100]")
+
+    def block_samples(self, sample_rate: int) -> int:
+        """Samples per analysis block at ``sample_rate`` (at least 1)."""
+        return max(1, int(round(self.block_seconds * sample_rate)))
+
+    def levels(self, signal: NDArray[np.floating], sample_rate: int) -> NDArray[np.float32]:
+        """RMS level of each block, in dBFS.
+
+        Args:
+            signal: Mono float signal ``[samples]`` (full scale = 1.0).
+            sample_rate: Its rate, in Hz.
+
+        Returns:
+            ``[ceil(samples / block)]`` levels; a last partial block is measured on what it
+            holds. An empty signal gives an empty array.
+        """
+        block = self.block_samples(sample_rate)
+        x = np.asarray(signal, dtype=np.float64).ravel()
+        if x.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        full = x.size // block
+        power = np.empty(full + (1 if x.size % block else 0))
+        if full:
+            power[:full] = np.mean(x[: full * block].reshape(full, block) ** 2, axis=1)
+        if x.size % block:
+            power[-1] = np.mean(x[full * block :] ** 2)
+        with np.errstate(divide="ignore"):
+            db = 10.0 * np.log10(power)
+        return np.maximum(db, SILENCE_DB).astype(np.float32)
+
+    def threshold(self, levels: NDArray[np.floating]) -> float:
+        """The activity threshold (dBFS) for a recording whose block levels are ``levels``."""
+        if len(levels) == 0:
+            return float(self.ceiling_db)
+        noise = float(np.percentile(levels, self.noise_percentile))
+        return float(min(max(noise + self.margin_db, self.floor_db), self.ceiling_db))
+
+    def needed_seconds(self, seconds: float) -> float:
+        """Active time a stretch of ``seconds`` needs to count as speech."""
+        return min(self.min_speech_seconds, 0.5 * seconds)
+
+    def active_seconds(self, levels: NDArray[np.floating], threshold: float) -> float:
+        """Total length of the blocks above ``threshold``, in seconds."""
+        return float(np.count_nonzero(np.asarray(levels) > threshold)) * self.block_seconds
+
+    def is_speech(self, levels: NDArray[np.floating], threshold: float, seconds: float) -> bool:
+        """Whether a stretch of ``seconds`` with block ``levels`` holds speech."""
+        if len(levels) == 0 or not float(np.max(levels)) > threshold:
+            return False
+        return self.active_seconds(levels, threshold) >= max(
+            self.needed_seconds(seconds), self.block_seconds * 0.5
+        )
+
+    def has_speech(self, signal: NDArray[np.floating], sample_rate: int) -> bool:
+        """Whether a whole signal holds speech (its own levels set the threshold)."""
+        levels = self.levels(signal, sample_rate)
+        return self.is_speech(levels, self.threshold(levels), len(signal) / sample_rate)
+
+
+class RunningNoise:
+    """A running noise-floor estimate for live audio: the threshold over recent blocks.
+
+    Args:
+        vad: The detector whose rule is applied.
+        seconds: How much recent audio the percentile is taken over.
+    """
+
+    def __init__(self, vad: EnergyVAD, seconds: float = 30.0) -> None:
+        self.vad = vad
+        self.capacity = max(1, int(math.ceil(seconds / vad.block_seconds)))
+        self._levels = np.full(self.capacity, np.nan, dtype=np.float32)
+        self._count = 0
+
+    def update(self, levels: NDArray[np.floating]) -> None:
+        """Add the levels of newly heard blocks."""
+        new = np.asarray(levels, dtype=np.float32)[-self.capacity :]
+        if new.size == 0:
+            return
+        index = (self._count + np.arange(new.size)) % self.capacity
+        self._levels[index] = new
+        self._count += new.size
+
+    def threshold(self) -> float:
+        """The current threshold (dBFS)."""
+        seen = self._levels[: min(self._count, self.capacity)]
+        return self.vad.threshold(seen)

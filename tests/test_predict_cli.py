@@ -1,0 +1,172 @@
+"""`emovox predict`: formats, exit codes, bad inputs, atomic output, plots (tiny model)."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emovox import inference
+from emovox.cli import main
+from test_inference import SR, bad_inputs, gap, tiny_checkpoint, voice
+
+
+@pytest.fixture(scope="session")
+def model(tmp_path_factory, tone_corpus):
+    return str(tiny_checkpoint(tmp_path_factory, tone_corpus))
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    (tmp_path / "spk1").mkdir()
+    (tmp_path / "spk2").mkdir()
+    sf.write(tmp_path / "spk1" / "high.wav", voice(320, 1.0, 1), SR)
+    sf.write(tmp_path / "spk1" / "low.flac", voice(120, 1.0, 2), SR)
+    sf.write(tmp_path / "spk2" / "quiet.wav", gap(1.0), SR)
+    (tmp_path / "spk2" / "readme.txt").write_text("not audio, not picked up")
+    return tmp_path
+
+
+def run(capsys, *args):
+    try:
+        code = main(["predict", *map(str, args)])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_records_and_exit_code_zero(model, folder, capsys):
+    code, out, err = run(capsys, folder, "--model", model, "--format", "json", "--top-k", "1")
+    assert code == 0, err
+    docs = json.loads(out)
+    assert [os.path.relpath(d["path"], folder) for d in docs] == [
+        "spk1/high.wav", "spk1/low.flac", "spk2/quiet.wav"]
+    assert [d["label"] for d in docs] == ["happy", "sad", "silence"]
+    assert set(docs[0]["probabilities"]) == {"happy", "sad"} and len(docs[0]["top_k"]) == 1
+    assert docs[2]["speech"] is False and docs[2]["probabilities"] == {} and docs[2]["note"]
+    assert "Traceback" not in err and err == ""  # no progress bar when stderr is not a terminal
+
+
+def test_jsonl_csv_and_table(model, folder, capsys):
+    code, out, _ = run(capsys, folder, "--model", model, "--format", "jsonl", "--embeddings")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(lines) == 3 and len(lines[0]["embedding"]) == 16
+    code, out, _ = run(capsys, folder, "--model", model, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and list(rows[0]) == ["path", "label", "error", "happy", "sad"]
+    assert float(rows[0]["happy"]) + float(rows[0]["sad"]) == pytest.approx(1.0, abs=1e-5)
+    assert rows[2]["label"] == "silence" and rows[2]["happy"] == ""
+    code, out, _ = run(capsys, folder, "--model", model)
+    assert code == 0 and "happy" in out and "silence" in out and "no speech detected" in out
+    assert out.splitlines()[0].split() == ["path", "label", "p", "duration", "note"]
+
+
+def test_bad_inputs_give_records_and_exit_code_one(model, tmp_path, capsys):
+    expected = bad_inputs(tmp_path)
+    expected["folder.wav"] = "no audio files found"  # the command line searches folders
+    (tmp_path / "nothing").mkdir()
+    paths = [tmp_path / name for name in expected] + [tmp_path / "nothing"]
+    code, out, err = run(capsys, *paths, "--model", model, "--format", "jsonl")
+    assert code == 1
+    docs = [json.loads(line) for line in out.splitlines()]
+    assert len(docs) == len(paths)
+    for doc, (name, error) in zip(docs, expected.items(), strict=False):
+        if error is None:
+            assert doc["label"] in ("happy", "sad"), name
+        else:
+            assert set(doc) == {"path", "error"} and error in doc["error"], (name, doc)
+    assert docs[-1]["path"] == str(tmp_path / "nothing")
+    assert docs[-1]["error"].startswith("no audio files found")
+    assert "Ærø ünïcødé 日本語.wav" in out
+    assert "inputs failed" in err and "Traceback" not in err
+
+
+def test_output_file_is_written_atomically(model, folder, tmp_path, capsys):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    code, out, _ = run(capsys, folder / "spk1", "--model", model, "--format", "json",
+                       "--output", target)
+    assert code == 0 and out == ""
+    assert len(json.loads(target.read_text())) == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    code, _, err = run(capsys, folder, "--model", model, "--output", tmp_path / "no" / "x.json")
+    assert code == 2 and "does not exist" in err
+
+
+def test_usage_and_model_errors_exit_two_with_one_line(model, folder, tmp_path, capsys,
+                                                       monkeypatch):
+    cases = [
+        (["--model", tmp_path / "missing.pt"], "checkpoint not found"),
+        (["--model", model, "--top-k", "0"], "--top-k"),
+        (["--model", model, "--hop", "5"], "hop"),
+        (["--model", model, "--group-by", "speaker"], "--speakers"),
+        (["--model", model, "--format", "xml"], "invalid choice"),
+    ]
+    for extra, message in cases:
+        code, out, err = run(capsys, folder, *extra)
+        assert code == 2 and message in err and out == "", (extra, err)
+        assert len(err.strip().splitlines()) == 1
+    monkeypatch.setattr(inference, "DEFAULT_MODEL", "pretrained/not-there.pt")
+    code, _, err = run(capsys, folder)
+    assert code == 2
+    assert err.startswith("emovox: error: the bundled default model is missing")
+
+
+def test_group_by_options(model, folder, capsys):
+    table = folder / "speakers.csv"
+    table.write_text("path,speaker\nspk1/high.wav,a\nspk1/low.flac,a\nspk2/quiet.wav,b\n")
+    code, out, err = run(capsys, folder / "spk1", folder / "spk2", "--model", model,
+                         "--format", "json", "--group-by", "speaker", "--speakers", table)
+    assert code == 0, err
+    by_speaker = json.loads(out)
+    code, out, _ = run(capsys, folder / "spk1", folder / "spk2", "--model", model, "--format",
+                       "json", "--group-by", "folder")
+    assert code == 0 and json.loads(out) == by_speaker
+    code, out, _ = run(capsys, folder, "--model", model, "--format", "json", "--group-by", "file")
+    assert code == 0 and len(json.loads(out)) == 3
+
+
+def test_timeline_plot_and_no_recursion(model, tmp_path, capsys):
+    sf.write(tmp_path / "talk.wav", np.concatenate([gap(1), voice(320, 2, 1), gap(1.5),
+                                                    voice(120, 2, 2), gap(1)]), SR)
+    (tmp_path / "sub").mkdir()
+    sf.write(tmp_path / "sub" / "deep.wav", voice(300, 1.0), SR)
+    code, out, err = run(capsys, tmp_path, "--no-recursive", "--model", model, "--timeline",
+                         "--window", "1", "--hop", "0.5", "--plot", tmp_path / "t.png")
+    assert code == 0, err
+    assert "timeline of" in out and "silence" in out and "deep.wav" not in out
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    code, out, _ = run(capsys, tmp_path / "talk.wav", "--model", model, "--format", "json",
+                       "--window", "1", "--hop", "0.5", "--timeline-after", "5")
+    doc = json.loads(out)[0]
+    assert code == 0 and len(doc["timeline"]) == 14 and doc["timeline"][0]["label"] == "silence"
+
+
+def test_whole_process_never_shows_a_traceback(model, tmp_path):
+    sf.write(tmp_path / "ok.wav", voice(320, 1.0), SR)
+    (tmp_path / "bad.wav").write_text("text")
+    proc = subprocess.run(
+        [sys.executable, "-m", "emovox", "predict", str(tmp_path), "--model", model,
+         "--format", "jsonl", "--threads", "1"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    docs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert docs[0]["error"].startswith("not an audio file") and docs[1]["label"] == "happy"
+
+
+def test_progress_bar_draws_on_one_line(capsys):
+    from emovox.cli import _ProgressBar
+
+    bar = _ProgressBar(40, width=10)
+    for done in range(1, 41):
+        bar(done, 40)
+    err = capsys.readouterr().err
+    assert err.endswith("[##########] 40/40 recordings\n")
+    assert err.count("\n") == 1 and err.count("\r") == 11  # drawn only when it moves
