@@ -60,7 +60,7 @@ class EnergyVAD:
     """
 
     block_seconds: float = 0.01
-    floor_db: float = -55.0
+    floor_db: float = -70.0
     ceiling_db: float = -35.0
     margin_db: float = 12.0
     noise_percentile: float = 10.0
