@@ -479,8 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
                    help="search sub-folders (default: yes)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all)")
-    p.add_argument("--int8", action="store_true",
-                   help="int8 encoder weights: about 2x faster on CPU, results differ slightly")
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True,
+                   help="int8 encoder weights: about 2x faster on CPU; --no-int8 for the exact "
+                   "float model (default: int8; benchmarks/int8_agreement.py measures the "
+                   "difference)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
