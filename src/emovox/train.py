@@ -546,28 +546,40 @@ def _device_of(module: Any) -> Any:
     return torch.device("cpu")
 
 
-def _predict_neural(network: Any, feats: Sequence[np.ndarray],
-                    batch_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def _length_batches(network: Any, items: Sequence[Any], sizes: Sequence[int], pad: Any,
+                    batch_size: int) -> Any:
+    """Run ``network`` over batches of similar length (inference mode, network's device).
+
+    Yields ``(indices, ModelOutput)``; ``pad`` turns a list of items into the two input tensors.
+    """
     import torch
 
     network.eval()
     device = _device_of(network)
-    order = np.argsort([f.shape[-2] for f in feats])
-    probs = np.zeros((len(feats), 0))
-    out_probs: list[np.ndarray | None] = [None] * len(feats)
-    weights: list[np.ndarray | None] = [None] * len(feats)
+    order = np.argsort(sizes)
     with torch.inference_mode():
-        for start in range(0, len(feats), batch_size):
+        for start in range(0, len(items), batch_size):
             idx = order[start : start + batch_size]
-            x, mask = _pad([feats[i] for i in idx])
-            out = network(x.to(device), mask.to(device))
-            p = torch.softmax(out.logits, dim=-1).cpu().numpy()
+            first, second = pad([items[i] for i in idx])
+            yield idx, network(first.to(device), second.to(device))
+
+
+def _predict_neural(network: Any, feats: Sequence[np.ndarray],
+                    batch_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    import torch
+
+    probs = np.zeros((len(feats), 0))
+    weights = [np.zeros(0) for _ in feats]
+    sizes = [f.shape[-2] for f in feats]
+    for idx, out in _length_batches(network, feats, sizes, _pad, batch_size):
+        p = torch.softmax(out.logits, dim=-1).cpu().numpy()
+        if probs.shape[1] == 0:
+            probs = np.zeros((len(feats), p.shape[1]))
+        probs[idx] = p
+        if out.frame_weights is not None:
             for k, i in enumerate(idx):
-                out_probs[i] = p[k]
-                if out.frame_weights is not None:
-                    weights[i] = out.frame_weights[k, : feats[i].shape[-2]].cpu().numpy()
-    probs = np.stack([p for p in out_probs if p is not None]) if feats else probs
-    return probs.astype(np.float64), [w if w is not None else np.zeros(0) for w in weights]
+                weights[i] = out.frame_weights[k, : sizes[i]].cpu().numpy()
+    return probs.astype(np.float64), weights
 
 
 def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: int) -> Any:
@@ -668,21 +680,14 @@ def predict_waves(network: Any, waves: Sequence[np.ndarray], batch_size: int = 8
     """Class probabilities ``[N, C]`` of a fine-tuned (waveform-input) network."""
     import torch
 
-    network.eval()
-    device = _device_of(network)
-    order = np.argsort([len(w) for w in waves])
-    out = np.zeros((len(waves), 0))
-    rows: dict[int, np.ndarray] = {}
-    with torch.inference_mode():
-        for start in range(0, len(waves), batch_size):
-            idx = order[start : start + batch_size]
-            batch, lengths = _pad_waves([waves[i] for i in idx])
-            out = network(batch.to(device), lengths.to(device))
-            probs = torch.softmax(out.logits, dim=-1).cpu().numpy()
-            rows.update({int(i): probs[k] for k, i in enumerate(idx)})
-    if rows:
-        out = np.stack([rows[i] for i in range(len(waves))])
-    return out.astype(np.float64)
+    probs = np.zeros((len(waves), 0))
+    for idx, out in _length_batches(network, waves, [len(w) for w in waves], _pad_waves,
+                                    batch_size):
+        p = torch.softmax(out.logits, dim=-1).cpu().numpy()
+        if probs.shape[1] == 0:
+            probs = np.zeros((len(waves), p.shape[1]))
+        probs[idx] = p
+    return probs.astype(np.float64)
 
 
 # --- fit --------------------------------------------------------------------------------------
