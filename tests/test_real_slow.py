@@ -28,10 +28,11 @@ def test_cv_on_emodb_two_speakers_well_above_chance(tmp_path):
     assert doc["mean"]["ua"] > 55
 
 
-def test_default_model_on_unseen_style_speech_labels_every_file(tmp_path, capsys):
+def test_default_model_labels_every_real_recording(tmp_path, capsys):
     files = sorted((SHARED_DATA / "ravdess" / "Actor_01").glob("*"))[:8]
     assert main(["predict", *map(str, files), "--format", "jsonl"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == 8
     assert all(r["label"] in r["probabilities"] for r in records)
-    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-6 for r in records)
+    # probabilities are printed rounded: their sum is 1 to the rounding
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-3 for r in records)
