@@ -939,31 +939,26 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             y = targets[idx]
             version = [speeds[int(k)] for k in rng.integers(0, len(speeds), len(utts))] \
                 if len(speeds) > 1 else [1.0] * len(utts)
-            if finetune:
+            if finetune:  # the encoder trains too: every batch goes through it as waveforms
                 waves = [bank.wave(u, v) for u, v in zip(utts, version, strict=True)]
                 if config.augment.method != "none" and len(utts) > 1:
                     waves, y, _ = apply_batch_mixing(waves, y, rng, config.augment.method, mixer)
-                wave_t, lengths = _pad_waves([_crop_wave(w, max_samples, rng) for w in waves])
-                out = network(wave_t.to(device), lengths.to(device))
-                loss, logs = loss_fn(out, _tensor(y, device))
-                _step(network, loss, optimizer, center_opt, opt_cfg.grad_clip)
-                for key, value in logs.items():
-                    totals[key] = totals.get(key, 0.0) + float(value)
-                batches += 1
-                continue
-            feats = [bank.get(u, v) for u, v in zip(utts, version, strict=True)]
-            if encoder is not None and len(utts) > 1:
-                waves = [bank.wave(u, v) for u, v in zip(utts, version, strict=True)]
-                mixed, y, infos = apply_batch_mixing(waves, y, rng, config.augment.method, mixer)
-                todo = [k for k, info in enumerate(infos) if info.get("applied")]
-                if todo:
-                    encoded = _encode(encoder, [mixed[k] for k in todo], feats[0].ndim)
-                    for k, f in zip(todo, encoded, strict=True):
-                        feats[k] = f
-            feats = [_crop(normalizer(f, _group_of(u, mode)), max_frames, rng)
-                     for f, u in zip(feats, utts, strict=True)]
-            x, mask = _pad(feats)
-            out = network(x.to(device), mask.to(device))
+                first, second = _pad_waves([_crop_wave(w, max_samples, rng) for w in waves])
+            else:  # cached clean features; only the mixed utterances are encoded again
+                feats = [bank.get(u, v) for u, v in zip(utts, version, strict=True)]
+                if encoder is not None and len(utts) > 1:
+                    waves = [bank.wave(u, v) for u, v in zip(utts, version, strict=True)]
+                    mixed, y, infos = apply_batch_mixing(waves, y, rng, config.augment.method,
+                                                         mixer)
+                    todo = [k for k, info in enumerate(infos) if info.get("applied")]
+                    if todo:
+                        encoded = _encode(encoder, [mixed[k] for k in todo], feats[0].ndim)
+                        for k, f in zip(todo, encoded, strict=True):
+                            feats[k] = f
+                feats = [_crop(normalizer(f, _group_of(u, mode)), max_frames, rng)
+                         for f, u in zip(feats, utts, strict=True)]
+                first, second = _pad(feats)
+            out = network(first.to(device), second.to(device))
             loss, logs = loss_fn(out, _tensor(y, device))
             _step(network, loss, optimizer, center_opt, opt_cfg.grad_clip)
             for key, value in logs.items():
@@ -1057,10 +1052,7 @@ def _encode(encoder: Any, waves: Sequence[np.ndarray], ndim: int) -> list[np.nda
     """Run the frontend's torch module on waveforms; return per-utterance valid frames."""
     import torch
 
-    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
-    batch = torch.zeros(len(waves), int(lengths.max()))
-    for i, w in enumerate(waves):
-        batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+    batch, lengths = _pad_waves(waves)
     device = _device_of(encoder)
     with torch.inference_mode():
         feats, mask = encoder(batch.to(device), lengths.to(device))

@@ -16,14 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import ConfigError, EmovoxError
+from ..errors import ConfigError
 from ..types import Utterance
 
 
@@ -159,53 +158,3 @@ class FeatureCache:
         with open(tmp, "wb") as handle:
             np.save(handle, np.asarray(features, dtype=self.dtype))
         os.replace(tmp, path)
-
-
-def extract(
-    frontend: Frontend,
-    utterances: Sequence[Utterance],
-    *,
-    cache: FeatureCache | None = None,
-    progress: bool = False,
-    max_seconds: float | None = None,
-) -> list[np.ndarray]:
-    """Features of every utterance (from the cache when present), in order, as float32.
-
-    Args:
-        frontend: The frontend to run.
-        utterances: What to extract; audio is read with :func:`emovox.audio.load`.
-        cache: Optional cache; missing entries are computed and stored.
-        progress: Print a progress line to stderr.
-        max_seconds: Length limit passed to the audio loader.
-
-    Raises:
-        EmovoxError: When a file cannot be read (the message names the file).
-    """
-    from .. import audio
-
-    out: list[np.ndarray] = []
-    n = len(utterances)
-    for i, utt in enumerate(utterances):
-        feats = cache.get(utt) if cache is not None else None
-        if feats is None:
-            kwargs: dict[str, Any] = {"start": utt.start, "duration": utt.duration}
-            if max_seconds is not None:
-                kwargs["max_seconds"] = max_seconds
-            signal = audio.load(utt.path, frontend.sample_rate, **kwargs)
-            feats = np.asarray(frontend(signal))
-            if cache is not None:
-                cache.put(utt, feats)
-        out.append(np.asarray(feats, dtype=np.float32))
-        if progress and (i + 1 == n or (i + 1) % 50 == 0):
-            sys.stderr.write(f"\r{frontend.name}: {i + 1}/{n} utterances")
-            if i + 1 == n:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-    return out
-
-
-def check_dims(features: Iterable[np.ndarray], dim: int) -> None:
-    """Raise EmovoxError if any feature matrix's last axis is not ``dim``."""
-    for f in features:
-        if f.shape[-1] != dim:
-            raise EmovoxError(f"feature dimension {f.shape[-1]} != frontend dim {dim}")
