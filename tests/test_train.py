@@ -304,3 +304,21 @@ def test_cross_corpus_evaluation_uses_only_classes_the_model_was_trained_on(tone
     scores = evaluate_model(model, test, cache_dir=tmp_path, progress=False)
     assert scores["classes"] == ["happy", "sad"] and scores["n_skipped"] == 1
     assert scores["n"] == len(fold.test) - 1
+
+
+def test_every_layer_frames_are_weighted_or_concatenated():
+    import torch
+
+    x = torch.randn(2, 3, 5, 4)  # [B, L, T, D]
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    weighted = train_mod.build_network(fast_mll(), [3, 4], 6)
+    concat = train_mod.build_network(fast_mll("model.layer_mix=concat"), [3, 4], 6)
+    assert weighted.model.config.input_dim == 4 and concat.model.config.input_dim == 12
+    # concatenation keeps every layer: frame t of the combined input is [x_0t, x_1t, x_2t]
+    combined = concat.layer_mix(x)
+    assert torch.equal(combined[1, 2], torch.cat([x[1, 0, 2], x[1, 1, 2], x[1, 2, 2]]))
+    # the learned weighting starts as the plain mean of the layers
+    assert torch.allclose(weighted.layer_mix(x), x.mean(dim=1), atol=1e-6)
+    assert concat(x, mask).logits.shape == (2, 6)
+    with pytest.raises(ConfigError, match="layer_mix"):
+        fast_mll("model.layer_mix=stack")

@@ -359,6 +359,11 @@ class ModelConfig:
             equally by its frames). 1 (default) keeps every frame.
         attention_dropout: Dropout on FLAM's attention weights (0: PyTorch's fused kernel).
         flam_pool: FLAM's pooling: ``"attention"`` (paper) or ``"attstats"`` (mean and std).
+        layer_mix: How frames holding every encoder layer (``[L, D]`` each) become one frame
+            vector before this model (applied by the trainer's wrapper, see
+            ``emovox.train.build_network``): ``"weighted"`` (a learned softmax weighting, the
+            usual SUPERB-style choice) or ``"concat"`` (every layer side by side, ``L * D``;
+            pair it with ``hidden_dim`` to project back down). Ignored for one-layer frames.
     """
 
     input_dim: int
@@ -375,6 +380,7 @@ class ModelConfig:
     frame_stride: int = 1
     attention_dropout: float = 0.0
     flam_pool: str = "attention"
+    layer_mix: str = "weighted"
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -386,6 +392,10 @@ class ModelConfig:
                 raise ConfigError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_dim is not None and self.hidden_dim < 1:
             raise ConfigError(f"ModelConfig.hidden_dim must be >= 1 or None, got {self.hidden_dim}")
+        if self.layer_mix not in ("weighted", "concat"):
+            raise ConfigError(
+                f"ModelConfig.layer_mix must be 'weighted' or 'concat', got {self.layer_mix!r}"
+            )
         if self.frame_stride < 1:
             raise ConfigError(f"ModelConfig.frame_stride must be >= 1, got {self.frame_stride}")
         if self.projection_dim < 0 or self.num_regression < 0:

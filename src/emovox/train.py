@@ -583,22 +583,26 @@ def _predict_neural(network: Any, feats: Sequence[np.ndarray],
 
 
 def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: int) -> Any:
-    """The neural model: a learned layer weighting when frames are ``[L, D]``, then SERModel.
+    """The neural model: a layer combination when frames are ``[L, D]``, then SERModel.
 
     Args:
-        config: The run's config (``config.model`` holds the model options).
+        config: The run's config (``config.model`` holds the model options; its ``layer_mix``
+            says how every-layer frames are combined: a learned weighting or concatenation).
         frame_shape: Shape of one frame: ``[D]``, or ``[L, D]`` for every hidden state.
         num_classes: Number of output classes.
     """
     from .models import ModelConfig, build_model
 
-    model_config = _build(ModelConfig, {"input_dim": int(frame_shape[-1]),
+    layers = int(frame_shape[0]) if len(frame_shape) == 2 else None
+    concat = layers is not None and config.model.get("layer_mix") == "concat"
+    input_dim = int(frame_shape[-1]) * (layers if concat and layers else 1)
+    model_config = _build(ModelConfig, {"input_dim": input_dim,
                                         "num_classes": num_classes, **config.model}, "model")
     model = build_model(model_config)
-    return LayerMixModel(int(frame_shape[0]) if len(frame_shape) == 2 else None, model)
+    return LayerMixModel(layers, model, model_config.layer_mix)
 
 
-def _layer_mix_module(num_layers: int | None) -> Any:
+def _layer_mix_module(num_layers: int | None, mode: str = "weighted") -> Any:
     import torch
     from torch import nn
 
@@ -613,17 +617,27 @@ def _layer_mix_module(num_layers: int | None) -> Any:
             w = torch.softmax(self.logits, dim=0)
             return (x * w[None, :, None, None]).sum(dim=1)
 
-    return LayerMix(num_layers) if num_layers else None
+    class LayerConcat(nn.Module):
+        """Every hidden-state layer side by side: ``[B, L, T, D] -> [B, T, L * D]``."""
+
+        def forward(self, x: Any) -> Any:
+            b, n, t, d = x.shape
+            return x.permute(0, 2, 1, 3).reshape(b, t, n * d)
+
+    if not num_layers:
+        return None
+    return LayerConcat() if mode == "concat" else LayerMix(num_layers)
 
 
-def LayerMixModel(num_layers: int | None, model: Any) -> Any:  # noqa: N802 - a factory
-    """Wrap a frame model so it accepts ``[B, L, T, D]`` features with learned layer weights."""
+def LayerMixModel(num_layers: int | None, model: Any,  # noqa: N802 - a factory
+                  mode: str = "weighted") -> Any:
+    """Wrap a frame model so it accepts ``[B, L, T, D]`` features (learned weights or concat)."""
     from torch import nn
 
     class _Wrapped(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.layer_mix = _layer_mix_module(num_layers)
+            self.layer_mix = _layer_mix_module(num_layers, mode)
             self.model = model
 
         def forward(self, x: Any, mask: Any) -> Any:
