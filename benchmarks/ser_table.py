@@ -194,23 +194,53 @@ def cell(table: Table, key: str) -> tuple[str, dict | None]:
             f"partial: folds {','.join(map(str, doc['missing_folds']))} missing"), doc
 
 
+#: The row the ablation rows are compared with, fold by fold.
+REFERENCE_ROW = "mll"
+
+
+def fold_uas(doc: dict | None) -> dict[int, float]:
+    """Per-fold UA of a merged results document (``{}`` when there is none)."""
+    return {int(f["fold"]): float(f["ua"]) for f in (doc or {}).get("folds", [])}
+
+
+def delta_vs_reference(table: Table, key: str, doc: dict | None) -> str:
+    """Mean UA difference to the reference row over the folds both have (an ablation cell)."""
+    if row(key).group != "ablation" or doc is None or REFERENCE_ROW not in table.rows:
+        return ""
+    ours, ref = fold_uas(doc), fold_uas(cell(table, REFERENCE_ROW)[1])
+    common = sorted(set(ours) & set(ref))
+    if not common:
+        return ""
+    delta = sum(ours[f] - ref[f] for f in common) / len(common)
+    return f"{delta:+.1f} ({len(common)})"
+
+
 def render(table: Table) -> str:
     """A markdown table of one benchmark."""
+    ablation = any(row(k).group == "ablation" for k in table.rows)
+    extra = " ΔUA vs full MLL, same folds |" if ablation else ""
     lines = [f"**{table.title}** (mean over folds, %; `python benchmarks/ser_table.py`)", "",
-             "| system | UA | WA | macro-F1 | folds |", "| --- | --- | --- | --- | --- |"]
+             f"| system | UA | WA | macro-F1 | folds |{extra}",
+             "| --- | --- | --- | --- | --- |" + (" --- |" if ablation else "")]
     for key in table.rows:
         note, doc = cell(table, key)
         title = row(key).title
+        delta = f" {delta_vs_reference(table, key, doc)} |" if ablation else ""
         if doc is None:
-            lines.append(f"| {title} | — | — | — | not run |")
+            lines.append(f"| {title} | — | — | — | not run |{delta}")
             continue
         m = doc["mean"]
         done = f"{len(doc['folds'])}/{doc['n_folds']}"
         mark = "" if not note else " *"
         lines.append(f"| {title} | {m['ua']:.1f}{mark} | {m['wa']:.1f}{mark} | "
-                     f"{m['macro_f1']:.1f}{mark} | {done}{' (' + note + ')' if note else ''} |")
+                     f"{m['macro_f1']:.1f}{mark} | {done}{' (' + note + ')' if note else ''} |"
+                     f"{delta}")
     if any(" *" in line for line in lines):
         lines += ["", "\\* partial: the mean covers only the folds that have finished."]
+    if ablation:
+        lines += ["", "ΔUA: the row's UA minus full MLL's on the same folds, averaged (number of "
+                  "folds in brackets). Read ablations here: a partial row's own mean covers only "
+                  "some folds and is not comparable with a complete row's."]
     return "\n".join(lines)
 
 
