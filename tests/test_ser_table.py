@@ -1,0 +1,51 @@
+"""The benchmark table generator: merged cells, missing folds, ablation deltas."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ser_table.py"
+
+
+@pytest.fixture()
+def ser_table(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("ser_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "ser_table", module)  # dataclasses look it up
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    return module
+
+
+def write(root, key, uas, n_folds=6, table="ravdess"):
+    folds = [{"fold": f, "ua": ua, "wa": ua, "macro_f1": ua} for f, ua in uas.items()]
+    mean = sum(uas.values()) / len(uas)
+    doc = {"folds": folds, "n_folds": n_folds,
+           "missing_folds": [f for f in range(1, n_folds + 1) if f not in uas],
+           "mean": {"ua": mean, "wa": mean, "macro_f1": mean}}
+    path = root / table / key / "results.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc))
+
+
+def line(text, title):
+    return next(row for row in text.splitlines() if row.startswith(f"| {title} |"))
+
+
+def test_ablation_delta_uses_only_common_folds_and_missing_cells_are_named(ser_table, tmp_path):
+    write(tmp_path, "mll", {1: 80.0, 2: 70.0, 3: 60.0, 4: 60.0, 5: 60.0, 6: 60.0})
+    write(tmp_path, "mll_no_kl", {1: 77.0, 2: 71.0})
+    text = ser_table.render(ser_table.TABLES["ravdess"])
+    no_kl = line(text, ser_table.row("mll_no_kl").title)
+    # its own mean (74.0) is over two easy folds; the difference on those folds is -1.0
+    assert "74.0 *" in no_kl and "2/6 (partial: folds 3,4,5,6 missing)" in no_kl
+    assert no_kl.endswith("| -1.0 (2) |")
+    assert line(text, ser_table.row("mll_mean").title).endswith("| not run |  |")
+    full = line(text, ser_table.row("mll").title)
+    assert "| 65.0 |" in full and full.endswith("| 6/6 |  |")
+    # tables without ablation rows have no delta column
+    emodb = ser_table.render(ser_table.TABLES["emodb"])
+    assert "ΔUA" not in emodb and "| system | UA | WA | macro-F1 | folds |" in emodb
