@@ -322,3 +322,25 @@ def test_every_layer_frames_are_weighted_or_concatenated():
     assert concat(x, mask).logits.shape == (2, 6)
     with pytest.raises(ConfigError, match="layer_mix"):
         fast_mll("model.layer_mix=stack")
+
+
+def test_weight_averaging_returns_the_mean_of_the_last_epochs(tone_split, tmp_path):
+    import torch
+
+    utts, fold = tone_split
+
+    def weights(*extra):
+        model = fit(fast_mll("optim.patience=0", *extra), fold.train, [], cache_dir=tmp_path,
+                    progress=False)
+        return model, {k: v.clone() for k, v in model.network.state_dict().items()}
+
+    _, after2 = weights("optim.epochs=2")
+    _, after3 = weights("optim.epochs=3")
+    averaged, mean23 = weights("optim.epochs=3", "optim.average_from=2")
+    assert averaged.info["averaged_epochs"] == [2, 3]
+    key = "model.classifier.weight"
+    assert not torch.allclose(after2[key], after3[key])
+    for name, value in mean23.items():
+        assert torch.allclose(value, (after2[name] + after3[name]) / 2, atol=1e-6), name
+    with pytest.raises(ConfigError, match="average_from"):
+        fast_mll("optim.average_from=5")

@@ -129,6 +129,10 @@ class OptimConfig:
         seed: Seed of every random draw (init, order, mixing, dropout).
         threads: Torch threads (``None``: leave the default).
         device: Torch device to train on (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
+        average_from: If > 0, the final model is the mean of the weights after every epoch from
+            this one to the last (stochastic weight averaging, Izmailov et al. 2018; an
+            addition to the paper) instead of the epoch with the best validation UA; early
+            stopping is then off, the validation UA reported is the averaged model's.
     """
 
     epochs: int = 20
@@ -142,6 +146,7 @@ class OptimConfig:
     seed: int = 0
     threads: int | None = None
     device: str = "cpu"
+    average_from: int = 0
 
 
 @dataclass
@@ -209,6 +214,9 @@ class TrainConfig:
         self.augment.mixer_config()
         if self.optim.epochs < 1 or self.optim.batch_size < 1 or self.optim.lr <= 0:
             raise ConfigError("optim.epochs, optim.batch_size and optim.lr must be positive")
+        if not 0 <= self.optim.average_from <= self.optim.epochs:
+            raise ConfigError(f"optim.average_from must be in [0, optim.epochs = "
+                              f"{self.optim.epochs}], got {self.optim.average_from}")
 
 
 def _build(cls: Any, values: Mapping[str, Any], section: str) -> Any:
@@ -919,7 +927,8 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     valid_true = [classes.index(str(u.label)) for u in valid]
 
     state: dict[str, Any] = {"epoch": 0, "best_ua": -1.0, "best_epoch": 0, "best_state": None,
-                             "history": [], "bad_epochs": 0}
+                             "history": [], "bad_epochs": 0, "avg_state": None, "n_avg": 0}
+    averaging = opt_cfg.average_from > 0
     resume_path = run_dir / "last.pt" if run_dir else None
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -934,7 +943,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                 center_opt.load_state_dict(saved["center_opt"])
             rng.bit_generator.state = saved["rng"]
             torch.set_rng_state(saved["torch_rng"])
-            state = saved["state"]
+            state = {"avg_state": None, "n_avg": 0, **saved["state"]}
             if progress:
                 _log(f"resumed from {resume_path} after epoch {state['epoch']}")
 
@@ -998,6 +1007,10 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             state["bad_epochs"] = 0
         else:
             state["bad_epochs"] += 1
+        if averaging and epoch >= opt_cfg.average_from:
+            state["avg_state"] = _running_mean(state["avg_state"], network.state_dict(),
+                                               state["n_avg"])
+            state["n_avg"] += 1
         state["history"].append(record)
         state["epoch"] = epoch
         if progress:
@@ -1013,17 +1026,42 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                 "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                 "state": state,
             })
-        if opt_cfg.patience and state["bad_epochs"] >= opt_cfg.patience:
+        if opt_cfg.patience and not averaging and state["bad_epochs"] >= opt_cfg.patience:
             if progress:
                 _log(f"early stop: no better validation UA for {opt_cfg.patience} epochs")
             break
-    if state["best_state"] is not None:
+    info: dict[str, Any] = {}
+    if state["avg_state"] is not None:
+        network.load_state_dict(state["avg_state"])
+        network.eval()
+        info["averaged_epochs"] = [opt_cfg.average_from, state["epoch"]]
+        if valid:
+            probs = (predict_waves(network, [bank.wave(u) for u in valid]) if finetune
+                     else _predict_neural(network, valid_feats, 64)[0])
+            state["best_ua"] = round(_ua(valid_true, probs.argmax(axis=1)), 2)
+        state["best_epoch"] = state["epoch"]
+        if progress:
+            _log(f"weights averaged over epochs {opt_cfg.average_from}-{state['epoch']}: "
+                 f"valid UA {state['best_ua'] if valid else '-'}")
+    elif state["best_state"] is not None:
         network.load_state_dict(state["best_state"])
     network.eval()
-    info = {"n_train": len(train), "n_valid": len(valid), "best_epoch": state["best_epoch"],
-            "history": state["history"], "frame_shape": frame_shape, "finetuned": finetune}
+    info.update({"n_train": len(train), "n_valid": len(valid), "best_epoch": state["best_epoch"],
+                 "history": state["history"], "frame_shape": frame_shape, "finetuned": finetune})
     return TrainedModel(network=network, info=info,
                         scores={"valid_ua": state["best_ua"]} if valid else {}, **base)
+
+
+def _running_mean(avg: dict[str, Any] | None, current: dict[str, Any], n: int) -> dict[str, Any]:
+    """Fold one more state dict into a running mean of ``n`` earlier ones (floats only)."""
+    if avg is None:
+        return {k: v.detach().clone() for k, v in current.items()}
+    for key, value in current.items():
+        if value.is_floating_point():
+            avg[key] += (value.detach() - avg[key]) / (n + 1)
+        else:
+            avg[key] = value.detach().clone()
+    return avg
 
 
 def _tensor(y: Any, device: Any) -> Any:
