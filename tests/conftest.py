@@ -7,6 +7,19 @@ import soundfile as sf
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+#: Overrides that shrink any neural recipe to a model the tone corpus trains in seconds.
+TINY_MODEL = [
+    'frontend={name = "logmel", n_mels = 32}',
+    "model.hidden_dim=32",
+    "model.num_heads=4",
+    "model.mlp_dim=32",
+    "model.embedding_dim=16",
+    "model.projection_dim=16",
+    "optim.batch_size=8",
+    "optim.lr=3e-3",
+    "optim.patience=0",
+]
+
 def _voice(f0: float, seconds: float, rng: np.random.Generator, sr: int = 16000) -> np.ndarray:
     """A voiced, vowel-like signal: harmonics of f0 with vibrato, an envelope and some noise."""
     t = np.arange(int(seconds * sr)) / sr

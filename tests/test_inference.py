@@ -14,26 +14,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import TINY_MODEL
 from emovox import audio, inference
 from emovox.errors import ConfigError, EmovoxError
 from emovox.inference import Moments, Recognizer, find_audio, plot_timelines, read_speakers
 from emovox.types import Prediction, Segment
 
 SR = 16000
-FAST = [
-    'frontend={name = "logmel", n_mels = 32}',
-    "model.hidden_dim=32",
-    "model.num_heads=4",
-    "model.mlp_dim=32",
-    "model.embedding_dim=16",
-    "model.projection_dim=16",
-    "optim.epochs=5",
-    "augment.method=none",
-    "optim.batch_size=8",
-    "optim.lr=3e-3",
-    "optim.patience=0",
-    "data.normalization=speaker",
-]
+FAST = [*TINY_MODEL, "optim.epochs=5", "augment.method=none", "data.normalization=speaker"]
 
 
 def tiny_checkpoint(tmp_path_factory, tone_corpus, name="tiny", overrides=()):

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import TINY_MODEL
 from emovox import train as train_mod
 from emovox.cli import main
 from emovox.corpora import load_corpus
@@ -18,18 +19,7 @@ from emovox.train import (
     save_checkpoint,
 )
 
-FAST = [
-    'frontend={name = "logmel", n_mels = 32}',
-    "model.hidden_dim=32",
-    "model.num_heads=4",
-    "model.mlp_dim=32",
-    "model.embedding_dim=16",
-    "model.projection_dim=16",
-    "optim.epochs=4",
-    "optim.batch_size=8",
-    "optim.lr=3e-3",
-    "optim.patience=0",
-]
+FAST = [*TINY_MODEL, "optim.epochs=4"]
 
 
 def fast_mll(*extra):
