@@ -85,6 +85,16 @@ def test_max_pooling_ignores_padding():
     torch.testing.assert_close(out, -torch.ones(1, 2))
 
 
+def test_stats_pooling_is_mean_and_std_of_valid_frames():
+    from emovox.models import StatsPooling
+
+    x = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [100.0, 9.0]]])
+    mask = torch.tensor([[True, True, False]])
+    out, w = StatsPooling(2)(x, mask)
+    assert w is None and out.shape == (1, 4)
+    torch.testing.assert_close(out[0], torch.tensor([2.0, 0.0, 1.0, 0.0]))
+
+
 def test_mean_and_attstats_values():
     x = torch.tensor([[[1.0], [3.0], [100.0]]])
     mask = torch.tensor([[True, True, False]])
@@ -141,7 +151,7 @@ def test_model_forward_shapes_and_gradients(pooling):
     assert out.logits.shape == (3, 5) and out.embedding.shape == (3, 64)
     assert out.projection.shape == (3, 128) and out.regression.shape == (3, 3)
     torch.testing.assert_close(out.projection.norm(dim=-1), torch.ones(3))
-    if pooling in ("mean", "max"):
+    if pooling in ("mean", "max", "stats"):
         assert out.frame_weights is None
     else:
         assert out.frame_weights.shape == (3, 8)

@@ -37,7 +37,7 @@ __all__ = [
     "masked_softmax",
 ]
 
-PoolingName = Literal["flam", "mean", "max", "attention", "attstats"]
+PoolingName = Literal["flam", "mean", "stats", "max", "attention", "attstats"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,37 @@ class MeanPooling(nn.Module):
         """
         x, mask = _check_inputs(x, mask)
         return _masked_mean(x, mask), None
+
+
+class StatsPooling(nn.Module):
+    """Mean and standard deviation of the valid frames, concatenated (statistics pooling).
+
+    The neural counterpart of the mean+std functionals the logistic-regression baselines use.
+
+    Args:
+        dim: Frame feature size ``D`` (the output is ``2 * D``).
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.out_dim = 2 * dim
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Pool frames.
+
+        Args:
+            x: Frames, shape ``[B, T, D]``.
+            mask: Bool, shape ``[B, T]``, True = valid; all valid when omitted.
+
+        Returns:
+            ``(pooled [B, 2D], None)``: mean, then the (biased) standard deviation.
+        """
+        x, mask = _check_inputs(x, mask)
+        mean = _masked_mean(x, mask)
+        var = _masked_mean((x - mean.unsqueeze(1)) ** 2, mask)
+        # exact 0 for constant features and all-padded rows, with a finite gradient there
+        std = torch.where(var > 1e-12, var.clamp_min(1e-12).sqrt(), torch.zeros_like(var))
+        return torch.cat([mean, std], dim=-1), None
 
 
 class MaxPooling(nn.Module):
@@ -328,6 +359,7 @@ def _round_up(value: int, multiple: int) -> int:
 POOLINGS: dict[str, type[nn.Module]] = {
     "flam": FLAM,
     "mean": MeanPooling,
+    "stats": StatsPooling,
     "max": MaxPooling,
     "attention": AttentionPooling,
     "attstats": AttentiveStatisticsPooling,
