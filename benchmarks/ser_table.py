@@ -62,6 +62,9 @@ ROWS: tuple[Row, ...] = (
         ("model.pooling=mean",)),
     Row("whisper_flam", "Whisper-tiny frozen + FLAM (CE)", "whisper_flam"),
     Row("mll", "full MLL (Whisper-tiny frozen, EAM, FLAM, 4 losses)", "mll"),
+    Row("mll_all_avg", "MLL trained on all 20 non-test actors for the fixed 20 epochs, weights "
+        "averaged over epochs 11-20 (beyond the paper)", "mll",
+        ("data.train_on_valid=true", "optim.average_from=11")),
     Row("mll_no_eam", "MLL without EAM", "mll", ("augment.method=none",), "ablation"),
     Row("mll_mixup", "MLL with plain mixup instead of EAM", "mll", ("augment.method=mixup",),
         "ablation"),

@@ -334,3 +334,12 @@ def test_weight_averaging_returns_the_mean_of_the_last_epochs(tone_split, tmp_pa
         assert torch.allclose(value, (after2[name] + after3[name]) / 2, atol=1e-6), name
     with pytest.raises(ConfigError, match="average_from"):
         fast_mll("optim.average_from=5")
+
+
+def test_train_on_valid_uses_the_validation_speakers_for_training(tone_split, tmp_path):
+    utts, fold = tone_split
+    model = fit(fast_mll("data.train_on_valid=true", "optim.epochs=2"), fold.train, fold.valid,
+                cache_dir=tmp_path, progress=False)
+    assert model.info["n_train"] == len(fold.train) + len(fold.valid) > len(fold.train)
+    assert model.info["n_valid"] == 0 and "valid_ua" not in model.scores
+    assert all("valid_ua" not in record for record in model.info["history"])

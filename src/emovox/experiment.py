@@ -99,8 +99,10 @@ def run_cv(
             "fold": fold.index,
             "test_speakers": fold.test_speakers,
             "valid_speakers": fold.valid_speakers,
-            "n_train": len(fold.train),
-            "n_valid": len(fold.valid),
+            # what the model trained and selected on (classic models and ``train_on_valid``
+            # runs train on the validation speakers too)
+            "n_train": model.info.get("n_train", len(fold.train)),
+            "n_valid": model.info.get("n_valid", len(fold.valid)),
             **scores,
             "valid_ua": model.scores.get("valid_ua"),
             "best_epoch": model.info.get("best_epoch"),

@@ -60,12 +60,16 @@ class DataConfig:
         normalization: ``"global"``, ``"speaker"`` (transductive), ``"utterance"`` or ``"none"``.
         max_train_seconds: Training crops longer utterances to a random window of this length.
         cache_dtype: Storage dtype of cached features (``"float16"`` halves memory and disk).
+        train_on_valid: Neural models train on the validation speakers too, for the whole
+            schedule (no model selection, as in the paper's fixed 20 epochs; pair it with
+            ``optim.average_from``). The classic models always do.
     """
 
     classes: Any = None
     normalization: Literal["global", "speaker", "utterance", "none"] = "global"
     max_train_seconds: float = 12.0
     cache_dtype: str = "float16"
+    train_on_valid: bool = False
 
 
 @dataclass
@@ -770,6 +774,8 @@ def fit(
 
     if not train:
         raise EmovoxError("no training utterances")
+    if config.method == "neural" and config.data.train_on_valid:
+        train, valid = list(train) + list(valid), []
     classes = list(labels) if labels else list(ordered(u.label for u in train if u.label))
     if config.optim.threads:
         import torch
@@ -839,7 +845,8 @@ def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureB
         full_coef[logreg.classes_] = coef
         full_intercept[logreg.classes_] = intercept
         network = LinearHead(scaler.mean_, scaler.scale_, full_coef, full_intercept)
-    return TrainedModel(network=network, info={"n_train": len(train), "versions": len(speeds)},
+    return TrainedModel(network=network, info={"n_train": len(train), "n_valid": 0,
+                                                       "versions": len(speeds)},
                         **base)
 
 
