@@ -161,6 +161,8 @@ def test_cv_cli_writes_results_per_fold_and_merges(tone_corpus, tmp_path, capsys
     assert doc["transductive"] is False
     fold = doc["folds"][0]
     assert {"fold", "test_speakers", "wa", "ua", "macro_f1", "confusion"} <= set(fold)
+    assert all(f["train_seconds"] > 0 for f in doc["folds"])
+    assert fold["n_valid"] > 0 and fold["n_train"] + fold["n_valid"] + fold["n"] == 36
     assert doc["mean"]["ua"] == pytest.approx(np.mean([f["ua"] for f in doc["folds"]]))
     assert sum(map(sum, doc["confusion"])) == 36  # every utterance tested exactly once
     assert (out / "confusion.png").stat().st_size > 1000

@@ -15,6 +15,7 @@ in percent.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ def run_cv(
     for fold in chosen:
         if progress:
             sys_log(f"fold {fold.index}/{len(all_folds)}: test {', '.join(fold.test_speakers)}")
+        started = time.monotonic()
         model = fit(config, fold.train, fold.valid, labels=labels, extra=fold.test,
                     frontend=frontend, bank=bank, run_dir=out / "runs" / f"fold_{fold.index}",
                     progress=progress)
@@ -106,6 +108,7 @@ def run_cv(
             **scores,
             "valid_ua": model.scores.get("valid_ua"),
             "best_epoch": model.info.get("best_epoch"),
+            "train_seconds": round(time.monotonic() - started, 1),
             **meta,
         }
         write_text(out / "folds" / f"fold_{fold.index}.json", json.dumps(record, indent=1))
@@ -150,7 +153,7 @@ def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, prot
             for key in ("wa", "ua", "macro_f1")}
     fold_keys = ("fold", "test_speakers", "valid_speakers", "n_train", "n_valid", "n", "wa", "ua",
                  "macro_f1", "per_class_recall", "confusion", "valid_ua", "best_epoch",
-                 "command", "git_revision", "date", "machine")
+                 "train_seconds", "command", "git_revision", "date", "machine")
     doc = {
         "corpus": corpus,
         "protocol": protocol,
