@@ -53,8 +53,8 @@ def main() -> None:
             row[name] = 100.0 * unweighted_accuracy(y_test, clf.predict(test))
         rows.append(row)
         print(row, flush=True)
-    doc = {"folds": rows,
-           "mean": {k: float(np.mean([r[k] for r in rows])) for k in ("train_16", "train_valid_20")},
+    keys = ("train_16", "train_valid_20")
+    doc = {"folds": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
            **provenance(sys.argv)}
     out = REPO / "benchmarks" / "results" / "logreg_training_speakers.json"
     write_text(out, json.dumps(doc, indent=1))
