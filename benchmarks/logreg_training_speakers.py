@@ -2,8 +2,9 @@
 
 The neural recipes hold the validation actors out for model selection (16 training actors per
 fold); the logistic-regression baselines train on all 20 non-test actors. This script fits the
-same logistic regression (every layer's mean+std, C=0.1, no speed perturbation) both ways on
-each of the 6 folds and writes ``benchmarks/results/logreg_training_speakers.json``.
+logistic regression of the ``whisper_all_logreg`` recipe (every layer's mean+std, C=0.1),
+without its speed perturbation, both ways on each of the 6 folds and writes
+``benchmarks/results/logreg_training_speakers.json``.
 
     python benchmarks/logreg_training_speakers.py --cache /tmp/emovox-cache
 """
@@ -35,12 +36,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--cache", type=Path)
     args = parser.parse_args()
+    if not (args.data / "ravdess").is_dir():
+        raise SystemExit(f"no RAVDESS under {args.data} (use --data)")
     utts = load_corpus("ravdess", args.data / "ravdess")
     config = T.load_recipe("whisper_all_logreg")
     bank = T.FeatureBank(T.build_frontend_for(config), utts, args.cache, "float16", False)
 
     def pooled(items):
-        return np.stack([T.pool_stats(bank.get(u), "all") for u in items])
+        return np.stack([T.pool_stats(bank.get(u), config.classic.layer) for u in items])
 
     rows = []
     for fold in make_folds(utts, "ravdess6"):
@@ -48,7 +51,8 @@ def main() -> None:
         y_test = [u.label for u in fold.test]
         row = {"fold": fold.index}
         for name, items in (("train_16", fold.train), ("train_valid_20", fold.train + fold.valid)):
-            clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+            clf = make_pipeline(StandardScaler(), LogisticRegression(
+                C=config.classic.C, max_iter=config.classic.max_iter))
             clf.fit(pooled(items), [u.label for u in items])
             row[name] = 100.0 * unweighted_accuracy(y_test, clf.predict(test))
         rows.append(row)

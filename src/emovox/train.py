@@ -576,19 +576,25 @@ def _length_batches(network: Any, items: Sequence[Any], sizes: Sequence[int], pa
             yield idx, network(first.to(device), second.to(device))
 
 
-def _predict_neural(network: Any, feats: Sequence[np.ndarray],
-                    batch_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def _predict_neural(network: Any, feats: Sequence[np.ndarray], batch_size: int,
+                    *, pad: Any = None, sizes: Sequence[int] | None = None,
+                    frame_weights: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Class probabilities ``[N, C]`` and each item's frame weights (empty when none).
+
+    ``feats`` are frame arrays by default; ``pad``/``sizes`` let the same loop run over other
+    inputs (waveforms for a fine-tuned network, see :func:`predict_waves`).
+    """
     import torch
 
+    sizes = [f.shape[-2] for f in feats] if sizes is None else sizes
     probs = np.zeros((len(feats), 0))
     weights = [np.zeros(0) for _ in feats]
-    sizes = [f.shape[-2] for f in feats]
-    for idx, out in _length_batches(network, feats, sizes, _pad, batch_size):
+    for idx, out in _length_batches(network, feats, sizes, pad or _pad, batch_size):
         p = torch.softmax(out.logits, dim=-1).cpu().numpy()
         if probs.shape[1] == 0:
             probs = np.zeros((len(feats), p.shape[1]))
         probs[idx] = p
-        if out.frame_weights is not None:
+        if frame_weights and out.frame_weights is not None:
             for k, i in enumerate(idx):
                 weights[i] = out.frame_weights[k, : sizes[i]].cpu().numpy()
     return probs.astype(np.float64), weights
@@ -607,7 +613,7 @@ def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: 
 
     layers = int(frame_shape[0]) if len(frame_shape) == 2 else None
     concat = layers is not None and config.model.get("layer_mix") == "concat"
-    input_dim = int(frame_shape[-1]) * (layers if concat and layers else 1)
+    input_dim = int(frame_shape[-1]) * ((layers or 1) if concat else 1)
     model_config = _build(ModelConfig, {"input_dim": input_dim,
                                         "num_classes": num_classes, **config.model}, "model")
     model = build_model(model_config)
@@ -704,16 +710,8 @@ def _pad_waves(waves: Sequence[np.ndarray]) -> tuple[Any, Any]:
 
 def predict_waves(network: Any, waves: Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
     """Class probabilities ``[N, C]`` of a fine-tuned (waveform-input) network."""
-    import torch
-
-    probs = np.zeros((len(waves), 0))
-    for idx, out in _length_batches(network, waves, [len(w) for w in waves], _pad_waves,
-                                    batch_size):
-        p = torch.softmax(out.logits, dim=-1).cpu().numpy()
-        if probs.shape[1] == 0:
-            probs = np.zeros((len(waves), p.shape[1]))
-        probs[idx] = p
-    return probs.astype(np.float64)
+    return _predict_neural(network, waves, batch_size, pad=_pad_waves,
+                           sizes=[len(w) for w in waves], frame_weights=False)[0]
 
 
 # --- fit --------------------------------------------------------------------------------------
@@ -933,6 +931,11 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     valid_feats = [] if finetune else [normalizer(bank.get(u), _group_of(u, mode)) for u in valid]
     valid_true = [classes.index(str(u.label)) for u in valid]
 
+    def valid_ua() -> float:
+        probs = (predict_waves(network, [bank.wave(u) for u in valid]) if finetune
+                 else _predict_neural(network, valid_feats, 64)[0])
+        return round(_ua(valid_true, probs.argmax(axis=1)), 2)
+
     state: dict[str, Any] = {"epoch": 0, "best_ua": -1.0, "best_epoch": 0, "best_state": None,
                              "history": [], "bad_epochs": 0, "avg_state": None, "n_avg": 0}
     averaging = opt_cfg.average_from > 0
@@ -999,11 +1002,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                   "lr": optimizer.param_groups[0]["lr"]}
         record.update({k: round(v / max(batches, 1), 4) for k, v in totals.items()})
         if valid:
-            if finetune:
-                probs = predict_waves(network, [bank.wave(u) for u in valid])
-            else:
-                probs, _ = _predict_neural(network, valid_feats, 64)
-            record["valid_ua"] = round(_ua(valid_true, probs.argmax(axis=1)), 2)
+            record["valid_ua"] = valid_ua()
             better = record["valid_ua"] > state["best_ua"]
         else:
             better = True
@@ -1043,9 +1042,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         network.eval()
         info["averaged_epochs"] = [opt_cfg.average_from, state["epoch"]]
         if valid:
-            probs = (predict_waves(network, [bank.wave(u) for u in valid]) if finetune
-                     else _predict_neural(network, valid_feats, 64)[0])
-            state["best_ua"] = round(_ua(valid_true, probs.argmax(axis=1)), 2)
+            state["best_ua"] = valid_ua()
         state["best_epoch"] = state["epoch"]
         if progress:
             _log(f"weights averaged over epochs {opt_cfg.average_from}-{state['epoch']}: "
