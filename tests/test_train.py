@@ -316,6 +316,30 @@ def test_every_layer_frames_are_weighted_or_concatenated():
         fast_mll("model.layer_mix=stack")
 
 
+def test_statistics_branch_adds_logits_of_every_layers_mean_and_std():
+    import torch
+
+    net = train_mod.build_network(fast_mll("model.stats_branch=true"), [3, 4], 6).eval()
+    plain = train_mod.build_network(fast_mll(), [3, 4], 6)
+    assert net.stats is not None and plain.stats is None
+    x = torch.randn(2, 3, 7, 4)
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[1, 4:] = False
+    out = net(x, mask)
+    # the branch's logits are added to the frame model's
+    frame_logits = net.model(net.layer_mix(x), mask).logits
+    assert torch.allclose(out.logits - frame_logits, net.stats(x, mask), atol=1e-6)
+    # statistics over valid frames only: padding does not change an utterance's output
+    alone = net(x[1:, :, :4], mask[1:, :4])
+    assert torch.allclose(out.logits[1], alone.logits[0], atol=1e-5)
+    # and it sees every layer: changing only layer 0 changes its logits
+    y = x.clone()
+    y[:, 0] += 1.0
+    assert not torch.allclose(net.stats(x, mask), net.stats(y, mask))
+    with pytest.raises(ConfigError, match="stats_dropout"):
+        fast_mll("model.stats_dropout=1.5")
+
+
 def test_weight_averaging_returns_the_mean_of_the_last_epochs(tone_split, tmp_path):
     import torch
 

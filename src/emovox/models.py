@@ -396,6 +396,12 @@ class ModelConfig:
             ``emovox.train.build_network``): ``"weighted"`` (a learned softmax weighting, the
             usual SUPERB-style choice) or ``"concat"`` (every layer side by side, ``L * D``;
             pair it with ``hidden_dim`` to project back down). Ignored for one-layer frames.
+        stats_branch: Add a second path (applied by the trainer's wrapper too): the mean and
+            standard deviation over the valid frames of every encoder layer, standardised
+            (batch norm without affine terms), dropout, one linear layer; its logits are added
+            to the head's. The frozen-feature logistic regression that beats the paper's head
+            on small corpora, trained jointly with it (an addition to the paper; off).
+        stats_dropout: Dropout on the statistics path's input (0.5, a choice).
     """
 
     input_dim: int
@@ -413,6 +419,8 @@ class ModelConfig:
     attention_dropout: float = 0.0
     flam_pool: str = "attention"
     layer_mix: str = "weighted"
+    stats_branch: bool = False
+    stats_dropout: float = 0.5
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -432,8 +440,9 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig.frame_stride must be >= 1, got {self.frame_stride}")
         if self.projection_dim < 0 or self.num_regression < 0:
             raise ConfigError("ModelConfig.projection_dim and num_regression must be >= 0")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "stats_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"ModelConfig.{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 class SERModel(nn.Module):

@@ -617,7 +617,40 @@ def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: 
     model_config = _build(ModelConfig, {"input_dim": input_dim,
                                         "num_classes": num_classes, **config.model}, "model")
     model = build_model(model_config)
-    return LayerMixModel(layers, model, model_config.layer_mix)
+    stats = None
+    if model_config.stats_branch:
+        stats = _stats_branch_module(int(frame_shape[-1]) * (layers or 1), num_classes,
+                                     model_config.stats_dropout)
+    return LayerMixModel(layers, model, model_config.layer_mix, stats)
+
+
+def _stats_branch_module(num_features: int, num_classes: int, dropout: float) -> Any:
+    import torch
+    from torch import nn
+
+    class StatsBranch(nn.Module):
+        """Mean and std over the valid frames of every layer -> batch norm -> dropout -> linear.
+
+        ``forward(x [B, L, T, D] or [B, T, D], mask [B, T]) -> logits [B, C]``.
+        """
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm = nn.BatchNorm1d(2 * num_features, affine=False)
+            self.dropout = nn.Dropout(dropout)
+            self.linear = nn.Linear(2 * num_features, num_classes)
+
+        def forward(self, x: Any, mask: Any) -> Any:
+            if x.dim() == 3:
+                x = x.unsqueeze(1)
+            m = mask[:, None, :, None].to(x.dtype)
+            count = m.sum(dim=2).clamp_min(1.0)
+            mean = (x * m).sum(dim=2) / count
+            var = (((x - mean[:, :, None]) ** 2) * m).sum(dim=2) / count
+            pooled = torch.cat([mean.flatten(1), (var + 1e-8).sqrt().flatten(1)], dim=1)
+            return self.linear(self.dropout(self.norm(pooled)))
+
+    return StatsBranch()
 
 
 def _layer_mix_module(num_layers: int | None, mode: str = "weighted") -> Any:
@@ -648,8 +681,13 @@ def _layer_mix_module(num_layers: int | None, mode: str = "weighted") -> Any:
 
 
 def LayerMixModel(num_layers: int | None, model: Any,  # noqa: N802 - a factory
-                  mode: str = "weighted") -> Any:
-    """Wrap a frame model so it accepts ``[B, L, T, D]`` features (learned weights or concat)."""
+                  mode: str = "weighted", stats: Any = None) -> Any:
+    """Wrap a frame model so it accepts ``[B, L, T, D]`` features (learned weights or concat).
+
+    With ``stats`` (a statistics branch), its logits are added to the frame model's.
+    """
+    import dataclasses
+
     from torch import nn
 
     class _Wrapped(nn.Module):
@@ -657,11 +695,16 @@ def LayerMixModel(num_layers: int | None, model: Any,  # noqa: N802 - a factory
             super().__init__()
             self.layer_mix = _layer_mix_module(num_layers, mode)
             self.model = model
+            self.stats = stats
 
         def forward(self, x: Any, mask: Any) -> Any:
+            extra = self.stats(x, mask) if self.stats is not None else None
             if self.layer_mix is not None:
                 x = self.layer_mix(x)
-            return self.model(x, mask)
+            out = self.model(x, mask)
+            if extra is not None:
+                out = dataclasses.replace(out, logits=out.logits + extra)
+            return out
 
     return _Wrapped()
 
