@@ -441,8 +441,9 @@ class ModelConfig:
         if self.projection_dim < 0 or self.num_regression < 0:
             raise ConfigError("ModelConfig.projection_dim and num_regression must be >= 0")
         for name in ("dropout", "stats_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"ModelConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"ModelConfig.{name} must be in [0, 1), got {value}")
 
 
 class SERModel(nn.Module):
