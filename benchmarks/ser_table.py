@@ -65,6 +65,9 @@ ROWS: tuple[Row, ...] = (
     Row("mll_all_avg", "MLL trained on all 20 non-test actors for the fixed 20 epochs, weights "
         "averaged over epochs 11-20 (beyond the paper)", "mll",
         ("data.train_on_valid=true", "optim.average_from=11")),
+    Row("mll_stats", "as above, plus a jointly trained linear path on every layer's mean+std "
+        "(beyond the paper)", "mll",
+        ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true")),
     Row("mll_no_eam", "MLL without EAM", "mll", ("augment.method=none",), "ablation"),
     Row("mll_mixup", "MLL with plain mixup instead of EAM", "mll", ("augment.method=mixup",),
         "ablation"),
