@@ -362,6 +362,41 @@ def test_weight_averaging_returns_the_mean_of_the_last_epochs(tone_split, tmp_pa
         fast_mll("optim.average_from=5")
 
 
+def test_ensemble_averages_members_that_are_the_one_model_runs(tone_split, tmp_path):
+    import torch
+
+    utts, fold = tone_split
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+
+    def train(*extra, run_dir=None):
+        return fit(fast_mll("optim.epochs=2", *extra), fold.train, fold.valid, cache_dir=cache,
+                   run_dir=run_dir, progress=False)
+
+    single = train(run_dir=runs)
+    saved = (runs / "last.pt").stat().st_mtime_ns
+    second = train("optim.seed=1")
+    both = train("optim.ensemble=2", run_dir=runs)
+    # member 1 resumed the one-model run (its last.pt untouched); member 2 has its own
+    assert (runs / "last.pt").stat().st_mtime_ns == saved
+    assert (runs / "member_2" / "last.pt").is_file()
+    assert [m["seed"] for m in both.info["members"]] == [0, 1]
+    bank = FeatureBank(train_mod.build_frontend_for(single.config), fold.test, cache, "float16",
+                       False)
+    feats = [bank.get(u) for u in fold.test]
+    p1, p2, p12 = (m.predict_proba(feats) for m in (single, second, both))
+    assert not np.allclose(p1, p2)
+    np.testing.assert_allclose(p12, (p1 + p2) / 2, atol=1e-5)
+    # the checkpoint rebuilds both members
+    save_checkpoint(both, tmp_path / "ens.pt")
+    loaded = load_checkpoint(tmp_path / "ens.pt")
+    np.testing.assert_allclose(loaded.predict_proba(feats), p12, atol=1e-6)
+    *layers, dim = both.info["frame_shape"]
+    out = loaded.network(torch.zeros(1, *layers, 5, dim), torch.ones(1, 5, dtype=torch.bool))
+    assert out.embedding.shape[-1] == 2 * loaded.network.model.config.embedding_dim
+    with pytest.raises(ConfigError, match="ensemble"):
+        fast_mll("optim.ensemble=0")
+
+
 def test_train_on_valid_uses_the_validation_speakers_for_training(tone_split, tmp_path):
     utts, fold = tone_split
     model = fit(fast_mll("data.train_on_valid=true", "optim.epochs=2"), fold.train, fold.valid,

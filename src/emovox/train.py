@@ -108,7 +108,7 @@ class AugmentConfig:
         if self.method == "eam":
             return augment.EAMConfig(
                 p=self.p, snr_db_min=self.snr_db_min, snr_db_max=self.snr_db_max,
-                max_fraction=self.max_fraction, label_rule=self.label_rule,  # type: ignore[arg-type]
+                max_fraction=self.max_fraction, label_rule=self.label_rule,
             )
         if self.method == "mixup":
             return augment.MixupConfig(p=self.p, alpha=self.alpha)
@@ -137,6 +137,9 @@ class OptimConfig:
             this one to the last (stochastic weight averaging, Izmailov et al. 2018; an
             addition to the paper) instead of the epoch with the best validation UA; early
             stopping is then off, the validation UA reported is the averaged model's.
+        ensemble: Train this many models with seeds ``seed``, ``seed + 1``, ... and average
+            their class probabilities (1: one model). Member 1 is exactly the one-model run
+            (and resumes from its ``last.pt``); member k keeps its own in ``member_k/``.
     """
 
     epochs: int = 20
@@ -151,6 +154,7 @@ class OptimConfig:
     threads: int | None = None
     device: str = "cpu"
     average_from: int = 0
+    ensemble: int = 1
 
 
 @dataclass
@@ -221,6 +225,10 @@ class TrainConfig:
         if not 0 <= self.optim.average_from <= self.optim.epochs:
             raise ConfigError(f"optim.average_from must be in [0, optim.epochs = "
                               f"{self.optim.epochs}], got {self.optim.average_from}")
+        if self.optim.ensemble < 1:
+            raise ConfigError(f"optim.ensemble must be >= 1, got {self.optim.ensemble}")
+        if self.optim.ensemble > 1 and str(self.frontend.get("finetune", "none")) != "none":
+            raise ConfigError("optim.ensemble > 1 is not supported with a fine-tuned frontend")
 
 
 def _build(cls: Any, values: Mapping[str, Any], section: str) -> Any:
@@ -611,6 +619,9 @@ def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: 
     """
     from .models import ModelConfig, build_model
 
+    if config.optim.ensemble > 1:
+        return EnsembleModel([build_network(member_config(config, k), frame_shape, num_classes)
+                              for k in range(config.optim.ensemble)])
     layers = int(frame_shape[0]) if len(frame_shape) == 2 else None
     concat = layers is not None and config.model.get("layer_mix") == "concat"
     input_dim = int(frame_shape[-1]) * ((layers or 1) if concat else 1)
@@ -622,6 +633,49 @@ def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: 
         stats = _stats_branch_module(int(frame_shape[-1]) * (layers or 1), num_classes,
                                      model_config.stats_dropout)
     return LayerMixModel(layers, model, model_config.layer_mix, stats)
+
+
+def member_config(config: TrainConfig, k: int) -> TrainConfig:
+    """The one-model config of ensemble member ``k`` (0-based): seed + k, no ensemble."""
+    optim = dataclasses.replace(config.optim, ensemble=1, seed=config.optim.seed + k)
+    return dataclasses.replace(config, optim=optim)
+
+
+def EnsembleModel(members: Sequence[Any]) -> Any:  # noqa: N802 - a factory
+    """Several networks with the same inputs; their class probabilities are averaged.
+
+    The output's logits are the log of the mean probability (so a softmax gives the mean),
+    the embedding is the members' embeddings side by side, frame weights their mean.
+    """
+    import torch
+    from torch import nn
+
+    from .models import ModelOutput
+
+    class _Ensemble(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = nn.ModuleList(members)
+
+        @property
+        def model(self) -> Any:
+            return self.members[0].model
+
+        def forward(self, x: Any, mask: Any) -> Any:
+            outs = [m(x, mask) for m in self.members]
+            probs = torch.stack([torch.softmax(o.logits, dim=-1) for o in outs]).mean(dim=0)
+            weights = [o.frame_weights for o in outs]
+            regression = [o.regression for o in outs]
+            return ModelOutput(
+                logits=torch.log(probs.clamp_min(1e-12)),
+                embedding=torch.cat([o.embedding for o in outs], dim=-1),
+                frame_weights=(torch.stack(weights).mean(dim=0)
+                               if all(w is not None for w in weights) else None),
+                regression=(torch.stack(regression).mean(dim=0)
+                            if all(r is not None for r in regression) else None),
+            )
+
+    return _Ensemble()
 
 
 def _stats_branch_module(num_features: int, num_classes: int, dropout: float) -> Any:
@@ -841,6 +895,9 @@ def fit(
         normalizer = fit_normalizer(config.data.normalization, bank, pool, list(extra))
         base["normalizer"] = normalizer
         model = _fit_classic(config, pool, bank, normalizer, classes, base)
+    elif config.optim.ensemble > 1:
+        model = _fit_ensemble(config, train, valid, bank, normalizer, mode, classes, frontend,
+                              base, Path(run_dir) if run_dir else None, progress)
     else:
         model = _fit_neural(config, train, valid, bank, normalizer, mode, classes, frontend, base,
                             Path(run_dir) if run_dir else None, progress)
@@ -987,7 +1044,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         run_dir.mkdir(parents=True, exist_ok=True)
     if resume_path is not None and resume_path.exists():
         saved = torch.load(resume_path, weights_only=False)
-        if saved.get("config") == config.to_dict() and saved.get("labels") == classes:
+        if _same_config(saved.get("config"), config) and saved.get("labels") == classes:
             network.load_state_dict(saved["network"])
             loss_fn.load_state_dict(saved["loss"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -1099,6 +1156,43 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                         scores={"valid_ua": state["best_ua"]} if valid else {}, **base)
 
 
+def _fit_ensemble(config: TrainConfig, train: Sequence[Utterance], valid: Sequence[Utterance],
+                  bank: FeatureBank, normalizer: Normalizer, mode: str, classes: list[str],
+                  frontend: Any, base: dict[str, Any], run_dir: Path | None,
+                  progress: bool) -> TrainedModel:
+    """Train ``optim.ensemble`` members one after another (each resumable) and combine them."""
+    members = []
+    n = config.optim.ensemble
+    for k in range(n):
+        cfg = member_config(config, k)
+        if progress:
+            _log(f"ensemble member {k + 1}/{n} (seed {cfg.optim.seed})")
+        member_dir = None if run_dir is None else (run_dir if k == 0 else
+                                                    run_dir / f"member_{k + 1}")
+        members.append(_fit_neural(cfg, train, valid, bank, normalizer, mode, classes,
+                                   frontend, {**base, "config": cfg}, member_dir, progress))
+    network = EnsembleModel([m.network for m in members])
+    network.eval()
+    info: dict[str, Any] = {
+        "n_train": len(train), "n_valid": len(valid),
+        "best_epoch": [m.info["best_epoch"] for m in members],
+        "frame_shape": members[0].info["frame_shape"], "finetuned": False,
+        "members": [{"seed": member_config(config, k).optim.seed,
+                     **{key: m.info.get(key) for key in ("best_epoch", "averaged_epochs",
+                                                         "history")},
+                     **m.scores} for k, m in enumerate(members)],
+    }
+    scores: dict[str, Any] = {}
+    if valid:
+        feats = [normalizer(bank.get(u), _group_of(u, mode)) for u in valid]
+        probs = _predict_neural(network, feats, 64)[0]
+        scores["valid_ua"] = round(_ua([classes.index(str(u.label)) for u in valid],
+                                       probs.argmax(axis=1)), 2)
+        if progress:
+            _log(f"ensemble of {n}: valid UA {scores['valid_ua']}")
+    return TrainedModel(network=network, info=info, scores=scores, **base)
+
+
 def _running_mean(avg: dict[str, Any] | None, current: dict[str, Any], n: int) -> dict[str, Any]:
     """Fold one more state dict into a running mean of ``n`` earlier ones (floats only)."""
     if avg is None:
@@ -1109,6 +1203,16 @@ def _running_mean(avg: dict[str, Any] | None, current: dict[str, Any], n: int) -
         else:
             avg[key] = value.detach().clone()
     return avg
+
+
+def _same_config(saved: Any, config: TrainConfig) -> bool:
+    """Whether a saved config resolves to ``config`` (keys added since take their defaults)."""
+    if not isinstance(saved, dict):
+        return False
+    try:
+        return config_from_dict(saved).to_dict() == config.to_dict()
+    except (ConfigError, TypeError):
+        return False
 
 
 def _tensor(y: Any, device: Any) -> Any:
