@@ -97,7 +97,7 @@ class AugmentConfig:
     snr_db_min: float = -5.0
     snr_db_max: float = 10.0
     max_fraction: float = 0.5
-    label_rule: str = "energy"
+    label_rule: Literal["energy", "length", "hard"] = "energy"
     alpha: float = 0.2
     speed_factors: list[float] = field(default_factory=list)
 
