@@ -68,6 +68,12 @@ ROWS: tuple[Row, ...] = (
     Row("mll_stats", "as above, plus a jointly trained linear path on every layer's mean+std "
         "(beyond the paper)", "mll",
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true")),
+    Row("mll_stats_ens2", "as above, ensemble of 2 seeds (probabilities averaged)", "mll",
+        ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
+         "optim.ensemble=2")),
+    Row("mll_stats_ens3", "as above, ensemble of 3 seeds", "mll",
+        ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
+         "optim.ensemble=3")),
     Row("mll_no_eam", "MLL without EAM", "mll", ("augment.method=none",), "ablation"),
     Row("mll_mixup", "MLL with plain mixup instead of EAM", "mll", ("augment.method=mixup",),
         "ablation"),
