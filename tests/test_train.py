@@ -393,6 +393,12 @@ def test_ensemble_averages_members_that_are_the_one_model_runs(tone_split, tmp_p
     *layers, dim = both.info["frame_shape"]
     out = loaded.network(torch.zeros(1, *layers, 5, dim), torch.ones(1, 5, dtype=torch.bool))
     assert out.embedding.shape[-1] == 2 * loaded.network.model.config.embedding_dim
+    # and the recognizer uses it like any checkpoint (probabilities, frame weights)
+    from emovox.inference import Recognizer
+
+    pred = Recognizer.from_checkpoint(tmp_path / "ens.pt").predict_file(fold.test[0].path,
+                                                                        timeline=True)
+    assert pred.error is None and abs(sum(pred.probabilities.values()) - 1.0) < 1e-6
     with pytest.raises(ConfigError, match="ensemble"):
         fast_mll("optim.ensemble=0")
 
