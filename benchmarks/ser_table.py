@@ -45,6 +45,10 @@ class Row:
     group: str = "main"
 
 
+#: Late fusion with the ``whisper_all_logreg`` model (same C, layers and speed versions).
+FUSE = ("classic.fuse=true", 'classic.layer="all"', "classic.C=0.1",
+        "classic.speed_factors=[0.9, 1.1]")
+
 ROWS: tuple[Row, ...] = (
     Row("egemaps_logreg", "eGeMAPS functionals + logistic regression", "egemaps_logreg"),
     Row("compare_linear", "ComParE functionals + linear SVM", "compare_linear"),
@@ -74,6 +78,14 @@ ROWS: tuple[Row, ...] = (
     Row("mll_stats_ens3", "as above, ensemble of 3 seeds", "mll",
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
          "optim.ensemble=3")),
+    Row("mll_stats_lr", "mll_stats fused with the every-layer logistic regression above "
+        "(probabilities averaged; beyond the paper)", "mll",
+        ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
+         *FUSE)),
+    Row("mll_stats_ens2_lr", "mll_stats_ens2 fused with the every-layer logistic regression "
+        "(3 members averaged; beyond the paper)", "mll",
+        ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
+         "optim.ensemble=2", *FUSE)),
     Row("mll_no_eam", "MLL without EAM", "mll", ("augment.method=none",), "ablation"),
     Row("mll_mixup", "MLL with plain mixup instead of EAM", "mll", ("augment.method=mixup",),
         "ablation"),

@@ -410,3 +410,59 @@ def test_train_on_valid_uses_the_validation_speakers_for_training(tone_split, tm
     assert model.info["n_train"] == len(fold.train) + len(fold.valid) > len(fold.train)
     assert model.info["n_valid"] == 0 and "valid_ua" not in model.scores
     assert all("valid_ua" not in record for record in model.info["history"])
+
+
+def test_fused_linear_member_pools_frames_like_the_logistic_regression():
+    import torch
+
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(size=(3, t, 4)).astype(np.float32) for t in (7, 4)]
+    x = torch.zeros(2, 3, 7, 4)
+    mask = torch.zeros(2, 7, dtype=torch.bool)
+    for i, f in enumerate(frames):
+        x[i, :, : f.shape[1]] = torch.from_numpy(f)
+        mask[i, : f.shape[1]] = True
+    for layer, n in (("all", 24), (1, 8)):
+        head = train_mod.LinearHead(rng.normal(size=n), rng.uniform(0.5, 2, size=n),
+                                    rng.normal(size=(6, n)), rng.normal(size=6))
+        member = train_mod._linear_member_module([3, 4], 6, layer)
+        member.set_head(head)
+        probs = torch.softmax(member(x, mask).logits, dim=-1).numpy()
+        # the same numbers as the logistic regression on pool_stats (padding ignored)
+        ref = head.predict_proba(np.stack([train_mod.pool_stats(f, layer) for f in frames]))
+        np.testing.assert_allclose(probs, ref, atol=1e-5)
+    config = fast_mll("optim.ensemble=2", "classic.fuse=true", 'classic.layer="all"')
+    net = train_mod.build_network(config, [3, 4], 6)
+    assert len(net.members) == 3 and hasattr(net.members[2], "set_head")
+    out = net.eval()(x, mask)
+    assert out.frame_weights is not None  # from the networks; the linear member has none
+    with pytest.raises(ConfigError, match="classic.fuse"):
+        load_recipe("whisper_logreg", ["classic.fuse=true"])
+
+
+def test_fusion_averages_the_network_with_the_logistic_regression(tone_split, tmp_path):
+    utts, fold = tone_split
+    common = ["optim.epochs=2", "data.train_on_valid=true", "classic.C=0.5"]
+    fused = fit(fast_mll(*common, "classic.fuse=true"), fold.train, fold.valid, cache_dir=tmp_path,
+                progress=False)
+    alone = fit(fast_mll(*common), fold.train, fold.valid, cache_dir=tmp_path, progress=False)
+    linear = fit(load_recipe("whisper_logreg", [TINY_MODEL[0], "classic.C=0.5"]),
+                 fold.train_pool, [], cache_dir=tmp_path, progress=False)
+    assert fused.config.classic.fuse and fused.info["fused_linear"]["n_train"] == len(
+        fold.train_pool)
+    bank = FeatureBank(train_mod.build_frontend_for(fused.config), fold.test, tmp_path,
+                       "float16", False)
+    feats = [bank.get(u) for u in fold.test]
+    p_net, p_lr = alone.predict_proba(feats), linear.predict_proba(feats)
+    assert not np.allclose(p_net, p_lr, atol=1e-2)
+    p = fused.predict_proba(feats)
+    np.testing.assert_allclose(p, (p_net + p_lr) / 2, atol=1e-4)
+    save_checkpoint(fused, tmp_path / "fused.pt")
+    loaded = load_checkpoint(tmp_path / "fused.pt")
+    assert loaded.config.classic.fuse
+    np.testing.assert_allclose(loaded.predict_proba(feats), p, atol=1e-6)
+    from emovox.inference import Recognizer
+
+    pred = Recognizer.from_checkpoint(tmp_path / "fused.pt").predict_file(fold.test[0].path,
+                                                                          timeline=True)
+    assert pred.error is None and abs(sum(pred.probabilities.values()) - 1.0) < 1e-6

@@ -14,6 +14,7 @@ in percent.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -43,6 +44,16 @@ def _scores(model: TrainedModel, bank: FeatureBank, test: Sequence[Utterance]) -
     probs = _predict_any(model, bank, test, groups)
     pred = [model.labels[i] for i in probs.argmax(axis=1)]
     return classification_scores([str(u.label) for u in test], pred, model.labels)
+
+
+def _member_uas(model: TrainedModel, bank: FeatureBank,
+                test: Sequence[Utterance]) -> list[float] | None:
+    """Test UA of each member of an ensemble on its own (``None`` for one network)."""
+    members = getattr(model.network, "members", None)
+    if members is None or model.info.get("finetuned"):
+        return None
+    return [round(_scores(dataclasses.replace(model, network=m), bank, test)["ua"], 2)
+            for m in members]
 
 
 def run_cv(
@@ -107,6 +118,7 @@ def run_cv(
             "n_valid": model.info.get("n_valid", len(fold.valid)),
             **scores,
             "valid_ua": model.scores.get("valid_ua"),
+            "member_ua": _member_uas(model, bank, fold.test),
             "best_epoch": model.info.get("best_epoch"),
             "train_seconds": round(time.monotonic() - started, 1),
             **meta,
@@ -152,7 +164,7 @@ def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, prot
     mean = {key: float(np.mean([r[key] for r in records])) if records else None
             for key in ("wa", "ua", "macro_f1")}
     fold_keys = ("fold", "test_speakers", "valid_speakers", "n_train", "n_valid", "n", "wa", "ua",
-                 "macro_f1", "per_class_recall", "confusion", "valid_ua", "best_epoch",
+                 "macro_f1", "per_class_recall", "confusion", "valid_ua", "member_ua", "best_epoch",
                  "train_seconds", "command", "git_revision", "date", "machine")
     doc = {
         "corpus": corpus,

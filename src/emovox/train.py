@@ -166,11 +166,24 @@ class ClassicConfig:
         max_iter: Solver iterations.
         layer: Hidden-state index used when the features hold every layer, or ``"all"`` to
             concatenate every layer's statistics.
+        speed_factors: Speed versions the linear model trains on (``None``: those of
+            ``augment.speed_factors``).
+        fuse: With ``method = "neural"``: also fit the logistic regression described here on
+            the same training data and normalisation, and add it to the network as one more
+            ensemble member (class probabilities averaged, every member weighted equally;
+            late fusion, an addition to the paper). Needs frame-level features.
     """
 
     C: float = 1.0  # noqa: N815 - scikit-learn's name
     max_iter: int = 3000
     layer: int | str = -1
+    speed_factors: list[float] | None = None
+    fuse: bool = False
+
+    def speeds(self, augment: AugmentConfig) -> list[float]:
+        """Every speed the linear model trains on, ``1.0`` first."""
+        extra = augment.speed_factors if self.speed_factors is None else self.speed_factors
+        return [1.0, *extra]
 
 
 @dataclass
@@ -229,6 +242,9 @@ class TrainConfig:
             raise ConfigError(f"optim.ensemble must be >= 1, got {self.optim.ensemble}")
         if self.optim.ensemble > 1 and str(self.frontend.get("finetune", "none")) != "none":
             raise ConfigError("optim.ensemble > 1 is not supported with a fine-tuned frontend")
+        if self.classic.fuse and (self.method != "neural" or
+                                  str(self.frontend.get("finetune", "none")) != "none"):
+            raise ConfigError("classic.fuse needs method = \"neural\" and a frozen frontend")
 
 
 def _build(cls: Any, values: Mapping[str, Any], section: str) -> Any:
@@ -611,17 +627,25 @@ def _predict_neural(network: Any, feats: Sequence[np.ndarray], batch_size: int,
 def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: int) -> Any:
     """The neural model: a layer combination when frames are ``[L, D]``, then SERModel.
 
+    ``optim.ensemble > 1`` or ``classic.fuse`` make it an :func:`EnsembleModel` of the seeded
+    networks (and the fused linear model, last).
+
     Args:
         config: The run's config (``config.model`` holds the model options; its ``layer_mix``
             says how every-layer frames are combined: a learned weighting or concatenation).
         frame_shape: Shape of one frame: ``[D]``, or ``[L, D]`` for every hidden state.
         num_classes: Number of output classes.
     """
+    members = [_build_one(member_config(config, k), frame_shape, num_classes)
+               for k in range(config.optim.ensemble)]
+    if config.classic.fuse:
+        members.append(_linear_member_module(frame_shape, num_classes, config.classic.layer))
+    return members[0] if len(members) == 1 else EnsembleModel(members)
+
+
+def _build_one(config: TrainConfig, frame_shape: Sequence[int], num_classes: int) -> Any:
     from .models import ModelConfig, build_model
 
-    if config.optim.ensemble > 1:
-        return EnsembleModel([build_network(member_config(config, k), frame_shape, num_classes)
-                              for k in range(config.optim.ensemble)])
     layers = int(frame_shape[0]) if len(frame_shape) == 2 else None
     concat = layers is not None and config.model.get("layer_mix") == "concat"
     input_dim = int(frame_shape[-1]) * ((layers or 1) if concat else 1)
@@ -636,16 +660,21 @@ def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: 
 
 
 def member_config(config: TrainConfig, k: int) -> TrainConfig:
-    """The one-model config of ensemble member ``k`` (0-based): seed + k, no ensemble."""
+    """The one-network config of ensemble member ``k`` (0-based).
+
+    Seed + k, no ensemble, no fused linear model.
+    """
     optim = dataclasses.replace(config.optim, ensemble=1, seed=config.optim.seed + k)
-    return dataclasses.replace(config, optim=optim)
+    classic = dataclasses.replace(config.classic, fuse=False)
+    return dataclasses.replace(config, optim=optim, classic=classic)
 
 
 def EnsembleModel(members: Sequence[Any]) -> Any:  # noqa: N802 - a factory
     """Several networks with the same inputs; their class probabilities are averaged.
 
     The output's logits are the log of the mean probability (so a softmax gives the mean),
-    the embedding is the members' embeddings side by side, frame weights their mean.
+    the embedding is the members' embeddings side by side, frame weights the mean of those
+    members that have them.
     """
     import torch
     from torch import nn
@@ -664,13 +693,12 @@ def EnsembleModel(members: Sequence[Any]) -> Any:  # noqa: N802 - a factory
         def forward(self, x: Any, mask: Any) -> Any:
             outs = [m(x, mask) for m in self.members]
             probs = torch.stack([torch.softmax(o.logits, dim=-1) for o in outs]).mean(dim=0)
-            weights = [o.frame_weights for o in outs]
+            weights = [o.frame_weights for o in outs if o.frame_weights is not None]
             regression = [o.regression for o in outs]
             return ModelOutput(
                 logits=torch.log(probs.clamp_min(1e-12)),
                 embedding=torch.cat([o.embedding for o in outs], dim=-1),
-                frame_weights=(torch.stack(weights).mean(dim=0)
-                               if all(w is not None for w in weights) else None),
+                frame_weights=torch.stack(weights).mean(dim=0) if weights else None,
                 regression=(torch.stack(regression).mean(dim=0)
                             if all(r is not None for r in regression) else None),
             )
@@ -705,6 +733,52 @@ def _stats_branch_module(num_features: int, num_classes: int, dropout: float) ->
             return self.linear(self.dropout(self.norm(pooled)))
 
     return StatsBranch()
+
+
+def _linear_member_module(frame_shape: Sequence[int], num_classes: int,
+                          layer: int | str) -> Any:
+    import torch
+    from torch import nn
+
+    from .models import ModelOutput
+
+    layers = int(frame_shape[0]) if len(frame_shape) == 2 else None
+    num_features = 2 * int(frame_shape[-1]) * (layers if layers and layer == "all" else 1)
+
+    class LinearMember(nn.Module):
+        """A fitted :class:`LinearHead` on :func:`pool_stats` of the frames, as a network.
+
+        ``forward(x [B, L, T, D] or [B, T, D], mask [B, T]) -> ModelOutput``: the pooled
+        statistics are computed over the valid frames exactly as :func:`pool_stats` does.
+        """
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.zeros(num_features))
+            self.register_buffer("scale", torch.ones(num_features))
+            self.register_buffer("coef", torch.zeros(num_classes, num_features))
+            self.register_buffer("intercept", torch.zeros(num_classes))
+
+        def set_head(self, head: LinearHead) -> None:
+            for name, value in head.arrays().items():
+                self.get_buffer(name).copy_(torch.as_tensor(value, dtype=torch.float32))
+
+        def forward(self, x: Any, mask: Any) -> Any:
+            if x.dim() == 4 and layer != "all":
+                x = x[:, int(layer)]
+            if x.dim() == 3:
+                x = x.unsqueeze(1)
+            m = mask[:, None, :, None].to(x.dtype)
+            count = m.sum(dim=2).clamp_min(1.0)
+            mean = (x * m).sum(dim=2) / count
+            var = (((x - mean[:, :, None]) ** 2) * m).sum(dim=2) / count
+            pooled = torch.cat([mean, var.clamp_min(0.0).sqrt()], dim=-1).flatten(1)
+            center, scale, coef, intercept = (self.get_buffer(n) for n in
+                                            ("mean", "scale", "coef", "intercept"))
+            logits = ((pooled - center) / scale) @ coef.T + intercept
+            return ModelOutput(logits=logits, embedding=pooled.new_zeros(len(pooled), 0))
+
+    return LinearMember()
 
 
 def _layer_mix_module(num_layers: int | None, mode: str = "weighted") -> Any:
@@ -895,18 +969,36 @@ def fit(
         normalizer = fit_normalizer(config.data.normalization, bank, pool, list(extra))
         base["normalizer"] = normalizer
         model = _fit_classic(config, pool, bank, normalizer, classes, base)
-    elif config.optim.ensemble > 1:
-        model = _fit_ensemble(config, train, valid, bank, normalizer, mode, classes, frontend,
-                              base, Path(run_dir) if run_dir else None, progress)
     else:
-        model = _fit_neural(config, train, valid, bank, normalizer, mode, classes, frontend, base,
-                            Path(run_dir) if run_dir else None, progress)
+        # The networks train without the fused linear model; it joins them afterwards.
+        nets = dataclasses.replace(config, classic=dataclasses.replace(config.classic,
+                                                                       fuse=False))
+        base["config"] = nets
+        fitter = _fit_ensemble if config.optim.ensemble > 1 else _fit_neural
+        model = fitter(nets, train, valid, bank, normalizer, mode, classes, frontend, base,
+                       Path(run_dir) if run_dir else None, progress)
+        if config.classic.fuse:
+            model = _fuse_linear(config, model, list(train) + list(valid), bank, normalizer,
+                                 classes, progress)
     model.info["trained_classes"] = trained
     return model
 
 
 def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
                  normalizer: Normalizer, classes: list[str], base: dict[str, Any]) -> TrainedModel:
+    network = _fit_linear(config, train, bank, normalizer, classes)
+    return TrainedModel(network=network, info={"n_train": len(train), "n_valid": 0,
+                                               "versions": len(config.classic.speeds(
+                                                   config.augment))},
+                        **base)
+
+
+def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
+                normalizer: Normalizer, classes: list[str], method: str | None = None) -> Any:
+    """Fit the classic model on pooled statistics of every speed version of ``train``.
+
+    Returns a :class:`LinearHead` (logistic regression) or a scikit-learn pipeline (SVM).
+    """
     from .errors import require
 
     require("sklearn", "sklearn")
@@ -915,13 +1007,14 @@ def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureB
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
+    method = method or config.method
     mode = config.data.normalization
-    speeds = [1.0, *config.augment.speed_factors]
+    speeds = config.classic.speeds(config.augment)
     bank.add_speeds(train, speeds)
     x = np.stack([pool_stats(normalizer(bank.get(u, v), _group_of(u, mode)), config.classic.layer)
                   for v in speeds for u in train])
     y = np.array([classes.index(str(u.label)) for u in train] * len(speeds))
-    if config.method == "logreg":
+    if method == "logreg":
         clf: Any = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter)
     else:
         from sklearn.calibration import CalibratedClassifierCV
@@ -930,22 +1023,42 @@ def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureB
             LinearSVC(C=config.classic.C, max_iter=config.classic.max_iter), cv=3)
     pipeline = make_pipeline(StandardScaler(), clf)
     pipeline.fit(x, y)
-    network: Any = pipeline
-    if config.method == "logreg":
-        scaler, logreg = pipeline[0], pipeline[1]
-        coef, intercept = logreg.coef_, logreg.intercept_
-        if coef.shape[0] == 1:  # binary: sigmoid(z) = softmax([0, z])[1]
-            coef = np.vstack([np.zeros_like(coef), coef])
-            intercept = np.concatenate([[0.0], intercept])
-        # Classes absent from the training data get probability 0 (a very low intercept).
-        full_coef = np.zeros((len(classes), coef.shape[1]))
-        full_intercept = np.full(len(classes), -1e4)
-        full_coef[logreg.classes_] = coef
-        full_intercept[logreg.classes_] = intercept
-        network = LinearHead(scaler.mean_, scaler.scale_, full_coef, full_intercept)
-    return TrainedModel(network=network, info={"n_train": len(train), "n_valid": 0,
-                                                       "versions": len(speeds)},
-                        **base)
+    if method != "logreg":
+        return pipeline
+    scaler, logreg = pipeline[0], pipeline[1]
+    coef, intercept = logreg.coef_, logreg.intercept_
+    if coef.shape[0] == 1:  # binary: sigmoid(z) = softmax([0, z])[1]
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    # Classes absent from the training data get probability 0 (a very low intercept).
+    full_coef = np.zeros((len(classes), coef.shape[1]))
+    full_intercept = np.full(len(classes), -1e4)
+    full_coef[logreg.classes_] = coef
+    full_intercept[logreg.classes_] = intercept
+    return LinearHead(scaler.mean_, scaler.scale_, full_coef, full_intercept)
+
+
+def _fuse_linear(config: TrainConfig, model: TrainedModel, train: Sequence[Utterance],
+                 bank: FeatureBank, normalizer: Normalizer, classes: list[str],
+                 progress: bool) -> TrainedModel:
+    """Add the fitted logistic regression to a trained network as one more member."""
+    if bank.get(train[0]).shape[-2] == 1:
+        raise ConfigError("classic.fuse needs frame-level features (this frontend gives "
+                          "functionals)")
+    head = _fit_linear(config, train, bank, normalizer, classes, method="logreg")
+    shape = model.info["frame_shape"]
+    linear = _linear_member_module(shape, len(classes), config.classic.layer)
+    linear.set_head(head)
+    nets = list(model.network.members) if config.optim.ensemble > 1 else [model.network]
+    network = EnsembleModel([*nets, linear])
+    network.eval()
+    if progress:
+        _log(f"fused a logistic regression on pooled statistics ({head.coef.shape[1]} "
+             f"features) as member {len(nets) + 1}")
+    info = {**model.info, "fused_linear": {"n_train": len(train),
+                                           "versions": len(config.classic.speeds(
+                                               config.augment))}}
+    return dataclasses.replace(model, config=config, network=network, info=info)
 
 
 class LinearHead:
