@@ -75,17 +75,17 @@ ROWS: tuple[Row, ...] = (
     Row("mll_stats_ens2", "as above, ensemble of 2 seeds (probabilities averaged)", "mll",
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
          "optim.ensemble=2")),
-    Row("mll_stats_ens3", "as above, ensemble of 3 seeds", "mll",
-        ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
-         "optim.ensemble=3")),
-    Row("mll_stats_lr", "mll_stats fused with the every-layer logistic regression above "
-        "(probabilities averaged; beyond the paper)", "mll",
+    Row("mll_stats_lr", "MLL + linear path (above), fused with the every-layer logistic "
+        "regression (probabilities averaged; beyond the paper)", "mll",
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
          *FUSE)),
-    Row("mll_stats_ens2_lr", "mll_stats_ens2 fused with the every-layer logistic regression "
-        "(3 members averaged; beyond the paper)", "mll",
+    Row("mll_stats_ens2_lr", "MLL + linear path, 2 seeds, fused with the every-layer logistic "
+        "regression (3 members averaged; beyond the paper): `--recipe mll_plus`", "mll",
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
          "optim.ensemble=2", *FUSE)),
+    Row("mll_stats_ens3_lr", "as above with 3 seeds (4 members averaged)", "mll",
+        ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
+         "optim.ensemble=3", *FUSE)),
     Row("mll_no_eam", "MLL without EAM", "mll", ("augment.method=none",), "ablation"),
     Row("mll_mixup", "MLL with plain mixup instead of EAM", "mll", ("augment.method=mixup",),
         "ablation"),

@@ -49,3 +49,13 @@ def test_ablation_delta_uses_only_common_folds_and_missing_cells_are_named(ser_t
     # tables without ablation rows have no delta column
     emodb = ser_table.render(ser_table.TABLES["emodb"])
     assert "ΔUA" not in emodb and "| system | UA | WA | macro-F1 | folds |" in emodb
+
+
+def test_shipped_mll_plus_recipe_is_the_benchmarked_row(ser_table):
+    from emovox.train import load_recipe
+
+    r = ser_table.row("mll_stats_ens2_lr")
+    benchmarked = load_recipe(r.recipe, r.sets).to_dict()
+    shipped = load_recipe("mll_plus").to_dict()
+    assert shipped.pop("name") == "mll_plus" and benchmarked.pop("name") == "mll"
+    assert shipped == benchmarked
