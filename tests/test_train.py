@@ -466,3 +466,11 @@ def test_fusion_averages_the_network_with_the_logistic_regression(tone_split, tm
     pred = Recognizer.from_checkpoint(tmp_path / "fused.pt").predict_file(fold.test[0].path,
                                                                           timeline=True)
     assert pred.error is None and abs(sum(pred.probabilities.values()) - 1.0) < 1e-6
+
+
+def test_config_values_of_the_wrong_type_are_errors():
+    with pytest.raises(ConfigError, match="classic.fuse must be bool"):
+        fast_mll("classic.fuse=maybe")
+    with pytest.raises(ConfigError, match="optim.epochs must be int"):
+        fast_mll("optim.epochs=2.5")
+    assert fast_mll("optim.lr=1").optim.lr == 1  # an int is a valid float

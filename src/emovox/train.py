@@ -27,6 +27,7 @@ import dataclasses
 import math
 import sys
 import time
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -247,6 +248,15 @@ class TrainConfig:
             raise ConfigError("classic.fuse needs method = \"neural\" and a frozen frontend")
 
 
+#: Checks for config fields of a plain type (TOML and ``--set`` values arrive untyped).
+_PLAIN_TYPES: dict[Any, Any] = {
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+}
+
+
 def _build(cls: Any, values: Mapping[str, Any], section: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
@@ -254,6 +264,11 @@ def _build(cls: Any, values: Mapping[str, Any], section: str) -> Any:
         raise ConfigError(
             f"unknown key '{section}.{unknown[0]}' (known: {', '.join(sorted(known))})"
         )
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        want: Any = hints.get(key)
+        if want in _PLAIN_TYPES and not _PLAIN_TYPES[want](value):
+            raise ConfigError(f"{section}.{key} must be {want.__name__}, got {value!r}")
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
@@ -706,6 +721,20 @@ def EnsembleModel(members: Sequence[Any]) -> Any:  # noqa: N802 - a factory
     return _Ensemble()
 
 
+def _masked_moments(x: Any, mask: Any) -> tuple[Any, Any]:
+    """Mean and (biased) variance over the valid frames.
+
+    ``x [B, L, T, D] or [B, T, D]``, ``mask [B, T]`` -> two ``[B, L, D]`` tensors (``L = 1``
+    for 3-d input).
+    """
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    m = mask[:, None, :, None].to(x.dtype)
+    count = m.sum(dim=2).clamp_min(1.0)
+    mean = (x * m).sum(dim=2) / count
+    return mean, (((x - mean[:, :, None]) ** 2) * m).sum(dim=2) / count
+
+
 def _stats_branch_module(num_features: int, num_classes: int, dropout: float) -> Any:
     import torch
     from torch import nn
@@ -723,12 +752,7 @@ def _stats_branch_module(num_features: int, num_classes: int, dropout: float) ->
             self.linear = nn.Linear(2 * num_features, num_classes)
 
         def forward(self, x: Any, mask: Any) -> Any:
-            if x.dim() == 3:
-                x = x.unsqueeze(1)
-            m = mask[:, None, :, None].to(x.dtype)
-            count = m.sum(dim=2).clamp_min(1.0)
-            mean = (x * m).sum(dim=2) / count
-            var = (((x - mean[:, :, None]) ** 2) * m).sum(dim=2) / count
+            mean, var = _masked_moments(x, mask)
             pooled = torch.cat([mean.flatten(1), (var + 1e-8).sqrt().flatten(1)], dim=1)
             return self.linear(self.dropout(self.norm(pooled)))
 
@@ -766,12 +790,7 @@ def _linear_member_module(frame_shape: Sequence[int], num_classes: int,
         def forward(self, x: Any, mask: Any) -> Any:
             if x.dim() == 4 and layer != "all":
                 x = x[:, int(layer)]
-            if x.dim() == 3:
-                x = x.unsqueeze(1)
-            m = mask[:, None, :, None].to(x.dtype)
-            count = m.sum(dim=2).clamp_min(1.0)
-            mean = (x * m).sum(dim=2) / count
-            var = (((x - mean[:, :, None]) ** 2) * m).sum(dim=2) / count
+            mean, var = _masked_moments(x, mask)
             pooled = torch.cat([mean, var.clamp_min(0.0).sqrt()], dim=-1).flatten(1)
             center, scale, coef, intercept = (self.get_buffer(n) for n in
                                             ("mean", "scale", "coef", "intercept"))
@@ -970,6 +989,9 @@ def fit(
         base["normalizer"] = normalizer
         model = _fit_classic(config, pool, bank, normalizer, classes, base)
     else:
+        if config.classic.fuse and bank.get(train[0]).shape[-2] == 1:
+            raise ConfigError("classic.fuse needs frame-level features (this frontend gives "
+                              "functionals)")
         # The networks train without the fused linear model; it joins them afterwards.
         nets = dataclasses.replace(config, classic=dataclasses.replace(config.classic,
                                                                        fuse=False))
@@ -1042,9 +1064,6 @@ def _fuse_linear(config: TrainConfig, model: TrainedModel, train: Sequence[Utter
                  bank: FeatureBank, normalizer: Normalizer, classes: list[str],
                  progress: bool) -> TrainedModel:
     """Add the fitted logistic regression to a trained network as one more member."""
-    if bank.get(train[0]).shape[-2] == 1:
-        raise ConfigError("classic.fuse needs frame-level features (this frontend gives "
-                          "functionals)")
     head = _fit_linear(config, train, bank, normalizer, classes, method="logreg")
     shape = model.info["frame_shape"]
     linear = _linear_member_module(shape, len(classes), config.classic.layer)
