@@ -235,8 +235,13 @@ def delta_vs_reference(table: Table, key: str, doc: dict | None) -> str:
     common = sorted(set(ours) & set(ref))
     if not common:
         return ""
-    delta = sum(ours[f] - ref[f] for f in common) / len(common)
-    return f"{delta:+.1f} ({len(common)})"
+    diffs = [ours[f] - ref[f] for f in common]
+    delta = sum(diffs) / len(diffs)
+    lower = sum(d < 0 for d in diffs)
+    if len(diffs) < 2:
+        return f"{delta:+.1f} (1 fold)"
+    se = (sum((d - delta) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
+    return f"{delta:+.1f} ± {se:.1f} ({len(diffs)} folds, lower on {lower})"
 
 
 def render(table: Table) -> str:
@@ -262,9 +267,10 @@ def render(table: Table) -> str:
     if any(" *" in line for line in lines):
         lines += ["", "\\* partial: the mean covers only the folds that have finished."]
     if ablation:
-        lines += ["", "ΔUA: the row's UA minus full MLL's on the same folds, averaged (number of "
-                  "folds in brackets). Read ablations here: a partial row's own mean covers only "
-                  "some folds and is not comparable with a complete row's."]
+        lines += ["", "ΔUA: the row's UA minus full MLL's on the same folds, averaged, ± its "
+                  "standard error over those folds, and on how many of them the row is lower. "
+                  "Read ablations here: a partial row's own mean covers only some folds and is "
+                  "not comparable with a complete row's."]
     return "\n".join(lines)
 
 

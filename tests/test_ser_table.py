@@ -42,7 +42,8 @@ def test_ablation_delta_uses_only_common_folds_and_missing_cells_are_named(ser_t
     no_kl = line(text, ser_table.row("mll_no_kl").title)
     # its own mean (74.0) is over two easy folds; the difference on those folds is -1.0
     assert "74.0 *" in no_kl and "2/6 (partial: folds 3,4,5,6 missing)" in no_kl
-    assert no_kl.endswith("| -1.0 (2) |")
+    # fold differences -3 and +1: mean -1.0, standard error 2.0, lower on one of the two
+    assert no_kl.endswith("| -1.0 ± 2.0 (2 folds, lower on 1) |")
     assert line(text, ser_table.row("mll_mean").title).endswith("| not run |  |")
     full = line(text, ser_table.row("mll").title)
     assert "| 65.0 |" in full and full.endswith("| 6/6 |  |")
