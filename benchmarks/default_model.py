@@ -27,20 +27,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from emovox.bundle import save_checkpoint  # noqa: E402
+from emovox.config import frontend_options, load_recipe  # noqa: E402
 from emovox.corpora import load_corpus  # noqa: E402
+from emovox.dataset import FeatureBank  # noqa: E402
 from emovox.evaluate import classification_scores  # noqa: E402
-from emovox.experiment import evaluate_model  # noqa: E402
+from emovox.experiment import evaluate_model, predict_utterances  # noqa: E402
+from emovox.features import build_frontend  # noqa: E402
 from emovox.files import provenance, write_text  # noqa: E402
 from emovox.folds import make_folds  # noqa: E402
 from emovox.labels import DEFAULT_CLASSES  # noqa: E402
-from emovox.train import (  # noqa: E402
-    FeatureBank,
-    _predict_any,
-    build_frontend_for,
-    fit,
-    load_recipe,
-    save_checkpoint,
-)
+from emovox.ops import Moments  # noqa: E402
+from emovox.train import fit  # noqa: E402
 
 OUT_MODEL = REPO / "src" / "emovox" / "pretrained" / "default.pt"
 OUT_CARD = REPO / "src" / "emovox" / "pretrained" / "MODEL_CARD.md"
@@ -61,7 +59,7 @@ def main() -> None:
         "emodb": load_corpus("emodb", args.data / "emodb", classes="default7"),
     }
     everything = sorted(corpora["ravdess"] + corpora["emodb"], key=lambda u: u.id)
-    frontend = build_frontend_for(config)
+    frontend = build_frontend(frontend_options(config))
     bank = FeatureBank(frontend, everything, args.cache, config.data.cache_dtype, True)
     labels = list(DEFAULT_CLASSES)
 
@@ -76,7 +74,7 @@ def main() -> None:
         for fold in folds:
             model = fit(config, fold.train, [], labels=labels, bank=bank, frontend=frontend,
                         progress=False)
-            probs = _predict_any(model, bank, fold.test, ["*"] * len(fold.test))
+            probs = predict_utterances(model, bank, fold.test)
             for u, p in zip(fold.test, probs.argmax(axis=1), strict=True):
                 truth[u.corpus].append(str(u.label))
                 preds[u.corpus].append(labels[p])
@@ -124,15 +122,13 @@ def main() -> None:
 
 def _with_target_stats(model, bank, test) -> dict:  # noqa: ANN001 - script helper
     """Cross-corpus scores when features are standardised with the test corpus's statistics."""
-    from emovox.train import Normalizer
-
     trained = set(model.info.get("trained_classes") or model.labels)
     test = [u for u in test if u.label in trained]
     classes = [c for c in model.labels if any(u.label == c for u in test)]
     saved = model.normalizer.stats["*"]
-    model.normalizer.stats["*"] = Normalizer._moments([bank.raw(u) for u in test])
+    model.normalizer.stats["*"] = Moments.of([bank.raw(u) for u in test])
     try:
-        probs = _predict_any(model, bank, test, ["*"] * len(test))
+        probs = predict_utterances(model, bank, test)
     finally:
         model.normalizer.stats["*"] = saved
     cols = [model.labels.index(c) for c in classes]

@@ -1,6 +1,6 @@
 """Load test of `emovox serve`: latency and throughput at 1, 4, 16 and 32 concurrent clients.
 
-The server runs in a subprocess on 127.0.0.1 only (``python -m emovox.serve``); each client is
+The server runs in a subprocess on 127.0.0.1 only (``python -m emovox serve``); each client is
 a thread with its own keep-alive connection that uploads a 3 s clip (the first 3 s of the
 bundled example recording, 16-bit WAV) as multipart field ``file`` again and again. Every level
 is bounded both in requests and in time. Reported per level: p50/p99/mean/max latency,
@@ -74,7 +74,7 @@ def clip_bytes(seconds: float) -> bytes:
 @contextlib.contextmanager
 def server(model: str, args: argparse.Namespace):
     port = free_port()
-    cmd = [sys.executable, "-m", "emovox.serve", "--model", model, "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "emovox", "serve", "--model", model, "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(args.workers), "--log-level", "warning",
            "--max-concurrent", str(max(64, 2 * max(args.levels)))]
     if args.threads:

@@ -26,11 +26,14 @@ def main() -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from emovox import train as T
+    from emovox.config import frontend_options, load_recipe
     from emovox.corpora import load_corpus
+    from emovox.dataset import FeatureBank
     from emovox.evaluate import unweighted_accuracy
+    from emovox.features import build_frontend
     from emovox.files import provenance, write_text
     from emovox.folds import make_folds
+    from emovox.ops import pool_stats
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
@@ -39,11 +42,12 @@ def main() -> None:
     if not (args.data / "ravdess").is_dir():
         raise SystemExit(f"no RAVDESS under {args.data} (use --data)")
     utts = load_corpus("ravdess", args.data / "ravdess")
-    config = T.load_recipe("whisper_all_logreg")
-    bank = T.FeatureBank(T.build_frontend_for(config), utts, args.cache, "float16", False)
+    config = load_recipe("whisper_all_logreg")
+    bank = FeatureBank(build_frontend(frontend_options(config)), utts, args.cache, "float16",
+                       False)
 
     def pooled(items):
-        return np.stack([T.pool_stats(bank.get(u), config.classic.layer) for u in items])
+        return np.stack([pool_stats(bank.get(u), config.classic.layer) for u in items])
 
     rows = []
     for fold in make_folds(utts, "ravdess6"):

@@ -17,7 +17,8 @@ import soundfile as sf
 from conftest import TINY_MODEL
 from emovox import audio, inference
 from emovox.errors import ConfigError, EmovoxError
-from emovox.inference import Moments, Recognizer, find_audio, plot_timelines, read_speakers
+from emovox.inference import Recognizer, find_audio, plot_timelines, read_speakers
+from emovox.ops import Moments
 from emovox.types import Prediction, Segment
 
 SR = 16000
@@ -26,8 +27,10 @@ FAST = [*TINY_MODEL, "optim.epochs=5", "augment.method=none", "data.normalizatio
 
 def tiny_checkpoint(tmp_path_factory, tone_corpus, name="tiny", overrides=()):
     """Train (once per session) a small checkpoint on the tone corpus; return its path."""
+    from emovox.bundle import save_checkpoint
+    from emovox.config import load_recipe
     from emovox.corpora import load_corpus
-    from emovox.train import fit, load_recipe, save_checkpoint
+    from emovox.train import fit
 
     path = tmp_path_factory.getbasetemp() / f"emovox-{name}-model" / "model.pt"
     if not path.exists():

@@ -53,7 +53,7 @@ def test_ablation_delta_uses_only_common_folds_and_missing_cells_are_named(ser_t
 
 
 def test_shipped_mll_plus_recipe_is_the_benchmarked_row(ser_table):
-    from emovox.train import load_recipe
+    from emovox.config import load_recipe
 
     r = ser_table.row("mll_stats_ens2_lr")
     benchmarked = load_recipe(r.recipe, r.sets).to_dict()

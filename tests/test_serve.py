@@ -2,7 +2,7 @@
 
 In-process tests drive the app through Starlette's TestClient, httpx's ASGI transport or a bare
 ASGI call (to count exactly how much of a body the app pulls). The load tests run the real
-server (``python -m emovox.serve``) in a subprocess on 127.0.0.1: 32 concurrent uploads, a text
+server (``python -m emovox serve``) in a subprocess on 127.0.0.1: 32 concurrent uploads, a text
 file sent as audio, and a 600 MB upload refused without the server's memory growing.
 """
 
@@ -451,9 +451,9 @@ def memory_mb(pid):
 
 @contextlib.contextmanager
 def running_server(model, *options, log=None):
-    """``python -m emovox.serve`` on 127.0.0.1 in a subprocess; yields ``(url, process)``."""
+    """``python -m emovox serve`` on 127.0.0.1 in a subprocess; yields ``(url, process)``."""
     port = free_port()
-    cmd = [sys.executable, "-m", "emovox.serve", "--model", str(model), "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "emovox", "serve", "--model", str(model), "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning", *options]
     err = open(log, "w+") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
@@ -572,9 +572,9 @@ def test_600_mb_upload_is_refused_without_memory_growth(server):
 
 
 def test_cli_parser_and_missing_model(tmp_path):
-    from emovox.serve import main
+    from emovox.cli import main
 
-    assert main(["--model", str(tmp_path / "none.pt"), "--port", "1"]) == 2
+    assert main(["serve", "--model", str(tmp_path / "none.pt"), "--port", "1"]) == 2
     with pytest.raises(SystemExit):
-        main(["--port", "x"])
+        main(["serve", "--port", "x"])
     assert os.path.exists(EXAMPLE)

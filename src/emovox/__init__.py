@@ -3,21 +3,21 @@
 The public surface: :class:`Recognizer` (a trained model, with ``predict_signal``,
 ``predict_file``, ``predict_files`` and ``predict_folder``), its :class:`Prediction` and
 :class:`Segment` records, the corpus :class:`Utterance` record, and the error types. Training,
-corpora, protocols and metrics live in their modules (``emovox.train``, ``emovox.corpora``,
-``emovox.folds``, ``emovox.evaluate``). Importing emovox does not import torch.
+corpora, protocols and metrics live in their modules (``emovox.config``, ``emovox.train``,
+``emovox.corpora``, ``emovox.folds``, ``emovox.evaluate``); the README's "How the code is
+arranged" shows the stages. Importing emovox does not import torch.
 
 Example:
     >>> import emovox
-    >>> recognizer = emovox.Recognizer.default()  # doctest: +SKIP
-    >>> recognizer.predict_file("talk.wav").label  # doctest: +SKIP
+    >>> recognizer = emovox.Recognizer.default()
+    >>> recognizer.predict_file(emovox.example_path()).label
     'neutral'
 """
 
+from ._version import __version__
 from .errors import AudioError, ConfigError, CorpusError, EmovoxError, ProtocolError
-from .inference import Recognizer
+from .inference import Recognizer, example_path
 from .types import Prediction, Segment, Utterance
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AudioError",
@@ -30,4 +30,5 @@ __all__ = [
     "Segment",
     "Utterance",
     "__version__",
+    "example_path",
 ]

@@ -146,7 +146,7 @@ def _load_corpora(
 
 
 def _recipe(args: argparse.Namespace) -> Any:
-    from .train import load_recipe
+    from .config import load_recipe
 
     return load_recipe(args.recipe, args.set or [])
 
@@ -169,8 +169,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
     utterances = _load_corpora([args.corpus], [args.root], _class_spec(args, config))[0]
     protocol = args.protocol or CORPORA[args.corpus].protocol
     doc = run_cv(config, utterances, corpus=args.corpus, protocol=protocol, out_dir=args.out,
-                 folds=args.folds, k=args.k, cache_dir=args.cache, progress=not args.quiet,
-                 save_models=args.save_models)
+                 folds=args.folds, k=args.k, fold_seed=args.fold_seed, cache_dir=args.cache,
+                 progress=not args.quiet, save_models=args.save_models)
     m = doc["mean"]
     done = f"{len(doc['folds'])}/{doc['n_folds']} folds"
     _print(f"{config.name} on {args.corpus} ({protocol}, {done}): UA {m['ua']:.2f}  "
@@ -180,9 +180,10 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train one model on one or more corpora and write a checkpoint."""
+    from .bundle import save_checkpoint
     from .corpora import CORPORA
     from .folds import make_folds
-    from .train import fit, save_checkpoint
+    from .train import fit
 
     config = _recipe(args)
     parts = _load_corpora(args.corpus, args.root, _class_spec(args, config))
@@ -211,9 +212,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score a checkpoint on a corpus (cross-corpus tests)."""
+    from .bundle import load_checkpoint
     from .experiment import evaluate_model
     from .files import provenance
-    from .train import load_checkpoint
 
     model = load_checkpoint(args.model)
     utterances = _load_corpora([args.corpus], [args.root], args.classes)[0]
@@ -262,12 +263,24 @@ class _ProgressBar:
         sys.stderr.flush()
 
 
+def _add_model_options(p: argparse.ArgumentParser, threads_help: str) -> None:
+    """The options every recognising subcommand shares (predict, listen, serve)."""
+    from .inference import INT8_DEFAULT
+
+    p.add_argument("--model", help="checkpoint file (default: the bundled model)")
+    p.add_argument("--threads", type=int, metavar="N", help=threads_help)
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=INT8_DEFAULT,
+                   help="int8 encoder weights: about 2x faster on CPU, features differ from "
+                   "the trained model's (default: float, the same for predict, listen, serve "
+                   "and the Python API; benchmarks/int8_agreement.py measures the difference)")
+
+
 def _recognizer(args: argparse.Namespace, **options: Any) -> Any:
+    """The recognizer of a subcommand: the one :meth:`Recognizer.load` path, its options."""
     from .inference import Recognizer
 
-    if args.model:
-        return Recognizer.from_checkpoint(args.model, **options)
-    return Recognizer.default(**options)
+    options.setdefault("threads", args.threads)
+    return Recognizer.load(args.model, quantize=args.int8, **options)
 
 
 def _predictions_csv(predictions: Sequence[Any], labels: Sequence[str]) -> str:
@@ -326,8 +339,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.group_by == "speaker" and not args.speakers:
         raise EmovoxError("--group-by speaker needs --speakers FILE.csv (columns path,speaker)")
     speakers = read_speakers(args.speakers) if args.speakers else None
-    recognizer = _recognizer(args, window=args.window, hop=args.hop, threads=args.threads,
-                             timeline_after=args.timeline_after, quantize=args.int8)
+    recognizer = _recognizer(args, window=args.window, hop=args.hop,
+                             timeline_after=args.timeline_after)
     found = find_audio(args.paths, recursive=args.recursive)
     files = [path for path, error in found if error is None]
     bar = _ProgressBar(len(files)) if sys.stderr.isatty() and len(files) >= 20 else None
@@ -373,7 +386,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         from .errors import require
 
         require("sounddevice", "live")  # fail before loading the model
-    recognizer = _recognizer(args, window=args.window, hop=args.hop, threads=args.threads)
+    recognizer = _recognizer(args, window=args.window, hop=args.hop)
     live = LiveRecognizer(recognizer, normalization=args.normalization,
                           norm_seconds=args.norm_seconds)
 
@@ -392,6 +405,38 @@ def cmd_listen(args: argparse.Namespace) -> int:
     else:
         listen_microphone(live, emit, warn, rate=args.rate, channels=args.channels,
                           device=args.device)
+    return EXIT_OK
+
+
+# --- emovox serve -----------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Load the model once and serve it until interrupted (Ctrl-C)."""
+    from importlib import resources
+
+    from .errors import ConfigError, require
+
+    for module in ("fastapi", "uvicorn", "python_multipart"):
+        require(module, "serve")  # before the model loads
+    from .inference import DEFAULT_MODEL
+    from .serve import ServeSettings, create_app, run, settings_line
+
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be 1-65535 (got {args.port})")
+    workers = max(1, int(args.workers))
+    model_path = args.model or str(resources.files("emovox").joinpath(DEFAULT_MODEL))
+    settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds,
+                             max_concurrent=args.max_concurrent, workers=args.workers,
+                             model_path=model_path)  # the model card is found beside it
+    recognizer = _recognizer(args, threads=args.threads or max(1, (os.cpu_count() or 1)
+                                                               // workers),
+                             max_seconds=settings.max_seconds)
+    app = create_app(recognizer, settings)
+    sys.stderr.write(f"emovox: serving {', '.join(recognizer.labels)} on "
+                     f"http://{args.host}:{args.port}/ (API docs at /docs; "
+                     f"{settings_line(settings)})\n")
+    run(app, host=args.host, port=args.port, log_level=args.log_level)
     return EXIT_OK
 
 
@@ -426,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", help="override the corpus's literature protocol")
     p.add_argument("--folds", type=_parse_int_list, help="only these folds, e.g. 1,3")
     p.add_argument("--k", type=int, help="number of folds for speaker k-fold protocols")
+    p.add_argument("--fold-seed", type=int, default=0, metavar="N",
+                   help="seed of the k-fold protocols' speaker assignment (default 0, as "
+                   "`emovox folds --seed`; independent of the training seed optim.seed)")
     p.add_argument("--out", required=True, help="output folder (results.json, report.md)")
     p.add_argument("--save-models", action="store_true", help="also save each fold's model")
     _add_recipe_options(p)
@@ -457,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
         "One record per recording; a recording that fails gives a record with its error and "
         "the others go on. Exit code: 0 all done, 1 some inputs failed, 2 usage or model error.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and folders")
-    p.add_argument("--model", help="checkpoint file (default: the bundled model)")
+    _add_model_options(p, "CPU threads (default: all)")
     p.add_argument("--format", choices=["table", "json", "jsonl", "csv"], default="table")
     p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
     p.add_argument("--top-k", type=int, metavar="K", help="also list the K best emotions")
@@ -478,11 +526,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for --group-by speaker: a CSV with path and speaker columns")
     p.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
                    help="search sub-folders (default: yes)")
-    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all)")
-    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True,
-                   help="int8 encoder weights: about 2x faster on CPU; --no-int8 for the exact "
-                   "float model (default: int8; benchmarks/int8_agreement.py measures the "
-                   "difference)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
@@ -500,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=float, default=3.0, metavar="S", help="window (default 3 s)")
     p.add_argument("--hop", type=float, default=1.0, metavar="S",
                    help="one prediction every S seconds (default 1 s)")
-    p.add_argument("--model", help="checkpoint file (default: the bundled model)")
+    _add_model_options(p, "CPU threads (default: all)")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     p.add_argument("--normalization", choices=["auto", "running", "global"], default="auto",
                    help="running: follow the speaker with moving statistics (auto: when the "
@@ -510,12 +553,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-drop", action="store_true",
                    help="analyse every hop even when behind real time (for piped recordings)")
     p.add_argument("--device", help="microphone device name or number (sounddevice)")
-    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all)")
     p.set_defaults(func=cmd_listen)
-    from . import serve
-
-    serve.add_parser(sub)
+    _add_serve_parser(sub)
     return parser
+
+
+def _add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``serve`` subcommand; returns its parser."""
+    from .serve import ServeSettings
+
+    defaults = ServeSettings()
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "serve", help="an HTTP API and a web page for emotion recognition",
+        description="Serve the model over HTTP: POST /v1/predict (multipart field 'file' or the "
+        "raw audio body; ?timeline=true, ?top_k=K), GET /health, GET /v1/model, the API docs at "
+        "/docs and a page to upload or record audio at /. Needs pip install 'emovox[serve]'.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    _add_model_options(p, "torch threads per worker (default: CPU cores / workers)")
+    p.add_argument("--workers", type=int, default=defaults.workers, metavar="N",
+                   help=f"recognizer threads running in parallel (default {defaults.workers}); "
+                   "CPU threads are shared out between them")
+    p.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb, metavar="MB",
+                   help=f"largest upload (default {defaults.max_upload_mb:g} MB)")
+    p.add_argument("--max-seconds", type=float, default=defaults.max_seconds, metavar="S",
+                   help=f"longest recording (default {defaults.max_seconds:g} s)")
+    p.add_argument("--max-concurrent", type=int, default=defaults.max_concurrent, metavar="N",
+                   help="requests uploading, queued or running at once; more get 503 "
+                   f"(default {defaults.max_concurrent})")
+    p.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

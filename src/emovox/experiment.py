@@ -6,10 +6,18 @@ long run split with ``folds=[...]`` over several processes, or interrupted, lose
 merged ``OUT/results.json`` and ``OUT/report.md`` are rewritten from whatever folds exist and
 say which folds are still missing.
 
-``results.json``: ``{"corpus", "protocol", "recipe", "config", "command", "git_revision",
-"date", "machine", "transductive", "labels", "folds": [{"fold", "test_speakers", "wa", "ua",
-"macro_f1", "confusion", ...}], "missing_folds", "mean": {"wa", "ua", "macro_f1"}}`` with scores
-in percent.
+``results.json``: ``{"corpus", "protocol", "fold_seed", "recipe", "config", "command",
+"git_revision", "date", "machine", "transductive", "labels", "folds": [{"fold",
+"test_speakers", "wa", "ua", "macro_f1", "confusion", ...}], "missing_folds", "mean": {"wa",
+"ua", "macro_f1"}}`` with scores in percent. Each fold file also keeps every test utterance's
+prediction (``predictions: [{"id", "label", "probabilities"}]``), so anyone can re-score it.
+
+Scores come from :meth:`emovox.bundle.Bundle.classify`, the path ``emovox predict`` uses: a
+fold's saved model (``--save-models``) gives each test file, through the recognizer, the
+probabilities its fold record holds.
+
+The test speakers of the k-fold protocols depend only on ``fold_seed`` (``emovox cv
+--fold-seed``, default 0), never on the training seed (``optim.seed``).
 """
 
 from __future__ import annotations
@@ -23,37 +31,60 @@ from typing import Any
 
 import numpy as np
 
+from .bundle import Bundle, save_checkpoint
+from .config import TrainConfig, frontend_options
+from .dataset import FeatureBank, fit_normalizer, group_of
 from .errors import EmovoxError
 from .evaluate import classification_scores
+from .features import build_frontend
 from .files import provenance, write_text
 from .folds import make_folds
-from .train import (
-    FeatureBank,
-    TrainConfig,
-    TrainedModel,
-    _frontend_options,
-    _predict_any,
-    fit,
-)
+from .labels import ordered
+from .train import fit
 from .types import Utterance
 
+__all__ = ["evaluate_model", "merge_results", "predict_utterances", "render_report", "run_cv"]
 
-def _scores(model: TrainedModel, bank: FeatureBank, test: Sequence[Utterance]) -> dict[str, Any]:
-    mode = model.config.data.normalization
-    groups = [u.speaker if mode == "speaker" else "*" for u in test]
-    probs = _predict_any(model, bank, test, groups)
+
+def predict_utterances(model: Bundle, bank: FeatureBank,
+                       utterances: Sequence[Utterance]) -> np.ndarray:
+    """Class probabilities ``[N, C]`` of utterances whose features are in ``bank``.
+
+    Through :meth:`Bundle.classify` (or :meth:`Bundle.classify_waves` for a fine-tuned model),
+    with each utterance's group statistics when the model was trained per speaker.
+    """
+    if model.finetuned:
+        return model.classify_waves([bank.wave(u) for u in utterances]).probabilities
+    mode = model.normalizer.mode
+    stats = [model.normalizer.stats.get(group_of(u, mode)) for u in utterances]
+    return model.classify([bank.get(u) for u in utterances], stats).probabilities
+
+
+def _scores(model: Bundle, probs: np.ndarray, test: Sequence[Utterance]) -> dict[str, Any]:
     pred = [model.labels[i] for i in probs.argmax(axis=1)]
     return classification_scores([str(u.label) for u in test], pred, model.labels)
 
 
-def _member_uas(model: TrainedModel, bank: FeatureBank,
+def _member_uas(model: Bundle, bank: FeatureBank,
                 test: Sequence[Utterance]) -> list[float] | None:
     """Test UA of each member of an ensemble on its own (``None`` for one network)."""
     members = getattr(model.network, "members", None)
-    if members is None or model.info.get("finetuned"):
+    if members is None or model.finetuned:
         return None
-    return [round(_scores(dataclasses.replace(model, network=m), bank, test)["ua"], 2)
-            for m in members]
+    uas = []
+    for member in members:
+        alone = dataclasses.replace(model, network=member)
+        uas.append(round(_scores(alone, predict_utterances(alone, bank, test), test)["ua"], 2))
+    return uas
+
+
+def _predictions(model: Bundle, probs: np.ndarray,
+                 test: Sequence[Utterance]) -> list[dict[str, Any]]:
+    """Every test utterance's prediction, as the fold record keeps it."""
+    return [{"id": u.id, "label": model.labels[int(np.argmax(p))],
+             "probabilities": {name: round(float(v), 6)
+                               for name, v in zip(model.labels, p, strict=True)}}
+            for u, p in zip(test, probs, strict=True)]
 
 
 def run_cv(
@@ -65,6 +96,7 @@ def run_cv(
     out_dir: str | Path,
     folds: Sequence[int] | None = None,
     k: int | None = None,
+    fold_seed: int = 0,
     cache_dir: str | Path | None = None,
     argv: Sequence[str] | None = None,
     progress: bool = True,
@@ -80,6 +112,8 @@ def run_cv(
         out_dir: Output folder (created).
         folds: Fold numbers to run (default: all).
         k: Folds of the k-fold protocols.
+        fold_seed: Seed of the k-fold protocols' speaker assignment (recorded; independent of
+            the training seed, so changing ``optim.seed`` never changes the test speakers).
         cache_dir: Feature cache root.
         argv: The command line to record (default: ``sys.argv``).
         progress: Progress on stderr.
@@ -88,15 +122,12 @@ def run_cv(
     Returns:
         The merged results document (also written to ``OUT/results.json``).
     """
-    from .features import build_frontend
-    from .labels import ordered
-
     out = Path(out_dir)
     (out / "folds").mkdir(parents=True, exist_ok=True)
-    all_folds = make_folds(utterances, protocol, k=k, seed=config.optim.seed)
-    chosen = make_folds(utterances, protocol, k=k, seed=config.optim.seed, select=folds)
+    all_folds = make_folds(utterances, protocol, k=k, seed=fold_seed)
+    chosen = make_folds(utterances, protocol, k=k, seed=fold_seed, select=folds)
     labels = list(ordered(str(u.label) for u in utterances))
-    frontend = build_frontend(_frontend_options(config))
+    frontend = build_frontend(frontend_options(config))
     bank = FeatureBank(frontend, sorted(utterances, key=lambda u: u.id),
                        Path(cache_dir) if cache_dir else None, config.data.cache_dtype, progress)
     meta = provenance(argv)
@@ -107,9 +138,11 @@ def run_cv(
         model = fit(config, fold.train, fold.valid, labels=labels, extra=fold.test,
                     frontend=frontend, bank=bank, run_dir=out / "runs" / f"fold_{fold.index}",
                     progress=progress)
-        scores = _scores(model, bank, fold.test)
+        probs = predict_utterances(model, bank, fold.test)
+        scores = _scores(model, probs, fold.test)
         record = {
             "fold": fold.index,
+            "fold_seed": fold_seed,
             "test_speakers": fold.test_speakers,
             "valid_speakers": fold.valid_speakers,
             # what the model trained and selected on (classic models and ``train_on_valid``
@@ -122,17 +155,16 @@ def run_cv(
             "best_epoch": model.info.get("best_epoch"),
             "train_seconds": round(time.monotonic() - started, 1),
             **meta,
+            "predictions": _predictions(model, probs, fold.test),
         }
         write_text(out / "folds" / f"fold_{fold.index}.json", json.dumps(record, indent=1))
         if save_models:
-            from .train import save_checkpoint
-
             save_checkpoint(model, out / "models" / f"fold_{fold.index}.pt")
         if progress:
             sys_log(f"fold {fold.index}: UA {scores['ua']:.2f}  WA {scores['wa']:.2f}  "
                     f"macro-F1 {scores['macro_f1']:.2f}")
     return merge_results(out, config=config, corpus=corpus, protocol=protocol,
-                         n_folds=len(all_folds), labels=labels, argv=argv)
+                         n_folds=len(all_folds), labels=labels, argv=argv, fold_seed=fold_seed)
 
 
 def sys_log(message: str) -> None:
@@ -145,7 +177,7 @@ def sys_log(message: str) -> None:
 
 def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, protocol: str,
                   n_folds: int, labels: Sequence[str],
-                  argv: Sequence[str] | None = None) -> dict[str, Any]:
+                  argv: Sequence[str] | None = None, fold_seed: int = 0) -> dict[str, Any]:
     """Merge ``OUT/folds/fold_*.json`` into ``OUT/results.json`` and ``OUT/report.md``.
 
     The mean is taken over the folds present; ``missing_folds`` lists the others, and the
@@ -169,6 +201,7 @@ def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, prot
     doc = {
         "corpus": corpus,
         "protocol": protocol,
+        "fold_seed": fold_seed,
         "recipe": config.name,
         "config": config.to_dict(),
         **provenance(argv),
@@ -255,7 +288,7 @@ def _plot_confusion(doc: dict[str, Any], path: Path) -> None:
     tmp.replace(path)
 
 
-def evaluate_model(model: TrainedModel, utterances: Sequence[Utterance], *,
+def evaluate_model(model: Bundle, utterances: Sequence[Utterance], *,
                    cache_dir: str | Path | None = None,
                    progress: bool = True) -> dict[str, Any]:
     """Score a trained model on a (usually other) corpus, on the classes both share.
@@ -265,8 +298,6 @@ def evaluate_model(model: TrainedModel, utterances: Sequence[Utterance], *,
     7-class model tested on a 6-class corpus is not penalised for a class the corpus cannot
     contain, nor a 6-class model for a class it never saw.
     """
-    from .features import build_frontend
-
     trained = set(model.info.get("trained_classes") or model.labels)
     known = [u for u in utterances if u.label in model.labels and u.label in trained]
     if not known:
@@ -276,13 +307,9 @@ def evaluate_model(model: TrainedModel, utterances: Sequence[Utterance], *,
     frontend = build_frontend(options)
     bank = FeatureBank(frontend, known, Path(cache_dir) if cache_dir else None,
                        model.config.data.cache_dtype, progress)
-    mode = model.config.data.normalization
-    if mode == "speaker":
-        from .train import fit_normalizer
-
+    if model.normalizer.mode == "speaker":
         model.normalizer.stats.update(fit_normalizer("speaker", bank, [], known).stats)
-    groups = [u.speaker if mode == "speaker" else "*" for u in known]
-    probs = _predict_any(model, bank, known, groups)
+    probs = predict_utterances(model, bank, known)
     cols = [model.labels.index(c) for c in classes]
     pred = [classes[i] for i in probs[:, cols].argmax(axis=1)]
     scores = classification_scores([str(u.label) for u in known], pred, classes)

@@ -1,57 +1,75 @@
 """The recognizer: point it at recordings, get emotions.
 
-:class:`Recognizer` wraps a trained checkpoint (the bundled default model, or your own) behind
-four verbs that all return :class:`~emovox.types.Prediction` records:
+:class:`Recognizer` wraps a trained model (a :class:`~emovox.bundle.Bundle`: the bundled
+default model, or your own checkpoint) behind four verbs that all return
+:class:`~emovox.types.Prediction` records:
 
 - :meth:`~Recognizer.predict_signal` for an array already in memory,
 - :meth:`~Recognizer.predict_file` for one file,
-- :meth:`~Recognizer.predict_files` for many files (batched; a failed file gives a record with
-  ``error`` set and the batch goes on),
+- :meth:`~Recognizer.predict_files` for many files (a failed file gives a record with ``error``
+  set and the batch goes on),
 - :meth:`~Recognizer.predict_folder` for every audio file under a folder.
 
-How a recording is processed:
+What happens to one recording, each step a function of plain values:
 
-1. It is read as float32 mono at the model's rate (any format libsndfile reads; channels
-   averaged, rate converted; see :mod:`emovox.audio`).
-2. Energy voice activity detection (:mod:`emovox.vad`) decides whether it holds speech. A
-   recording without speech is reported as ``label == "silence"`` with ``speech == False``,
-   empty probabilities and a ``note``: it is never forced into an emotion.
-3. Short recordings (up to ``whole_seconds``, twice the window by default: 6 s) are encoded
-   whole by the model's frontend, in batches of similar length, and classified in batches.
-4. Longer recordings, or any recording when a timeline is asked for, are analysed in sliding
-   windows (``window`` seconds every ``hop`` seconds), and recordings longer than
-   ``timeline_after`` (20 s) show that timeline unless told not to. Why windows: emotion models
-   are trained on short clips (acted corpora: 2-5 s), and a Whisper encoding of a longer
-   recording is not what they saw. Measured with a development model (Whisper tiny, trained on
-   RAVDESS clips) on recordings made of 2 or 3 RAVDESS clips of one emotion: 27 % and 22 %
-   accuracy when encoded whole, 62 % and 72 % as the mean of 3 s windows (whole clips of
-   3.6 s: 66 % whole, 56 % windowed). The audio is read in chunks of
-   ``chunk_seconds`` (30 s), so memory stays bounded whatever the length. Windows without speech
-   are marked ``"silence"`` and are neither encoded nor classified. Speech windows are encoded
-   on their own, in batches (Whisper and other contextual encoders: a window cut out of a
-   longer encoding looks nothing like the clips the model was trained on, see
-   :data:`LOCAL_FRONTENDS`); for frontends whose frames are local (log-mel), features are
-   computed once per chunk and sliced per window. The overall result is the mean of the speech
-   windows' probabilities.
+1. **read** (:meth:`~Recognizer.open`): the header (or the array) gives its length; limits are
+   checked; a recording up to ``whole_seconds`` (twice the window by default: 6 s) is read as
+   float32 mono at the model's rate (any format libsndfile reads; channels averaged, rate
+   converted; see :mod:`emovox.audio`). Longer ones are read later, in chunks of
+   ``chunk_seconds``, so memory stays bounded whatever the length.
+2. **speech check**: energy voice activity detection (:mod:`emovox.vad`). A recording without
+   speech is reported as ``label == "silence"`` with ``speech == False``, empty probabilities and
+   a ``note``: it is never forced into an emotion.
+3. **encode** (:meth:`~Recognizer.encode`): the model's frontend turns the samples into
+   features, at the precision the model was trained with.
+4. **classify**: :meth:`emovox.bundle.Bundle.classify`, the same path cross-validation scores
+   with.
+5. **windows**: a recording longer than ``whole_seconds`` is analysed in sliding windows
+   (``window`` seconds every ``hop`` seconds); windows without speech are marked ``"silence"``
+   and are neither encoded nor classified.
+
+The overall result is defined once: a recording up to ``whole_seconds`` is classified whole; a
+longer one gets the mean of its speech windows' probabilities. Asking for a timeline
+(``timeline=True``, or a recording longer than ``timeline_after``: 20 s) adds the windows'
+results and never changes the overall one. Why windows for long recordings: emotion models are
+trained on short clips (acted corpora: 2-5 s), and a Whisper encoding of a longer recording is
+not what they saw. Measured with a development model (Whisper tiny, trained on RAVDESS clips)
+on recordings made of 2 or 3 RAVDESS clips of one emotion: 27 % and 22 % accuracy when encoded
+whole, 62 % and 72 % as the mean of 3 s windows. Speech windows are encoded on their own
+(Whisper and other contextual encoders: a window cut out of a longer encoding looks nothing
+like the clips the model was trained on, see :data:`LOCAL_FRONTENDS`); for frontends whose
+frames are local (log-mel), features are computed once per chunk and sliced per window.
+
+Consistency: a recording's record does not depend on the other recordings in the call, their
+order or the batch size (float weights: identical up to float rounding, well within 1e-5;
+int8 weights: each recording is encoded on its own, because dynamic quantisation scales a
+batch's activations together), nor on the interface (the CLI, ``emovox serve`` and ``listen``
+build their recognizer with :meth:`Recognizer.load`, with the same defaults), nor on whether
+a timeline was asked for. Precision: float weights by default everywhere
+(:data:`INT8_DEFAULT`); ``quantize=True`` (``--int8``) runs the encoder's linear layers with
+int8 weights, about twice as fast on one CPU thread, at the cost of features that differ from
+the ones the model was trained on (``benchmarks/int8_agreement.py`` measures how much).
 
 Normalisation groups (``group_by``): a model trained with ``data.normalization = "speaker"``
 standardises each speaker's features with that speaker's own statistics. Give the recognizer the
-same kind of group and it computes the statistics over the group's recordings before
-classifying them: ``"folder"`` (the recordings in one folder), ``"speaker"`` (a ``speakers``
-mapping from path to speaker), ``"file"`` (each recording's own statistics), or any callable
-``path -> group name``. Without ``group_by`` (the default), the statistics of the training data
-are used, so a single file needs nothing. Models trained with ``"global"`` normalisation use
-group statistics too when asked (an adaptation to the recording conditions); models trained with
-``"utterance"`` or ``"none"`` ignore ``group_by``.
+same kind of group and it computes the statistics over the group's recordings (over the
+features their overall results are computed from) before classifying them: ``"folder"`` (the
+recordings in one folder), ``"speaker"`` (a ``speakers`` mapping from path to speaker),
+``"file"`` (each recording's own statistics), or any callable ``path -> group name``. Without
+``group_by`` (the default), the statistics of the training data are used, so a single file
+needs nothing, and a file's result never depends on the others. Models trained with
+``"global"`` normalisation use group statistics too when asked (an adaptation to the recording
+conditions); models trained with ``"utterance"`` or ``"none"`` ignore ``group_by``.
 
 Example:
-    >>> from emovox.inference import Recognizer
-    >>> recognizer = Recognizer.default()  # doctest: +SKIP
-    >>> prediction = recognizer.predict_file("speech.wav")  # doctest: +SKIP
-    >>> prediction.label, round(prediction.probabilities["angry"], 2)  # doctest: +SKIP
-    ('angry', 0.81)
-    >>> [p.to_dict() for p in recognizer.predict_folder("calls/")]  # doctest: +SKIP
-    [{'path': 'calls/a.wav', 'label': 'neutral', ...}, {'path': 'calls/b.txt', 'error': ...}]
+    >>> from emovox import Recognizer, example_path
+    >>> recognizer = Recognizer.default()
+    >>> prediction = recognizer.predict_file(example_path())
+    >>> prediction.label, sorted(prediction.probabilities) == list(recognizer.labels)
+    ('neutral', True)
+    >>> [p.to_dict()["path"] for p in recognizer.predict_files([example_path(), "missing.wav"])]
+    ... # doctest: +ELLIPSIS
+    ['.../example.wav', 'missing.wav']
 """
 
 from __future__ import annotations
@@ -59,7 +77,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -68,22 +86,30 @@ import numpy as np
 
 from . import audio
 from .errors import ConfigError, EmovoxError
+from .ops import Moments, Stats
 from .types import Prediction, Segment
 from .vad import SILENCE_DB, EnergyVAD
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "INT8_DEFAULT",
     "SILENCE",
-    "Moments",
     "Recognizer",
+    "Recording",
+    "Windows",
+    "example_path",
     "find_audio",
-    "pad_features",
     "plot_timelines",
     "read_speakers",
 ]
 
 #: The label of a recording or window without speech.
 SILENCE = "silence"
+
+#: Whether the encoder runs with int8 weights when nobody says otherwise. The one default of the
+#: Python API, ``emovox predict``, ``emovox listen`` and ``emovox serve`` (their ``--int8``
+#: flag turns it on): float, so users get the model that was trained and measured.
+INT8_DEFAULT = False
 
 #: File name endings :func:`find_audio` picks up in folders (files named on their own are
 #: always tried, whatever their name).
@@ -104,73 +130,24 @@ LOCAL_FRONTENDS = frozenset({"logmel", "opensmile"})
 #: Where the bundled default model lives inside the package.
 DEFAULT_MODEL = "pretrained/default.pt"
 
+#: Where the bundled example recording lives inside the package (see :func:`example_path`).
+EXAMPLE = "data/example.wav"
+
 GroupBy = Literal["speaker", "folder", "file"] | Callable[[str], str] | None
-Stats = tuple[np.ndarray, np.ndarray]
 Progress = Callable[[int, int], None]
 
 
 # --- small pieces ------------------------------------------------------------------------------
 
 
-class Moments:
-    """Running per-feature mean and standard deviation over frames (axis ``-2``).
-
-    The same statistics as the training code's normaliser (population variance, ``+1e-8``
-    under the square root), accumulated piece by piece so long recordings never need to be in
-    memory at once.
+def example_path() -> str:
+    """The path of the example recording shipped with emovox (a synthetic English sentence).
 
     Example:
-        >>> import numpy as np
-        >>> m = Moments()
-        >>> m.add(np.array([[0.0, 1.0], [2.0, 3.0]]))
-        >>> m.add(np.array([[4.0, 5.0]]))
-        >>> mean, std = m.result()
-        >>> mean.tolist()
-        [[2.0, 3.0]]
+        >>> example_path().endswith("example.wav")
+        True
     """
-
-    def __init__(self) -> None:
-        self.total: np.ndarray | None = None
-        self.total_sq: np.ndarray | None = None
-        self.count = 0
-
-    def add(self, feats: np.ndarray) -> None:
-        """Add the frames of one feature matrix ``[..., T, D]``."""
-        f64 = np.asarray(feats, dtype=np.float64)
-        s = f64.sum(axis=-2, keepdims=True)
-        sq = np.square(f64).sum(axis=-2, keepdims=True)
-        self.total = s if self.total is None else self.total + s
-        self.total_sq = sq if self.total_sq is None else self.total_sq + sq
-        self.count += f64.shape[-2]
-
-    def result(self) -> Stats | None:
-        """``(mean, std)`` shaped like one frame with a time axis of 1, or ``None`` if empty."""
-        if self.total is None or self.total_sq is None or self.count == 0:
-            return None
-        mean = self.total / self.count
-        var = np.maximum(self.total_sq / self.count - mean**2, 0.0)
-        return mean.astype(np.float32), np.sqrt(var + 1e-8).astype(np.float32)
-
-
-def pad_features(feats: Sequence[np.ndarray]) -> tuple[Any, Any]:
-    """Stack feature matrices of different lengths into one padded batch.
-
-    Args:
-        feats: ``N`` arrays ``[..., T_i, D]`` with the same leading and last axes.
-
-    Returns:
-        ``(x, mask)`` torch tensors: ``x [N, ..., max T, D]`` float32 (zeros past each end) and
-        ``mask [N, max T]`` bool (True = valid frame).
-    """
-    import torch
-
-    t_max = max(f.shape[-2] for f in feats)
-    x = np.zeros((len(feats), *feats[0].shape[:-2], t_max, feats[0].shape[-1]), dtype=np.float32)
-    mask = np.zeros((len(feats), t_max), dtype=bool)
-    for i, f in enumerate(feats):
-        x[i, ..., : f.shape[-2], :] = f
-        mask[i, : f.shape[-2]] = True
-    return torch.from_numpy(x), torch.from_numpy(mask)
+    return str(resources.files("emovox").joinpath(EXAMPLE))
 
 
 def _reason(exc: BaseException, name: str | None) -> str:
@@ -350,78 +327,107 @@ class _FileSource(_Source):
             index += 1
 
 
-# --- the recognizer ----------------------------------------------------------------------------
+# --- the values a recording passes through -----------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
+class Recording:
+    """A recording opened for analysis.
+
+    Attributes:
+        name: The path as given (for records and messages); ``None`` for an in-memory signal.
+        seconds: Its length.
+        whole: Whether it is classified whole (up to ``whole_seconds``) rather than in windows.
+        signal: Its samples (float32 mono at the model's rate) when it is classified whole or
+            was given in memory; ``None`` for a long file, read in chunks when needed.
+        info: The file's header (``None`` for an in-memory signal).
+    """
+
+    name: str | None
+    seconds: float
+    whole: bool
+    signal: np.ndarray | None = None
+    info: audio.AudioInfo | None = None
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The analysis windows of a recording and which of them hold speech.
+
+    Attributes:
+        spans: Window ``k`` covers samples ``spans[k] = (start, end)``.
+        speech: Per window, whether voice activity detection found speech in it.
+        peak_db: Loudest 10 ms block of the recording, dBFS.
+    """
+
+    spans: tuple[tuple[int, int], ...]
+    speech: tuple[bool, ...]
+    peak_db: float
+
+
+@dataclass(frozen=True)
 class _Options:
     timeline: bool | None = None
     top_k: int | None = None
     embeddings: bool = False
-    group_by: Any = None
-    speakers: Mapping[str, str] | None = None
 
 
-@dataclass
-class _Job:
-    """One recording on its way through the recognizer."""
+@dataclass(frozen=True)
+class _Overall:
+    """A recording's overall result before it becomes a :class:`Prediction`."""
 
-    index: int
-    name: str | None  # the path as given, for records and messages; None for arrays
-    signal: np.ndarray | None = None  # short recordings, while they are being processed
-    info: audio.AudioInfo | None = None
-    seconds: float = 0.0
-    long: bool = False  # analysed in windows
-    group: str | None = None
-    speech: bool | None = None
-    peak_db: float = SILENCE_DB
-    features: np.ndarray | None = None
-    result: Prediction | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    probabilities: np.ndarray | None  # None: no speech
+    embedding: np.ndarray | None
+    peak_db: float
+    timeline: tuple[Segment, ...] | None
 
 
 class Recognizer:
-    """Speech emotion recognition with a trained emovox checkpoint.
+    """Speech emotion recognition with a trained emovox model.
 
-    Build one with :meth:`default` (the bundled model) or :meth:`from_checkpoint`; it holds the
-    model, its frontend and the analysis options, and is reused for any number of recordings.
+    Build one with :meth:`load` (a checkpoint, or the bundled model), :meth:`default` or
+    :meth:`from_checkpoint`; it holds the model, its frontend and the analysis options, and is
+    reused for any number of recordings. Its results depend only on the recording and these
+    options (see the module docstring).
 
     Args:
-        model: A trained model (:func:`emovox.train.load_checkpoint`).
-        batch_size: Recordings encoded together (similar lengths are batched together).
+        model: A trained model (:func:`emovox.bundle.load_checkpoint`).
+        batch_size: Recordings encoded together (similar lengths are batched together; with
+            int8 weights every recording is encoded on its own).
         window: Timeline window length, in seconds.
         hop: Time between timeline windows, in seconds (at most ``window``).
         timeline_after: Recordings longer than this (seconds) show their timeline unless
             ``timeline=False``.
-        whole_seconds: Recordings up to this long (seconds) are encoded whole; longer ones are
-            analysed in windows (default: twice ``window``).
-        chunk_seconds: Audio read and encoded at a time for the timeline analysis (30 s is
+        whole_seconds: Recordings up to this long (seconds) are classified whole; longer ones
+            are analysed in windows (default: twice ``window``).
+        chunk_seconds: Audio read and encoded at a time for the window analysis (30 s is
             Whisper's own window, so chunking changes nothing for Whisper models).
         min_seconds: Shorter recordings are refused (nothing can be said about them).
         max_seconds: Longer recordings are refused (``None``: no limit; memory is bounded by
-            the chunked timeline analysis either way).
+            the chunked window analysis either way).
         vad: The voice activity detector (default :class:`~emovox.vad.EnergyVAD()`).
         threads: Torch threads for this process (``None``: leave torch's default).
         cache_megabytes: Memory for features kept between the two passes of ``group_by``
             (features beyond it are recomputed).
         quantize: Run the frontend's linear layers with int8 weights (PyTorch dynamic
-            quantisation): about 2.5x faster Whisper encoding on one CPU thread, at the cost of
-            features that differ from the ones the model was trained on (a few % relative
-            error), so predictions can change. Off by default.
+            quantisation); default :data:`INT8_DEFAULT` (off). See the module docstring.
 
     Attributes:
         labels: The model's emotions, in output order.
         sample_rate: The rate recordings are converted to, in Hz.
-        model: The :class:`~emovox.train.TrainedModel`.
+        model: The :class:`~emovox.bundle.Bundle`.
         frontend: The model's feature frontend.
+        mode: The model's normalisation mode.
 
     Raises:
         ConfigError: On a bad option.
 
     Example:
-        >>> recognizer = Recognizer.from_checkpoint("model.pt", window=2.0)  # doctest: +SKIP
-        >>> recognizer.labels  # doctest: +SKIP
+        >>> recognizer = Recognizer.default(window=2.0)
+        >>> recognizer.labels
         ('angry', 'disgust', 'fearful', 'happy', 'neutral', 'sad', 'surprised')
+        >>> recognizer.whole_seconds, recognizer.quantize
+        (4.0, False)
     """
 
     def __init__(
@@ -439,7 +445,7 @@ class Recognizer:
         vad: EnergyVAD | None = None,
         threads: int | None = None,
         cache_megabytes: float = 1024.0,
-        quantize: bool = False,
+        quantize: bool = INT8_DEFAULT,
     ) -> None:
         from .features import build_frontend
 
@@ -477,7 +483,6 @@ class Recognizer:
         self.cache_bytes = int(cache_megabytes * 2**20)
         self.quantize = bool(quantize)
         self.mode = str(model.normalizer.mode)
-        self.neural = model.config.method == "neural"
         # Samples per feature frame (0 for functionals).
         fs = float(getattr(self.frontend, "frame_seconds", 0.0) or 0.0)
         self.frame_samples = int(round(fs * self.sample_rate)) if fs > 0 else 0
@@ -493,8 +498,24 @@ class Recognizer:
     # --- construction ---
 
     @classmethod
+    def load(cls, model: str | os.PathLike[str] | None = None, **options: Any) -> Recognizer:
+        """The one way the CLI, ``listen`` and ``serve`` build a recognizer.
+
+        Args:
+            model: A checkpoint file, or ``None`` for the bundled default model.
+            **options: Options of :class:`Recognizer` (their defaults are the same for every
+                interface; ``quantize`` defaults to :data:`INT8_DEFAULT`).
+
+        Raises:
+            EmovoxError: If the checkpoint is missing or unusable, or on a bad option.
+        """
+        if model is None:
+            return cls.default(**options)
+        return cls.from_checkpoint(model, **options)
+
+    @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], **options: Any) -> Recognizer:
-        """Load a checkpoint written by ``emovox train`` (or :func:`emovox.train.save_checkpoint`).
+        """Load a checkpoint written by ``emovox train`` (:func:`emovox.bundle.save_checkpoint`).
 
         Args:
             path: The checkpoint file.
@@ -503,11 +524,8 @@ class Recognizer:
         Raises:
             EmovoxError: If the file is missing or not an emovox checkpoint, or its frontend
                 cannot be built here (e.g. a missing extra).
-
-        Example:
-            >>> recognizer = Recognizer.from_checkpoint("runs/mll.pt")  # doctest: +SKIP
         """
-        from .train import load_checkpoint
+        from .bundle import load_checkpoint
 
         return cls(load_checkpoint(Path(path)), **options)
 
@@ -520,10 +538,6 @@ class Recognizer:
 
         Raises:
             EmovoxError: If the model file is missing from the installation.
-
-        Example:
-            >>> Recognizer.default().labels  # doctest: +SKIP
-            ('angry', 'disgust', 'fearful', 'happy', 'neutral', 'sad', 'surprised')
         """
         resource = resources.files("emovox").joinpath(DEFAULT_MODEL)
         if not resource.is_file():
@@ -534,7 +548,8 @@ class Recognizer:
 
     def __repr__(self) -> str:
         return (f"Recognizer(labels={list(self.labels)}, frontend={self.frontend.name!r}, "
-                f"normalization={self.mode!r}, window={self.window:g}, hop={self.hop:g})")
+                f"normalization={self.mode!r}, window={self.window:g}, hop={self.hop:g}, "
+                f"int8={self.quantize})")
 
     # --- public verbs ---
 
@@ -554,9 +569,8 @@ class Recognizer:
             signal: Samples ``[frames]``, ``[frames, channels]`` or ``[channels, frames]``, any
                 integer or float dtype (see :func:`emovox.audio.prepare`).
             sample_rate: Its rate, in Hz (converted to the model's).
-            timeline: ``True``: always analyse in windows and return the timeline; ``False``:
-                never return one (long signals are still analysed in windows); ``None``: return
-                it for signals longer than ``timeline_after``.
+            timeline: ``True``: also return the windows' results; ``False``: never; ``None``:
+                for signals longer than ``timeline_after``. It never changes the overall result.
             top_k: Also return the ``k`` most probable emotions.
             embeddings: Also return the model's embedding.
             group_by: ``"file"`` standardises with the signal's own statistics (see the module
@@ -569,19 +583,19 @@ class Recognizer:
             EmovoxError: If the signal is unusable (empty, NaN, too short, ...).
 
         Example:
-            >>> import numpy as np
             >>> silence = np.zeros(16000, dtype=np.float32)
-            >>> recognizer.predict_signal(silence, 16000).label  # doctest: +SKIP
+            >>> Recognizer.default().predict_signal(silence, 16000).label
             'silence'
         """
         if group_by not in (None, "file"):
             raise ConfigError("predict_signal: group_by must be None or 'file'")
         wave = audio.prepare(signal, sample_rate, self.sample_rate, max_seconds=self.max_seconds)
-        job = _Job(0, None, signal=wave)
-        opts = _Options(timeline, top_k, embeddings, group_by)
-        self._run([job], opts, None)
-        result = job.result
-        assert result is not None
+        try:
+            recording = self._recording(None, len(wave) / self.sample_rate, wave, None)
+            result = self._predict([recording], _Options(timeline, top_k, embeddings),
+                                   None, own_stats=group_by == "file")[0]
+        except EmovoxError as exc:
+            raise EmovoxError(f"signal: {_reason(exc, None)}") from None
         if result.error is not None:
             raise EmovoxError(f"signal: {result.error}")
         return result
@@ -602,8 +616,9 @@ class Recognizer:
                 message is one line starting with the path.
 
         Example:
-            >>> recognizer.predict_file("speech.wav", top_k=2).top_k  # doctest: +SKIP
-            (('angry', 0.81), ('disgust', 0.07))
+            >>> from emovox import example_path
+            >>> Recognizer.default().predict_file(example_path(), top_k=2).top_k[0][0]
+            'neutral'
         """
         result = self.predict_files([path], **options)[0]
         if result.error is not None:
@@ -621,38 +636,80 @@ class Recognizer:
         speakers: Mapping[str, str] | None = None,
         progress: Progress | None = None,
     ) -> list[Prediction]:
-        """Recognise the emotion in each of several files (batched internally).
+        """Recognise the emotion in each of several files.
 
         A file that cannot be used gives a record with ``error`` set (``to_dict()`` is
-        ``{"path", "error"}``) and the others go on.
+        ``{"path", "error"}``) and the others go on. Each record is the one the file gets alone
+        (unless ``group_by`` asks for statistics shared by a group).
 
         Args:
             paths: Audio files.
-            timeline: Timeline: ``True`` always, ``False`` never shown, ``None`` shown for
-                recordings longer than ``timeline_after`` (see :meth:`predict_signal`).
+            timeline: ``True``: also return each recording's windows; ``False``: never;
+                ``None``: for recordings longer than ``timeline_after``.
             top_k: Also return the ``k`` most probable emotions of each recording.
             embeddings: Also return each recording's embedding.
             group_by: Normalisation groups: ``"folder"``, ``"speaker"`` (needs ``speakers``),
                 ``"file"``, a callable ``path -> group``, or ``None`` (training statistics).
             speakers: Path -> speaker for ``group_by="speaker"`` (see :func:`read_speakers`);
                 a file missing from it gets an error record.
-            progress: Called as ``progress(done, total)`` after each recording.
+            progress: Called as ``progress(done, total)`` as recordings finish.
 
         Returns:
             One :class:`~emovox.types.Prediction` per path, in order.
-
-        Example:
-            >>> results = recognizer.predict_files(["a.wav", "b.flac"])  # doctest: +SKIP
-            >>> [r.label for r in results]  # doctest: +SKIP
-            ['happy', 'neutral']
         """
         if group_by == "speaker" and speakers is None:
             raise ConfigError("group_by='speaker' needs a speakers mapping (path -> speaker)")
         if group_by not in (None, "speaker", "folder", "file") and not callable(group_by):
             raise ConfigError(f"unknown group_by {group_by!r} (speaker, folder, file or None)")
-        jobs = [_Job(i, os.fspath(p)) for i, p in enumerate(paths)]
-        self._run(jobs, _Options(timeline, top_k, embeddings, group_by, speakers), progress)
-        return [job.result or Prediction.failed(job.name, "not processed") for job in jobs]
+        names = [os.fspath(p) for p in paths]
+        opts = _Options(timeline, top_k, embeddings)
+        results: list[Prediction | None] = [None] * len(names)
+        done = 0
+
+        def finished(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress is not None and count:
+                progress(done, len(names))
+
+        uses_groups = group_by is not None and self.model.normalizer.uses_groups
+        groups: dict[str | None, list[int]] = {}
+        for i, name in enumerate(names):
+            try:
+                key = (self._group_key(name, group_by, speakers)
+                       if uses_groups and group_by != "file" else None)
+            except EmovoxError as exc:
+                results[i] = Prediction.failed(name, _reason(exc, name))
+                finished(1)
+                continue
+            groups.setdefault(key, []).append(i)
+        block = 4 * self.batch_size
+        for key, members in groups.items():
+            stats: Stats | None = None
+            kept: dict[int, np.ndarray] = {}
+            failed: dict[int, Prediction] = {}
+            if key is not None:
+                stats, kept, failed = self._group_statistics([names[i] for i in members])
+            for start in range(0, len(members), block):
+                part = members[start : start + block]
+                recordings: list[Recording | Prediction] = []
+                for k, i in enumerate(part):
+                    position = start + k
+                    if position in failed:
+                        recordings.append(failed[position])
+                        continue
+                    try:
+                        recordings.append(self.open(names[i]))
+                    except Exception as exc:  # noqa: BLE001 - one record per failed recording
+                        recordings.append(_failure(names[i], exc))
+                known = {k: kept[start + k] for k in range(len(part)) if start + k in kept}
+                for i, result in zip(part, self._predict(
+                        recordings, opts, stats, own_stats=uses_groups and group_by == "file",
+                        features=known), strict=True):
+                    results[i] = result
+                finished(len(part))
+        return [r or Prediction.failed(n, "not processed") for r, n in zip(results, names,
+                                                                            strict=True)]
 
     def predict_folder(self, path: str | os.PathLike[str], recursive: bool = True,
                        **options: Any) -> list[Prediction]:
@@ -670,9 +727,6 @@ class Recognizer:
 
         Raises:
             EmovoxError: If ``path`` is not a folder or holds no audio file.
-
-        Example:
-            >>> recognizer.predict_folder("calls/", group_by="folder")  # doctest: +SKIP
         """
         if not os.path.isdir(path):
             raise EmovoxError(f"{_display(path)}: not a folder")
@@ -684,50 +738,87 @@ class Recognizer:
         return [next(results) if error is None else Prediction.failed(p, error)
                 for p, error in found]
 
-    # --- features and classification (public building blocks) ---
+    # --- the steps: read, speech check, encode, classify, windows ---
+
+    def open(self, path: str) -> Recording:
+        """Read a file's header and check its length; read its samples if it is classified whole.
+
+        Raises:
+            EmovoxError: A one-line reason the file cannot be used.
+        """
+        info = audio.info(path)
+        if info.frames <= 0:
+            raise EmovoxError("no audio samples")
+        seconds = info.frames / info.sample_rate
+        if seconds < self.min_seconds:
+            shown = "1 sample" if info.frames == 1 else f"{seconds:.3g} s"
+            raise EmovoxError(f"too short for emotion recognition ({shown}; "
+                              f"at least {self.min_seconds:g} s needed)")
+        signal = None
+        if seconds <= self.whole_seconds:
+            signal = audio.load(path, self.sample_rate, max_seconds=None)
+        return self._recording(path, seconds, signal, info)
+
+    def _recording(self, name: str | None, seconds: float, signal: np.ndarray | None,
+                   info: audio.AudioInfo | None) -> Recording:
+        if seconds < self.min_seconds:
+            raise EmovoxError(f"too short for emotion recognition ({seconds:.3g} s; "
+                              f"at least {self.min_seconds:g} s needed)")
+        if self.max_seconds is not None and seconds > self.max_seconds:
+            raise EmovoxError(f"{seconds:.1f} s long, over the {self.max_seconds:g} s limit")
+        return Recording(name, seconds, seconds <= self.whole_seconds, signal, info)
+
+    def speech(self, signal: np.ndarray) -> tuple[bool, float]:
+        """Whether a whole recording holds speech, and its loudest 10 ms block (dBFS)."""
+        levels = self.vad.levels(signal, self.sample_rate)
+        peak = float(levels.max()) if levels.size else SILENCE_DB
+        return (self.vad.is_speech(levels, self.vad.threshold(levels),
+                                   len(signal) / self.sample_rate), peak)
 
     def encode(self, signals: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Frontend features of several signals, batched by similar length.
+        """Frontend features of several signals, at the precision the model was trained with.
 
         Args:
             signals: Mono float32 signals at :attr:`sample_rate`.
 
         Returns:
             One feature matrix per signal, in order, shaped as the frontend returns it
-            (``[T, D]``; ``[L + 1, T, D]`` for all-layer Whisper features).
+            (``[T, D]``; ``[L + 1, T, D]`` for all-layer Whisper features). Each is what the
+            signal gets alone (batches group similar lengths; with int8 weights every signal is
+            encoded on its own).
         """
         module = self._torch_module()
         if module is None:
-            return [np.asarray(self.frontend(s), dtype=np.float32) for s in signals]
+            return [self.model.as_trained(self.frontend(s)) for s in signals]
         import torch
+
+        from .layers import pad_waves
 
         out: list[np.ndarray | None] = [None] * len(signals)
         order = sorted(range(len(signals)), key=lambda i: len(signals[i]))
-        budget = self.batch_size * 10 * self.sample_rate  # padded samples per batch
+        size = 1 if self.quantize else self.batch_size
+        budget = size * 10 * self.sample_rate  # padded samples per batch
         start = 0
         while start < len(order):
             stop = start + 1
-            while (stop < len(order) and stop - start < self.batch_size
+            while (stop < len(order) and stop - start < size
                    and len(signals[order[stop]]) * (stop - start + 1) <= budget):
                 stop += 1
             batch = order[start:stop]
-            lengths = [len(signals[i]) for i in batch]
-            wave = torch.zeros(len(batch), max(lengths))
-            for row, i in enumerate(batch):
-                wave[row, : lengths[row]] = torch.from_numpy(np.asarray(signals[i], np.float32))
+            wave, lengths = pad_waves([signals[i] for i in batch])
             with torch.inference_mode():
-                feats, mask = module(wave, torch.tensor(lengths, dtype=torch.long))
+                feats, mask = module(wave, lengths)
             counts = mask.sum(dim=1).tolist()
             array = feats.numpy()
             for row, i in enumerate(batch):
-                out[i] = np.array(array[row, ..., : int(counts[row]), :], dtype=np.float32)
+                out[i] = self.model.as_trained(array[row, ..., : int(counts[row]), :])
             start = stop
         return [f for f in out if f is not None]
 
     def classify(
         self, features: Sequence[np.ndarray], stats: Sequence[Stats | None] | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Class probabilities (and embeddings) for clean feature matrices.
+        """Class probabilities (and embeddings) for clean features: the model's classify path.
 
         Args:
             features: Feature matrices as :meth:`encode` returns them.
@@ -736,36 +827,265 @@ class Recognizer:
 
         Returns:
             ``(probabilities [N, C], embeddings [N, E] or None)``; ``None`` for models without
-            an embedding (the scikit-learn baselines).
+            an embedding (the logistic regressions).
         """
-        n = len(features)
-        if n == 0:
-            return np.zeros((0, len(self.labels))), None
-        stats = list(stats) if stats is not None else [None] * n
-        normed = [self._normalise(f, s) for f, s in zip(features, stats, strict=True)]
-        if not self.neural:
-            from .train import pool_stats
+        out = self.model.classify(features, stats, batch_size=self.batch_size)
+        return out.probabilities, out.embeddings
 
-            x = np.stack([pool_stats(f, self.model.config.classic.layer) for f in normed])
-            return np.asarray(self.model.network.predict_proba(x), dtype=np.float64), None
-        import torch
+    def windows(self, recording: Recording) -> Windows:
+        """The analysis windows of a recording and which hold speech (one chunked read)."""
+        source = self._source(recording)
+        levels = np.concatenate([self.vad.levels(chunk, self.sample_rate)
+                                 for _, chunk in source.chunks(self.chunk_samples)] or [
+            np.zeros(0, dtype=np.float32)])
+        w, h = self.window_samples, self.hop_samples
+        samples = source.samples
+        count = 1 if samples <= w else int(math.ceil((samples - w) / h)) + 1
+        spans = tuple((k * h, min(k * h + w, samples)) for k in range(count))
+        threshold = self.vad.threshold(levels)
+        block = self.vad.block_samples(self.sample_rate)
+        speech = tuple(
+            self.vad.is_speech(levels[a // block : max(a // block + 1, -(-b // block))],
+                               threshold, (b - a) / self.sample_rate)
+            for a, b in spans)
+        return Windows(spans, speech, float(levels.max()) if levels.size else SILENCE_DB)
 
-        network = self.model.network
-        network.eval()
-        order = np.argsort([f.shape[-2] for f in normed], kind="stable")
-        probs = np.zeros((n, len(self.labels)), dtype=np.float64)
-        embeddings: np.ndarray | None = None
-        with torch.inference_mode():
-            for start in range(0, n, self.batch_size):
-                idx = order[start : start + self.batch_size]
-                x, mask = pad_features([normed[i] for i in idx])
-                out = network(x, mask)
-                probs[idx] = torch.softmax(out.logits.float(), dim=-1).numpy()
-                emb = out.embedding.float().numpy()
-                if embeddings is None:
-                    embeddings = np.zeros((n, emb.shape[1]), dtype=np.float32)
-                embeddings[idx] = emb
-        return probs, embeddings
+    def window_features(self, recording: Recording,
+                        windows: Windows) -> Iterator[tuple[int, np.ndarray]]:
+        """Features of each speech window of a recording, in order, read chunk by chunk."""
+        spans = windows.spans
+        pending = [k for k, s in enumerate(windows.speech) if s]  # windows still to emit
+        if not pending:
+            return
+        frames: list[tuple[int, np.ndarray]] = []  # (first sample, features) pieces
+        samples: list[tuple[int, np.ndarray]] = []  # (first sample, signal) pieces
+        fs = self.frame_samples if self.slices_frames else 0
+        chunks = self._source(recording).chunks(self.chunk_samples)
+        finished = False
+        while pending:
+            try:
+                offset, chunk = next(chunks)
+            except StopIteration:
+                finished = True
+                offset, chunk = -1, np.zeros(0, dtype=np.float32)
+            end = offset + len(chunk)
+            # A tail shorter than min_seconds after earlier chunks is not worth (and for Whisper
+            # not able to be) encoded on its own; the windows reaching into it use what exists.
+            tiny = offset > 0 and len(chunk) < self.min_seconds * self.sample_rate
+            if not finished and not tiny:
+                if any(spans[k][0] < end and spans[k][1] > offset for k in pending):
+                    if fs:
+                        feats = self.encode([chunk])[0]
+                        count = min(feats.shape[-2], -(-len(chunk) // fs))
+                        frames.append((offset, feats[..., :count, :]))
+                    else:
+                        samples.append((offset, chunk))
+            ready = [k for k in pending if finished or spans[k][1] <= end]
+            if ready:
+                if fs:
+                    for k in ready:
+                        yield k, _slice_frames(frames, spans[k], fs)
+                else:
+                    pieces = [_slice_samples(samples, spans[k]) for k in ready]
+                    yield from zip(ready, self.encode(pieces), strict=True)
+                pending = [k for k in pending if k not in set(ready)]
+            if pending:  # forget what no remaining window needs
+                first = spans[pending[0]][0]
+                frames = [(o, f) for o, f in frames if o + f.shape[-2] * max(fs, 1) > first]
+                samples = [(o, s) for o, s in samples if o + len(s) > first]
+            if finished:
+                break
+
+    # --- from the steps to a record ---
+
+    def _predict(self, items: Sequence[Recording | Prediction], opts: _Options,
+                 stats: Stats | None, *, own_stats: bool = False,
+                 features: Mapping[int, np.ndarray] | None = None) -> list[Prediction]:
+        """Records for opened recordings (failures passed through as they are).
+
+        Whole recordings with speech are encoded together (:meth:`encode` keeps each one's
+        features what it gets alone) and classified; the others are analysed one by one.
+        ``features`` holds whole recordings' features already computed (by index).
+        """
+        features = features or {}
+        out: list[Prediction | None] = [p if isinstance(p, Prediction) else None for p in items]
+        whole: list[tuple[int, Recording]] = []
+        for i, rec in enumerate(items):
+            if not isinstance(rec, Recording):
+                continue
+            try:
+                if rec.whole:
+                    assert rec.signal is not None
+                    speech, peak = self.speech(rec.signal)
+                    if speech:
+                        whole.append((i, rec))
+                    else:
+                        out[i] = self._record(rec, _Overall(None, None, peak, self._timeline(
+                            rec, opts, None)), opts)
+                else:
+                    out[i] = self._record(rec, self._windowed(rec, opts, stats, own_stats), opts)
+            except Exception as exc:  # noqa: BLE001 - one record per failed recording
+                out[i] = _failure(rec.name, exc)
+        encoded = self._encode_each([(i, r) for i, r in whole if i not in features])
+        for i, rec in whole:
+            feats = features.get(i, encoded.get(i))
+            if isinstance(feats, BaseException):
+                out[i] = _failure(rec.name, feats)
+                continue
+            try:
+                assert feats is not None
+                own = Moments.of([feats]) if own_stats else stats
+                probs, embs = self.classify([feats], [own])
+                overall = _Overall(probs[0], None if embs is None else embs[0], 0.0,
+                                   self._timeline(rec, opts, own))
+                out[i] = self._record(rec, overall, opts)
+            except Exception as exc:  # noqa: BLE001 - one record per failed recording
+                out[i] = _failure(rec.name, exc)
+        return [p if p is not None else Prediction.failed(None, "not processed") for p in out]
+
+    def _encode_each(self, recordings: Sequence[tuple[int, Recording]]
+                     ) -> dict[int, np.ndarray | BaseException]:
+        """Encode whole recordings in batches (one by one if a batch fails, to find the culprit)."""
+        signals = [r.signal for _, r in recordings]
+        try:
+            feats = self.encode([s for s in signals if s is not None])
+            return {i: f for (i, _), f in zip(recordings, feats, strict=True)}
+        except Exception:  # noqa: BLE001 - retried one by one below
+            out: dict[int, np.ndarray | BaseException] = {}
+            for i, rec in recordings:
+                try:
+                    assert rec.signal is not None
+                    out[i] = self.encode([rec.signal])[0]
+                except Exception as exc:  # noqa: BLE001 - one record per failed recording
+                    out[i] = exc
+            return out
+
+    def _windowed(self, rec: Recording, opts: _Options, stats: Stats | None,
+                  own_stats: bool) -> _Overall:
+        """A long recording: the mean over its speech windows, classified in bounded memory."""
+        windows = self.windows(rec)
+        if own_stats:
+            stats = Moments.of([f for _, f in self.window_features(rec, windows)])
+        probs, embs = self._classify_windows(rec, windows, stats)
+        voiced = [k for k, s in enumerate(windows.speech) if s]
+        timeline = self._segments(windows, probs) if self._shows_timeline(rec, opts) else None
+        if not voiced:
+            return _Overall(None, None, windows.peak_db, timeline)
+        return _Overall(probs[voiced].mean(axis=0),
+                        None if embs is None else embs[voiced].mean(axis=0), windows.peak_db,
+                        timeline)
+
+    def _timeline(self, rec: Recording, opts: _Options,
+                  stats: Stats | None) -> tuple[Segment, ...] | None:
+        """The windows of a whole recording, when a timeline is shown (the overall stays)."""
+        if not self._shows_timeline(rec, opts):
+            return None
+        windows = self.windows(rec)
+        return self._segments(windows, self._classify_windows(rec, windows, stats)[0])
+
+    def _shows_timeline(self, rec: Recording, opts: _Options) -> bool:
+        return bool(opts.timeline) or (opts.timeline is None and rec.seconds > self.timeline_after)
+
+    def _classify_windows(self, rec: Recording, windows: Windows,
+                          stats: Stats | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities ``[K, C]`` (and embeddings) of every window (zeros where silent)."""
+        probs = np.zeros((len(windows.spans), len(self.labels)))
+        embs: np.ndarray | None = None
+        pending: list[tuple[int, np.ndarray]] = []
+
+        def flush() -> None:
+            nonlocal embs
+            if not pending:
+                return
+            p, e = self.classify([f for _, f in pending], [stats] * len(pending))
+            index = [k for k, _ in pending]
+            probs[index] = p
+            if e is not None:
+                if embs is None:
+                    embs = np.zeros((len(windows.spans), e.shape[1]), dtype=np.float32)
+                embs[index] = e
+            pending.clear()
+
+        for k, feats in self.window_features(rec, windows):
+            pending.append((k, feats))
+            if len(pending) >= 4 * self.batch_size:
+                flush()
+        flush()
+        return probs, embs
+
+    def _segments(self, windows: Windows, probs: np.ndarray) -> tuple[Segment, ...]:
+        sr = self.sample_rate
+        return tuple(
+            Segment(a / sr, b / sr, self.labels[int(np.argmax(probs[k]))],
+                    {n: float(v) for n, v in zip(self.labels, probs[k], strict=True)}, True)
+            if windows.speech[k] else Segment(a / sr, b / sr, SILENCE, {}, False)
+            for k, (a, b) in enumerate(windows.spans))
+
+    def _record(self, rec: Recording, overall: _Overall, opts: _Options) -> Prediction:
+        if overall.probabilities is None:
+            return Prediction(label=SILENCE, probabilities={}, timeline=overall.timeline,
+                              duration=rec.seconds, path=rec.name, speech=False,
+                              note=_silence_note(overall.peak_db))
+        probs = overall.probabilities
+        emb = overall.embedding if opts.embeddings else None
+        return Prediction(
+            label=self.labels[int(np.argmax(probs))],
+            probabilities={name: float(p) for name, p in zip(self.labels, probs, strict=True)},
+            top_k=_top(probs, self.labels, opts.top_k),
+            timeline=overall.timeline,
+            embedding=None if emb is None else tuple(float(v) for v in emb),
+            duration=rec.seconds,
+            path=rec.name,
+            speech=True,
+        )
+
+    # --- normalisation groups ---
+
+    def _group_key(self, name: str, group_by: Any, speakers: Mapping[str, str] | None) -> str:
+        if group_by == "folder":
+            return os.path.dirname(os.path.abspath(name))
+        if group_by == "speaker":
+            assert speakers is not None
+            speaker = speakers.get(os.path.abspath(name)) or speakers.get(os.path.realpath(name))
+            if speaker is None:
+                raise EmovoxError("no speaker for this file in the speaker table")
+            return str(speaker)
+        return str(group_by(name))
+
+    def _group_statistics(self, names: Sequence[str]) -> tuple[
+            Stats | None, dict[int, np.ndarray], dict[int, Prediction]]:
+        """First pass over a group: statistics over the features its overall results use.
+
+        Returns the statistics, the whole recordings' features kept for the second pass (up to
+        ``cache_megabytes``) and the records of recordings that failed.
+        """
+        moments = Moments()
+        kept: dict[int, np.ndarray] = {}
+        failed: dict[int, Prediction] = {}
+        size = 0
+        block = 4 * self.batch_size
+        for start in range(0, len(names), block):
+            whole: list[tuple[int, Recording]] = []
+            for i in range(start, min(start + block, len(names))):
+                try:
+                    rec = self.open(names[i])
+                    if not rec.whole:
+                        windows = self.windows(rec)
+                        for _, frames in self.window_features(rec, windows):
+                            moments.add(frames)
+                    elif self.speech(rec.signal)[0]:  # type: ignore[arg-type]
+                        whole.append((i, rec))
+                except Exception as exc:  # noqa: BLE001 - one record per failed recording
+                    failed[i] = _failure(names[i], exc)
+            for i, feats in self._encode_each(whole).items():
+                if isinstance(feats, BaseException):
+                    failed[i] = _failure(names[i], feats)
+                    continue
+                moments.add(feats)
+                if size + feats.nbytes <= self.cache_bytes:
+                    kept[i] = feats
+                    size += feats.nbytes
+        return moments.result(), kept, failed
 
     # --- internals ---
 
@@ -785,374 +1105,38 @@ class Recognizer:
             self._module = module
         return self._module
 
-    def _normalise(self, feats: np.ndarray, stats: Stats | None) -> np.ndarray:
-        if self.mode == "none":
-            return feats
-        if self.mode == "utterance":
-            moments = Moments()
-            moments.add(feats)
-            own = moments.result()
-            assert own is not None
-            mean, std = own
-        else:
-            mean, std = stats if stats is not None else self.model.normalizer.stats["*"]
-        return ((feats - mean) / std).astype(np.float32, copy=False)
+    def _source(self, rec: Recording) -> _Source:
+        if rec.signal is not None:
+            return _ArraySource(rec.signal)
+        assert rec.name is not None and rec.info is not None
+        return _FileSource(rec.name, self.sample_rate, rec.info)
 
-    def _uses_groups(self, opts: _Options) -> bool:
-        return opts.group_by is not None and self.mode in ("global", "speaker")
 
-    def _group_key(self, job: _Job, opts: _Options) -> str | None:
-        name = job.name
-        if not self._uses_groups(opts) or name is None or opts.group_by == "file":
-            return None
-        if opts.group_by == "folder":
-            return os.path.dirname(os.path.abspath(name))
-        if opts.group_by == "speaker":
-            assert opts.speakers is not None
-            key = os.path.abspath(name)
-            speaker = opts.speakers.get(key) or opts.speakers.get(os.path.realpath(name))
-            if speaker is None:
-                raise EmovoxError("no speaker for this file in the speaker table")
-            return str(speaker)
-        return str(opts.group_by(name))
+def _slice_frames(pieces: list[tuple[int, np.ndarray]], span: tuple[int, int],
+                  fs: int) -> np.ndarray:
+    """The frames of a window, cut from the features of the chunks that cover it."""
+    first, last = span[0] // fs, -(-span[1] // fs)
+    parts = []
+    for offset, feats in pieces:
+        start = offset // fs
+        lo, hi = max(first, start), min(last, start + feats.shape[-2])
+        if lo < hi:
+            parts.append(feats[..., lo - start : hi - start, :])
+    if not parts:
+        raise EmovoxError("no features for a window (recording shorter than its header says)")
+    return np.concatenate(parts, axis=-2) if len(parts) > 1 else parts[0]
 
-    def _run(self, jobs: list[_Job], opts: _Options, progress: Progress | None) -> None:
-        """Fill ``job.result`` for every job."""
-        done = 0
-        total = len(jobs)
 
-        def tick(count: int = 1) -> None:
-            nonlocal done
-            done += count
-            if progress is not None and count:
-                progress(done, total)
-
-        block = 4 * self.batch_size
-        if not self._uses_groups(opts) or opts.group_by == "file":
-            for start in range(0, total, block):
-                self._process(jobs[start : start + block], opts, lambda _job: None, tick)
-            return
-        groups: dict[str, list[_Job]] = {}
-        for job in jobs:
-            try:
-                job.group = self._group_key(job, opts)
-            except EmovoxError as exc:
-                job.result = Prediction.failed(job.name, _reason(exc, job.name))
-                tick()
-                continue
-            groups.setdefault(str(job.group), []).append(job)
-        for members in groups.values():
-            stats = self._group_stats(members, opts)
-
-            def group_stats(_job: _Job, found: Stats | None = stats) -> Stats | None:
-                return found
-
-            for start in range(0, len(members), block):
-                self._process(members[start : start + block], opts, group_stats, tick)
-
-    def _group_stats(self, jobs: list[_Job], opts: _Options) -> Stats | None:
-        """First pass of ``group_by``: statistics over the group's speech."""
-        moments = Moments()
-        kept = 0
-        block = 4 * self.batch_size
-        for start in range(0, len(jobs), block):
-            part = jobs[start : start + block]
-            ready = []
-            for job in part:
-                try:
-                    self._prepare(job, opts)
-                    if job.long:
-                        for _, feats in self._window_features(job, opts):
-                            moments.add(feats)
-                    elif job.speech:
-                        ready.append(job)
-                    else:
-                        job.signal = None  # silence: nothing more is needed from it
-                except Exception as exc:  # noqa: BLE001 - one record per failed recording
-                    job.result = _failure(job.name, exc)
-            for job, feats in self._encode_jobs(ready):
-                moments.add(feats)
-                job.signal = None
-                size = feats.size * 2
-                if kept + size <= self.cache_bytes:
-                    job.features = feats.astype(np.float16)
-                    kept += size
-        return moments.result()
-
-    def _prepare(self, job: _Job, opts: _Options) -> None:
-        """Read the header (or check the array), decide short/long, load short ones, run VAD."""
-        if job.speech is not None or job.long:
-            return
-        if job.signal is not None:
-            job.seconds = len(job.signal) / self.sample_rate
-        else:
-            assert job.name is not None
-            job.info = audio.info(job.name)
-            if job.info.frames <= 0:
-                raise EmovoxError("no audio samples")
-            job.seconds = job.info.frames / job.info.sample_rate
-        if job.seconds < self.min_seconds:
-            samples = "1 sample" if job.info is not None and job.info.frames == 1 else (
-                f"{job.seconds:.3g} s")
-            raise EmovoxError(f"too short for emotion recognition ({samples}; "
-                              f"at least {self.min_seconds:g} s needed)")
-        if self.max_seconds is not None and job.seconds > self.max_seconds:
-            raise EmovoxError(f"{job.seconds:.1f} s long, over the {self.max_seconds:g} s limit")
-        job.long = bool(opts.timeline) or job.seconds > self.whole_seconds
-        if job.long:
-            return
-        if job.signal is None:
-            assert job.name is not None
-            job.signal = audio.load(job.name, self.sample_rate, max_seconds=None)
-        levels = self.vad.levels(job.signal, self.sample_rate)
-        job.peak_db = float(levels.max()) if levels.size else SILENCE_DB
-        job.speech = self.vad.is_speech(levels, self.vad.threshold(levels), job.seconds)
-
-    def _process(self, jobs: list[_Job], opts: _Options,
-                 stats_for: Callable[[_Job], Stats | None], tick: Callable[[int], None]) -> None:
-        """Second pass: classify short recordings together; long ones one by one."""
-        batch: list[_Job] = []
-        ticked = 0
-        for job in jobs:
-            if job.result is None:
-                try:
-                    self._prepare(job, opts)
-                    if job.long:
-                        job.result = self._predict_long(job, opts, stats_for(job))
-                    elif not job.speech:
-                        job.result = self._silence(job, None)
-                    else:
-                        batch.append(job)
-                except Exception as exc:  # noqa: BLE001 - one record per failed recording
-                    job.result = _failure(job.name, exc)
-            if job.result is not None:
-                job.signal = None
-                tick(1)
-                ticked += 1
-        if not batch:
-            return
-        todo: list[_Job] = []
-        for job in batch:
-            if job.features is not None:
-                continue
-            if job.signal is None:  # dropped after the group pass (cache full): read again
-                assert job.name is not None
-                try:
-                    job.signal = audio.load(job.name, self.sample_rate, max_seconds=None)
-                except Exception as exc:  # noqa: BLE001 - one record per failed recording
-                    job.result = _failure(job.name, exc)
-                    continue
-            todo.append(job)
-        for job, feats in self._encode_jobs(todo):
-            job.features = feats
-        batch = [j for j in batch if j.result is None]
-        feats_list = [np.asarray(j.features, dtype=np.float32) for j in batch]
-        stats: list[Stats | None] = []
-        for job, feats in zip(batch, feats_list, strict=True):
-            if opts.group_by == "file" and self._uses_groups(opts):
-                own = Moments()
-                own.add(feats)
-                stats.append(own.result())
-            else:
-                stats.append(stats_for(job))
-        probs, embs = self.classify(feats_list, stats)
-        for row, job in enumerate(batch):
-            emb = embs[row] if (embs is not None and opts.embeddings) else None
-            job.result = self._prediction(job, probs[row], emb, opts, None)
-            job.features = None
-        tick(sum(1 for j in jobs if j.result is not None) - ticked)
-
-    def _encode_jobs(self, jobs: list[_Job]) -> list[tuple[_Job, np.ndarray]]:
-        """Encode the jobs' signals in batches; if a batch fails, find the culprit alone."""
-        jobs = [j for j in jobs if j.signal is not None]
-        try:
-            feats = self.encode([j.signal for j in jobs if j.signal is not None])
-            pairs = list(zip(jobs, feats, strict=True))
-        except Exception:  # noqa: BLE001 - retried one by one below
-            pairs = []
-            for job in jobs:
-                try:
-                    assert job.signal is not None
-                    pairs.append((job, self.encode([job.signal])[0]))
-                except Exception as exc:  # noqa: BLE001 - one record per failed recording
-                    job.result = _failure(job.name, exc)
-        for job in jobs:
-            job.signal = None
-        return pairs
-
-    def _prediction(self, job: _Job, probs: np.ndarray, embedding: np.ndarray | None,
-                    opts: _Options, timeline: Sequence[Segment] | None) -> Prediction:
-        best = int(np.argmax(probs))
-        return Prediction(
-            label=self.labels[best],
-            probabilities={name: float(p) for name, p in zip(self.labels, probs, strict=True)},
-            top_k=_top(probs, self.labels, opts.top_k),
-            timeline=None if timeline is None else tuple(timeline),
-            embedding=None if embedding is None else tuple(float(v) for v in embedding),
-            duration=job.seconds,
-            path=job.name,
-            speech=True,
-        )
-
-    def _silence(self, job: _Job, timeline: Sequence[Segment] | None) -> Prediction:
-        return Prediction(label=SILENCE, probabilities={},
-                          timeline=None if timeline is None else tuple(timeline),
-                          duration=job.seconds, path=job.name, speech=False,
-                          note=_silence_note(job.peak_db))
-
-    # --- the timeline analysis ---
-
-    def _source(self, job: _Job) -> _Source:
-        if job.signal is not None:
-            return _ArraySource(job.signal)
-        assert job.name is not None and job.info is not None
-        return _FileSource(job.name, self.sample_rate, job.info)
-
-    def _spans(self, samples: int) -> list[tuple[int, int]]:
-        """Window ``k`` covers samples ``[k * hop, min(k * hop + window, samples))``."""
-        w, h = self.window_samples, self.hop_samples
-        count = 1 if samples <= w else int(math.ceil((samples - w) / h)) + 1
-        return [(k * h, min(k * h + w, samples)) for k in range(count)]
-
-    def _scan(self, job: _Job) -> None:
-        """First read of a long recording: block levels -> which windows hold speech."""
-        if "speech" in job.extra:
-            return
-        source = self._source(job)
-        levels = np.concatenate([self.vad.levels(chunk, self.sample_rate)
-                                 for _, chunk in source.chunks(self.chunk_samples)] or [
-            np.zeros(0, dtype=np.float32)])
-        samples = source.samples
-        spans = self._spans(samples)
-        threshold = self.vad.threshold(levels)
-        block = self.vad.block_samples(self.sample_rate)
-        speech = []
-        for a, b in spans:
-            part = levels[a // block : max(a // block + 1, -(-b // block))]
-            speech.append(self.vad.is_speech(part, threshold, (b - a) / self.sample_rate))
-        job.peak_db = float(levels.max()) if levels.size else SILENCE_DB
-        job.extra.update(spans=spans, speech=speech)
-
-    def _window_features(self, job: _Job, opts: _Options) -> Iterator[tuple[int, np.ndarray]]:
-        """Features of each speech window of a long recording, in order, chunk by chunk."""
-        self._scan(job)
-        spans: list[tuple[int, int]] = job.extra["spans"]
-        wanted = [k for k, s in enumerate(job.extra["speech"]) if s]
-        if not wanted:
-            return
-        source = self._source(job)
-        pending = list(wanted)  # window indices still to emit, in order
-        frames: list[tuple[int, np.ndarray]] = []  # (first sample, features) pieces
-        samples: list[tuple[int, np.ndarray]] = []  # (first sample, signal) pieces
-        fs = self.frame_samples if self.slices_frames else 0
-        chunks = source.chunks(self.chunk_samples)
-        finished = False
-        while pending:
-            try:
-                offset, chunk = next(chunks)
-            except StopIteration:
-                finished = True
-                offset, chunk = -1, np.zeros(0, dtype=np.float32)
-            end = offset + len(chunk)
-            # A tail shorter than min_seconds after earlier chunks is not worth (and for Whisper
-            # not able to be) encoded on its own; the windows reaching into it use what exists.
-            tiny = offset > 0 and len(chunk) < self.min_seconds * self.sample_rate
-            if not finished and not tiny:
-                overlaps = any(spans[k][0] < end and spans[k][1] > offset for k in pending)
-                if overlaps:
-                    if fs:
-                        feats = self.encode([chunk])[0]
-                        count = min(feats.shape[-2], -(-len(chunk) // fs))
-                        frames.append((offset, feats[..., :count, :]))
-                    else:
-                        samples.append((offset, chunk))
-            ready = [k for k in pending if finished or spans[k][1] <= end]
-            if ready:
-                if fs:
-                    for k in ready:
-                        yield k, self._slice_frames(frames, spans[k])
-                else:
-                    pieces = [self._slice_samples(samples, spans[k]) for k in ready]
-                    yield from zip(ready, self.encode(pieces), strict=True)
-                pending = [k for k in pending if k not in set(ready)]
-            if pending:  # forget what no remaining window needs
-                first = spans[pending[0]][0]
-                frames = [(o, f) for o, f in frames if o + f.shape[-2] * max(fs, 1) > first]
-                samples = [(o, s) for o, s in samples if o + len(s) > first]
-            if finished:
-                break
-
-    def _slice_frames(self, pieces: list[tuple[int, np.ndarray]],
-                      span: tuple[int, int]) -> np.ndarray:
-        fs = self.frame_samples
-        first, last = span[0] // fs, -(-span[1] // fs)
-        parts = []
-        for offset, feats in pieces:
-            start = offset // fs
-            lo, hi = max(first, start), min(last, start + feats.shape[-2])
-            if lo < hi:
-                parts.append(feats[..., lo - start : hi - start, :])
-        if not parts:
-            raise EmovoxError("no features for a window (recording shorter than its header says)")
-        return np.concatenate(parts, axis=-2) if len(parts) > 1 else parts[0]
-
-    @staticmethod
-    def _slice_samples(pieces: list[tuple[int, np.ndarray]], span: tuple[int, int]) -> np.ndarray:
-        parts = []
-        for offset, signal in pieces:
-            lo, hi = max(span[0], offset), min(span[1], offset + len(signal))
-            if lo < hi:
-                parts.append(signal[lo - offset : hi - offset])
-        if not parts:
-            raise EmovoxError("no audio for a window (recording shorter than its header says)")
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
-
-    def _predict_long(self, job: _Job, opts: _Options, stats: Stats | None) -> Prediction:
-        """Timeline analysis of one recording, in bounded memory."""
-        self._scan(job)
-        if opts.group_by == "file" and self._uses_groups(opts):
-            moments = Moments()
-            for _, feats in self._window_features(job, opts):
-                moments.add(feats)
-            stats = moments.result()
-        spans: list[tuple[int, int]] = job.extra["spans"]
-        speech: list[bool] = job.extra["speech"]
-        probs = np.zeros((len(spans), len(self.labels)))
-        embs: np.ndarray | None = None
-        pending: list[tuple[int, np.ndarray]] = []
-
-        def flush() -> None:
-            nonlocal embs
-            if not pending:
-                return
-            p, e = self.classify([f for _, f in pending], [stats] * len(pending))
-            index = [k for k, _ in pending]
-            probs[index] = p
-            if e is not None:
-                if embs is None:
-                    embs = np.zeros((len(spans), e.shape[1]), dtype=np.float32)
-                embs[index] = e
-            pending.clear()
-
-        for k, feats in self._window_features(job, opts):
-            pending.append((k, feats))
-            if len(pending) >= 4 * self.batch_size:
-                flush()
-        flush()
-        show = opts.timeline or (opts.timeline is None and job.seconds > self.timeline_after)
-        sr = self.sample_rate
-        timeline = [
-            Segment(a / sr, b / sr, self.labels[int(np.argmax(probs[k]))],
-                    {n: float(v) for n, v in zip(self.labels, probs[k], strict=True)}, True)
-            if speech[k] else Segment(a / sr, b / sr, SILENCE, {}, False)
-            for k, (a, b) in enumerate(spans)
-        ] if show else None
-        voiced = [k for k, s in enumerate(speech) if s]
-        if not voiced:
-            return self._silence(job, timeline)
-        mean = probs[voiced].mean(axis=0)
-        emb = embs[voiced].mean(axis=0) if (embs is not None and opts.embeddings) else None
-        return self._prediction(job, mean, emb, opts, timeline)
+def _slice_samples(pieces: list[tuple[int, np.ndarray]], span: tuple[int, int]) -> np.ndarray:
+    """The samples of a window, cut from the chunks that cover it."""
+    parts = []
+    for offset, signal in pieces:
+        lo, hi = max(span[0], offset), min(span[1], offset + len(signal))
+        if lo < hi:
+            parts.append(signal[lo - offset : hi - offset])
+    if not parts:
+        raise EmovoxError("no audio for a window (recording shorter than its header says)")
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 # --- plotting ----------------------------------------------------------------------------------

@@ -15,16 +15,25 @@ Reference for FLAM: Wang et al., arXiv 2512.04551 (``METHOD.md`` section 1).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from emovox.errors import ConfigError
+from emovox.layers import LayerWeighting, masked_moments
 
 __all__ = [
     "AttentionPooling",
+    "Ensemble",
+    "FrameNetwork",
+    "LinearMember",
+    "StatsBranch",
+    "WaveModel",
     "AttentiveStatisticsPooling",
     "FLAM",
     "MaxPooling",
@@ -97,13 +106,6 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     return torch.softmax(filled, dim=-1) * mask.to(scores.dtype)
 
 
-def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean over valid frames, ``[B, T, D] -> [B, D]``; zeros for an all-padded row."""
-    weights = mask.to(x.dtype)
-    count = weights.sum(dim=1, keepdim=True).clamp(min=1.0)
-    return (x * weights.unsqueeze(-1)).sum(dim=1) / count
-
-
 class MeanPooling(nn.Module):
     """Average of the valid frames.
 
@@ -126,7 +128,7 @@ class MeanPooling(nn.Module):
             ``(pooled [B, D], None)``; zeros for an all-padded row.
         """
         x, mask = _check_inputs(x, mask)
-        return _masked_mean(x, mask), None
+        return masked_moments(x, mask)[0], None
 
 
 class StatsPooling(nn.Module):
@@ -153,8 +155,7 @@ class StatsPooling(nn.Module):
             ``(pooled [B, 2D], None)``: mean, then the (biased) standard deviation.
         """
         x, mask = _check_inputs(x, mask)
-        mean = _masked_mean(x, mask)
-        var = _masked_mean((x - mean.unsqueeze(1)) ** 2, mask)
+        mean, var = masked_moments(x, mask)
         # exact 0 for constant features and all-padded rows, with a finite gradient there
         std = torch.where(var > 1e-12, var.clamp_min(1e-12).sqrt(), torch.zeros_like(var))
         return torch.cat([mean, std], dim=-1), None
@@ -333,7 +334,7 @@ class FLAM(nn.Module):
         """
         x, mask = _check_inputs(x, mask)
         if self.context_broadcast:
-            x = x + _masked_mean(x, mask).unsqueeze(1) * mask.unsqueeze(-1).to(x.dtype)
+            x = x + masked_moments(x, mask)[0].unsqueeze(1) * mask.unsqueeze(-1).to(x.dtype)
         # A row with no valid key would make the attention softmax NaN; let such rows attend to
         # their (zeroed) padding instead. Their output is masked out by the pooling anyway.
         has_frame = mask.any(dim=1, keepdim=True)
@@ -392,15 +393,16 @@ class ModelConfig:
         attention_dropout: Dropout on FLAM's attention weights (0: PyTorch's fused kernel).
         flam_pool: FLAM's pooling: ``"attention"`` (paper) or ``"attstats"`` (mean and std).
         layer_mix: How frames holding every encoder layer (``[L, D]`` each) become one frame
-            vector before this model (applied by the trainer's wrapper, see
-            ``emovox.train.build_network``): ``"weighted"`` (a learned softmax weighting, the
+            vector before this model (applied by :class:`FrameNetwork`, see
+            ``emovox.bundle.build_network``): ``"weighted"`` (a learned softmax weighting, the
             usual SUPERB-style choice) or ``"concat"`` (every layer side by side, ``L * D``;
             pair it with ``hidden_dim`` to project back down). Ignored for one-layer frames.
-        stats_branch: Add a second path (applied by the trainer's wrapper too): the mean and
-            standard deviation over the valid frames of every encoder layer, standardised
-            (batch norm without affine terms), dropout, one linear layer; its logits are added
-            to the head's. The frozen-feature logistic regression that beats the paper's head
-            on small corpora, trained jointly with it (an addition to the paper; off).
+        stats_branch: Add a second path (:class:`StatsBranch`, applied by
+            :class:`FrameNetwork`): the mean and standard deviation over the valid frames of
+            every encoder layer, standardised (batch norm without affine terms), dropout, one
+            linear layer; its logits are added to the head's. The frozen-feature logistic
+            regression that beats the paper's head on small corpora, trained jointly with it
+            (an addition to the paper; off).
         stats_dropout: Dropout on the statistics path's input (0.5, a choice).
     """
 
@@ -592,3 +594,180 @@ def build_model(config: ModelConfig) -> SERModel:
         A freshly initialised :class:`SERModel`.
     """
     return SERModel(config)
+
+
+# --- networks around the frame model: layers, statistics, ensembles, waveform input -----------
+#
+# A network built for a run (see ``emovox.bundle.build_network``) is a FrameNetwork (every-layer
+# frames combined, then the SERModel, plus an optional statistics branch), an Ensemble of such
+# networks and LinearMembers, or a WaveModel around either when the frontend is fine-tuned.
+# Every one keeps the forward contract ``(x, mask) -> ModelOutput``.
+
+
+class LayerConcat(nn.Module):
+    """Every hidden-state layer side by side: ``[B, L, T, D] -> [B, T, L * D]``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Concatenate the layers of each frame."""
+        b, n, t, d = x.shape
+        return x.permute(0, 2, 1, 3).reshape(b, t, n * d)
+
+
+class StatsBranch(nn.Module):
+    """Mean and std over the valid frames of every layer -> batch norm -> dropout -> linear.
+
+    ``forward(x [B, L, T, D] or [B, T, D], mask [B, T]) -> logits [B, C]``.
+
+    Args:
+        num_features: Features per frame over all layers (``L * D``).
+        num_classes: Output classes.
+        dropout: Dropout on the standardised statistics.
+    """
+
+    def __init__(self, num_features: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(2 * num_features, affine=False)
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(2 * num_features, num_classes)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """Logits from the pooled statistics."""
+        mean, var = masked_moments(x, mask)
+        pooled = torch.cat([mean.flatten(1), (var + 1e-8).sqrt().flatten(1)], dim=1)
+        return self.linear(self.dropout(self.norm(pooled)))
+
+
+class FrameNetwork(nn.Module):
+    """A frame model that accepts every-layer frames ``[B, L, T, D]`` (or plain ``[B, T, D]``).
+
+    The layers are combined by a learned weighting or concatenated (``mode``), then the frame
+    model runs; with a statistics branch, its logits are added to the frame model's.
+
+    Args:
+        num_layers: Hidden states per frame, or ``None`` for one-layer frames.
+        model: The frame model (:class:`SERModel`).
+        mode: ``"weighted"`` or ``"concat"``.
+        stats: An optional :class:`StatsBranch`.
+    """
+
+    def __init__(self, num_layers: int | None, model: SERModel, mode: str = "weighted",
+                 stats: StatsBranch | None = None) -> None:
+        super().__init__()
+        self.layer_mix: nn.Module | None = None
+        if num_layers:
+            self.layer_mix = LayerConcat() if mode == "concat" else LayerWeighting(num_layers)
+        self.model = model
+        self.stats = stats
+
+    def forward(self, x: Tensor, mask: Tensor) -> ModelOutput:
+        """Run the network on a padded batch."""
+        extra = self.stats(x, mask) if self.stats is not None else None
+        if self.layer_mix is not None:
+            x = self.layer_mix(x)
+        out = self.model(x, mask)
+        if extra is not None:
+            out = dataclasses.replace(out, logits=out.logits + extra)
+        return out
+
+
+class LinearMember(nn.Module):
+    """A fitted logistic regression on the frames' pooled statistics, as a network.
+
+    The statistics are computed over the valid frames as :func:`emovox.ops.pool_stats` does
+    (mean, population std), then ``((pooled - mean) / scale) @ coef.T + intercept``; the
+    parameters are buffers filled by :meth:`set_head`.
+
+    Args:
+        frame_shape: Shape of one frame: ``[D]`` or ``[L, D]``.
+        num_classes: Output classes.
+        layer: Layer index, or ``"all"`` for every layer's statistics.
+    """
+
+    def __init__(self, frame_shape: Sequence[int], num_classes: int, layer: int | str) -> None:
+        super().__init__()
+        layers = int(frame_shape[0]) if len(frame_shape) == 2 else None
+        self.layer = layer
+        num_features = 2 * int(frame_shape[-1]) * (layers if layers and layer == "all" else 1)
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("scale", torch.ones(num_features))
+        self.register_buffer("coef", torch.zeros(num_classes, num_features))
+        self.register_buffer("intercept", torch.zeros(num_classes))
+
+    def set_head(self, arrays: Mapping[str, Any]) -> None:
+        """Copy a fitted head's ``mean``, ``scale``, ``coef`` and ``intercept`` arrays in."""
+        for name, value in arrays.items():
+            self.get_buffer(name).copy_(torch.as_tensor(value, dtype=torch.float32))
+
+    def forward(self, x: Tensor, mask: Tensor) -> ModelOutput:
+        """Logits of the logistic regression (no embedding)."""
+        if x.dim() == 4 and self.layer != "all":
+            x = x[:, int(self.layer)]
+        mean, var = masked_moments(x, mask)
+        pooled = torch.cat([mean, var.clamp_min(0.0).sqrt()], dim=-1).flatten(1)
+        center, scale, coef, intercept = (self.get_buffer(n) for n in
+                                          ("mean", "scale", "coef", "intercept"))
+        logits = ((pooled - center) / scale) @ coef.T + intercept
+        return ModelOutput(logits=logits, embedding=pooled.new_zeros(len(pooled), 0))
+
+
+class Ensemble(nn.Module):
+    """Several networks with the same inputs; their class probabilities are averaged.
+
+    The output's logits are the log of the mean probability (so a softmax gives the mean), the
+    embedding is the members' embeddings side by side, frame weights the mean of those members
+    that have them.
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    @property
+    def model(self) -> Any:
+        """The first member's frame model (its embedding size sizes the losses)."""
+        return self.members[0].model
+
+    def forward(self, x: Tensor, mask: Tensor) -> ModelOutput:
+        """Average the members' probabilities."""
+        outs = [m(x, mask) for m in self.members]
+        probs = torch.stack([torch.softmax(o.logits, dim=-1) for o in outs]).mean(dim=0)
+        weights = [o.frame_weights for o in outs if o.frame_weights is not None]
+        regression = [o.regression for o in outs]
+        return ModelOutput(
+            logits=torch.log(probs.clamp_min(1e-12)),
+            embedding=torch.cat([o.embedding for o in outs], dim=-1),
+            frame_weights=torch.stack(weights).mean(dim=0) if weights else None,
+            regression=(torch.stack(regression).mean(dim=0)  # type: ignore[arg-type,unused-ignore]
+                        if all(r is not None for r in regression) else None),
+        )
+
+
+class WaveModel(nn.Module):
+    """Waveform -> frontend module (fine-tuned) -> fixed standardisation -> network.
+
+    Used when the frontend is fine-tuned: its trainable layers are part of the network and of
+    its checkpoint. ``forward(wave [B, N], lengths [B]) -> ModelOutput``.
+
+    Args:
+        encoder: The frontend's torch module ``(wave, lengths) -> (features, mask)``.
+        mean: Standardisation mean, the shape of one frame.
+        std: Standardisation std, the shape of one frame.
+        network: The network on standardised frames.
+    """
+
+    def __init__(self, encoder: nn.Module, mean: Any, std: Any, network: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float32)))
+        self.register_buffer("std", torch.as_tensor(np.asarray(std, dtype=np.float32)))
+        self.network = network
+
+    @property
+    def model(self) -> Any:
+        """The wrapped network's frame model."""
+        return self.network.model
+
+    def forward(self, wave: Tensor, lengths: Tensor) -> ModelOutput:
+        """Encode, standardise and classify a padded batch of waveforms."""
+        feats, mask = self.encoder(wave, lengths)
+        return self.network((feats - self.get_buffer("mean")) / self.get_buffer("std"), mask)

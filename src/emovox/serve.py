@@ -37,21 +37,24 @@ checked (duration, format) and the analysis is queued on a pool of ``workers`` t
 the one recognizer (loaded once), so the event loop keeps serving other requests, ``/health``
 included, while models run. The temporary file is deleted when the analysis is over.
 
+The command line (``emovox serve``, in :mod:`emovox.cli`) builds its recognizer with
+:meth:`Recognizer.load`, like ``emovox predict`` and ``listen``, so the service answers what
+the CLI prints.
+
 Example:
     >>> from emovox.inference import Recognizer
-    >>> from emovox.serve import ServeSettings, create_app, run
-    >>> app = create_app(Recognizer.from_checkpoint("model.pt"),  # doctest: +SKIP
-    ...                  ServeSettings(max_upload_mb=20))
+    >>> from emovox.serve import ServeSettings, create_app
+    >>> app = create_app(Recognizer.default(), ServeSettings(max_upload_mb=20))
+    >>> sorted(route.path for route in app.routes if "predict" in route.path)
+    ['/v1/predict']
     >>> run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
 """
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
 import re
-import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -70,7 +73,7 @@ if TYPE_CHECKING:
     from .inference import Recognizer
     from .types import Prediction
 
-__all__ = ["ServeSettings", "add_parser", "cmd_serve", "create_app", "run"]
+__all__ = ["ServeSettings", "create_app", "run", "settings_line"]
 
 log = logging.getLogger("emovox.serve")
 
@@ -730,83 +733,6 @@ def run(app: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "i
                 timeout_graceful_shutdown=5)
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``serve`` subcommand on the CLI's subparsers; returns its parser."""
-    defaults = ServeSettings()
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "serve", help="an HTTP API and a web page for emotion recognition",
-        description="Serve the model over HTTP: POST /v1/predict (multipart field 'file' or the "
-        "raw audio body; ?timeline=true, ?top_k=K), GET /health, GET /v1/model, the API docs at "
-        "/docs and a page to upload or record audio at /. Needs pip install 'emovox[serve]'.")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--model", help="checkpoint file (default: the bundled model)")
-    p.add_argument("--workers", type=int, default=defaults.workers, metavar="N",
-                   help=f"recognizer threads running in parallel (default {defaults.workers}); "
-                   "CPU threads are shared out between them")
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="torch threads per worker (default: CPU cores / workers)")
-    p.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb, metavar="MB",
-                   help=f"largest upload (default {defaults.max_upload_mb:g} MB)")
-    p.add_argument("--max-seconds", type=float, default=defaults.max_seconds, metavar="S",
-                   help=f"longest recording (default {defaults.max_seconds:g} s)")
-    p.add_argument("--max-concurrent", type=int, default=defaults.max_concurrent, metavar="N",
-                   help="requests uploading, queued or running at once; more get 503 "
-                   f"(default {defaults.max_concurrent})")
-    p.add_argument("--log-level", default="info",
-                   choices=["critical", "error", "warning", "info", "debug"])
-    p.set_defaults(func=cmd_serve)
-    return p
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Load the model once and serve it until interrupted (Ctrl-C)."""
-    require("fastapi", "serve")
-    require("uvicorn", "serve")
-    require("python_multipart", "serve")
-    from .inference import DEFAULT_MODEL, Recognizer
-
-    if not 0 < args.port < 65536:
-        raise ConfigError(f"--port must be 1-65535 (got {args.port})")
-    workers = max(1, int(args.workers))
-    threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
-    settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds,
-                             max_concurrent=args.max_concurrent, workers=args.workers,
-                             model_path=args.model)
-    options = {"threads": threads, "max_seconds": settings.max_seconds}
-    if args.model:
-        recognizer = Recognizer.from_checkpoint(args.model, **options)
-    else:
-        recognizer = Recognizer.default(**options)
-        bundled = resources.files("emovox").joinpath(DEFAULT_MODEL)
-        settings = replace(settings, model_path=str(bundled))  # for its model card
-    app = create_app(recognizer, settings)
-    sys.stderr.write(f"emovox: serving {', '.join(recognizer.labels)} on "
-                     f"http://{args.host}:{args.port}/ (API docs at /docs; "
-                     f"{_settings_line(settings)})\n")
-    run(app, host=args.host, port=args.port, log_level=args.log_level)
-    return 0
-
-
-def _settings_line(settings: "ServeSettings") -> str:
+def settings_line(settings: "ServeSettings") -> str:
     """Settings as ``key=value`` pairs on one line (for the start-up message)."""
     return " ".join(f"{k}={v}" for k, v in asdict(settings).items() if v is not None)
-
-
-def main(argv: "list[str] | None" = None) -> int:
-    """``python -m emovox.serve``: the same as ``emovox serve``."""
-    parser = argparse.ArgumentParser(prog="python -m emovox.serve")
-    sub = parser.add_subparsers()
-    p = add_parser(sub)
-    p.prog = "python -m emovox.serve"
-    args = p.parse_args(argv)
-    try:
-        return cmd_serve(args)
-    except EmovoxError as exc:
-        sys.stderr.write(f"emovox: error: {exc}\n")
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -55,6 +55,7 @@ from emovox.features.mel import (
     pad_for_frames,
     stft_power,
 )
+from emovox.layers import LayerWeighting, masked_moments
 
 #: Whisper's audio constants: 16 kHz, 25 ms window (400), 10 ms hop (160), 80 mel bands.
 SAMPLE_RATE = 16000
@@ -612,48 +613,17 @@ LayerChoice = int | Literal["all", "weighted"]
 
 
 def mean_std_pool(features: Tensor, mask: Tensor) -> Tensor:
-    """Mean and standard deviation over the valid frames, concatenated.
+    """Mean and population standard deviation over the valid frames, concatenated.
 
     Args:
-        features: ``[..., T, D]``.
-        mask: ``[B, T]`` (broadcast against the leading axes of ``features``) bool, True = valid.
+        features: ``[B, T, D]`` or ``[B, L, T, D]``.
+        mask: ``[B, T]`` bool, True = valid.
 
     Returns:
-        ``[..., 2 * D]``: ``[mean, std]`` (population std).
+        ``[B, 2 * D]`` (``[B, L, 2 * D]``): ``[mean, std]``.
     """
-    weights = mask.to(features.dtype)[..., None]
-    count = weights.sum(dim=-2).clamp(min=1.0)
-    mean = (features * weights).sum(dim=-2) / count
-    var = (((features - mean[..., None, :]) * weights) ** 2).sum(dim=-2) / count
+    mean, var = masked_moments(features, mask)
     return torch.cat([mean, var.clamp(min=0.0).sqrt()], dim=-1)
-
-
-class LayerWeighting(nn.Module):
-    """A learned softmax-weighted sum of hidden states (SUPERB-style layer weighting).
-
-    Usable on the cached ``layer="all"`` features of :class:`WhisperFrontend` as well as inside
-    its :meth:`~WhisperFrontend.torch_module`. The weights start equal (zero logits).
-
-    Args:
-        num_states: Number of hidden states (``L + 1``).
-    """
-
-    def __init__(self, num_states: int) -> None:
-        super().__init__()
-        self.logits = nn.Parameter(torch.zeros(num_states))
-
-    def forward(self, states: Tensor | Sequence[Tensor]) -> Tensor:
-        """Weighted sum over the state axis.
-
-        Args:
-            states: ``[B, S, T, D]`` or a list of ``S`` tensors ``[B, T, D]``.
-
-        Returns:
-            ``[B, T, D]``.
-        """
-        stacked = torch.stack(list(states), dim=1) if not isinstance(states, Tensor) else states
-        weights = torch.softmax(self.logits, dim=0).to(stacked.dtype)
-        return torch.einsum("s,bstd->btd", weights, stacked)
 
 
 class WhisperFeatures(nn.Module):
@@ -896,7 +866,7 @@ class WhisperFrontend:
             states, mask = encoder(mel, None, last=index)
             features = states[-1][0] if index is not None else torch.stack(states, dim=0)[:, 0]
             if self.pooled:
-                features = mean_std_pool(features, mask[0])[..., None, :]
+                features = mean_std_pool(features[None], mask)[0][..., None, :]
         return features.numpy()
 
     def __getstate__(self) -> dict[str, Any]:

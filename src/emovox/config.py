@@ -1,0 +1,390 @@
+"""Recipes: the typed configuration of a training run, loaded from TOML with ``--set`` overrides.
+
+A run is described by :class:`TrainConfig` (sections ``frontend``, ``data``, ``augment``,
+``model``, ``loss``, ``optim``, ``classic``), loaded from a small TOML recipe
+(:func:`load_recipe`: a shipped name or a file) and ``--set key=value`` overrides
+(:func:`apply_overrides`). Unknown keys and values of the wrong type are errors. The resolved
+config is saved beside every run and inside every checkpoint (:func:`config_from_dict` reads it
+back).
+
+Feature normalisation (``data.normalization``): ``"global"`` standardises each feature with
+training-set statistics (per utterance, nothing from the test set: the default);
+``"speaker"`` uses each speaker's own statistics, computed over that speaker's unlabelled
+recordings, *including test speakers* (transductive: reported as such in results);
+``"utterance"`` uses each utterance's own statistics over time; ``"none"`` leaves them.
+
+Example:
+    >>> config = load_recipe("mll", ["optim.epochs=5"])
+    >>> config.optim.epochs, config.model["pooling"], config.augment.method
+    (5, 'flam', 'eam')
+    >>> load_recipe("mll", ["optim.epochs=five"])
+    Traceback (most recent call last):
+    ...
+    emovox.errors.ConfigError: optim.epochs must be int, got 'five'
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import sys
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "AugmentConfig",
+    "ClassicConfig",
+    "DataConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "build_section",
+    "config_from_dict",
+    "frontend_options",
+    "is_finetuned",
+    "load_recipe",
+    "member_config",
+    "recipe_names",
+]
+
+
+
+@dataclass
+class DataConfig:
+    """What the model sees.
+
+    Attributes:
+        classes: Class subset (a :data:`emovox.labels.SUBSETS` name or a list); ``None`` keeps
+            every label the corpus has.
+        normalization: ``"global"``, ``"speaker"`` (transductive), ``"utterance"`` or ``"none"``.
+        max_train_seconds: Training crops longer utterances to a random window of this length.
+        cache_dtype: Storage dtype of cached features (``"float16"`` halves memory and disk).
+        train_on_valid: Neural models train on the validation speakers too, for the whole
+            schedule (no model selection, as in the paper's fixed 20 epochs; pair it with
+            ``optim.average_from``). The classic models always do.
+    """
+
+    classes: Any = None
+    normalization: Literal["global", "speaker", "utterance", "none"] = "global"
+    max_train_seconds: float = 12.0
+    cache_dtype: str = "float16"
+    train_on_valid: bool = False
+
+
+@dataclass
+class AugmentConfig:
+    """Waveform mixing during training (see :mod:`emovox.augment`).
+
+    Attributes:
+        method: ``"eam"`` (energy-adaptive mixup), ``"mixup"``, ``"length"`` or ``"none"``.
+        p: Probability that a training utterance is mixed (EAM's is unknown; 0.5 follows the
+            closest published baseline).
+        snr_db_min: Lower end of EAM's target SNR range (paper: -5 dB).
+        snr_db_max: Upper end of EAM's target SNR range (paper: 10 dB).
+        max_fraction: Longest EAM mix segment as a fraction of the utterance (paper: 1/2).
+        label_rule: EAM soft-label rule: ``"energy"`` (reconstructed paper rule), ``"length"``,
+            ``"hard"``.
+        alpha: Beta(alpha, alpha) parameter of plain mixup.
+        speed_factors: Speed perturbation (:func:`emovox.augment.speed_perturb`): every training
+            utterance also exists played at these speeds (features cached once); each epoch
+            draws one version per utterance, uniformly over ``[1.0, *speed_factors]``. The
+            classic trainers use every version. Empty: off (an addition to the paper).
+    """
+
+    method: Literal["eam", "mixup", "length", "none"] = "eam"
+    p: float = 0.5
+    snr_db_min: float = -5.0
+    snr_db_max: float = 10.0
+    max_fraction: float = 0.5
+    label_rule: Literal["energy", "length", "hard"] = "energy"
+    alpha: float = 0.2
+    speed_factors: list[float] = field(default_factory=list)
+
+    def mixer_config(self) -> Any:
+        """The :mod:`emovox.augment` config object for ``method``."""
+        from . import augment
+
+        if self.method == "eam":
+            return augment.EAMConfig(
+                p=self.p, snr_db_min=self.snr_db_min, snr_db_max=self.snr_db_max,
+                max_fraction=self.max_fraction, label_rule=self.label_rule,
+            )
+        if self.method == "mixup":
+            return augment.MixupConfig(p=self.p, alpha=self.alpha)
+        if self.method == "length":
+            return augment.LengthMixConfig(p=self.p)
+        return None
+
+
+@dataclass
+class OptimConfig:
+    """Optimisation (paper: batch 16, lr 1e-4, lr x 7/8 after every epoch, 20 epochs).
+
+    Attributes:
+        epochs: Maximum epochs.
+        batch_size: Utterances per batch.
+        lr: Adam learning rate of the head.
+        encoder_lr: Learning rate of fine-tuned encoder layers (``None``: same as ``lr``).
+        lr_decay: Multiplier applied to the learning rate after every epoch.
+        weight_decay: AdamW weight decay.
+        grad_clip: Gradient-norm clip (0: off).
+        patience: Stop after this many epochs without a better validation UA (0: off).
+        seed: Seed of every random draw (init, order, mixing, dropout).
+        threads: Torch threads (``None``: leave the default).
+        device: Torch device to train on (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
+        average_from: If > 0, the final model is the mean of the weights after every epoch from
+            this one to the last (stochastic weight averaging, Izmailov et al. 2018; an
+            addition to the paper) instead of the epoch with the best validation UA; early
+            stopping is then off, the validation UA reported is the averaged model's.
+        ensemble: Train this many models with seeds ``seed``, ``seed + 1``, ... and average
+            their class probabilities (1: one model). Member 1 is exactly the one-model run
+            (and resumes from its ``last.pt``); member k keeps its own in ``member_k/``.
+    """
+
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 1e-4
+    encoder_lr: float | None = None
+    lr_decay: float = 0.875
+    weight_decay: float = 0.01
+    grad_clip: float = 5.0
+    patience: int = 8
+    seed: int = 0
+    threads: int | None = None
+    device: str = "cpu"
+    average_from: int = 0
+    ensemble: int = 1
+
+
+@dataclass
+class ClassicConfig:
+    """The scikit-learn baselines (``method = "logreg" | "linear"``).
+
+    Attributes:
+        C: Inverse regularisation strength.
+        max_iter: Solver iterations.
+        layer: Hidden-state index used when the features hold every layer, or ``"all"`` to
+            concatenate every layer's statistics.
+        speed_factors: Speed versions the linear model trains on (``None``: those of
+            ``augment.speed_factors``).
+        fuse: With ``method = "neural"``: also fit the logistic regression described here on
+            the same training data and normalisation, and add it to the network as one more
+            ensemble member (class probabilities averaged, every member weighted equally;
+            late fusion, an addition to the paper). Needs frame-level features.
+    """
+
+    C: float = 1.0  # noqa: N815 - scikit-learn's name
+    max_iter: int = 3000
+    layer: int | str = -1
+    speed_factors: list[float] | None = None
+    fuse: bool = False
+
+    def speeds(self, augment: AugmentConfig) -> list[float]:
+        """Every speed the linear model trains on, ``1.0`` first."""
+        extra = augment.speed_factors if self.speed_factors is None else self.speed_factors
+        return [1.0, *extra]
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run (one recipe).
+
+    Attributes:
+        name: Recipe name (for reports).
+        method: ``"neural"`` (MLL and its ablations), ``"logreg"`` or ``"linear"``.
+        frontend: Frontend options: ``{"name": ..., **options}`` (see :mod:`emovox.features`).
+        data: :class:`DataConfig`.
+        augment: :class:`AugmentConfig`.
+        model: Options of :class:`emovox.models.ModelConfig` (input size and classes are set
+            from the data).
+        loss: Options of :class:`emovox.losses.LossConfig`.
+        optim: :class:`OptimConfig`.
+        classic: :class:`ClassicConfig`.
+    """
+
+    name: str = "custom"
+    method: Literal["neural", "logreg", "linear"] = "neural"
+    frontend: dict[str, Any] = field(default_factory=lambda: {"name": "whisper", "layer": "all"})
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] = field(default_factory=dict)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    classic: ClassicConfig = field(default_factory=ClassicConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain values."""
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        """Check every section by building its objects; raise ConfigError on a bad value."""
+        from .losses import LossConfig
+        from .models import ModelConfig
+
+        if self.method not in ("neural", "logreg", "linear"):
+            raise ConfigError(f"method must be neural, logreg or linear (got {self.method!r})")
+        if self.data.normalization not in ("global", "speaker", "utterance", "none"):
+            raise ConfigError(f"unknown data.normalization {self.data.normalization!r}")
+        if self.augment.method not in ("eam", "mixup", "length", "none"):
+            raise ConfigError(f"unknown augment.method {self.augment.method!r}")
+        if "name" not in self.frontend:
+            raise ConfigError("frontend.name is required")
+        build_section(ModelConfig, {"input_dim": 16, "num_classes": 2, **self.model}, "model")
+        build_section(LossConfig, self.loss, "loss")
+        self.augment.mixer_config()
+        if self.optim.epochs < 1 or self.optim.batch_size < 1 or self.optim.lr <= 0:
+            raise ConfigError("optim.epochs, optim.batch_size and optim.lr must be positive")
+        if not 0 <= self.optim.average_from <= self.optim.epochs:
+            raise ConfigError(f"optim.average_from must be in [0, optim.epochs = "
+                              f"{self.optim.epochs}], got {self.optim.average_from}")
+        if self.optim.ensemble < 1:
+            raise ConfigError(f"optim.ensemble must be >= 1, got {self.optim.ensemble}")
+        if self.optim.ensemble > 1 and is_finetuned(self):
+            raise ConfigError("optim.ensemble > 1 is not supported with a fine-tuned frontend")
+        if self.classic.fuse and (self.method != "neural" or is_finetuned(self)):
+            raise ConfigError("classic.fuse needs method = \"neural\" and a frozen frontend")
+
+
+#: Checks for config fields of a plain type (TOML and ``--set`` values arrive untyped).
+_PLAIN_TYPES: dict[Any, Any] = {
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+}
+
+
+def build_section(cls: Any, values: Mapping[str, Any], section: str) -> Any:
+    """Build one config dataclass from plain values; unknown keys and wrong types are errors."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown key '{section}.{unknown[0]}' (known: {', '.join(sorted(known))})"
+        )
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        want: Any = hints.get(key)
+        if want in _PLAIN_TYPES and not _PLAIN_TYPES[want](value):
+            raise ConfigError(f"{section}.{key} must be {want.__name__}, got {value!r}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{section}: {exc}") from None
+
+
+_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "optim": OptimConfig,
+             "classic": ClassicConfig}
+
+
+def config_from_dict(values: Mapping[str, Any]) -> TrainConfig:
+    """Build a :class:`TrainConfig` from nested plain values; unknown keys are errors."""
+    values = dict(values)
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ConfigError(f"unknown recipe key '{unknown[0]}'")
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"recipe section '{key}' must be a table")
+            kwargs[key] = build_section(_SECTIONS[key], value, key)
+        elif key in ("frontend", "model", "loss"):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"recipe section '{key}' must be a table")
+            kwargs[key] = dict(value)
+        else:
+            kwargs[key] = value
+    config = TrainConfig(**kwargs)
+    config.validate()
+    return config
+
+
+def recipe_names() -> list[str]:
+    """Names of the recipes shipped with emovox."""
+    folder = resources.files("emovox") / "recipes"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (dotted keys, TOML values; bare words are strings)."""
+    out = copy.deepcopy(values)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value (got '{item}')")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: '{part}' is not a section")
+        node[parts[-1]] = _parse_value(text.strip())
+    return out
+
+
+def load_recipe(name_or_path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Load a recipe by shipped name or TOML file path, then apply ``--set`` overrides.
+
+    Raises:
+        ConfigError: Unknown recipe, unreadable or invalid TOML, unknown keys or bad values.
+    """
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read recipe {path}: {exc.strerror}") from None
+        default_name = path.stem
+    else:
+        resource = resources.files("emovox") / "recipes" / f"{name_or_path}.toml"
+        if not resource.is_file():
+            raise ConfigError(
+                f"unknown recipe '{name_or_path}' (shipped: {', '.join(recipe_names())})"
+            )
+        text = resource.read_text(encoding="utf-8")
+        default_name = str(name_or_path)
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"recipe {name_or_path}: invalid TOML ({exc})") from None
+    values.setdefault("name", default_name)
+    return config_from_dict(apply_overrides(values, overrides))
+
+
+def member_config(config: TrainConfig, k: int) -> TrainConfig:
+    """The one-network config of ensemble member ``k`` (0-based): seed + k, no fusion."""
+    optim = dataclasses.replace(config.optim, ensemble=1, seed=config.optim.seed + k)
+    classic = dataclasses.replace(config.classic, fuse=False)
+    return dataclasses.replace(config, optim=optim, classic=classic)
+
+
+def is_finetuned(config: TrainConfig) -> bool:
+    """Whether the run trains (part of) its frontend, so the model takes waveforms."""
+    return str(config.frontend.get("finetune", "none")) != "none"
+
+
+def frontend_options(config: TrainConfig) -> dict[str, Any]:
+    """The frontend as extracted: a learned layer weighting needs every layer ("all") cached."""
+    options = dict(config.frontend)
+    if options.get("layer") == "weighted":
+        options["layer"] = "all"
+    return options
