@@ -1,10 +1,11 @@
 """How much int8 encoder weights change the bundled model's answers on real speech.
 
-Runs the default model twice over RAVDESS + EmoDB (the 7 default classes), with float and
-with int8 (dynamic quantisation of the encoder's linear layers, ``emovox predict``'s default),
-and records label agreement and the largest probability difference. These recordings are the
-model's own training data, so the accuracies say nothing about generalisation; the agreement
-says how much quantisation moves the output. Writes ``benchmarks/results/int8_agreement.json``.
+Runs the default model twice over RAVDESS + EmoDB (the 7 default classes), with float weights
+(the default everywhere) and with int8 (dynamic quantisation of the encoder's linear layers,
+``--int8`` / ``quantize=True``), and records label agreement and the largest probability
+difference. These recordings are the model's own training data, so the accuracies say nothing
+about generalisation, and the agreement may be higher than on speech the model never heard.
+Writes ``benchmarks/results/int8_agreement.json``.
 
 Usage: ``python benchmarks/int8_agreement.py [--data DIR]``
 """
