@@ -22,12 +22,14 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from emovox.config import EAMConfig, LengthMixConfig, MixupConfig
 from emovox.errors import AudioError, ConfigError
+
+MixMethod = Literal["eam", "mixup", "length", "none"]
 
 __all__ = [
     "EAMConfig",
@@ -41,104 +43,6 @@ __all__ = [
     "mixup",
     "random_gain",
 ]
-
-LabelRule = Literal["energy", "length", "hard"]
-MixMethod = Literal["eam", "mixup", "length", "none"]
-
-
-@dataclass(frozen=True)
-class EAMConfig:
-    """Settings of energy-adaptive mixup.
-
-    Attributes:
-        p: Probability of mixing each utterance of a batch (used by
-            :func:`apply_batch_mixing`). The paper does not give it; 0.5 is the value of the
-            closest published baseline, a choice, not the paper's number.
-        snr_db_min: Lowest target SNR of the training segment over the partner segment, in dB
-            (paper: -5).
-        snr_db_max: Highest target SNR, in dB (paper: 10).
-        min_fraction: Shortest mix length as a fraction of the utterance length ``L_i``; the
-            length is never below 1 sample. 0 gives the paper's range ``[1, L_i / 2]``.
-        max_fraction: Longest mix length as a fraction of ``L_i`` (paper: 0.5). The length is
-            also capped by the partner's length.
-        eps: Segment power (mean square, in squared sample units) below which a segment counts
-            as silent; silent segments are never scaled (no division by ~0), see
-            :func:`energy_adaptive_mixup`.
-        label_rule: How the soft label is mixed. ``"energy"``: the reconstructed paper rule
-            ``lambda = (l / L_i) / (1 + 10^(r / 10))`` (the partner's share of the energy in the
-            mixed segment times the mixed fraction of the utterance); ``"length"``:
-            ``lambda = l / L_i`` (ignores the SNR, like CutMix); ``"hard"``: ``lambda = 0``
-            (keep the training label). Only ``"energy"`` is the method; the others are ablations.
-    """
-
-    p: float = 0.5
-    snr_db_min: float = -5.0
-    snr_db_max: float = 10.0
-    min_fraction: float = 0.0
-    max_fraction: float = 0.5
-    eps: float = 1e-8
-    label_rule: LabelRule = "energy"
-
-    def __post_init__(self) -> None:
-        _check_probability("EAMConfig.p", self.p)
-        if not self.snr_db_min <= self.snr_db_max:
-            raise ConfigError(
-                f"EAMConfig: snr_db_min ({self.snr_db_min}) must be <= snr_db_max "
-                f"({self.snr_db_max})"
-            )
-        if not 0.0 <= self.min_fraction <= self.max_fraction <= 1.0:
-            raise ConfigError(
-                "EAMConfig: need 0 <= min_fraction <= max_fraction <= 1, got "
-                f"min_fraction={self.min_fraction}, max_fraction={self.max_fraction}"
-            )
-        if not self.eps > 0.0:
-            raise ConfigError(f"EAMConfig.eps must be > 0, got {self.eps}")
-        if self.label_rule not in ("energy", "length", "hard"):
-            raise ConfigError(
-                f"EAMConfig.label_rule must be 'energy', 'length' or 'hard', got "
-                f"{self.label_rule!r}"
-            )
-
-
-@dataclass(frozen=True)
-class MixupConfig:
-    """Settings of plain waveform mixup (baseline).
-
-    Attributes:
-        p: Probability of mixing each utterance of a batch. A choice (0.5, as for EAM, so the
-            baselines see the same share of mixed samples), not a published number.
-        alpha: Both parameters of the Beta distribution the mixing weight is drawn from
-            (0.2 is the value of Zhang et al. for speech).
-    """
-
-    p: float = 0.5
-    alpha: float = 0.2
-
-    def __post_init__(self) -> None:
-        _check_probability("MixupConfig.p", self.p)
-        if not self.alpha > 0.0:
-            raise ConfigError(f"MixupConfig.alpha must be > 0, got {self.alpha}")
-
-
-@dataclass(frozen=True)
-class LengthMixConfig:
-    """Settings of length-adaptive mixup (baseline).
-
-    Attributes:
-        p: Probability of mixing each utterance of a batch. A choice (0.5, as for EAM), not a
-            published number.
-    """
-
-    p: float = 0.5
-
-    def __post_init__(self) -> None:
-        _check_probability("LengthMixConfig.p", self.p)
-
-
-def _check_probability(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{name} must be in [0, 1], got {value}")
-
 
 def _as_wave(x: np.ndarray, name: str) -> np.ndarray:
     array = np.asarray(x)

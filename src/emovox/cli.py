@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from . import __version__
+from ._version import __version__
 from .errors import EmovoxError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2

@@ -43,7 +43,13 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = [
+    "POOLING_NAMES",
     "AugmentConfig",
+    "EAMConfig",
+    "LengthMixConfig",
+    "LossConfig",
+    "MixupConfig",
+    "ModelConfig",
     "ClassicConfig",
     "DataConfig",
     "OptimConfig",
@@ -58,6 +64,260 @@ __all__ = [
     "recipe_names",
 ]
 
+
+
+# --- the sections built by the stages themselves (checked here, without importing them) -------
+
+#: Pooling heads :class:`ModelConfig` accepts (the keys of :data:`emovox.models.POOLINGS`).
+POOLING_NAMES = ("flam", "mean", "stats", "max", "attention", "attstats")
+PoolingName = Literal["flam", "mean", "stats", "max", "attention", "attstats"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of :class:`SERModel`.
+
+    Attributes:
+        input_dim: Frame feature size ``D`` from the frontend (e.g. 384 for Whisper tiny).
+        num_classes: Number of emotion classes ``C``.
+        pooling: Pooling head, a key of :data:`emovox.models.POOLINGS` (paper: ``"flam"``).
+        num_heads: FLAM attention heads (paper: 16).
+        hidden_dim: If set, frames are first projected to this size by a linear layer
+            (then dropout); ``None`` keeps ``input_dim``.
+        embedding_dim: Size of the utterance embedding the center loss acts on (paper: 64).
+        mlp_dim: Hidden size of the MLP from the pooled vector to the embedding (256, a choice).
+        projection_dim: Output size of the supervised-contrastive projection head (128, the
+            common choice of Khosla et al., not the paper's number); 0 disables the head.
+        dropout: Dropout rate in FLAM, after the input projection and in the MLP (0.1, a choice).
+        context_broadcast: FLAM context broadcasting (details unknown in the paper; off).
+        num_regression: Outputs of an optional regression head (e.g. 3 for valence, arousal,
+            dominance); 0 disables it.
+        frame_stride: Average non-overlapping groups of this many frames (masked) before the
+            pooling, e.g. 2 turns Whisper's 20 ms frames into 40 ms ones: attention costs fall
+            by 4x. Frame weights are returned at the input rate (each group's weight shared
+            equally by its frames). 1 (default) keeps every frame.
+        attention_dropout: Dropout on FLAM's attention weights (0: PyTorch's fused kernel).
+        flam_pool: FLAM's pooling: ``"attention"`` (paper) or ``"attstats"`` (mean and std).
+        layer_mix: How frames holding every encoder layer (``[L, D]`` each) become one frame
+            vector before this model (applied by :class:`FrameNetwork`, see
+            ``emovox.bundle.build_network``): ``"weighted"`` (a learned softmax weighting, the
+            usual SUPERB-style choice) or ``"concat"`` (every layer side by side, ``L * D``;
+            pair it with ``hidden_dim`` to project back down). Ignored for one-layer frames.
+        stats_branch: Add a second path (:class:`StatsBranch`, applied by
+            :class:`FrameNetwork`): the mean and standard deviation over the valid frames of
+            every encoder layer, standardised (batch norm without affine terms), dropout, one
+            linear layer; its logits are added to the head's. The frozen-feature logistic
+            regression that beats the paper's head on small corpora, trained jointly with it
+            (an addition to the paper; off).
+        stats_dropout: Dropout on the statistics path's input (0.5, a choice).
+    """
+
+    input_dim: int
+    num_classes: int
+    pooling: PoolingName = "flam"
+    num_heads: int = 16
+    hidden_dim: int | None = None
+    embedding_dim: int = 64
+    mlp_dim: int = 256
+    projection_dim: int = 128
+    dropout: float = 0.1
+    context_broadcast: bool = False
+    num_regression: int = 0
+    frame_stride: int = 1
+    attention_dropout: float = 0.0
+    flam_pool: str = "attention"
+    layer_mix: str = "weighted"
+    stats_branch: bool = False
+    stats_dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLING_NAMES:
+            raise ConfigError(
+                f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLING_NAMES)}"
+            )
+        for name in ("input_dim", "num_classes", "embedding_dim", "mlp_dim", "num_heads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.hidden_dim is not None and self.hidden_dim < 1:
+            raise ConfigError(f"ModelConfig.hidden_dim must be >= 1 or None, got {self.hidden_dim}")
+        if self.layer_mix not in ("weighted", "concat"):
+            raise ConfigError(
+                f"ModelConfig.layer_mix must be 'weighted' or 'concat', got {self.layer_mix!r}"
+            )
+        if self.frame_stride < 1:
+            raise ConfigError(f"ModelConfig.frame_stride must be >= 1, got {self.frame_stride}")
+        if self.projection_dim < 0 or self.num_regression < 0:
+            raise ConfigError("ModelConfig.projection_dim and num_regression must be >= 0")
+        for name in ("dropout", "stats_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"ModelConfig.{name} must be in [0, 1), got {value}")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights and settings of the MLL objective. A weight of 0 disables (skips) that term.
+
+    The paper gives none of the weights; these defaults are choices: the two classification
+    terms at full weight, center loss at 0.01 (the upper end of the range Wen et al. found
+    stable, since the term is in squared embedding units), supervised contrastive at 0.1 (an
+    auxiliary term that should shape, not dominate, the embedding).
+
+    Attributes:
+        kl: Weight of KL(target || prediction).
+        focal: Weight of the soft-target focal loss.
+        center: Weight of the center loss on the embedding.
+        supcon: Weight of the supervised contrastive loss on the projection.
+        ce: Weight of the soft cross-entropy (not part of MLL; for baselines).
+        focal_gamma: Focal exponent (2, standard; not given in the paper).
+        focal_alpha: Optional per-class focal weights ``[C]``.
+        supcon_temperature: SupCon temperature (0.07, standard; not given in the paper).
+        center_lr: Learning rate of the centers' own optimizer (paper: 5e-3; read by the
+            trainer).
+        scale_to_unit: Scale each term into [0, 1] before weighting, as the paper does (rule:
+            see :class:`LossScaler`).
+        scale_mode: ``"max"`` or ``"ema"``, see :class:`LossScaler` (the paper's rule is unknown).
+        scale_momentum: EMA momentum for ``scale_mode="ema"``.
+    """
+
+    kl: float = 1.0
+    focal: float = 1.0
+    center: float = 0.01
+    supcon: float = 0.1
+    ce: float = 0.0
+    focal_gamma: float = 2.0
+    focal_alpha: tuple[float, ...] | None = None
+    supcon_temperature: float = 0.07
+    center_lr: float = 5e-3
+    scale_to_unit: bool = False
+    scale_mode: Literal["max", "ema"] = "max"
+    scale_momentum: float = 0.99
+
+    def __post_init__(self) -> None:
+        for name, value in self.weights().items():
+            if value < 0:
+                raise ConfigError(f"LossConfig.{name} weight must be >= 0, got {value}")
+        if self.focal_gamma < 0:
+            raise ConfigError(f"LossConfig.focal_gamma must be >= 0, got {self.focal_gamma}")
+        if self.supcon_temperature <= 0:
+            raise ConfigError(
+                f"LossConfig.supcon_temperature must be > 0, got {self.supcon_temperature}"
+            )
+        if self.scale_mode not in ("max", "ema"):
+            raise ConfigError(
+                f"LossConfig.scale_mode must be 'max' or 'ema', got {self.scale_mode!r}"
+            )
+        if not 0.0 <= self.scale_momentum < 1.0:
+            raise ConfigError(
+                f"LossConfig.scale_momentum must be in [0, 1), got {self.scale_momentum}"
+            )
+
+    def weights(self) -> dict[str, float]:
+        """The term weights by loss name (keys of :data:`emovox.losses.LOSSES`)."""
+        return {
+            "kl": self.kl,
+            "focal": self.focal,
+            "center": self.center,
+            "supcon": self.supcon,
+            "ce": self.ce,
+        }
+
+
+LabelRule = Literal["energy", "length", "hard"]
+
+
+@dataclass(frozen=True)
+class EAMConfig:
+    """Settings of energy-adaptive mixup.
+
+    Attributes:
+        p: Probability of mixing each utterance of a batch (used by
+            :func:`apply_batch_mixing`). The paper does not give it; 0.5 is the value of the
+            closest published baseline, a choice, not the paper's number.
+        snr_db_min: Lowest target SNR of the training segment over the partner segment, in dB
+            (paper: -5).
+        snr_db_max: Highest target SNR, in dB (paper: 10).
+        min_fraction: Shortest mix length as a fraction of the utterance length ``L_i``; the
+            length is never below 1 sample. 0 gives the paper's range ``[1, L_i / 2]``.
+        max_fraction: Longest mix length as a fraction of ``L_i`` (paper: 0.5). The length is
+            also capped by the partner's length.
+        eps: Segment power (mean square, in squared sample units) below which a segment counts
+            as silent; silent segments are never scaled (no division by ~0), see
+            :func:`energy_adaptive_mixup`.
+        label_rule: How the soft label is mixed. ``"energy"``: the reconstructed paper rule
+            ``lambda = (l / L_i) / (1 + 10^(r / 10))`` (the partner's share of the energy in the
+            mixed segment times the mixed fraction of the utterance); ``"length"``:
+            ``lambda = l / L_i`` (ignores the SNR, like CutMix); ``"hard"``: ``lambda = 0``
+            (keep the training label). Only ``"energy"`` is the method; the others are ablations.
+    """
+
+    p: float = 0.5
+    snr_db_min: float = -5.0
+    snr_db_max: float = 10.0
+    min_fraction: float = 0.0
+    max_fraction: float = 0.5
+    eps: float = 1e-8
+    label_rule: LabelRule = "energy"
+
+    def __post_init__(self) -> None:
+        _check_probability("EAMConfig.p", self.p)
+        if not self.snr_db_min <= self.snr_db_max:
+            raise ConfigError(
+                f"EAMConfig: snr_db_min ({self.snr_db_min}) must be <= snr_db_max "
+                f"({self.snr_db_max})"
+            )
+        if not 0.0 <= self.min_fraction <= self.max_fraction <= 1.0:
+            raise ConfigError(
+                "EAMConfig: need 0 <= min_fraction <= max_fraction <= 1, got "
+                f"min_fraction={self.min_fraction}, max_fraction={self.max_fraction}"
+            )
+        if not self.eps > 0.0:
+            raise ConfigError(f"EAMConfig.eps must be > 0, got {self.eps}")
+        if self.label_rule not in ("energy", "length", "hard"):
+            raise ConfigError(
+                f"EAMConfig.label_rule must be 'energy', 'length' or 'hard', got "
+                f"{self.label_rule!r}"
+            )
+
+
+@dataclass(frozen=True)
+class MixupConfig:
+    """Settings of plain waveform mixup (baseline).
+
+    Attributes:
+        p: Probability of mixing each utterance of a batch. A choice (0.5, as for EAM, so the
+            baselines see the same share of mixed samples), not a published number.
+        alpha: Both parameters of the Beta distribution the mixing weight is drawn from
+            (0.2 is the value of Zhang et al. for speech).
+    """
+
+    p: float = 0.5
+    alpha: float = 0.2
+
+    def __post_init__(self) -> None:
+        _check_probability("MixupConfig.p", self.p)
+        if not self.alpha > 0.0:
+            raise ConfigError(f"MixupConfig.alpha must be > 0, got {self.alpha}")
+
+
+@dataclass(frozen=True)
+class LengthMixConfig:
+    """Settings of length-adaptive mixup (baseline).
+
+    Attributes:
+        p: Probability of mixing each utterance of a batch. A choice (0.5, as for EAM), not a
+            published number.
+    """
+
+    p: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_probability("LengthMixConfig.p", self.p)
+
+
+def _check_probability(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be in [0, 1], got {value}")
 
 
 @dataclass
@@ -113,17 +373,15 @@ class AugmentConfig:
 
     def mixer_config(self) -> Any:
         """The :mod:`emovox.augment` config object for ``method``."""
-        from . import augment
-
         if self.method == "eam":
-            return augment.EAMConfig(
+            return EAMConfig(
                 p=self.p, snr_db_min=self.snr_db_min, snr_db_max=self.snr_db_max,
                 max_fraction=self.max_fraction, label_rule=self.label_rule,
             )
         if self.method == "mixup":
-            return augment.MixupConfig(p=self.p, alpha=self.alpha)
+            return MixupConfig(p=self.p, alpha=self.alpha)
         if self.method == "length":
-            return augment.LengthMixConfig(p=self.p)
+            return LengthMixConfig(p=self.p)
         return None
 
 
@@ -229,9 +487,6 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check every section by building its objects; raise ConfigError on a bad value."""
-        from .losses import LossConfig
-        from .models import ModelConfig
-
         if self.method not in ("neural", "logreg", "linear"):
             raise ConfigError(f"method must be neural, logreg or linear (got {self.method!r})")
         if self.data.normalization not in ("global", "speaker", "utterance", "none"):

@@ -15,13 +15,13 @@ section 1)::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from emovox.config import LossConfig
 from emovox.errors import ConfigError
 from emovox.models import ModelOutput
 
@@ -231,75 +231,6 @@ LOSSES: dict[str, Callable[..., Tensor]] = {
     "center": center_loss,
     "supcon": supcon_loss,
 }
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    """Weights and settings of the MLL objective. A weight of 0 disables (skips) that term.
-
-    The paper gives none of the weights; these defaults are choices: the two classification
-    terms at full weight, center loss at 0.01 (the upper end of the range Wen et al. found
-    stable, since the term is in squared embedding units), supervised contrastive at 0.1 (an
-    auxiliary term that should shape, not dominate, the embedding).
-
-    Attributes:
-        kl: Weight of KL(target || prediction).
-        focal: Weight of the soft-target focal loss.
-        center: Weight of the center loss on the embedding.
-        supcon: Weight of the supervised contrastive loss on the projection.
-        ce: Weight of the soft cross-entropy (not part of MLL; for baselines).
-        focal_gamma: Focal exponent (2, standard; not given in the paper).
-        focal_alpha: Optional per-class focal weights ``[C]``.
-        supcon_temperature: SupCon temperature (0.07, standard; not given in the paper).
-        center_lr: Learning rate of the centers' own optimizer (paper: 5e-3; read by the
-            trainer).
-        scale_to_unit: Scale each term into [0, 1] before weighting, as the paper does (rule:
-            see :class:`LossScaler`).
-        scale_mode: ``"max"`` or ``"ema"``, see :class:`LossScaler` (the paper's rule is unknown).
-        scale_momentum: EMA momentum for ``scale_mode="ema"``.
-    """
-
-    kl: float = 1.0
-    focal: float = 1.0
-    center: float = 0.01
-    supcon: float = 0.1
-    ce: float = 0.0
-    focal_gamma: float = 2.0
-    focal_alpha: tuple[float, ...] | None = None
-    supcon_temperature: float = 0.07
-    center_lr: float = 5e-3
-    scale_to_unit: bool = False
-    scale_mode: Literal["max", "ema"] = "max"
-    scale_momentum: float = 0.99
-
-    def __post_init__(self) -> None:
-        for name, value in self.weights().items():
-            if value < 0:
-                raise ConfigError(f"LossConfig.{name} weight must be >= 0, got {value}")
-        if self.focal_gamma < 0:
-            raise ConfigError(f"LossConfig.focal_gamma must be >= 0, got {self.focal_gamma}")
-        if self.supcon_temperature <= 0:
-            raise ConfigError(
-                f"LossConfig.supcon_temperature must be > 0, got {self.supcon_temperature}"
-            )
-        if self.scale_mode not in ("max", "ema"):
-            raise ConfigError(
-                f"LossConfig.scale_mode must be 'max' or 'ema', got {self.scale_mode!r}"
-            )
-        if not 0.0 <= self.scale_momentum < 1.0:
-            raise ConfigError(
-                f"LossConfig.scale_momentum must be in [0, 1), got {self.scale_momentum}"
-            )
-
-    def weights(self) -> dict[str, float]:
-        """The term weights by loss name (keys of :data:`LOSSES`)."""
-        return {
-            "kl": self.kl,
-            "focal": self.focal,
-            "center": self.center,
-            "supcon": self.supcon,
-            "ce": self.ce,
-        }
 
 
 class LossScaler:

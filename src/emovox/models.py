@@ -18,12 +18,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from emovox.config import POOLING_NAMES, ModelConfig
 from emovox.errors import ConfigError
 from emovox.layers import LayerWeighting, masked_moments
 
@@ -46,7 +47,6 @@ __all__ = [
     "masked_softmax",
 ]
 
-PoolingName = Literal["flam", "mean", "stats", "max", "attention", "attstats"]
 
 
 @dataclass(frozen=True)
@@ -365,87 +365,7 @@ POOLINGS: dict[str, type[nn.Module]] = {
     "attention": AttentionPooling,
     "attstats": AttentiveStatisticsPooling,
 }
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of :class:`SERModel`.
-
-    Attributes:
-        input_dim: Frame feature size ``D`` from the frontend (e.g. 384 for Whisper tiny).
-        num_classes: Number of emotion classes ``C``.
-        pooling: Pooling head, a key of :data:`POOLINGS` (paper: ``"flam"``).
-        num_heads: FLAM attention heads (paper: 16).
-        hidden_dim: If set, frames are first projected to this size by a linear layer
-            (then dropout); ``None`` keeps ``input_dim``.
-        embedding_dim: Size of the utterance embedding the center loss acts on (paper: 64).
-        mlp_dim: Hidden size of the MLP from the pooled vector to the embedding (256, a choice).
-        projection_dim: Output size of the supervised-contrastive projection head (128, the
-            common choice of Khosla et al., not the paper's number); 0 disables the head.
-        dropout: Dropout rate in FLAM, after the input projection and in the MLP (0.1, a choice).
-        context_broadcast: FLAM context broadcasting (details unknown in the paper; off).
-        num_regression: Outputs of an optional regression head (e.g. 3 for valence, arousal,
-            dominance); 0 disables it.
-        frame_stride: Average non-overlapping groups of this many frames (masked) before the
-            pooling, e.g. 2 turns Whisper's 20 ms frames into 40 ms ones: attention costs fall
-            by 4x. Frame weights are returned at the input rate (each group's weight shared
-            equally by its frames). 1 (default) keeps every frame.
-        attention_dropout: Dropout on FLAM's attention weights (0: PyTorch's fused kernel).
-        flam_pool: FLAM's pooling: ``"attention"`` (paper) or ``"attstats"`` (mean and std).
-        layer_mix: How frames holding every encoder layer (``[L, D]`` each) become one frame
-            vector before this model (applied by :class:`FrameNetwork`, see
-            ``emovox.bundle.build_network``): ``"weighted"`` (a learned softmax weighting, the
-            usual SUPERB-style choice) or ``"concat"`` (every layer side by side, ``L * D``;
-            pair it with ``hidden_dim`` to project back down). Ignored for one-layer frames.
-        stats_branch: Add a second path (:class:`StatsBranch`, applied by
-            :class:`FrameNetwork`): the mean and standard deviation over the valid frames of
-            every encoder layer, standardised (batch norm without affine terms), dropout, one
-            linear layer; its logits are added to the head's. The frozen-feature logistic
-            regression that beats the paper's head on small corpora, trained jointly with it
-            (an addition to the paper; off).
-        stats_dropout: Dropout on the statistics path's input (0.5, a choice).
-    """
-
-    input_dim: int
-    num_classes: int
-    pooling: PoolingName = "flam"
-    num_heads: int = 16
-    hidden_dim: int | None = None
-    embedding_dim: int = 64
-    mlp_dim: int = 256
-    projection_dim: int = 128
-    dropout: float = 0.1
-    context_broadcast: bool = False
-    num_regression: int = 0
-    frame_stride: int = 1
-    attention_dropout: float = 0.0
-    flam_pool: str = "attention"
-    layer_mix: str = "weighted"
-    stats_branch: bool = False
-    stats_dropout: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ConfigError(
-                f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}"
-            )
-        for name in ("input_dim", "num_classes", "embedding_dim", "mlp_dim", "num_heads"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.hidden_dim is not None and self.hidden_dim < 1:
-            raise ConfigError(f"ModelConfig.hidden_dim must be >= 1 or None, got {self.hidden_dim}")
-        if self.layer_mix not in ("weighted", "concat"):
-            raise ConfigError(
-                f"ModelConfig.layer_mix must be 'weighted' or 'concat', got {self.layer_mix!r}"
-            )
-        if self.frame_stride < 1:
-            raise ConfigError(f"ModelConfig.frame_stride must be >= 1, got {self.frame_stride}")
-        if self.projection_dim < 0 or self.num_regression < 0:
-            raise ConfigError("ModelConfig.projection_dim and num_regression must be >= 0")
-        for name in ("dropout", "stats_dropout"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ConfigError(f"ModelConfig.{name} must be in [0, 1), got {value}")
+assert tuple(POOLINGS) == POOLING_NAMES  # the config checks names without importing torch
 
 
 class SERModel(nn.Module):

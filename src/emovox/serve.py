@@ -64,7 +64,8 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from . import __version__, audio
+from . import audio
+from ._version import __version__
 from .errors import ConfigError, EmovoxError, require
 
 if TYPE_CHECKING:
