@@ -28,12 +28,12 @@ models) starts from the training statistics and follows the speaker with exponen
 statistics of the speech heard so far (time constant ``norm_seconds``).
 
 Example:
-    >>> from emovox.inference import Recognizer
-    >>> from emovox.live import LiveRecognizer
-    >>> live = LiveRecognizer(Recognizer.default())  # doctest: +SKIP
-    >>> segment = live.analyse(window_signal, start=0.0, end=3.0, new_seconds=1.0)  # doctest: +SKIP
-    >>> segment.label  # doctest: +SKIP
-    'neutral'
+    >>> from emovox import Recognizer, audio, example_path
+    >>> live = LiveRecognizer(Recognizer.default())
+    >>> window = audio.load(example_path())[:48000]  # the first 3 s
+    >>> segment = live.analyse(window, start=0.0, end=3.0, new_seconds=1.0)
+    >>> segment.speech, segment.label in live.recognizer.labels
+    (True, True)
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ Example:
     >>> app = create_app(Recognizer.default(), ServeSettings(max_upload_mb=20))
     >>> sorted(route.path for route in app.routes if "predict" in route.path)
     ['/v1/predict']
-    >>> run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+
+``run(app, host="127.0.0.1", port=8000)`` then serves it until interrupted.
 """
 
 import asyncio

@@ -23,9 +23,11 @@ sequential 30 s windowing, without the overlap its decoder adds.
 
 Example:
     >>> import numpy as np
-    >>> frontend = WhisperFrontend()  # doctest: +SKIP
-    >>> frontend(np.zeros(48000, dtype=np.float32)).shape  # doctest: +SKIP
+    >>> frontend = WhisperFrontend()
+    >>> frontend(np.zeros(48000, dtype=np.float32)).shape
     (150, 384)
+    >>> WhisperFrontend(layer="all")(np.zeros(48000, dtype=np.float32)).shape
+    (5, 150, 384)
 """
 
 from __future__ import annotations
