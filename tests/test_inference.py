@@ -382,20 +382,50 @@ def test_an_unexpected_failure_stays_with_its_recording(tiny_model, clips, monke
     assert [r.label for i, r in enumerate(results) if i != 1] == ["happy", "sad", "sad"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_file_and_folder(rec, tmp_path):
-    sf.write(tmp_path / "locked.wav", voice(300, 1.0), SR)
-    (tmp_path / "locked.wav").chmod(0)
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub").chmod(0)
+def _check_unreadable(rec, folder):
+    sf.write(folder / "locked.wav", voice(300, 1.0), SR)
+    (folder / "locked.wav").chmod(0)
+    (folder / "sub").mkdir()
+    (folder / "sub").chmod(0)
     try:
-        found = find_audio([tmp_path])
-        assert (str(tmp_path / "sub"), "cannot list folder (Permission denied)") in found
-        result = rec.predict_files([tmp_path / "locked.wav"])[0]
+        found = find_audio([folder])
+        assert (str(folder / "sub"), "cannot list folder (Permission denied)") in found
+        result = rec.predict_files([folder / "locked.wav"])[0]
         assert result.error == "permission denied"
     finally:
-        (tmp_path / "sub").chmod(0o755)
-        (tmp_path / "locked.wav").chmod(0o644)
+        (folder / "sub").chmod(0o755)
+        (folder / "locked.wav").chmod(0o644)
+
+
+def test_unreadable_file_and_folder(rec, tmp_path):
+    if os.geteuid() != 0:
+        _check_unreadable(rec, tmp_path)
+        return
+    # Root reads any file: check as the unprivileged user "nobody", in a forked child (which
+    # never reaches torch: both failures happen before any audio is decoded).
+    import shutil
+    import tempfile
+    import traceback
+
+    base = Path(tempfile.mkdtemp())
+    base.chmod(0o777)
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit code
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                _check_unreadable(rec, base)
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the check failed as user nobody"
+    finally:
+        shutil.rmtree(base)
 
 
 def test_length_limits_are_per_file_errors(tiny_model, tmp_path):
