@@ -41,14 +41,15 @@ like the clips the model was trained on, see :data:`LOCAL_FRONTENDS`); for front
 frames are local (log-mel), features are computed once per chunk and sliced per window.
 
 Consistency: a recording's record does not depend on the other recordings in the call, their
-order or the batch size (float weights: identical up to float rounding, well within 1e-5;
-int8 weights: each recording is encoded on its own, because dynamic quantisation scales a
-batch's activations together), nor on the interface (the CLI, ``emovox serve`` and ``listen``
-build their recognizer with :meth:`Recognizer.load`, with the same defaults), nor on whether
-a timeline was asked for. Precision: float weights by default everywhere
-(:data:`INT8_DEFAULT`); ``quantize=True`` (``--int8``) runs the encoder's linear layers with
-int8 weights, about twice as fast on one CPU thread, at the cost of features that differ from
-the ones the model was trained on (``benchmarks/int8_agreement.py`` measures how much).
+order or the batch size: each recording is encoded and classified on its own (a padded batch
+changes float rounding with the neighbours, and dynamic int8 quantisation scales a batch's
+activations together), so it gets exactly the record it gets alone; nor on the interface
+(the CLI, ``emovox serve`` and ``listen`` build their recognizer with :meth:`Recognizer.load`,
+with the same defaults), nor on whether a timeline was asked for. Precision: float weights
+by default everywhere (:data:`INT8_DEFAULT`); ``quantize=True`` (``--int8``) runs the
+encoder's linear layers with int8 weights, about twice as fast on one CPU thread, at the cost
+of features that differ from the ones the model was trained on
+(``benchmarks/int8_agreement.py`` measures how much).
 
 Normalisation groups (``group_by``): a model trained with ``data.normalization = "speaker"``
 standardises each speaker's features with that speaker's own statistics. Give the recognizer the
@@ -392,8 +393,8 @@ class Recognizer:
 
     Args:
         model: A trained model (:func:`emovox.bundle.load_checkpoint`).
-        batch_size: Recordings encoded together (similar lengths are batched together; with
-            int8 weights every recording is encoded on its own).
+        batch_size: Windows of a long recording classified at once (every recording is
+            encoded and classified on its own, so this never couples recordings).
         window: Timeline window length, in seconds.
         hop: Time between timeline windows, in seconds (at most ``window``).
         timeline_after: Recordings longer than this (seconds) show their timeline unless
@@ -776,44 +777,33 @@ class Recognizer:
                                    len(signal) / self.sample_rate), peak)
 
     def encode(self, signals: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Frontend features of several signals, at the precision the model was trained with.
+        """Frontend features of signals, each encoded on its own, at the training precision.
+
+        Each signal goes through the frontend alone: a padded batch would change the float
+        rounding of its features (and, with int8 weights, their quantisation scale) with its
+        neighbours, and on a CPU batching saves nothing (measured: 32 clips of 2-5 s, 0.92 s
+        alone vs 0.99 s in batches of 8). So a recording's features never depend on the others.
 
         Args:
             signals: Mono float32 signals at :attr:`sample_rate`.
 
         Returns:
             One feature matrix per signal, in order, shaped as the frontend returns it
-            (``[T, D]``; ``[L + 1, T, D]`` for all-layer Whisper features). Each is what the
-            signal gets alone (batches group similar lengths; with int8 weights every signal is
-            encoded on its own).
+            (``[T, D]``; ``[L + 1, T, D]`` for all-layer Whisper features), rounded to the
+            model's :attr:`~emovox.bundle.Bundle.feature_dtype` and returned as float32.
         """
         module = self._torch_module()
         if module is None:
             return [self.model.as_trained(self.frontend(s)) for s in signals]
         import torch
 
-        from .layers import pad_waves
-
-        out: list[np.ndarray | None] = [None] * len(signals)
-        order = sorted(range(len(signals)), key=lambda i: len(signals[i]))
-        size = 1 if self.quantize else self.batch_size
-        budget = size * 10 * self.sample_rate  # padded samples per batch
-        start = 0
-        while start < len(order):
-            stop = start + 1
-            while (stop < len(order) and stop - start < size
-                   and len(signals[order[stop]]) * (stop - start + 1) <= budget):
-                stop += 1
-            batch = order[start:stop]
-            wave, lengths = pad_waves([signals[i] for i in batch])
+        out = []
+        for signal in signals:
+            wave = torch.from_numpy(np.asarray(signal, dtype=np.float32))[None]
             with torch.inference_mode():
-                feats, mask = module(wave, lengths)
-            counts = mask.sum(dim=1).tolist()
-            array = feats.numpy()
-            for row, i in enumerate(batch):
-                out[i] = self.model.as_trained(array[row, ..., : int(counts[row]), :])
-            start = stop
-        return [f for f in out if f is not None]
+                feats, mask = module(wave, torch.tensor([wave.shape[1]]))
+            out.append(self.model.as_trained(feats[0, ..., : int(mask[0].sum()), :].numpy()))
+        return out
 
     def classify(
         self, features: Sequence[np.ndarray], stats: Sequence[Stats | None] | None = None
@@ -903,9 +893,8 @@ class Recognizer:
                  features: Mapping[int, np.ndarray] | None = None) -> list[Prediction]:
         """Records for opened recordings (failures passed through as they are).
 
-        Whole recordings with speech are encoded together (:meth:`encode` keeps each one's
-        features what it gets alone) and classified; the others are analysed one by one.
-        ``features`` holds whole recordings' features already computed (by index).
+        Every recording is encoded and classified on its own; ``features`` holds whole
+        recordings' features already computed (by index, by the first pass of ``group_by``).
         """
         features = features or {}
         out: list[Prediction | None] = [p if isinstance(p, Prediction) else None for p in items]
@@ -945,20 +934,15 @@ class Recognizer:
 
     def _encode_each(self, recordings: Sequence[tuple[int, Recording]]
                      ) -> dict[int, np.ndarray | BaseException]:
-        """Encode whole recordings in batches (one by one if a batch fails, to find the culprit)."""
-        signals = [r.signal for _, r in recordings]
-        try:
-            feats = self.encode([s for s in signals if s is not None])
-            return {i: f for (i, _), f in zip(recordings, feats, strict=True)}
-        except Exception:  # noqa: BLE001 - retried one by one below
-            out: dict[int, np.ndarray | BaseException] = {}
-            for i, rec in recordings:
-                try:
-                    assert rec.signal is not None
-                    out[i] = self.encode([rec.signal])[0]
-                except Exception as exc:  # noqa: BLE001 - one record per failed recording
-                    out[i] = exc
-            return out
+        """Encode whole recordings; a failure stays with its recording."""
+        out: dict[int, np.ndarray | BaseException] = {}
+        for i, rec in recordings:
+            try:
+                assert rec.signal is not None
+                out[i] = self.encode([rec.signal])[0]
+            except Exception as exc:  # noqa: BLE001 - one record per failed recording
+                out[i] = exc
+        return out
 
     def _windowed(self, rec: Recording, opts: _Options, stats: Stats | None,
                   own_stats: bool) -> _Overall:
