@@ -12,13 +12,14 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "emovox"
 
-#: The stages in data-flow order (README, "How the code is arranged").
+#: The stages in the order of the README's table ("How the code is arranged").
 STAGES = [
     "_version", "errors", "types", "labels", "files",   # records and plumbing
     "config",                                           # recipes: every option, checked
-    "ops", "audio", "vad",                              # numbers and audio
+    "ops", "layers",                                    # numbers (numpy, torch)
+    "audio", "vad",                                     # audio
     "corpora", "folds",                                 # data and protocols
-    "layers", "features", "augment",                    # frontends and augmentation
+    "features", "augment",                              # frontends and augmentation
     "models", "losses", "evaluate",                     # networks, objectives, metrics
     "bundle",                                           # what a trained model is
     "dataset", "train", "experiment",                   # training and cross-validation
