@@ -910,7 +910,7 @@ class Recognizer:
                         whole.append((i, rec))
                     else:
                         out[i] = self._record(rec, _Overall(None, None, peak, self._timeline(
-                            rec, opts, None)), opts)
+                            rec, opts, stats)), opts)
                 else:
                     out[i] = self._record(rec, self._windowed(rec, opts, stats, own_stats), opts)
             except Exception as exc:  # noqa: BLE001 - one record per failed recording
