@@ -274,7 +274,8 @@ def test_weighted_layers(models: dict[str, str]) -> None:
     encoder = HFEncoder(path, layer="weighted")
     module = encoder.torch_module()
     trainable = [n for n, p in module.named_parameters() if p.requires_grad]
-    assert trainable == ["layer_logits"] and module.layer_logits.shape == (LAYERS + 1,)
+    assert trainable == ["layer_weights.logits"]
+    assert module.layer_weights.logits.shape == (LAYERS + 1,)
     signal = tone(0.5)
     # Untrained weights are uniform: the mean of all layers.
     np.testing.assert_allclose(
@@ -282,7 +283,8 @@ def test_weighted_layers(models: dict[str, str]) -> None:
     )
     features, mask = module(torch.from_numpy(signal)[None], torch.tensor([signal.size]))
     features.pow(2).mean().backward()
-    assert module.layer_logits.grad is not None and module.layer_logits.grad.abs().sum() > 0
+    grad = module.layer_weights.logits.grad
+    assert grad is not None and grad.abs().sum() > 0
 
 
 def test_torch_module_all_layers_shape(models: dict[str, str]) -> None:

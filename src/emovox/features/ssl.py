@@ -242,8 +242,9 @@ class HFEncoder:
         :attr:`sample_rate`, zero-padded, and ``lengths`` long ``[batch]`` in samples, and returns
         ``(features, mask)``: ``features`` float ``[batch, frames, dim]`` (``[batch, layers + 1,
         frames, dim]`` for ``layer="all"``), zero on padding frames, and ``mask`` bool ``[batch,
-        frames]``, True on valid frames. Its only own parameter is ``layer_logits``
-        (``[layers + 1]``, for ``layer="weighted"``); the Hugging Face model is ``.model``.
+        frames]``, True on valid frames. Its only own parameters are ``layer_weights``
+        (a :class:`~emovox.layers.LayerWeighting` over the ``layers + 1`` hidden states, for
+        ``layer="weighted"``); the Hugging Face model is ``.model``.
         """
         if self._module is None:
             transformers = require("transformers", "hf")
@@ -382,6 +383,8 @@ def _module_class() -> Any:
     if _MODULE_CLASS is not None:
         return _MODULE_CLASS
     torch = require("torch", "hf")
+    from emovox.layers import LayerWeighting
+
     module_base: Any = torch.nn.Module
 
     class HFEncoderModule(module_base):
@@ -398,10 +401,8 @@ def _module_class() -> Any:
             self.min_samples = encoder.min_samples
             self.conv = encoder._conv
             self.num_layers = encoder.num_layers
-            if encoder.layer == "weighted":
-                self.layer_logits = torch.nn.Parameter(torch.zeros(encoder.num_layers + 1))
-            else:
-                self.register_parameter("layer_logits", None)
+            self.layer_weights = (LayerWeighting(encoder.num_layers + 1)
+                                  if encoder.layer == "weighted" else None)
             if self.whisper:
                 extractor = encoder._extractor
                 self.hop = int(extractor.hop_length)
@@ -458,9 +459,8 @@ def _module_class() -> Any:
             if self.layer == "all":
                 features = hidden.transpose(0, 1)  # [B, L + 1, T, D]
                 return features * mask[:, None, :, None], mask
-            if self.layer == "weighted":
-                weights = torch.softmax(self.layer_logits, dim=0).to(hidden.dtype)
-                features = torch.einsum("l,lbtd->btd", weights, hidden)
+            if self.layer_weights is not None:  # hidden is [L + 1, B, T, D]
+                features = self.layer_weights(hidden.transpose(0, 1))
             else:
                 features = hidden[self.layer]
             return features * mask[..., None], mask
