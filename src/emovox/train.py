@@ -210,6 +210,13 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                 bank: FeatureBank, normalizer: Normalizer, mode: str, classes: list[str],
                 frontend: Any, base: dict[str, Any], run_dir: Path | None,
                 progress: bool) -> Bundle:
+    """Train one network: set-up, the epoch loop (batches, validation, checkpoint), the result.
+
+    Each epoch: shuffle; per batch pick a speed version per utterance, mix waveforms (EAM or a
+    baseline; the mixed ones are encoded again, the rest come from the bank), standardise,
+    crop, one optimiser step on the multi-loss objective. Then lr x ``lr_decay``, validation
+    UA, the best (or averaged) weights kept, ``last.pt`` written for resuming.
+    """
     opt_cfg = config.optim
     torch.manual_seed(opt_cfg.seed)
     rng = np.random.default_rng(opt_cfg.seed)
@@ -381,7 +388,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     info.update({"n_train": len(train), "n_valid": len(valid), "best_epoch": state["best_epoch"],
                  "history": state["history"], "frame_shape": frame_shape, "finetuned": finetune})
     return Bundle(network=network, info=info,
-                        scores={"valid_ua": state["best_ua"]} if valid else {}, **base)
+                  scores={"valid_ua": state["best_ua"]} if valid else {}, **base)
 
 
 def _fit_ensemble(config: TrainConfig, train: Sequence[Utterance], valid: Sequence[Utterance],
