@@ -96,3 +96,21 @@ def test_classification_scores_percent():
     assert scores["ua"] == pytest.approx(100 * (0.75 + 0.5 + 0.5) / 3)
     assert scores["per_class_recall"] == {"a": 75.0, "b": 50.0, "c": 50.0}
     assert scores["n"] == 10
+
+
+def test_expected_calibration_error():
+    from emovox.evaluate import expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    n = 20000
+    confidence = rng.uniform(0.5, 1.0, n)
+    # calibrated: the top class is right with probability equal to its confidence
+    correct = rng.uniform(size=n) < confidence
+    probs = np.stack([confidence, 1 - confidence], axis=1)
+    truth = np.where(correct, 0, 1)
+    assert expected_calibration_error(truth, probs) < 0.02
+    # always wrong at 0.9 confidence: ECE 0.9
+    wrong = np.tile([[0.9, 0.1]], (10, 1))
+    assert expected_calibration_error(np.ones(10, dtype=int), wrong) == pytest.approx(0.9)
+    with pytest.raises(ValueError):
+        expected_calibration_error([0, 1], [0.5, 0.5])

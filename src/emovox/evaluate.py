@@ -1,4 +1,4 @@
-"""Metrics and reports: WA, UA, macro-F1, per-class recall, confusion matrix, CCC.
+"""Metrics and reports: WA, UA, macro-F1, per-class recall, confusion matrix, ECE, CCC.
 
 Conventions of the SER literature: WA (weighted accuracy) is plain accuracy; UA (unweighted
 accuracy, also UAR) is the mean of per-class recalls over the classes present in the reference.
@@ -95,6 +95,39 @@ def ccc(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     cov = np.mean((t - mt) * (p - mp))
     denom = vt + vp + (mt - mp) ** 2
     return float(2 * cov / denom) if denom > 0 else float("nan")
+
+
+def expected_calibration_error(y_true: ArrayLike, probabilities: ArrayLike,
+                               bins: int = 15) -> float:
+    """ECE: how far the confidence of the top class is from its accuracy (Guo et al., 2017).
+
+    Predictions are put in ``bins`` equal-width bins of confidence (the top probability); ECE is
+    the mean over predictions of ``|accuracy(bin) - mean confidence(bin)|`` (a fraction).
+
+    Args:
+        y_true: Reference class indices ``[N]``.
+        probabilities: ``[N, C]`` class probabilities (rows summing to 1).
+        bins: Number of confidence bins.
+
+    Example:
+        >>> expected_calibration_error([0, 1], [[0.9, 0.1], [0.2, 0.8]], bins=10)
+        0.15
+    """
+    t = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] != t.shape[0]:
+        raise ValueError(f"probabilities must be [N, C] for N = {t.shape[0]} labels")
+    if not len(t):
+        return float("nan")
+    confidence = p.max(axis=1)
+    correct = (p.argmax(axis=1) == t).astype(np.float64)
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
+    return round(float(total / len(t)), 12)
 
 
 def classification_scores(
