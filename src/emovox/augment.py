@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from emovox.conditions import add_at_snr
 from emovox.config import EAMConfig, LengthMixConfig, MixupConfig
 from emovox.errors import AudioError, ConfigError
 
@@ -391,11 +392,7 @@ def add_noise(
         if source.shape[0] < length:
             source = np.tile(source, int(np.ceil(length / source.shape[0])))
         added, _ = _fit_length(source, length, rng)
-    power_x, power_n = _power(signal), _power(added)
-    if power_x < 1e-12 or power_n < 1e-12:
-        return signal.astype(np.float32)
-    scale = np.sqrt(power_x / (10.0 ** (snr_db / 10.0) * power_n))
-    return (signal + scale * added).astype(np.float32)
+    return add_at_snr(signal, added, snr_db)
 
 
 def random_gain(

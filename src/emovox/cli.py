@@ -230,6 +230,108 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- emovox robustness ------------------------------------------------------------------------
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    """Score a model on each corpus given, clean and under recording conditions."""
+    from .conditions import conditions_named
+    from .files import provenance
+    from .robustness import ADAPTATIONS, evaluate_conditions, single_emotion_speakers
+    from .robustness import write_outputs as write_robustness
+
+    adaptations = [a.strip() for a in args.adaptations.split(",") if a.strip()]
+    for mode in adaptations:
+        if mode not in ADAPTATIONS:
+            raise EmovoxError(f"--adaptations: unknown mode {mode!r} (known: "
+                              f"{', '.join(ADAPTATIONS)})")
+    names = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    chosen = conditions_named(names) if names and names != ["none"] else []
+    out = os.path.abspath(args.out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise EmovoxError(f"--out {args.out}: exists and is not a folder")
+    if args.recipe is None and args.model is not None and not os.path.isfile(args.model):
+        raise EmovoxError(f"{args.model}: checkpoint not found")
+    parts = _load_corpora(args.corpus, args.root, args.classes)
+    corpora = dict(zip(args.corpus, parts, strict=True))
+    babbles = {name: _babble_speech(args, corpora, chosen, name) for name in corpora}
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            sys.stderr.write(f"emovox robustness: {line}\n")
+
+    for name, test in corpora.items():
+        babble = babbles[name]
+        recognizer, model_name = _robustness_model(args, name, corpora)
+        runs = [(name, test)]
+        if args.composition:
+            runs.append((f"{name}-single-emotion-speakers", single_emotion_speakers(test)))
+        for label, utterances in runs:
+            if args.limit:
+                utterances = _spread(utterances, args.limit)
+            say(f"{label}: {len(utterances)} utterances, model {model_name}")
+            doc = evaluate_conditions(recognizer, utterances, chosen, adaptations=adaptations,
+                                      seed=args.seed, babble=babble, progress=say)
+            doc = {"test": label, "model": model_name, **doc, **provenance()}
+            write_robustness(doc, os.path.join(out, label), f"Robustness on {label}")
+            clean = doc["results"]["clean"][adaptations[0]]
+            _print(f"{label}: clean UA {clean['ua']:.1f} ({adaptations[0]} normalisation), "
+                   f"{len(chosen)} conditions -> {os.path.join(out, label)}/results.json")
+    return EXIT_OK
+
+
+def _spread(utterances: Sequence[Any], limit: int) -> list[Any]:
+    """At most ``limit`` utterances, spread evenly over the sorted set (every speaker kept)."""
+    items = sorted(utterances, key=lambda u: u.id)
+    if len(items) <= limit:
+        return items
+    step = len(items) / limit
+    return [items[int(k * step)] for k in range(limit)]
+
+
+def _robustness_model(args: argparse.Namespace, test_name: str,
+                      corpora: dict[str, list[Any]]) -> tuple[Any, str]:
+    """The model to test on one corpus: the given one, or the recipe trained on the others."""
+    from .inference import Recognizer
+
+    if args.recipe is None:
+        recognizer = _recognizer(args)
+        return recognizer, args.model or "bundled default"
+    from .train import fit
+
+    config = _recipe(args)
+    train = [u for name, part in corpora.items() if name != test_name for u in part]
+    if not train:
+        raise EmovoxError("--recipe trains on the other corpora: give at least two --corpus")
+    model = fit(config, train, [], cache_dir=args.cache, progress=not args.quiet)
+    trained_on = "+".join(n for n in corpora if n != test_name)
+    return (Recognizer(model, threads=args.threads, quantize=args.int8),
+            f"{config.name} trained on {trained_on}")
+
+
+def _babble_speech(args: argparse.Namespace, corpora: dict[str, list[Any]],
+                   chosen: Sequence[Any], test_name: str) -> list[Any] | None:
+    """Speech the babble on one test corpus is made of: --babble-corpus, else the other corpora.
+
+    60 utterances spread over the source, so other speakers (and another corpus) talk.
+    """
+    from . import audio
+
+    if not any(c.params.get("noise") == "babble" for c in chosen):
+        return None
+    if args.babble_corpus:
+        if not args.babble_root:
+            raise EmovoxError("--babble-corpus needs --babble-root DIR")
+        source = _load_corpora([args.babble_corpus], [args.babble_root], None)[0]
+    elif len(corpora) > 1:
+        source = [u for name, part in corpora.items() if name != test_name for u in part]
+    else:
+        raise EmovoxError("babble conditions need speech from other speakers: give "
+                          "--babble-corpus NAME --babble-root DIR, or a second --corpus")
+    picked = _spread(source, 60)
+    return [audio.load(u.path, 16000, start=u.start, duration=u.duration) for u in picked]
+
+
 def _add_recipe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", required=True, help="shipped recipe name or a TOML file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -498,6 +600,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "robustness", help="score a model under recording conditions it did not train on",
+        description="Score a model on each corpus given: clean, and under each recording "
+        "condition (noise at graded SNR, reverberation, telephone, codecs, gain, clipping), for "
+        "each normalisation mode. Writes OUT/<corpus>/results.json, report.md and "
+        "robustness.png. With --recipe, the model for each corpus is trained on the other "
+        "corpora given (leave one corpus out).")
+    p.add_argument("--corpus", action="append", required=True, help="test corpus (repeatable)")
+    p.add_argument("--root", action="append", required=True, help="its folder (one per corpus)")
+    p.add_argument("--classes", help="class subset: a name (default7) or a,b,c")
+    p.add_argument("--conditions", default="all", metavar="LIST",
+                   help="conditions or families, comma-separated: all, none, white, pink, "
+                   "babble, reverb, telephone, mp3, gain, clip, or exact names like "
+                   "babble_10db (default: all)")
+    p.add_argument("--adaptations", default="none", metavar="LIST",
+                   help="normalisation modes, comma-separated: none (training statistics, the "
+                   "default of emovox predict), file, speaker, batch (default: none)")
+    p.add_argument("--composition", action="store_true",
+                   help="also test a subset in which every speaker shows one emotion")
+    p.add_argument("--babble-corpus", help="corpus the babble noise is made of (other speakers)")
+    p.add_argument("--babble-root", help="its folder")
+    p.add_argument("--seed", type=int, default=0, help="seed of every corruption (default 0)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="at most N utterances per test set, spread over it (quick runs)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--recipe", help="train this recipe on the other corpora instead of --model")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override")
+    p.add_argument("--cache", default=None, help="feature cache folder (with --recipe)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    _add_model_options(p, "CPU threads (default: all)")
+    p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser(
         "predict", help="recognise emotions in audio files and folders",

@@ -1,0 +1,128 @@
+"""The robustness harness on the tiny tone-corpus model: what it measures, and the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+from emovox import Recognizer
+from emovox.cli import main as cli_main
+from emovox.corpora import load_corpus
+from emovox.errors import ConfigError
+from emovox.evaluate import classification_scores
+from emovox.robustness import evaluate_conditions, single_emotion_speakers
+from test_inference import tiny_checkpoint
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, tone_corpus):
+    return tiny_checkpoint(tmp_path_factory, tone_corpus)
+
+
+@pytest.fixture(scope="module")
+def utts(tone_corpus):
+    return load_corpus("manifest", tone_corpus)
+
+
+@pytest.fixture(scope="module")
+def doc(model, utts):
+    rec = Recognizer.from_checkpoint(model)
+    return evaluate_conditions(rec, utts, ["white_0db", "gain_-20db", "telephone"],
+                               adaptations=["none", "file", "speaker", "batch"], seed=3)
+
+
+def test_clean_scores_are_what_emovox_predict_answers(model, utts, doc):
+    rec = Recognizer.from_checkpoint(model)
+    known = sorted(utts, key=lambda u: u.id)
+    labels = [p.label for p in rec.predict_files([u.path for u in known])]
+    expected = classification_scores([u.label for u in known], labels, doc["classes"])
+    clean = doc["results"]["clean"]["none"]
+    assert clean["ua"] == pytest.approx(expected["ua"]) and clean["n"] == len(known)
+    assert list(doc["results"]) == ["clean", "white_0db", "gain_-20db", "telephone"]
+    for name, runs in doc["drop"].items():
+        for mode, drop in runs.items():
+            assert drop["ua"] == pytest.approx(doc["results"]["clean"][mode]["ua"]
+                                               - doc["results"][name][mode]["ua"], abs=0.01)
+
+
+def test_adaptation_modes_are_the_recognizers_groupings(model, utts, doc):
+    rec = Recognizer.from_checkpoint(model)
+    known = sorted(utts, key=lambda u: u.id)
+    paths = [u.path for u in known]
+    truth = [u.label for u in known]
+    speakers = {__import__("os").path.abspath(u.path): u.speaker for u in known}
+    for mode, options in (("speaker", {"group_by": "speaker", "speakers": speakers}),
+                          ("batch", {"group_by": lambda _p: "all"}),
+                          ("file", {"group_by": "file"})):
+        labels = [p.label for p in rec.predict_files(paths, **options)]
+        expected = classification_scores(truth, labels, doc["classes"])
+        assert doc["results"]["clean"][mode]["ua"] == pytest.approx(expected["ua"]), mode
+
+
+def test_silence_and_failures_count_as_wrong_and_shares_are_measured():
+    from emovox.robustness import _score
+    from emovox.types import Prediction
+
+    preds = [Prediction("happy", {"happy": 0.9, "sad": 0.1}),
+             Prediction("silence", {}, speech=False),
+             Prediction.failed("x.wav", "truncated"),
+             Prediction("happy", {"happy": 0.6, "sad": 0.4})]
+    r = _score(preds, ["happy", "sad", "sad", "happy"], ["happy", "sad"])
+    assert r["ua"] == pytest.approx(50.0) and r["wa"] == pytest.approx(50.0)
+    assert r["silence"] == 1 and r["failed"] == 1
+    # shares over every recording: silence and failures are answers too
+    assert r["prediction_share"] == {"happy": 50.0, "sad": 0.0}
+    assert r["max_share_excess"] == {"class": "happy", "points": 0.0}
+    # ECE over the two classified ones: both right, confidences 0.9 and 0.6
+    assert r["ece"] == pytest.approx(100 * (0.1 + 0.4) / 2)
+
+
+def test_the_harness_is_deterministic_and_order_free(model, utts, doc):
+    rec = Recognizer.from_checkpoint(model)
+    # other utterance order, another set of conditions around it: the same numbers
+    again = evaluate_conditions(rec, list(reversed(utts)), ["white_0db"],
+                                adaptations=["none", "speaker"], seed=3)
+    for name in ("clean", "white_0db"):
+        for mode in ("none", "speaker"):
+            assert again["results"][name][mode] == doc["results"][name][mode]
+
+
+def test_single_emotion_speakers_and_bad_options(model, utts):
+    subset = single_emotion_speakers(utts, seed=0)
+    per_speaker = {}
+    for u in subset:
+        per_speaker.setdefault(u.speaker, set()).add(u.label)
+    assert all(len(labels) == 1 for labels in per_speaker.values())
+    assert len(per_speaker) == len({u.speaker for u in utts})
+    shown = [next(iter(v)) for v in per_speaker.values()]
+    assert abs(shown.count("happy") - shown.count("sad")) <= 1
+    rec = Recognizer.from_checkpoint(model)
+    with pytest.raises(ConfigError, match="unknown adaptation"):
+        evaluate_conditions(rec, utts, ["telephone"], adaptations=["room"])
+    with pytest.raises(ConfigError, match="babble"):
+        evaluate_conditions(rec, utts, ["babble_10db"])
+    speech = [np.sin(np.arange(16000) * f / 16000).astype(np.float32) for f in (900, 1700)]
+    assert evaluate_conditions(rec, utts[:4], ["babble_10db"], babble=speech)["n"] == 4
+
+
+def test_robustness_command(model, tone_corpus, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = cli_main(["robustness", "--model", str(model), "--corpus", "manifest", "--root",
+                     str(tone_corpus), "--conditions", "telephone,gain_-20db", "--adaptations",
+                     "none,file", "--composition", "--out", str(out), "-q"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "manifest: clean UA" in printed
+    for name in ("manifest", "manifest-single-emotion-speakers"):
+        doc = json.loads((out / name / "results.json").read_text())
+        assert set(doc["results"]) == {"clean", "telephone", "gain_-20db"}
+        assert doc["git_revision"] and doc["model"] == str(model)
+        report = (out / name / "report.md").read_text()
+        assert "| telephone |" in report and "## Normalisation: file" in report
+        assert (out / name / "robustness.png").read_bytes()[:4] == b"\x89PNG"
+    bad = cli_main(["robustness", "--corpus", "manifest", "--root", str(tone_corpus),
+                    "--adaptations", "room", "--out", str(out)])
+    assert bad == 2 and "unknown mode 'room'" in capsys.readouterr().err
+    one = cli_main(["robustness", "--model", str(model), "--corpus", "manifest", "--root",
+                    str(tone_corpus), "--conditions", "babble", "--out", str(out)])
+    assert one == 2 and "--babble-corpus" in capsys.readouterr().err
