@@ -45,7 +45,7 @@ import numpy as np
 import soundfile as sf
 
 from . import audio
-from .conditions import Condition, condition_rng, conditions_named
+from .conditions import Condition, available_codecs, condition_rng, conditions_named
 from .errors import ConfigError, EmovoxError
 from .evaluate import classification_scores, expected_calibration_error
 from .files import write_text
@@ -176,8 +176,8 @@ def evaluate_conditions(
         progress: Called with a line of text as each run finishes.
 
     Returns:
-        ``{"classes", "n", "conditions": {name: {kind, strength, params}}, "adaptations",
-        "seed", "results": {condition: {mode: scores}}, "drop": {condition: {mode: {ua, wa,
+        ``{"classes", "n", "conditions": {name: {kind, strength, params}},
+        "skipped_conditions": {name: reason}, "adaptations", "seed", "results": {condition: {mode: scores}}, "drop": {condition: {mode: {ua, wa,
         macro_f1}}}}``: ``"clean"`` first; scores in percent (ECE too).
 
     Raises:
@@ -190,6 +190,10 @@ def evaluate_conditions(
     names = [str(c) for c in conditions if not isinstance(c, Condition)]
     chosen = [c for c in conditions if isinstance(c, Condition)]
     chosen += conditions_named(names) if names else []
+    # Codecs this machine's libsndfile cannot encode are left out, and the results say so.
+    codecs = available_codecs()
+    skipped = [c.name for c in chosen if c.kind == "codec" and c.params["format"] not in codecs]
+    chosen = [c for c in chosen if c.name not in skipped]
     if any(c.params.get("noise") == "babble" for c in chosen) and not babble:
         raise ConfigError("babble conditions need speech to build the babble from (babble=...)")
     classes = _scored_classes(recognizer, utterances)
@@ -230,6 +234,8 @@ def evaluate_conditions(
         "n": len(known),
         "conditions": {c.name: {"kind": c.kind, "strength": c.strength, "params": dict(c.params)}
                        for c in chosen},
+        "skipped_conditions": {name: "this machine's libsndfile cannot encode it"
+                               for name in skipped},
         "adaptations": list(adaptations),
         "seed": seed,
         "results": results,
