@@ -177,8 +177,9 @@ def evaluate_conditions(
 
     Returns:
         ``{"classes", "n", "conditions": {name: {kind, strength, params}},
-        "skipped_conditions": {name: reason}, "adaptations", "seed", "results": {condition: {mode: scores}}, "drop": {condition: {mode: {ua, wa,
-        macro_f1}}}}``: ``"clean"`` first; scores in percent (ECE too).
+        "skipped_conditions": {name: reason}, "adaptations", "seed", "results": {condition:
+        {mode: scores}}, "drop": {condition: {mode: {ua, wa, macro_f1}}}}``: ``"clean"``
+        first; scores in percent (ECE too).
 
     Raises:
         ConfigError: On an unknown condition or adaptation, or babble without speech.
