@@ -126,3 +126,23 @@ def test_robustness_command(model, tone_corpus, tmp_path, capsys):
     one = cli_main(["robustness", "--model", str(model), "--corpus", "manifest", "--root",
                     str(tone_corpus), "--conditions", "babble", "--out", str(out)])
     assert one == 2 and "--babble-corpus" in capsys.readouterr().err
+
+
+def test_in_corpus_robustness_trains_each_fold(tone_corpus, tmp_path, capsys):
+    out = tmp_path / "cv"
+    code = cli_main(["robustness", "--recipe", "whisper_logreg", "--set",
+                     'frontend={name = "logmel", n_mels = 32}', "--cv", "--corpus", "manifest",
+                     "--root", str(tone_corpus), "--conditions", "telephone", "--out", str(out),
+                     "-q"])
+    assert code == 0
+    folder = next(out.iterdir())
+    doc = json.loads((folder / "results.json").read_text())
+    clean = doc["results"]["clean"]["none"]
+    assert doc["folds"] == len(clean["fold_ua"]) >= 2
+    assert clean["ua"] == pytest.approx(np.mean(clean["fold_ua"]), abs=0.01)
+    assert doc["n"] == 36 and clean["n"] == 36  # every utterance tested once
+    assert doc["drop"]["telephone"]["none"]["ua"] == pytest.approx(
+        clean["ua"] - doc["results"]["telephone"]["none"]["ua"], abs=0.01)
+    assert cli_main(["robustness", "--cv", "--corpus", "manifest", "--root", str(tone_corpus),
+                     "--out", str(out)]) == 2
+    assert "--cv trains the recipe" in capsys.readouterr().err

@@ -252,6 +252,10 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         raise EmovoxError(f"--out {args.out}: exists and is not a folder")
     if args.recipe is None and args.model is not None and not os.path.isfile(args.model):
         raise EmovoxError(f"{args.model}: checkpoint not found")
+    if args.cv and args.recipe is None:
+        raise EmovoxError("--cv trains the recipe on each fold: give --recipe")
+    if args.recipe:
+        _recipe(args)  # a bad recipe or --set value fails before any work
     parts = _load_corpora(args.corpus, args.root, args.classes)
     corpora = dict(zip(args.corpus, parts, strict=True))
     babbles = {name: _babble_speech(args, corpora, chosen, name) for name in corpora}
@@ -260,6 +264,10 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         if not args.quiet:
             sys.stderr.write(f"emovox robustness: {line}\n")
 
+    if args.cv:
+        for name, test in corpora.items():
+            _robustness_cv(args, name, test, chosen, adaptations, babbles[name], out, say)
+        return EXIT_OK
     for name, test in corpora.items():
         babble = babbles[name]
         recognizer, model_name = _robustness_model(args, name, corpora)
@@ -278,6 +286,41 @@ def cmd_robustness(args: argparse.Namespace) -> int:
             _print(f"{label}: clean UA {clean['ua']:.1f} ({adaptations[0]} normalisation), "
                    f"{len(chosen)} conditions -> {os.path.join(out, label)}/results.json")
     return EXIT_OK
+
+
+def _robustness_cv(args: argparse.Namespace, name: str, utterances: list[Any],
+                   chosen: Sequence[Any], adaptations: Sequence[str], babble: Any, out: str,
+                   say: Callable[[str], None]) -> None:
+    """In-corpus robustness: the recipe trained on each fold, tested on its unseen speakers."""
+    from .corpora import CORPORA
+    from .files import provenance
+    from .folds import make_folds
+    from .inference import Recognizer
+    from .labels import ordered
+    from .robustness import evaluate_conditions, merge_folds
+    from .robustness import write_outputs as write_robustness
+    from .train import fit
+
+    config = _recipe(args)
+    labels = list(ordered(str(u.label) for u in utterances))
+    protocol = CORPORA[name].protocol
+    docs = []
+    for fold in make_folds(utterances, protocol, seed=args.fold_seed):
+        say(f"{name} fold {fold.index}: training {config.name} on {len(fold.train)} + "
+            f"{len(fold.valid)} utterances")
+        model = fit(config, fold.train, fold.valid, labels=labels, extra=fold.test,
+                    cache_dir=args.cache, progress=False)
+        recognizer = Recognizer(model, threads=args.threads, quantize=args.int8)
+        test = _spread(fold.test, args.limit) if args.limit else fold.test
+        docs.append(evaluate_conditions(recognizer, test, chosen, adaptations=adaptations,
+                                        seed=args.seed, babble=babble, progress=say))
+    label = f"{name}-{protocol}"
+    doc = {"test": f"{name} ({protocol}, {len(docs)} folds, fold seed {args.fold_seed})",
+           "model": f"{config.name} trained on each fold", **merge_folds(docs), **provenance()}
+    write_robustness(doc, os.path.join(out, label), f"Robustness on {label}")
+    clean = doc["results"]["clean"][adaptations[0]]
+    _print(f"{label}: clean UA {clean['ua']:.1f} (mean of {len(docs)} folds), "
+           f"{len(chosen)} conditions -> {os.path.join(out, label)}/results.json")
 
 
 def _spread(utterances: Sequence[Any], limit: int) -> list[Any]:
@@ -627,6 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at most N utterances per test set, spread over it (quick runs)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--recipe", help="train this recipe on the other corpora instead of --model")
+    p.add_argument("--cv", action="store_true",
+                   help="with --recipe: in-corpus, the recipe trained on each fold of the "
+                   "corpus's speaker-independent protocol and tested on its test speakers")
+    p.add_argument("--fold-seed", type=int, default=0, metavar="N",
+                   help="seed of the k-fold protocols' speaker assignment (default 0)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override")
     p.add_argument("--cache", default=None, help="feature cache folder (with --recipe)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")

@@ -55,6 +55,7 @@ from .types import Prediction, Utterance
 __all__ = [
     "ADAPTATIONS",
     "evaluate_conditions",
+    "merge_folds",
     "plot_results",
     "render_report",
     "single_emotion_speakers",
@@ -130,6 +131,7 @@ def _score(predictions: Sequence[Prediction], truth: Sequence[str],
         "ece": 100.0 * ece, "n": len(truth), "silence": silent, "failed": failed,
         "per_class_recall": {c: scores["per_class_recall"][c] for c in classes},
         "prediction_share": {c: round(100.0 * share_pred[c], 2) for c in classes},
+        "truth_share": {c: round(100.0 * share_true[c], 2) for c in classes},
         "max_share_excess": {"class": worst, "points": round(excess[worst], 2)},
         "confusion": scores["confusion"], "labels": names,
     }
@@ -242,6 +244,53 @@ def evaluate_conditions(
         "results": results,
         "drop": drop,
     }
+
+
+def merge_folds(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Cross-validation: the mean over folds of each score, per condition and mode.
+
+    Each fold's model is tested on its own (unseen) speakers, as in ``emovox cv``; the merged
+    document has the layout of :func:`evaluate_conditions`' (``n`` summed, the classes of the
+    first fold), with each fold's UA under ``"fold_ua"`` and the per-fold documents' confusion
+    matrices summed.
+    """
+    if not docs:
+        raise EmovoxError("no fold to merge")
+    first = docs[0]
+    results: dict[str, dict[str, Any]] = {}
+    for name, runs in first["results"].items():
+        results[name] = {}
+        for mode in runs:
+            rows = [d["results"][name][mode] for d in docs]
+            merged: dict[str, Any] = {key: float(np.mean([r[key] for r in rows]))
+                                      for key in ("ua", "wa", "macro_f1", "ece")}
+            merged.update(
+                n=int(sum(r["n"] for r in rows)), silence=int(sum(r["silence"] for r in rows)),
+                failed=int(sum(r["failed"] for r in rows)),
+                fold_ua=[round(r["ua"], 2) for r in rows],
+                per_class_recall={c: float(np.mean([r["per_class_recall"][c] or 0.0
+                                                    for r in rows]))
+                                  for c in rows[0]["per_class_recall"]},
+                prediction_share={c: float(np.mean([r["prediction_share"][c] for r in rows]))
+                                  for c in rows[0]["prediction_share"]},
+                confusion=np.sum([np.asarray(r["confusion"]) for r in rows
+                                  if len(r["confusion"]) == len(rows[0]["confusion"])],
+                                 axis=0).tolist(),
+                labels=rows[0]["labels"])
+            merged["truth_share"] = {c: float(np.mean([r["truth_share"][c] for r in rows]))
+                                     for c in rows[0]["truth_share"]}
+            excess = {c: merged["prediction_share"][c] - merged["truth_share"][c]
+                      for c in merged["prediction_share"]}
+            worst = max(excess, key=lambda c: excess[c])
+            merged["max_share_excess"] = {"class": worst, "points": round(excess[worst], 2)}
+            results[name][mode] = merged
+    drop = {name: {mode: {k: round(results["clean"][mode][k] - r[k], 2)
+                          for k in ("ua", "wa", "macro_f1")}
+                   for mode, r in runs.items()}
+            for name, runs in results.items() if name != "clean"}
+    return {**{k: v for k, v in first.items() if k not in ("results", "drop", "n")},
+            "n": int(sum(d["n"] for d in docs)), "folds": len(docs), "results": results,
+            "drop": drop}
 
 
 def render_report(doc: Mapping[str, Any], title: str = "Robustness") -> str:
