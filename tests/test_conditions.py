@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
+import conftest
 from emovox.augment import add_noise
 from emovox.conditions import (
     CODECS,
@@ -29,14 +30,8 @@ SR = 16000
 
 
 def _voice(f0: float, seconds: float = 1.0, seed: int = 0, sr: int = SR) -> np.ndarray:
-    """A vowel-like test signal: harmonics of f0 with vibrato, an envelope and a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    f = f0 * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))
-    phase = 2 * np.pi * np.cumsum(f) / sr
-    x = sum(np.sin(k * phase) / k for k in range(1, 8))
-    env = np.minimum(1, np.minimum(t, t[-1] - t) * 20)
-    return (0.2 * env * x + 0.01 * rng.normal(size=t.size)).astype(np.float32)
+    """The tone corpus's vowel-like voice (conftest), seeded."""
+    return conftest._voice(f0, seconds, np.random.default_rng(seed), sr)
 
 
 def _tone(freq: float, n: int = SR, sr: int = SR, amp: float = 0.3) -> np.ndarray:

@@ -37,7 +37,7 @@ from .dataset import FeatureBank, fit_normalizer, group_of
 from .errors import EmovoxError
 from .evaluate import classification_scores
 from .features import build_frontend
-from .files import provenance, write_text
+from .files import provenance, save_png, write_text
 from .folds import make_folds
 from .labels import ordered
 from .train import fit
@@ -282,10 +282,7 @@ def _plot_confusion(doc: dict[str, Any], path: Path) -> None:
     ua = doc["mean"]["ua"]
     ax.set_title(f"{doc['recipe']} on {doc['corpus']}" + (f", UA {ua:.1f}" if ua else ""))
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_png(fig, path)
 
 
 def evaluate_model(model: Bundle, utterances: Sequence[Utterance], *,

@@ -54,6 +54,17 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
         raise
 
 
+def save_png(figure: Any, path: str | os.PathLike[str], dpi: int = 100) -> None:
+    """Write a matplotlib figure to a PNG file atomically, then close the figure."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_open(path, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=dpi)
+    finally:
+        plt.close(figure)
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     with atomic_open(path, "w") as handle:

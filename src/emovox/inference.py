@@ -1146,7 +1146,7 @@ def plot_timelines(predictions: Sequence[Prediction], path: str | os.PathLike[st
         MissingExtraError: Without matplotlib (extra ``plot``).
     """
     from .errors import require
-    from .files import atomic_open
+    from .files import save_png
 
     require("matplotlib", "plot")
     import matplotlib
@@ -1182,9 +1182,5 @@ def plot_timelines(predictions: Sequence[Prediction], path: str | os.PathLike[st
     axes[-1, 0].set_xlabel("time (s); grey = no speech")
     axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
-    try:
-        with atomic_open(path, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=100)
-    finally:
-        plt.close(fig)
+    save_png(fig, path)
     return len(shown)

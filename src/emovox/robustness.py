@@ -328,7 +328,7 @@ def plot_results(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
         MissingExtraError: Without matplotlib (extra ``plot``).
     """
     from .errors import require
-    from .files import atomic_open
+    from .files import save_png
 
     require("matplotlib", "plot")
     import matplotlib
@@ -365,11 +365,7 @@ def plot_results(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
         ax.set_ylim(0, 100)
     axes[0, -1].legend(loc="lower left", fontsize=7)
     fig.tight_layout()
-    try:
-        with atomic_open(path, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=100)
-    finally:
-        plt.close(fig)
+    save_png(fig, path)
 
 
 def write_outputs(doc: Mapping[str, Any], out_dir: str | os.PathLike[str], title: str) -> None:
