@@ -28,11 +28,10 @@ def table(run: Path) -> str:
     if not docs:
         return ""
     cols = [(d, mode) for d in docs for mode in d["adaptations"]]
-    head = ["condition"] + [f"{d['test']}: UA ({mode})" for d, mode in cols]
-    lines = [f"**{docs[0]['model'].replace(' trained on', ', trained on')}** and the other "
-             f"runs of `{run.name}` (`{docs[0]['command']}`, revision "
-             f"{docs[0]['git_revision'][:7]}; n = "
-             + ", ".join(f"{d['test']} {d['n']}" for d in docs) + ")", "",
+    head = ["condition"] + [f"{d['test']} ({mode})" for d, mode in cols]
+    lines = [f"**`{run.name}`**: " + "; ".join(f"{d['test']} ({d['n']} utterances) tested with "
+                                            f"`{d['model']}`" for d in docs)
+             + f". `{docs[0]['command']}` at revision {docs[0]['git_revision'][:7]}.", "",
              "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for name in ROWS:
         cells = []
@@ -42,12 +41,13 @@ def table(run: Path) -> str:
                 cells.append("—")
                 continue
             worst = r["max_share_excess"]
-            flag = f" ({worst['class']} +{worst['points']:.0f})" if worst["points"] > 20 else ""
+            flag = f"; {worst['class']} +{worst['points']:.0f}" if worst["points"] > 20 else ""
             cells.append(f"{r['ua']:.1f}{flag}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "UA in %, on the classes the model and the test set share; in brackets, a class "
-              "the model answers more than 20 points more often than it occurs. Every "
-              "condition, ECE and the drops are in the run's `report.md`."]
+    lines += ["", "UA in % (in brackets: normalisation mode), on the classes the model and the "
+              "test set share; after a UA, a class the model answers more than 20 points more "
+              "often than it occurs. Every condition, ECE and the drops are in the run's "
+              "`report.md`."]
     return "\n".join(lines)
 
 

@@ -336,14 +336,18 @@ def plot_results(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    families: dict[str, list[tuple[float, str]]] = {}
+    # Mildest first: high SNR, short RT60, small gain, clipping near the peak.
+    severity = {"noise": lambda x: -x, "reverb": lambda x: x, "gain": abs, "clip": lambda x: -x}
+    families: dict[str, list[tuple[float, float, str]]] = {}
     singles: list[str] = []
     for name, c in doc["conditions"].items():
         if c["strength"] is None:
             singles.append(name)
         else:
             family = c["params"].get("noise") or c["kind"]
-            families.setdefault(family, []).append((float(c["strength"]), name))
+            strength = float(c["strength"])
+            order = severity.get(c["kind"], lambda x: x)(strength)
+            families.setdefault(family, []).append((order, strength, name))
     modes = list(doc["adaptations"])
     fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 4), squeeze=False)
     for ax, mode in zip(axes[0], modes, strict=True):
@@ -352,15 +356,16 @@ def plot_results(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
         for family, points in sorted(families.items()):
             points.sort()
             xs = list(range(len(points)))
-            ax.plot(xs, [doc["results"][n][mode]["ua"] for _, n in points], marker="o",
-                    label=family)
-            for x, (strength, _) in zip(xs, points, strict=True):
-                ax.annotate(f"{strength:g}", (x, doc["results"][points[x][1]][mode]["ua"]),
-                            fontsize=6, textcoords="offset points", xytext=(2, 2))
+            uas = [doc["results"][n][mode]["ua"] for _, _, n in points]
+            ax.plot(xs, uas, marker="o", label=family)
+            for x, (_, strength, _), ua in zip(xs, points, uas, strict=True):
+                ax.annotate(f"{strength:g}", (x, ua), fontsize=6, textcoords="offset points",
+                            xytext=(2, 2))
         for k, name in enumerate(singles):
             ax.scatter([k], [doc["results"][name][mode]["ua"]], marker="s", label=name)
         ax.set_title(f"normalisation: {mode}")
-        ax.set_xlabel("strength step (mildest first; labels: SNR dB, RT60 s, gain dB, level)")
+        ax.set_xlabel("strength step, mildest first (labels: SNR dB, RT60 s, gain dB, level)")
+        ax.set_xticks(range(max((len(p) for p in families.values()), default=1)))
         ax.set_ylabel("UA (%)")
         ax.set_ylim(0, 100)
     axes[0, -1].legend(loc="lower left", fontsize=7)
