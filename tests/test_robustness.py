@@ -146,3 +146,25 @@ def test_in_corpus_robustness_trains_each_fold(tone_corpus, tmp_path, capsys):
     assert cli_main(["robustness", "--cv", "--corpus", "manifest", "--root", str(tone_corpus),
                      "--out", str(out)]) == 2
     assert "--cv trains the recipe" in capsys.readouterr().err
+
+
+def test_folds_with_different_classes_merge_over_the_union():
+    from emovox.robustness import _score, merge_folds
+    from emovox.types import Prediction
+
+    def run(truth, answers, classes):
+        preds = [Prediction(a, {c: float(c == a) * 0.8 + 0.2 / len(classes) for c in classes})
+                 for a in answers]
+        r = _score(preds, truth, classes)
+        return {"classes": classes, "n": len(truth), "adaptations": ["none"], "seed": 0,
+                "conditions": {}, "results": {"clean": {"none": r}}, "drop": {}}
+
+    a = run(["x", "y", "y"], ["x", "y", "x"], ["x", "y"])
+    b = run(["x", "z"], ["x", "x"], ["x", "z"])
+    merged = merge_folds([a, b])
+    clean = merged["results"]["clean"]["none"]
+    assert merged["classes"] == ["x", "y", "z"] and merged["n"] == 5 and merged["folds"] == 2
+    assert clean["fold_ua"] == [75.0, 50.0] and clean["ua"] == pytest.approx(62.5)
+    assert clean["per_class_recall"] == {"x": 100.0, "y": 50.0, "z": 0.0}
+    confusion = np.asarray(clean["confusion"])
+    assert confusion.sum() == 5 and confusion[0, 0] == 2 and confusion[2, 0] == 1

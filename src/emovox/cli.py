@@ -293,7 +293,7 @@ def _robustness_cv(args: argparse.Namespace, name: str, utterances: list[Any],
                    say: Callable[[str], None]) -> None:
     """In-corpus robustness: the recipe trained on each fold, tested on its unseen speakers."""
     from .corpora import CORPORA
-    from .files import provenance
+    from .files import provenance, write_text
     from .folds import make_folds
     from .inference import Recognizer
     from .labels import ordered
@@ -304,8 +304,17 @@ def _robustness_cv(args: argparse.Namespace, name: str, utterances: list[Any],
     config = _recipe(args)
     labels = list(ordered(str(u.label) for u in utterances))
     protocol = CORPORA[name].protocol
+    label = f"{name}-{protocol}"
+    folder = os.path.join(out, label, "folds")
+    os.makedirs(folder, exist_ok=True)
     docs = []
     for fold in make_folds(utterances, protocol, seed=args.fold_seed):
+        # each fold is written when it finishes, so an interrupted run loses nothing
+        path = os.path.join(folder, f"fold_{fold.index}.json")
+        if os.path.exists(path):
+            docs.append(json.loads(open(path, encoding="utf-8").read()))
+            say(f"{name} fold {fold.index}: kept from {path}")
+            continue
         say(f"{name} fold {fold.index}: training {config.name} on {len(fold.train)} + "
             f"{len(fold.valid)} utterances")
         model = fit(config, fold.train, fold.valid, labels=labels, extra=fold.test,
@@ -314,7 +323,8 @@ def _robustness_cv(args: argparse.Namespace, name: str, utterances: list[Any],
         test = _spread(fold.test, args.limit) if args.limit else fold.test
         docs.append(evaluate_conditions(recognizer, test, chosen, adaptations=adaptations,
                                         seed=args.seed, babble=babble, progress=say))
-    label = f"{name}-{protocol}"
+        write_text(path, json.dumps({"fold": fold.index, "test_speakers": fold.test_speakers,
+                                     **docs[-1], **provenance()}, indent=1))
     doc = {"test": f"{name} ({protocol}, {len(docs)} folds, fold seed {args.fold_seed})",
            "model": f"{config.name} trained on each fold", **merge_folds(docs), **provenance()}
     write_robustness(doc, os.path.join(out, label), f"Robustness on {label}")

@@ -249,38 +249,51 @@ def evaluate_conditions(
 def merge_folds(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Cross-validation: the mean over folds of each score, per condition and mode.
 
-    Each fold's model is tested on its own (unseen) speakers, as in ``emovox cv``; the merged
-    document has the layout of :func:`evaluate_conditions`' (``n`` summed, the classes of the
-    first fold), with each fold's UA under ``"fold_ua"`` and the per-fold documents' confusion
-    matrices summed.
+    Each fold's model is tested on its own (unseen) speakers, as in ``emovox cv``. A fold's test
+    speakers may lack a class (an EmoDB speaker without ``disgust``): the merged classes are the
+    union, a class's recall is the mean over the folds that have it, shares count 0 where a
+    fold does not score the class, and the confusion matrices are summed over the union.
+
+    Returns:
+        The layout of :func:`evaluate_conditions` (``n`` summed), plus ``"folds"`` and each
+        fold's UA under ``"fold_ua"``.
     """
     if not docs:
         raise EmovoxError("no fold to merge")
     first = docs[0]
+    classes = [c for c in first["classes"]]
+    for d in docs[1:]:
+        classes += [c for c in d["classes"] if c not in classes]
     results: dict[str, dict[str, Any]] = {}
     for name, runs in first["results"].items():
         results[name] = {}
         for mode in runs:
             rows = [d["results"][name][mode] for d in docs]
+            labels = list(classes) + [x for x in (SILENCE, "(failed)")
+                                      if any(x in r["labels"] for r in rows)]
+            confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+            for r in rows:
+                index = [labels.index(x) for x in r["labels"]]
+                confusion[np.ix_(index, index)] += np.asarray(r["confusion"], dtype=np.int64)
+
+            def mean_over(key: str, c: str, rows: list[Any] = rows, missing: Any = 0.0) -> float:
+                values = [r[key].get(c, missing) for r in rows]
+                present = [v for v in values if v is not None]
+                return float(np.mean(present)) if present else float("nan")
+
             merged: dict[str, Any] = {key: float(np.mean([r[key] for r in rows]))
                                       for key in ("ua", "wa", "macro_f1", "ece")}
             merged.update(
                 n=int(sum(r["n"] for r in rows)), silence=int(sum(r["silence"] for r in rows)),
                 failed=int(sum(r["failed"] for r in rows)),
                 fold_ua=[round(r["ua"], 2) for r in rows],
-                per_class_recall={c: float(np.mean([r["per_class_recall"][c] or 0.0
-                                                    for r in rows]))
-                                  for c in rows[0]["per_class_recall"]},
-                prediction_share={c: float(np.mean([r["prediction_share"][c] for r in rows]))
-                                  for c in rows[0]["prediction_share"]},
-                confusion=np.sum([np.asarray(r["confusion"]) for r in rows
-                                  if len(r["confusion"]) == len(rows[0]["confusion"])],
-                                 axis=0).tolist(),
-                labels=rows[0]["labels"])
-            merged["truth_share"] = {c: float(np.mean([r["truth_share"][c] for r in rows]))
-                                     for c in rows[0]["truth_share"]}
+                per_class_recall={c: mean_over("per_class_recall", c, missing=None)
+                                  for c in classes},
+                prediction_share={c: mean_over("prediction_share", c) for c in classes},
+                truth_share={c: mean_over("truth_share", c) for c in classes},
+                confusion=confusion.tolist(), labels=labels)
             excess = {c: merged["prediction_share"][c] - merged["truth_share"][c]
-                      for c in merged["prediction_share"]}
+                      for c in classes}
             worst = max(excess, key=lambda c: excess[c])
             merged["max_share_excess"] = {"class": worst, "points": round(excess[worst], 2)}
             results[name][mode] = merged
@@ -288,9 +301,9 @@ def merge_folds(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                           for k in ("ua", "wa", "macro_f1")}
                    for mode, r in runs.items()}
             for name, runs in results.items() if name != "clean"}
-    return {**{k: v for k, v in first.items() if k not in ("results", "drop", "n")},
-            "n": int(sum(d["n"] for d in docs)), "folds": len(docs), "results": results,
-            "drop": drop}
+    return {**{k: v for k, v in first.items() if k not in ("results", "drop", "n", "classes")},
+            "classes": classes, "n": int(sum(d["n"] for d in docs)), "folds": len(docs),
+            "results": results, "drop": drop}
 
 
 def render_report(doc: Mapping[str, Any], title: str = "Robustness") -> str:
