@@ -28,12 +28,12 @@ def table(run: Path) -> str:
     if not docs:
         return ""
     cols = [(d, mode) for d in docs for mode in d["adaptations"]]
-    head = ["condition"] + [f"{d['test']} ({mode})" for d, mode in cols]
+    head = ["condition"] + [f"{d['test'].split(' (')[0]} ({mode})" for d, mode in cols]
     lines = [f"**`{run.name}`**: " + "; ".join(f"{d['test']} ({d['n']} utterances) tested with "
                                             f"`{d['model']}`" for d in docs)
              + f". `{docs[0]['command']}` at revision {docs[0]['git_revision'][:7]}.", "",
              "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for name in ROWS:
+    for name in [r for r in ROWS if any(r in d["results"] for d in docs)]:
         cells = []
         for d, mode in cols:
             r = d["results"].get(name, {}).get(mode)
