@@ -103,6 +103,9 @@ def test_single_emotion_speakers_and_bad_options(model, utts):
         evaluate_conditions(rec, utts, ["babble_10db"])
     speech = [np.sin(np.arange(16000) * f / 16000).astype(np.float32) for f in (900, 1700)]
     assert evaluate_conditions(rec, utts[:4], ["babble_10db"], babble=speech)["n"] == 4
+    # utterances are read at the model's rate
+    from_utts = evaluate_conditions(rec, utts[:4], ["babble_10db"], babble=utts[-3:])
+    assert from_utts["results"]["babble_10db"]["none"]["n"] == 4
 
 
 def test_robustness_command(model, tone_corpus, tmp_path, capsys):
@@ -126,6 +129,14 @@ def test_robustness_command(model, tone_corpus, tmp_path, capsys):
     one = cli_main(["robustness", "--model", str(model), "--corpus", "manifest", "--root",
                     str(tone_corpus), "--conditions", "babble", "--out", str(out)])
     assert one == 2 and "--babble-corpus" in capsys.readouterr().err
+    base = ["robustness", "--model", str(model), "--corpus", "manifest", "--root",
+            str(tone_corpus), "--conditions", "telephone"]
+    assert cli_main([*base, "--limit", "0", "--out", str(out)]) == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert cli_main([*base, "--out", str(tmp_path / "file" / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create the folder" in err and len(err.strip().splitlines()) == 1
 
 
 def test_in_corpus_robustness_trains_each_fold(tone_corpus, tmp_path, capsys):

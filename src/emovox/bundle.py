@@ -50,7 +50,6 @@ __all__ = [
     "Classified",
     "LinearHead",
     "Normalizer",
-    "TrainedModel",
     "build_network",
     "device_of",
     "load_checkpoint",
@@ -278,10 +277,6 @@ class Bundle:
             return Classified(np.zeros((0, len(self.labels))))
         return run_network(self.network, list(waves), [len(w) for w in waves], pad_waves,
                             batch_size)
-
-
-#: The name earlier versions used for a bundle.
-TrainedModel = Bundle
 
 
 def device_of(module: Any) -> Any:

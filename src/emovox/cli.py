@@ -247,9 +247,15 @@ def cmd_robustness(args: argparse.Namespace) -> int:
                               f"{', '.join(ADAPTATIONS)})")
     names = [c.strip() for c in args.conditions.split(",") if c.strip()]
     chosen = conditions_named(names) if names and names != ["none"] else []
+    if args.limit is not None and args.limit < 1:
+        raise EmovoxError(f"--limit must be at least 1 (got {args.limit})")
     out = os.path.abspath(args.out)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise EmovoxError(f"--out {args.out}: exists and is not a folder")
+    try:  # the output folder must be usable before hours of work
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise EmovoxError(f"--out {args.out}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise EmovoxError(f"--out {args.out}: folder is not writable")
     if args.recipe is None and args.model is not None and not os.path.isfile(args.model):
         raise EmovoxError(f"{args.model}: checkpoint not found")
     if args.cv and args.recipe is None:
@@ -368,8 +374,6 @@ def _babble_speech(args: argparse.Namespace, corpora: dict[str, list[Any]],
 
     60 utterances spread over the source, so other speakers (and another corpus) talk.
     """
-    from . import audio
-
     if not any(c.params.get("noise") == "babble" for c in chosen):
         return None
     if args.babble_corpus:
@@ -381,8 +385,7 @@ def _babble_speech(args: argparse.Namespace, corpora: dict[str, list[Any]],
     else:
         raise EmovoxError("babble conditions need speech from other speakers: give "
                           "--babble-corpus NAME --babble-root DIR, or a second --corpus")
-    picked = _spread(source, 60)
-    return [audio.load(u.path, 16000, start=u.start, duration=u.duration) for u in picked]
+    return _spread(source, 60)  # read at the model's rate by evaluate_conditions
 
 
 def _add_recipe_options(p: argparse.ArgumentParser) -> None:
@@ -425,9 +428,10 @@ def _add_model_options(p: argparse.ArgumentParser, threads_help: str) -> None:
     p.add_argument("--model", help="checkpoint file (default: the bundled model)")
     p.add_argument("--threads", type=int, metavar="N", help=threads_help)
     p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=INT8_DEFAULT,
-                   help="int8 encoder weights: about 2x faster on CPU, features differ from "
-                   "the trained model's (default: float, the same for predict, listen, serve "
-                   "and the Python API; benchmarks/int8_agreement.py measures the difference)")
+                   help="int8 encoder weights: faster on CPU (benchmarks/speed.py), features "
+                   "differ from the trained model's (default: float, the same for predict, "
+                   "listen, serve and the Python API; benchmarks/int8_agreement.py measures the "
+                   "difference)")
 
 
 def _recognizer(args: argparse.Namespace, **options: Any) -> Any:

@@ -47,7 +47,7 @@ activations together), so it gets exactly the record it gets alone; nor on the i
 (the CLI, ``emovox serve`` and ``listen`` build their recognizer with :meth:`Recognizer.load`,
 with the same defaults), nor on whether a timeline was asked for. Precision: float weights
 by default everywhere (:data:`INT8_DEFAULT`); ``quantize=True`` (``--int8``) runs the
-encoder's linear layers with int8 weights, about twice as fast on one CPU thread, at the cost
+encoder's linear layers with int8 weights, faster on a CPU (``benchmarks/speed.py``), at the cost
 of features that differ from the ones the model was trained on
 (``benchmarks/int8_agreement.py`` measures how much).
 
@@ -751,22 +751,24 @@ class Recognizer:
         if info.frames <= 0:
             raise EmovoxError("no audio samples")
         seconds = info.frames / info.sample_rate
-        if seconds < self.min_seconds:
-            shown = "1 sample" if info.frames == 1 else f"{seconds:.3g} s"
-            raise EmovoxError(f"too short for emotion recognition ({shown}; "
-                              f"at least {self.min_seconds:g} s needed)")
+        self._check_length(seconds, info.frames)
         signal = None
         if seconds <= self.whole_seconds:
             signal = audio.load(path, self.sample_rate, max_seconds=None)
         return self._recording(path, seconds, signal, info)
 
-    def _recording(self, name: str | None, seconds: float, signal: np.ndarray | None,
-                   info: audio.AudioInfo | None) -> Recording:
+    def _check_length(self, seconds: float, frames: int | None = None) -> None:
+        """The length limits, checked from the header before anything is read."""
         if seconds < self.min_seconds:
-            raise EmovoxError(f"too short for emotion recognition ({seconds:.3g} s; "
+            shown = "1 sample" if frames == 1 else f"{seconds:.3g} s"
+            raise EmovoxError(f"too short for emotion recognition ({shown}; "
                               f"at least {self.min_seconds:g} s needed)")
         if self.max_seconds is not None and seconds > self.max_seconds:
             raise EmovoxError(f"{seconds:.1f} s long, over the {self.max_seconds:g} s limit")
+
+    def _recording(self, name: str | None, seconds: float, signal: np.ndarray | None,
+                   info: audio.AudioInfo | None) -> Recording:
+        self._check_length(seconds)
         return Recording(name, seconds, seconds <= self.whole_seconds, signal, info)
 
     def speech(self, signal: np.ndarray) -> tuple[bool, float]:
@@ -781,8 +783,7 @@ class Recognizer:
 
         Each signal goes through the frontend alone: a padded batch would change the float
         rounding of its features (and, with int8 weights, their quantisation scale) with its
-        neighbours, and on a CPU batching saves nothing (measured: 32 clips of 2-5 s, 0.92 s
-        alone vs 0.99 s in batches of 8). So a recording's features never depend on the others.
+        neighbours. So a recording's features never depend on the others.
 
         Args:
             signals: Mono float32 signals at :attr:`sample_rate`.

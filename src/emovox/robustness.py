@@ -159,7 +159,7 @@ def evaluate_conditions(
     *,
     adaptations: Sequence[str] = ("none",),
     seed: int = 0,
-    babble: Sequence[np.ndarray] | None = None,
+    babble: Sequence[np.ndarray | Utterance] | None = None,
     workdir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -172,8 +172,9 @@ def evaluate_conditions(
             (``"all"``, ``"babble"``, ``"reverb_0.6s"``, ...) or :class:`Condition` objects.
         adaptations: Normalisation modes, a subset of :data:`ADAPTATIONS`.
         seed: Base seed of every corruption.
-        babble: Speech signals (at the recognizer's rate) the babble noise is built from: other
-            speakers, ideally of another corpus. Babble conditions need it.
+        babble: Speech the babble noise is built from: signals at the recognizer's rate, or
+            utterances (read at that rate); other speakers, ideally of another corpus. Babble
+            conditions need it.
         workdir: Where the corrupted audio is written (default: a temporary folder, removed).
         progress: Called with a line of text as each run finishes.
 
@@ -205,6 +206,9 @@ def evaluate_conditions(
         raise EmovoxError("no utterance of the test set has a class the model knows")
     truth = [str(u.label) for u in known]
     sr = recognizer.sample_rate
+    talkers = [audio.load(b.path, sr, start=b.start, duration=b.duration)
+               if isinstance(b, Utterance) else np.asarray(b, dtype=np.float32)
+               for b in babble or ()]
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         clean = [audio.load(u.path, sr, start=u.start, duration=u.duration) for u in known]
@@ -216,7 +220,7 @@ def evaluate_conditions(
             for k, (u, signal) in enumerate(zip(known, clean, strict=True)):
                 if condition is not None:
                     rng = condition_rng(seed, u.id, condition.name)
-                    signal = condition.apply(signal, sr, rng, babble=babble)
+                    signal = condition.apply(signal, sr, rng, babble=talkers)
                 path = folder / f"{k:06d}.wav"
                 sf.write(path, np.asarray(signal, dtype=np.float32), sr, subtype="FLOAT")
                 paths.append(str(path))
