@@ -269,7 +269,8 @@ def test_logreg_is_stored_as_plain_arrays_matching_scikit_learn(tone_split, tmp_
 
     payload = torch.load(tmp_path / "lr.pt", weights_only=False)
     assert "sklearn" not in payload and set(payload["linear"]) == {"mean", "scale", "coef",
-                                                                   "intercept"}
+                                                                   "intercept", "temperature"}
+    assert float(payload["linear"]["temperature"]) == 1.0  # not calibrated unless asked
 
 
 def test_classes_absent_from_training_get_zero_probability(tone_split, tmp_path):

@@ -117,26 +117,35 @@ class Normalizer:
 class LinearHead:
     """A fitted multinomial logistic regression as plain arrays (no scikit-learn needed).
 
-    ``predict_proba(x) = softmax(((x - mean) / scale) @ coef.T + intercept)``. Stored in
+    ``predict_proba(x) = softmax((((x - mean) / scale) @ coef.T + intercept) / temperature)``.
+    The temperature (1: none) is fitted on training speakers for calibration
+    (``classic.calibration_folds``); it never changes which class is most probable. Stored in
     checkpoints as arrays, so loading one never unpickles library objects.
     """
 
     def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray,
-                 intercept: np.ndarray) -> None:
+                 intercept: np.ndarray, temperature: float | np.ndarray = 1.0) -> None:
         self.mean = np.asarray(mean, dtype=np.float64)
         self.scale = np.asarray(scale, dtype=np.float64)
         self.coef = np.asarray(coef, dtype=np.float64)
         self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.temperature = float(temperature)
+        if not self.temperature > 0:
+            raise EmovoxError(f"temperature must be > 0, got {self.temperature}")
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The parameters, for a checkpoint."""
         return {"mean": self.mean, "scale": self.scale, "coef": self.coef,
-                "intercept": self.intercept}
+                "intercept": self.intercept, "temperature": np.asarray(self.temperature)}
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Uncalibrated scores ``[N, C]`` (temperature 1) for pooled features ``[N, F]``."""
+        z = ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale) @ self.coef.T
+        return z + self.intercept
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities ``[N, C]`` for pooled features ``[N, F]``."""
-        z = ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale) @ self.coef.T
-        z = z + self.intercept
+        z = self.logits(x) / self.temperature
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)

@@ -58,6 +58,9 @@ __all__ = [
     "available_codecs",
     "babble_noise",
     "clip",
+    "random_condition",
+    "training_copy",
+    "TRAINING_RANGES",
     "codec",
     "condition_rng",
     "conditions_named",
@@ -854,3 +857,82 @@ def condition_rng(seed: int, utt_id: str, condition_name: str) -> np.random.Gene
     return np.random.default_rng(
         [int(seed), zlib.crc32(str(utt_id).encode()), zlib.crc32(str(condition_name).encode())]
     )
+
+
+# --------------------------------------------------------------------------- training draws
+
+#: Strength ranges of :func:`random_condition` (uniform draws): noise SNR in dB, RT60 in s,
+#: gain in dB, clip level as a fraction of the peak. They cover the harness's grades (SNR 0-20,
+#: RT60 0.3-0.9, gain +-20, clip 0.1-0.5) with continuous values and other random streams.
+TRAINING_RANGES: dict[str, tuple[float, float]] = {
+    "snr_db": (0.0, 25.0), "rt60": (0.2, 1.0), "gain_db": (-20.0, 20.0), "clip": (0.1, 0.6),
+}
+
+
+def random_condition(families: Sequence[str], rng: np.random.Generator) -> Condition:
+    """A condition drawn for training: one family of ``families``, a random strength.
+
+    Families: ``white``, ``pink``, ``babble`` (noise at an SNR drawn from
+    :data:`TRAINING_RANGES`), ``reverb``, ``telephone``, ``codec`` (one of the codecs this
+    machine encodes, at :data:`LOW_QUALITY`), ``gain``, ``clip``. The condition's name says
+    what was drawn (``"train_babble_7.3db"``).
+
+    Raises:
+        ConfigError: If ``families`` is empty or names an unknown family, or ``codec`` is the
+            only family and no codec works here.
+    """
+    known = ("white", "pink", "babble", "reverb", "telephone", "codec", "gain", "clip")
+    families = list(families)
+    if not families or any(f not in known for f in families):
+        raise ConfigError(f"training conditions must be among {', '.join(known)}, "
+                          f"got {families!r}")
+    codecs = available_codecs() if "codec" in families else []
+    usable = [f for f in families if f != "codec" or codecs]
+    if not usable:
+        raise ConfigError("no codec can be encoded on this machine (libsndfile)")
+    family = usable[int(rng.integers(0, len(usable)))]
+    if family in _NOISE_KINDS:
+        snr = round(float(rng.uniform(*TRAINING_RANGES["snr_db"])), 1)
+        return Condition(f"train_{family}_{snr:g}db", "noise", snr, {"noise": family})
+    if family == "reverb":
+        rt60 = round(float(rng.uniform(*TRAINING_RANGES["rt60"])), 2)
+        return Condition(f"train_reverb_{rt60:g}s", "reverb", rt60)
+    if family == "telephone":
+        return Condition("train_telephone", "telephone")
+    if family == "codec":
+        fmt = codecs[int(rng.integers(0, len(codecs)))]
+        return Condition(f"train_{fmt}_low", "codec", None,
+                         {"format": fmt, "compression_level": LOW_QUALITY})
+    if family == "gain":
+        db = round(float(rng.uniform(*TRAINING_RANGES["gain_db"])), 1)
+        return Condition(f"train_gain_{db:+g}db", "gain", db)
+    level = round(float(rng.uniform(*TRAINING_RANGES["clip"])), 2)
+    return Condition(f"train_clip_{level:g}", "clip", level)
+
+
+def training_copy(signal: np.ndarray, sample_rate: int, families: Sequence[str], seed: int,
+                  utt_id: str, copy: int, voices: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """Corrupted copy number ``copy`` of a training utterance (multi-condition training).
+
+    The draw depends on ``seed``, the utterance id and ``copy`` only. Babble is built from
+    ``voices`` (speech the caller may use without leaking test speakers: emovox passes the
+    same speaker's other recordings), each talker played at its own random speed (0.8-1.25x,
+    so one voice becomes several); with no ``voices`` the utterance itself is used.
+
+    Example:
+        >>> x = np.sin(2 * np.pi * 220 * np.arange(16000) / 16000).astype(np.float32)
+        >>> a = training_copy(x, 16000, ["white", "reverb"], 1, "utt1", 0)
+        >>> b = training_copy(x, 16000, ["white", "reverb"], 1, "utt1", 0)
+        >>> bool(np.array_equal(a, b)), a.shape
+        (True, (16000,))
+    """
+    rng = np.random.default_rng([int(seed), zlib.crc32(str(utt_id).encode()), int(copy)])
+    condition = random_condition(families, rng)
+    babble = None
+    if condition.params.get("noise") == "babble":
+        pool = list(voices) or [np.asarray(signal, dtype=np.float32)]
+        # Played at another speed (resampled, read at the same rate): pitch and formants move.
+        babble = [resample(np.asarray(pool[int(rng.integers(0, len(pool)))], np.float32),
+                           sample_rate, int(round(sample_rate / float(rng.uniform(0.8, 1.25)))))
+                  for _ in range(6)]
+    return condition.apply(signal, sample_rate, rng, babble=babble)

@@ -44,6 +44,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "POOLING_NAMES",
+    "TRAINING_CONDITIONS",
     "AugmentConfig",
     "EAMConfig",
     "LengthMixConfig",
@@ -67,6 +68,10 @@ __all__ = [
 
 
 # --- the sections built by the stages themselves (checked here, without importing them) -------
+
+#: Families of recording conditions the training augmentation can draw from
+#: (``augment.conditions``; built by :func:`emovox.conditions.random_condition`).
+TRAINING_CONDITIONS = ("white", "pink", "babble", "reverb", "telephone", "codec", "gain", "clip")
 
 #: Pooling heads :class:`ModelConfig` accepts (the keys of :data:`emovox.models.POOLINGS`).
 POOLING_NAMES = ("flam", "mean", "stats", "max", "attention", "attstats")
@@ -356,6 +361,16 @@ class AugmentConfig:
         label_rule: EAM soft-label rule: ``"energy"`` (reconstructed paper rule), ``"length"``,
             ``"hard"``.
         alpha: Beta(alpha, alpha) parameter of plain mixup.
+        conditions: Recording-condition families the multi-condition copies draw from
+            (:data:`TRAINING_CONDITIONS`; see :func:`emovox.conditions.random_condition` for
+            the strength ranges). An addition to the paper.
+        condition_copies: Corrupted copies of every training utterance (0: off); each copy
+            gets its own family and strength, drawn from ``condition_seed``, the utterance and
+            the copy's index, so it is the same in every fold and cached once. The classic
+            trainers use every copy as a training example; the neural trainer draws among the
+            versions like the speeds.
+        condition_seed: Base seed of those draws (the robustness harness tests with other
+            streams: its generators are keyed by condition name).
         speed_factors: Speed perturbation (:func:`emovox.augment.speed_perturb`): every training
             utterance also exists played at these speeds (features cached once); each epoch
             draws one version per utterance, uniformly over ``[1.0, *speed_factors]``. The
@@ -370,6 +385,25 @@ class AugmentConfig:
     label_rule: Literal["energy", "length", "hard"] = "energy"
     alpha: float = 0.2
     speed_factors: list[float] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    condition_copies: int = 0
+    condition_seed: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.conditions, str) or not all(
+                isinstance(c, str) for c in self.conditions):
+            raise ConfigError(f"augment.conditions must be a list of names, got "
+                              f"{self.conditions!r}")
+        if isinstance(self.condition_copies, bool) or self.condition_copies < 0:
+            raise ConfigError(f"augment.condition_copies must be >= 0, got "
+                              f"{self.condition_copies}")
+        if self.condition_copies and not self.conditions:
+            raise ConfigError("augment.condition_copies needs augment.conditions (families "
+                              "to draw from, e.g. [\"white\", \"babble\", \"reverb\"])")
+        unknown = sorted(set(self.conditions) - set(TRAINING_CONDITIONS))
+        if unknown:
+            raise ConfigError(f"unknown augment.conditions {unknown[0]!r}; choose from "
+                              f"{', '.join(TRAINING_CONDITIONS)}")
 
     def mixer_config(self) -> Any:
         """The :mod:`emovox.augment` config object for ``method``."""
@@ -440,6 +474,10 @@ class ClassicConfig:
             the same training data and normalisation, and add it to the network as one more
             ensemble member (class probabilities averaged, every member weighted equally;
             late fusion, an addition to the paper). Needs frame-level features.
+        calibration_folds: Logistic regression only: fit a temperature (one scalar dividing
+            the logits) by this many speaker folds *of the training data* (each fold's clean
+            recordings scored by a model fitted on the other folds, the temperature that
+            minimises their log loss); 0: off. Test speakers are never used.
     """
 
     C: float = 1.0  # noqa: N815 - scikit-learn's name
@@ -447,6 +485,12 @@ class ClassicConfig:
     layer: int | str = -1
     speed_factors: list[float] | None = None
     fuse: bool = False
+    calibration_folds: int = 0
+
+    def __post_init__(self) -> None:
+        folds = self.calibration_folds
+        if isinstance(folds, bool) or folds < 0 or folds == 1:
+            raise ConfigError(f"classic.calibration_folds must be 0 (off) or >= 2, got {folds}")
 
     def speeds(self, augment: AugmentConfig) -> list[float]:
         """Every speed the linear model trains on, ``1.0`` first."""
@@ -507,6 +551,13 @@ class TrainConfig:
             raise ConfigError(f"optim.ensemble must be >= 1, got {self.optim.ensemble}")
         if self.optim.ensemble > 1 and is_finetuned(self):
             raise ConfigError("optim.ensemble > 1 is not supported with a fine-tuned frontend")
+        conditioned = any(self.frontend.get(k) is not None for k in ("level_db", "trim_db"))
+        if conditioned and is_finetuned(self):
+            raise ConfigError("frontend.level_db / frontend.trim_db are not supported with a "
+                              "fine-tuned frontend yet")
+        if self.augment.condition_copies and is_finetuned(self):
+            raise ConfigError("augment.condition_copies needs a frozen frontend (features are "
+                              "extracted once per copy)")
         if self.classic.fuse and (self.method != "neural" or is_finetuned(self)):
             raise ConfigError("classic.fuse needs method = \"neural\" and a frozen frontend")
 

@@ -9,9 +9,12 @@ standardisation statistics a run needs from it.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +23,14 @@ import numpy as np
 from . import audio
 from .augment import speed_perturb
 from .bundle import Normalizer
+from .conditions import training_copy
 from .features import FeatureCache
 from .types import Utterance
 
-__all__ = ["FeatureBank", "fit_normalizer", "group_of"]
+__all__ = ["FeatureBank", "Version", "fit_normalizer", "group_of"]
+
+#: A version of an utterance in a :class:`FeatureBank`: a speed factor or a copy's name.
+Version = float | str
 
 
 def _log(message: str) -> None:
@@ -32,11 +39,12 @@ def _log(message: str) -> None:
 
 
 class FeatureBank:
-    """Features of a set of utterances (and of speed-perturbed versions), plus waveforms.
+    """Features of a set of utterances (and of perturbed versions of them), plus waveforms.
 
-    Features are held in the cache dtype (float16 by default) and returned as float32. Version
-    ``1.0`` is the audio as it is; other speed factors are extracted on request
-    (:meth:`add_speeds`) and cached like the clean ones.
+    Features are held in the cache dtype (float16 by default) and returned as float32. A
+    *version* names what was heard: ``1.0`` is the audio as it is, other floats are speed
+    factors (:meth:`add_speeds`), strings are multi-condition copies (:meth:`add_conditions`,
+    ``"mc<k>"``). Every version is extracted on request and cached like the clean one.
     """
 
     def __init__(self, frontend: Any, utterances: Sequence[Utterance], cache_dir: Path | None,
@@ -47,53 +55,93 @@ class FeatureBank:
         self.cache = FeatureCache(cache_dir, frontend.config(), cache_dtype) if cache_dir else None
         self.index = {u.id: i for i, u in enumerate(utterances)}
         self.utterances = list(utterances)
-        self.features: dict[tuple[str, float], np.ndarray] = {}
+        self.features: dict[tuple[str, Version], np.ndarray] = {}
         self._waves: dict[tuple[str, float], np.ndarray] = {}
-        self._extract(self.utterances, 1.0)
+        self._makers: dict[Version, Callable[[Utterance], np.ndarray]] = {}
+        self._extract(self.utterances, 1.0, "", None)
 
-    def _extract(self, utterances: Sequence[Utterance], speed: float) -> None:
-        todo = [u for u in utterances if (u.id, speed) not in self.features]
-        variant = "" if speed == 1.0 else f"speed{speed:g}"
+    def _extract(self, utterances: Sequence[Utterance], version: Version, variant: str,
+                 make: Callable[[Utterance], np.ndarray] | None) -> None:
+        todo = [u for u in utterances if (u.id, version) not in self.features]
+        if make is not None:
+            self._makers[version] = make
         t0 = time.time()
         for i, utt in enumerate(todo):
             feats = self.cache.get(utt, variant) if self.cache is not None else None
             if feats is None:
-                feats = np.asarray(self.frontend(self.wave(utt, speed))).astype(self.cache_dtype)
+                wave = self.wave(utt) if make is None else make(utt)
+                feats = np.asarray(self.frontend(wave)).astype(self.cache_dtype)
                 if self.cache is not None:
                     self.cache.put(utt, feats, variant)
-                if speed != 1.0:  # perturbed waves are cheap to redo; do not hold them all
-                    self._waves.pop((utt.id, speed), None)
-            self.features[(utt.id, speed)] = np.asarray(feats, dtype=self.cache_dtype)
+            self.features[(utt.id, version)] = np.asarray(feats, dtype=self.cache_dtype)
             if self.progress and ((i + 1) % 100 == 0 or i + 1 == len(todo)):
-                label = self.frontend.name + ("" if speed == 1.0 else f" speed {speed:g}")
+                label = self.frontend.name + (f" {variant}" if variant else "")
                 _log(f"features {label}: {i + 1}/{len(todo)} ({time.time() - t0:.0f} s)")
 
     def add_speeds(self, utterances: Sequence[Utterance], speeds: Sequence[float]) -> None:
         """Extract (or read from the cache) speed-perturbed features of ``utterances``."""
         for speed in speeds:
             if speed != 1.0:
-                self._extract(utterances, float(speed))
+                factor = float(speed)
+                # Perturbed waves are cheap to redo: not held.
+                self._extract(utterances, factor, f"speed{factor:g}",
+                              functools.partial(self._speed_wave, factor=factor))
 
-    def get(self, utt: Utterance, speed: float = 1.0) -> np.ndarray:
-        """Features of one utterance (at a speed already extracted), float32."""
+    def _speed_wave(self, utt: Utterance, factor: float) -> np.ndarray:
+        return speed_perturb(self.wave(utt), factor)
+
+    def add_conditions(self, utterances: Sequence[Utterance], families: Sequence[str],
+                       copies: int, seed: int) -> list[str]:
+        """Extract multi-condition copies ``"mc0"``... of ``utterances``; their versions.
+
+        Copy ``k`` of an utterance is :func:`emovox.conditions.training_copy` of its waveform
+        (the same in every fold: it depends on the seed, the utterance and ``k`` only); babble
+        is built from the same speaker's other recordings in the bank, so no other speaker's
+        voice (a test speaker's, in cross-validation) is heard in training.
+        """
+        by_speaker: dict[str, list[Utterance]] = {}
+        for u in self.utterances:
+            by_speaker.setdefault(u.speaker, []).append(u)
+        spec = json.dumps({"families": sorted(families), "seed": int(seed)}, sort_keys=True)
+        tag = hashlib.sha256(spec.encode()).hexdigest()[:8]
+
+        def make(utt: Utterance, k: int) -> np.ndarray:
+            voices = [self.wave(v) for v in by_speaker.get(utt.speaker, []) if v.id != utt.id]
+            return training_copy(self.wave(utt), self.frontend.sample_rate, families, seed,
+                                 utt.id, k, voices)
+
+        versions = []
+        for k in range(int(copies)):
+            version = f"mc{k}"
+            self._extract(utterances, version, f"mc{k}-{tag}", functools.partial(make, k=k))
+            versions.append(version)
+        return versions
+
+    def get(self, utt: Utterance, speed: Version = 1.0) -> np.ndarray:
+        """Features of one utterance (in a version already extracted), float32."""
         return self.features[(utt.id, speed)].astype(np.float32)
 
-    def raw(self, utt: Utterance, speed: float = 1.0) -> np.ndarray:
+    def raw(self, utt: Utterance, speed: Version = 1.0) -> np.ndarray:
         """Features in their storage dtype (no copy)."""
         return self.features[(utt.id, speed)]
 
-    def wave(self, utt: Utterance, speed: float = 1.0) -> np.ndarray:
-        """The waveform at the frontend's rate, optionally speed-perturbed (memoised)."""
-        key = (utt.id, speed)
-        if key not in self._waves:
-            clean = self._waves.get((utt.id, 1.0))
-            if clean is None:
-                clean = audio.load(utt.path, self.frontend.sample_rate, start=utt.start,
-                                   duration=utt.duration)
-                self._waves[(utt.id, 1.0)] = clean
-            if speed != 1.0:
-                self._waves[key] = speed_perturb(clean, speed)
-        return self._waves[key]
+    def wave(self, utt: Utterance, speed: Version = 1.0) -> np.ndarray:
+        """The waveform at the frontend's rate, in a version already added (or any speed).
+
+        Clean waveforms are memoised; other versions are made again on each call.
+        """
+        clean = self._waves.get((utt.id, 1.0))
+        if clean is None:
+            clean = audio.load(utt.path, self.frontend.sample_rate, start=utt.start,
+                               duration=utt.duration)
+            self._waves[(utt.id, 1.0)] = clean
+        if speed == 1.0:
+            return clean
+        if speed in self._makers:
+            return self._makers[speed](utt)
+        if isinstance(speed, str):
+            raise KeyError(f"version {speed!r} was not added to this bank")
+        return speed_perturb(clean, speed)
 
 
 def group_of(utt: Utterance, mode: str) -> str:

@@ -489,7 +489,9 @@ class Recognizer:
         self.frame_samples = int(round(fs * self.sample_rate)) if fs > 0 else 0
         # Timeline windows are cut from the features of the whole chunk only when a frame
         # depends on nearby samples alone; contextual encoders re-encode every window.
-        self.slices_frames = bool(self.frame_samples) and self.frontend.name in LOCAL_FRONTENDS
+        # A frontend that trims silence first changes where frames fall: windows re-encode too.
+        self.slices_frames = (bool(self.frame_samples) and self.frontend.name in LOCAL_FRONTENDS
+                              and getattr(self.frontend, "trim_db", None) is None)
         unit = math.lcm(self.frame_samples or 1, self.vad.block_samples(self.sample_rate))
         self.chunk_samples = max(unit, int(round(chunk_seconds * self.sample_rate / unit)) * unit)
         self.window_samples = max(1, int(round(self.window * self.sample_rate)))
@@ -798,8 +800,11 @@ class Recognizer:
             return [self.model.as_trained(self.frontend(s)) for s in signals]
         import torch
 
+        from .features import condition_signal
+
         out = []
         for signal in signals:
+            signal = condition_signal(self.frontend, signal)
             wave = torch.from_numpy(np.asarray(signal, dtype=np.float32))[None]
             with torch.inference_mode():
                 feats, mask = module(wave, torch.tensor([wave.shape[1]]))

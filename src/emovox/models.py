@@ -614,9 +614,15 @@ class LinearMember(nn.Module):
         self.register_buffer("intercept", torch.zeros(num_classes))
 
     def set_head(self, arrays: Mapping[str, Any]) -> None:
-        """Copy a fitted head's ``mean``, ``scale``, ``coef`` and ``intercept`` arrays in."""
-        for name, value in arrays.items():
-            self.get_buffer(name).copy_(torch.as_tensor(value, dtype=torch.float32))
+        """Copy a fitted head's ``mean``, ``scale``, ``coef`` and ``intercept`` arrays in.
+
+        A ``temperature`` among them is folded into ``coef`` and ``intercept`` (divided by it).
+        """
+        values = dict(arrays)
+        temperature = float(values.pop("temperature", 1.0))
+        for name, value in values.items():
+            scale = 1.0 / temperature if name in ("coef", "intercept") else 1.0
+            self.get_buffer(name).copy_(torch.as_tensor(value, dtype=torch.float32) * scale)
 
     def forward(self, x: Tensor, mask: Tensor) -> ModelOutput:
         """Logits of the logistic regression (no embedding)."""

@@ -50,7 +50,7 @@ from .config import (
 from .dataset import FeatureBank, fit_normalizer, group_of
 from .errors import ConfigError, EmovoxError, require
 from .evaluate import unweighted_accuracy
-from .features import build_frontend
+from .features import build_frontend, condition_signal
 from .labels import ordered
 from .layers import pad_frames, pad_waves
 from .losses import LossConfig, MLLLoss
@@ -139,13 +139,29 @@ def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureB
                  normalizer: Normalizer, classes: list[str], base: dict[str, Any]) -> Bundle:
     network = _fit_linear(config, train, bank, normalizer, classes)
     info = {"n_train": len(train), "n_valid": 0,
-            "versions": len(config.classic.speeds(config.augment))}
+            "versions": _version_count(config)}
     return Bundle(network=network, info=info, **base)
+
+
+def _version_count(config: TrainConfig) -> int:
+    return len(config.classic.speeds(config.augment)) + config.augment.condition_copies
+
+
+def _versions(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
+              speeds: Sequence[float]) -> list[Any]:
+    """Every version of ``train`` a run uses (clean first), extracted into the bank."""
+    bank.add_speeds(train, speeds)
+    aug = config.augment
+    copies = (bank.add_conditions(train, aug.conditions, aug.condition_copies,
+                                  aug.condition_seed) if aug.condition_copies else [])
+    return [*speeds, *copies]
 
 
 def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
                 normalizer: Normalizer, classes: list[str], method: str | None = None) -> Any:
-    """Fit the classic model on pooled statistics of every speed version of ``train``.
+    """Fit the classic model on pooled statistics of every version of ``train``.
+
+    Versions: the clean audio, each speed factor and each multi-condition copy.
 
     Returns a :class:`LinearHead` (logistic regression) or a scikit-learn pipeline (SVM).
     """
@@ -157,11 +173,10 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
 
     method = method or config.method
     mode = config.data.normalization
-    speeds = config.classic.speeds(config.augment)
-    bank.add_speeds(train, speeds)
+    versions = _versions(config, train, bank, config.classic.speeds(config.augment))
     x = np.stack([pool_stats(normalizer(bank.get(u, v), group_of(u, mode)), config.classic.layer)
-                  for v in speeds for u in train])
-    y = np.array([classes.index(str(u.label)) for u in train] * len(speeds))
+                  for v in versions for u in train])
+    y = np.array([classes.index(str(u.label)) for u in train] * len(versions))
     if method == "logreg":
         clf: Any = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter)
     else:
@@ -183,7 +198,53 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
     full_intercept = np.full(len(classes), -1e4)
     full_coef[logreg.classes_] = coef
     full_intercept[logreg.classes_] = intercept
-    return LinearHead(scaler.mean_, scaler.scale_, full_coef, full_intercept)
+    head = LinearHead(scaler.mean_, scaler.scale_, full_coef, full_intercept)
+    if config.classic.calibration_folds:
+        head.temperature = _fit_temperature(config, train, bank, normalizer, classes)
+    return head
+
+
+def _fit_temperature(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
+                     normalizer: Normalizer, classes: list[str]) -> float:
+    """The temperature that best calibrates held-out training speakers (log loss).
+
+    The training speakers are dealt into ``classic.calibration_folds`` folds (seeded by
+    ``optim.seed``); each fold's clean recordings are scored by a logistic regression fitted,
+    with every version, on the other folds. Test speakers are never seen.
+    """
+    from scipy.optimize import minimize_scalar
+
+    k = config.classic.calibration_folds
+    speakers = sorted({u.speaker for u in train})
+    if len(speakers) < k:
+        raise ConfigError(f"classic.calibration_folds = {k} needs at least {k} training "
+                          f"speakers, got {len(speakers)}")
+    order = np.random.default_rng(config.optim.seed).permutation(len(speakers))
+    fold_of = {speakers[j]: i % k for i, j in enumerate(order)}
+    inner = dataclasses.replace(config, classic=dataclasses.replace(config.classic,
+                                                                    calibration_folds=0))
+    mode = config.data.normalization
+    logits: list[np.ndarray] = []
+    truth: list[int] = []
+    for fold in range(k):
+        held = [u for u in train if fold_of[u.speaker] == fold]
+        head = _fit_linear(inner, [u for u in train if fold_of[u.speaker] != fold], bank,
+                           normalizer, classes, method="logreg")
+        x = np.stack([pool_stats(normalizer(bank.get(u), group_of(u, mode)),
+                                 config.classic.layer) for u in held])
+        logits.append(head.logits(x))
+        truth.extend(classes.index(str(u.label)) for u in held)
+    z = np.concatenate(logits)
+    y = np.asarray(truth)
+
+    def log_loss(log_t: float) -> float:
+        scaled = z / math.exp(log_t)
+        scaled = scaled - scaled.max(axis=1, keepdims=True)
+        log_p = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(y)), y].mean())
+
+    best = minimize_scalar(log_loss, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
+    return round(math.exp(float(best.x)), 4)
 
 
 def _fuse_linear(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
@@ -201,8 +262,7 @@ def _fuse_linear(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
         _log(f"fused a logistic regression on pooled statistics ({head.coef.shape[1]} "
              f"features) as member {len(nets) + 1}")
     info = {**model.info, "fused_linear": {"n_train": len(train),
-                                           "versions": len(config.classic.speeds(
-                                               config.augment))}}
+                                           "versions": _version_count(config)}}
     return dataclasses.replace(model, config=config, network=network, info=info)
 
 
@@ -248,9 +308,9 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=opt_cfg.lr_decay)
     targets = _onehot([str(u.label) for u in train], classes)
     mixer = config.augment.mixer_config()
-    speeds = [1.0, *config.augment.speed_factors]
+    speeds: list[Any] = [1.0, *config.augment.speed_factors]
     if not finetune:
-        bank.add_speeds(train, speeds)
+        speeds = _versions(config, train, bank, speeds)
     encoder = None
     if config.augment.method != "none" and not finetune:
         if not hasattr(frontend, "torch_module"):
@@ -320,7 +380,8 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                                                          mixer)
                     todo = [k for k, info in enumerate(infos) if info.get("applied")]
                     if todo:
-                        encoded = _encode(encoder, [mixed[k] for k in todo], feats[0].ndim)
+                        encoded = _encode(encoder, [condition_signal(frontend, mixed[k])
+                                                    for k in todo], feats[0].ndim)
                         for k, f in zip(todo, encoded, strict=True):
                             feats[k] = f
                 feats = [_crop(normalizer(f, group_of(u, mode)), max_frames, rng)

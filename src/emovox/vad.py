@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 
 from .errors import ConfigError
 
-__all__ = ["SILENCE_DB", "EnergyVAD"]
+__all__ = ["SILENCE_DB", "EnergyVAD", "active_level", "normalize_level", "trim_silence"]
 
 #: Level reported for a block of digital silence (dBFS).
 SILENCE_DB = -120.0
@@ -130,6 +130,85 @@ class EnergyVAD:
         """Whether a whole signal holds speech (its own levels set the threshold)."""
         levels = self.levels(signal, sample_rate)
         return self.is_speech(levels, self.threshold(levels), len(signal) / sample_rate)
+
+
+# --- signal conditioning: the same level and extent for every recording ----------------------
+
+#: Block length of the conditioning functions (20 ms).
+_COND_BLOCK_SECONDS = 0.02
+
+
+def _block_db(x: NDArray[np.floating], sample_rate: int) -> NDArray[np.float64]:
+    """Mean-square level (dBFS) of each whole 20 ms block (one block for shorter signals)."""
+    n = max(1, int(round(_COND_BLOCK_SECONDS * sample_rate)))
+    x = np.asarray(x, dtype=np.float64).ravel()
+    count = max(1, x.size // n)
+    blocks = x[: count * n].reshape(count, -1) if x.size >= n else x[None, :]
+    with np.errstate(divide="ignore"):
+        return np.maximum(10.0 * np.log10(np.mean(blocks**2, axis=1)), SILENCE_DB)
+
+
+def active_level(signal: NDArray[np.floating], sample_rate: int,
+                 range_db: float = 30.0) -> float:
+    """The level of the active part of a signal, in dBFS.
+
+    The power mean of the 20 ms blocks within ``range_db`` of the loudest block: the speech
+    level, nearly independent of how much silence or low noise surrounds it (a simplification
+    of ITU-T P.56's active speech level). Digital silence gives :data:`SILENCE_DB`.
+
+    Example:
+        >>> t = np.arange(16000) / 16000
+        >>> tone = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        >>> round(active_level(np.concatenate([tone, np.zeros(32000, np.float32)]), 16000), 1)
+        -23.0
+    """
+    db = _block_db(signal, sample_rate)
+    top = float(db.max())
+    if top <= SILENCE_DB:
+        return SILENCE_DB
+    active = db[db > top - range_db]
+    return float(10.0 * np.log10(np.mean(10.0 ** (active / 10.0))))
+
+
+def normalize_level(signal: NDArray[np.floating], sample_rate: int,
+                    target_db: float) -> NDArray[np.float32]:
+    """Scale a signal so that its :func:`active_level` is ``target_db`` dBFS.
+
+    The result may exceed full scale (it is a float signal for a model, not for a file); a
+    silent signal is returned unchanged. Recording level then no longer moves a model's answer.
+    """
+    x = np.asarray(signal, dtype=np.float32)
+    level = active_level(x, sample_rate)
+    if level <= SILENCE_DB:
+        return x
+    return (x * np.float32(10.0 ** ((target_db - level) / 20.0))).astype(np.float32)
+
+
+def trim_silence(signal: NDArray[np.floating], sample_rate: int, range_db: float = 40.0,
+                 margin_seconds: float = 0.1) -> NDArray[np.float32]:
+    """The signal from its first to its last 20 ms block within ``range_db`` of the loudest.
+
+    Leading and trailing silence (or steady low noise) is cut, keeping ``margin_seconds`` on
+    each side; pauses inside are kept. Corpora differ widely in how much silence surrounds an
+    utterance, and a model that has learnt one corpus's framing misreads another's.
+
+    Example:
+        >>> t = np.arange(8000) / 16000
+        >>> tone = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        >>> quiet = np.zeros(16000, np.float32)
+        >>> len(trim_silence(np.concatenate([quiet, tone, quiet]), 16000))  # 0.5 s + 2 x 0.1 s
+        11200
+    """
+    x = np.asarray(signal, dtype=np.float32)
+    n = max(1, int(round(_COND_BLOCK_SECONDS * sample_rate)))
+    db = _block_db(x, sample_rate)
+    if x.size < n or float(db.max()) <= SILENCE_DB:
+        return x
+    on = np.flatnonzero(db > db.max() - range_db)
+    margin = int(round(margin_seconds * sample_rate))
+    start = max(0, int(on[0]) * n - margin)
+    end = x.size if int(on[-1]) == db.size - 1 else min(x.size, (int(on[-1]) + 1) * n + margin)
+    return x[start:end]
 
 
 class RunningNoise:

@@ -78,20 +78,92 @@ FRONTENDS: dict[str, Callable[..., Frontend]] = {
 }
 
 
+#: Options of every frontend that condition the signal before it (see :class:`Conditioned`).
+CONDITIONING_OPTIONS = ("level_db", "trim_db")
+
+
+class Conditioned:
+    """A frontend whose input signal is conditioned first: level normalised, silence trimmed.
+
+    ``level_db`` scales each signal to that active speech level (:func:`~emovox.vad.
+    normalize_level`), ``trim_db`` cuts leading and trailing blocks more than that many dB
+    below the loudest (:func:`~emovox.vad.trim_silence`); ``None`` leaves a step out. Both are
+    part of :meth:`config` (so of the cache key and of every checkpoint), so training and
+    prediction condition alike. Everything else is the wrapped frontend's.
+
+    :meth:`condition` is the step alone, for callers that run the frontend's
+    ``torch_module()`` themselves (the module does not condition).
+    """
+
+    def __init__(self, frontend: Frontend, level_db: float | None = None,
+                 trim_db: float | None = None) -> None:
+        for key, value in (("level_db", level_db), ("trim_db", trim_db)):
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))):
+                raise ConfigError(f"frontend.{key} must be a number or absent, got {value!r}")
+        if level_db is not None and not -60.0 <= float(level_db) <= 0.0:
+            raise ConfigError(f"frontend.level_db must be in [-60, 0] dBFS, got {level_db}")
+        if trim_db is not None and not float(trim_db) > 0:
+            raise ConfigError(f"frontend.trim_db must be > 0 dB, got {trim_db}")
+        self.inner = frontend
+        self.level_db = None if level_db is None else float(level_db)
+        self.trim_db = None if trim_db is None else float(trim_db)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (unpickling)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def config(self) -> dict[str, Any]:
+        """The wrapped frontend's config plus the conditioning options."""
+        return {**self.inner.config(), "level_db": self.level_db, "trim_db": self.trim_db}
+
+    def condition(self, signal: np.ndarray) -> np.ndarray:
+        """The conditioned signal (float32, at the frontend's rate)."""
+        from ..vad import normalize_level, trim_silence
+
+        x = np.asarray(signal, dtype=np.float32)
+        rate = int(self.inner.sample_rate)
+        if self.trim_db is not None:
+            x = trim_silence(x, rate, self.trim_db)
+        if self.level_db is not None:
+            x = normalize_level(x, rate, self.level_db)
+        return x
+
+    def __call__(self, signal: np.ndarray) -> np.ndarray:
+        """The wrapped frontend's features of the conditioned signal."""
+        return self.inner(self.condition(signal))
+
+    def __repr__(self) -> str:
+        return f"Conditioned({self.inner!r}, level_db={self.level_db}, trim_db={self.trim_db})"
+
+
+def condition_signal(frontend: Any, signal: np.ndarray) -> np.ndarray:
+    """``frontend.condition(signal)`` for a :class:`Conditioned` frontend, else the signal."""
+    return frontend.condition(signal) if isinstance(frontend, Conditioned) else signal
+
+
 def build_frontend(config: Mapping[str, Any]) -> Frontend:
     """Build a frontend from ``{"name": ..., **options}``.
+
+    ``level_db`` and ``trim_db`` (any frontend; absent or ``None``: off) wrap it in
+    :class:`Conditioned`.
 
     Raises:
         ConfigError: On an unknown frontend name or option.
     """
     options = dict(config)
     name = options.pop("name", None)
+    conditioning = {k: options.pop(k) for k in CONDITIONING_OPTIONS if k in options}
     if name not in FRONTENDS:
         raise ConfigError(f"unknown frontend '{name}' (known: {', '.join(FRONTENDS)})")
     try:
-        return FRONTENDS[str(name)](**options)
+        frontend = FRONTENDS[str(name)](**options)
     except TypeError as exc:
         raise ConfigError(f"frontend '{name}': {exc}") from None
+    if any(v is not None for v in conditioning.values()):
+        return Conditioned(frontend, **conditioning)
+    return frontend
 
 
 def config_key(config: Mapping[str, Any]) -> str:

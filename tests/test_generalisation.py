@@ -1,0 +1,189 @@
+"""What makes a model hold up off its training corpora: conditioning, multi-condition copies,
+calibration on training speakers."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import _voice
+from emovox.conditions import TRAINING_RANGES, random_condition, training_copy
+from emovox.config import load_recipe
+from emovox.errors import ConfigError
+from emovox.features import Conditioned, build_frontend, config_key
+from emovox.vad import active_level, normalize_level, trim_silence
+
+SR = 16000
+LOGMEL = 'frontend={name = "logmel", n_mels = 32}'
+
+
+def speech(seconds=0.8, f0=180.0, seed=0):
+    return _voice(f0, seconds, np.random.default_rng(seed))
+
+
+def pad(x, before=0.5, after=0.7):
+    return np.concatenate([np.zeros(int(before * SR), np.float32), x,
+                           np.zeros(int(after * SR), np.float32)])
+
+
+# --- level and extent ---------------------------------------------------------------------------
+
+def test_active_level_ignores_surrounding_silence_and_normalize_level_hits_the_target():
+    x = speech()
+    assert abs(active_level(pad(x, 2.0, 2.0), SR) - active_level(x, SR)) < 0.01
+    for gain in (0.01, 0.3, 3.0):
+        assert active_level(normalize_level(gain * x, SR, -26.0), SR) == pytest.approx(-26.0,
+                                                                                      abs=1e-3)
+    silent = np.zeros(SR, np.float32)
+    assert np.array_equal(normalize_level(silent, SR, -26.0), silent)
+
+
+def test_trim_silence_cuts_the_ends_only_and_keeps_a_margin():
+    x = speech()
+    pause = np.zeros(int(0.4 * SR), np.float32)
+    inner = np.concatenate([x, pause, x])
+    trimmed = trim_silence(pad(inner), SR, 40.0, margin_seconds=0.1)
+    # the ends go (0.5 s + 0.7 s of silence), the pause inside stays, 0.1 s kept each side
+    assert abs(len(trimmed) - (len(inner) + 2 * int(0.1 * SR))) <= int(0.02 * SR)
+    assert len(trim_silence(inner, SR)) >= len(inner) - int(0.04 * SR)
+    assert len(trim_silence(np.zeros(SR, np.float32), SR)) == SR
+
+
+def test_a_conditioned_frontend_gives_one_answer_whatever_the_level_and_the_framing():
+    plain = build_frontend({"name": "logmel", "n_mels": 32})
+    cond = build_frontend({"name": "logmel", "n_mels": 32, "level_db": -26.0, "trim_db": 40.0})
+    assert isinstance(cond, Conditioned) and not isinstance(plain, Conditioned)
+    x = speech()
+    quiet_framed = pad(0.05 * x, 2.0, 1.0)
+    a, b = cond(pad(x)), cond(quiet_framed)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, atol=1e-3)
+    assert plain(pad(x)).shape != plain(quiet_framed).shape  # unconditioned: another input
+
+
+def test_conditioning_is_part_of_the_config_and_the_cache_key():
+    cond = build_frontend({"name": "logmel", "n_mels": 32, "level_db": -26.0, "trim_db": 40.0})
+    again = build_frontend(cond.config())
+    assert again.config() == cond.config()
+    plain = build_frontend({"name": "logmel", "n_mels": 32})
+    assert config_key(plain.config()) != config_key(cond.config())
+    assert cond.dim == plain.dim and cond.sample_rate == SR  # the rest is the frontend's
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"level_db": 5.0}, "level_db must be in"),
+    ({"level_db": "loud"}, "level_db must be a number"),
+    ({"trim_db": 0}, "trim_db must be > 0"),
+])
+def test_bad_conditioning_options_are_refused(options, message):
+    with pytest.raises(ConfigError, match=message):
+        build_frontend({"name": "logmel", **options})
+
+
+# --- multi-condition copies ---------------------------------------------------------------------
+
+def test_training_copies_are_reproducible_distinct_and_drawn_from_the_families_given():
+    x = speech(1.0)
+    a = training_copy(x, SR, ["white", "reverb", "gain"], 1, "u1", 0)
+    assert np.array_equal(a, training_copy(x, SR, ["white", "reverb", "gain"], 1, "u1", 0))
+    copies = [training_copy(x, SR, ["white", "reverb", "gain"], 1, "u1", k) for k in range(4)]
+    assert all(c.shape == x.shape for c in copies)
+    assert len({c.tobytes() for c in copies}) == 4
+    rng = np.random.default_rng(0)
+    drawn = [random_condition(["pink", "clip"], rng) for _ in range(40)]
+    assert {c.family for c in drawn} == {"train"}  # every name says it is a training draw
+    assert {c.kind for c in drawn} == {"noise", "clip"}
+    snrs = [c.strength for c in drawn if c.kind == "noise"]
+    low, high = TRAINING_RANGES["snr_db"]
+    assert all(low <= s <= high for s in snrs) and len(set(snrs)) > 5
+
+
+def test_babble_for_training_comes_from_the_voices_given():
+    x = speech(1.0)
+    voices = [speech(1.5, 90.0, seed=3)]
+    own = training_copy(x, SR, ["babble"], 1, "u1", 0)
+    other = training_copy(x, SR, ["babble"], 1, "u1", 0, voices)
+    assert not np.allclose(own, other)
+
+
+@pytest.mark.parametrize("override, message", [
+    ('augment.conditions=["thunder"]', "unknown augment.conditions"),
+    ("augment.condition_copies=2", "needs augment.conditions"),
+    ("augment.condition_copies=-1", "must be >= 0"),
+    ("classic.calibration_folds=1", "calibration_folds must be 0"),
+    ("frontend.finetune=all", "not supported with a fine-tuned frontend"),
+])
+def test_bad_generalisation_options_fail_before_any_work(override, message):
+    base = ["frontend.level_db=-26.0"] if "finetune" in override else []
+    with pytest.raises(ConfigError, match=message):
+        load_recipe("whisper_logreg", [*base, override]).validate()
+
+
+def test_condition_copies_are_trained_on_and_the_same_in_every_bank(tone_corpus, tmp_path):
+    from emovox.corpora import load_corpus
+    from emovox.dataset import FeatureBank
+    from emovox.train import fit
+
+    utts = load_corpus("manifest", tone_corpus)
+    config = load_recipe("whisper_logreg", [LOGMEL, 'augment.conditions=["white", "gain"]',
+                                            "augment.condition_copies=2"])
+    model = fit(config, utts, [], cache_dir=tmp_path, progress=False)
+    assert model.info["versions"] == 3
+    frontend = build_frontend(model.frontend_config)
+    whole = FeatureBank(frontend, utts, None, "float32", False)
+    assert whole.add_conditions(utts, ["white", "gain"], 2, 1) == ["mc0", "mc1"]
+    u = utts[0]
+    assert not np.allclose(whole.get(u, "mc0"), whole.get(u))
+    # another bank (another fold's training set) holding this speaker: the same copy
+    part = FeatureBank(frontend, [v for v in utts if v.speaker == u.speaker], None, "float32",
+                       False)
+    part.add_conditions([u], ["white", "gain"], 2, 1)
+    np.testing.assert_allclose(part.get(u, "mc1"), whole.get(u, "mc1"), atol=1e-6)
+
+
+# --- calibration ------------------------------------------------------------------------------
+
+def test_temperature_is_fitted_on_training_speakers_and_keeps_every_label(tone_corpus, tmp_path):
+    from emovox.corpora import load_corpus
+    from emovox.dataset import FeatureBank
+    from emovox.train import fit
+
+    utts = load_corpus("manifest", tone_corpus)
+    last = sorted({u.speaker for u in utts})[-1]
+    train = [u for u in utts if u.speaker != last]
+    test = [u for u in utts if u.speaker == last]
+    raw = fit(load_recipe("whisper_logreg", [LOGMEL]), train, [], cache_dir=tmp_path,
+              progress=False)
+    cal = fit(load_recipe("whisper_logreg", [LOGMEL, "classic.calibration_folds=3"]), train, [],
+              cache_dir=tmp_path, progress=False)
+    assert raw.network.temperature == 1.0 and cal.network.temperature != 1.0
+    bank = FeatureBank(build_frontend(raw.frontend_config), test, tmp_path, "float16", False)
+    p_raw = raw.classify([bank.get(u) for u in test]).probabilities
+    p_cal = cal.classify([bank.get(u) for u in test]).probabilities
+    assert np.array_equal(p_raw.argmax(axis=1), p_cal.argmax(axis=1))
+    assert not np.allclose(p_raw, p_cal)
+    # the temperature is kept by a checkpoint
+    from emovox.bundle import load_checkpoint, save_checkpoint
+
+    save_checkpoint(cal, tmp_path / "cal.pt")
+    assert load_checkpoint(tmp_path / "cal.pt").network.temperature == cal.network.temperature
+
+
+# --- the recognizer -----------------------------------------------------------------------------
+
+def test_a_conditioned_model_answers_the_same_for_a_quiet_padded_copy(tone_corpus, tmp_path):
+    from emovox.bundle import save_checkpoint
+    from emovox.corpora import load_corpus
+    from emovox.inference import Recognizer
+    from emovox.train import fit
+
+    config = load_recipe("whisper_logreg", [
+        'frontend={name = "logmel", n_mels = 32, level_db = -26.0, trim_db = 40.0}'])
+    save_checkpoint(fit(config, load_corpus("manifest", tone_corpus), [], progress=False),
+                    tmp_path / "m.pt")
+    rec = Recognizer.from_checkpoint(tmp_path / "m.pt")
+    x = speech(0.9, 300.0)
+    sf.write(tmp_path / "a.wav", x, SR)
+    sf.write(tmp_path / "b.wav", pad(0.03 * x, 1.0, 1.5), SR)
+    a, b = rec.predict_files([tmp_path / "a.wav", tmp_path / "b.wav"])
+    assert a.label == b.label
+    assert max(abs(a.probabilities[c] - b.probabilities[c]) for c in a.probabilities) < 0.01
