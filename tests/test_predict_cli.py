@@ -59,7 +59,7 @@ def test_jsonl_csv_and_table(model, folder, capsys):
     assert code == 0 and len(lines) == 3 and len(lines[0]["embedding"]) == 16
     code, out, _ = run(capsys, folder, "--model", model, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert code == 0 and list(rows[0]) == ["path", "label", "error", "happy", "sad"]
+    assert code == 0 and list(rows[0]) == ["path", "label", "uncertain", "error", "happy", "sad"]
     assert float(rows[0]["happy"]) + float(rows[0]["sad"]) == pytest.approx(1.0, abs=1e-5)
     assert rows[2]["label"] == "silence" and rows[2]["happy"] == ""
     code, out, _ = run(capsys, folder, "--model", model)
@@ -170,3 +170,25 @@ def test_progress_bar_draws_on_one_line(capsys):
     err = capsys.readouterr().err
     assert err.endswith("[##########] 40/40 recordings\n")
     assert err.count("\n") == 1 and err.count("\r") == 11  # drawn only when it moves
+
+
+def test_min_confidence_marks_answers_the_model_is_unsure_of(model, folder, capsys):
+    code, out, _ = run(capsys, folder, "--model", model, "--format", "json")
+    records = [r for r in json.loads(out) if r["speech"]]
+    assert code == 0 and records and not any(r["uncertain"] for r in records)
+    code, out, _ = run(capsys, folder, "--model", model, "--format", "json",
+                       "--min-confidence", "1")
+    flagged = [r for r in json.loads(out) if r["speech"]]
+    assert all(r["uncertain"] and r["note"].startswith("uncertain") for r in flagged)
+    # the label stays the best guess
+    assert [r["label"] for r in flagged] == [r["label"] for r in records]
+    code, out, _ = run(capsys, folder, "--model", model, "--min-confidence", "1")
+    assert code == 0 and "?" in out and "uncertain" in out
+    silent = [r for r in json.loads(run(capsys, folder, "--model", model, "--format", "json",
+                                        "--min-confidence", "1")[1]) if not r["speech"]]
+    assert silent and not any(r["uncertain"] for r in silent)
+
+
+def test_a_bad_min_confidence_is_refused_before_any_work(model, folder, capsys):
+    code, out, err = run(capsys, folder, "--model", model, "--min-confidence", "1.5")
+    assert code == 2 and out == "" and "min_confidence" in err and "Traceback" not in err

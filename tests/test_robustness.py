@@ -179,3 +179,17 @@ def test_folds_with_different_classes_merge_over_the_union():
     assert clean["per_class_recall"] == {"x": 100.0, "y": 50.0, "z": 0.0}
     confusion = np.asarray(clean["confusion"])
     assert confusion.sum() == 5 and confusion[0, 0] == 2 and confusion[2, 0] == 1
+
+
+def test_the_uncertain_flag_is_scored_against_what_it_flags():
+    from emovox.robustness import _score
+    from emovox.types import Prediction
+
+    preds = [Prediction("happy", {"happy": 0.9, "sad": 0.1}),
+             Prediction("happy", {"happy": 0.55, "sad": 0.45}, uncertain=True),
+             Prediction("sad", {"happy": 0.45, "sad": 0.55}, uncertain=True),
+             Prediction("silence", {}, speech=False)]
+    r = _score(preds, ["happy", "sad", "sad", "happy"], ["happy", "sad"])
+    # 2 of the 3 spoken records flagged; the sure one right, 1 of the 2 flagged right
+    assert r["uncertain_share"] == pytest.approx(66.67)
+    assert r["accuracy_sure"] == 100.0 and r["accuracy_uncertain"] == 50.0

@@ -423,10 +423,13 @@ class _ProgressBar:
 
 def _add_model_options(p: argparse.ArgumentParser, threads_help: str) -> None:
     """The options every recognising subcommand shares (predict, listen, serve)."""
-    from .inference import INT8_DEFAULT
+    from .inference import INT8_DEFAULT, MIN_CONFIDENCE
 
     p.add_argument("--model", help="checkpoint file (default: the bundled model)")
     p.add_argument("--threads", type=int, metavar="N", help=threads_help)
+    p.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE, metavar="P",
+                   help="mark a record 'uncertain' when its most probable emotion is below P "
+                   f"(default {MIN_CONFIDENCE:g}; 0: never)")
     p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=INT8_DEFAULT,
                    help="int8 encoder weights: faster on CPU (benchmarks/speed.py), features "
                    "differ from the trained model's (default: float, the same for predict, "
@@ -439,6 +442,7 @@ def _recognizer(args: argparse.Namespace, **options: Any) -> Any:
     from .inference import Recognizer
 
     options.setdefault("threads", args.threads)
+    options.setdefault("min_confidence", args.min_confidence)
     return Recognizer.load(args.model, quantize=args.int8, **options)
 
 
@@ -448,11 +452,12 @@ def _predictions_csv(predictions: Sequence[Any], labels: Sequence[str]) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["path", "label", "error", *labels])
+    writer.writerow(["path", "label", "uncertain", "error", *labels])
     for p in predictions:
         probs = [f"{p.probabilities[name]:.6f}" if name in p.probabilities else ""
                  for name in labels]
-        writer.writerow([p.path or "", p.label or "", p.error or "", *probs])
+        flag = "" if p.error is not None else str(p.uncertain).lower()
+        writer.writerow([p.path or "", p.label or "", flag, p.error or "", *probs])
     return out.getvalue()
 
 
@@ -467,7 +472,9 @@ def _predictions_table(predictions: Sequence[Any], show_timeline: bool) -> str:
             rows.append([p.path, p.label, "-", duration, p.note or ""])
             continue
         top = ", ".join(f"{name} {value:.2f}" for name, value in p.top_k[1:])
-        rows.append([p.path, p.label, f"{p.probabilities[p.label]:.2f}", duration, top])
+        note = "; ".join(x for x in ("uncertain" if p.uncertain else "", top) if x)
+        label = f"{p.label}?" if p.uncertain else p.label
+        rows.append([p.path, label, f"{p.probabilities[p.label]:.2f}", duration, note])
     text = _table(rows, ["path", "label", "p", "duration", "note"])
     if show_timeline:
         for p in predictions:

@@ -112,6 +112,12 @@ SILENCE = "silence"
 #: flag turns it on): float, so users get the model that was trained and measured.
 INT8_DEFAULT = False
 
+#: Default ``min_confidence``: a record whose most probable emotion is below it is marked
+#: ``uncertain`` (its label is still the best guess). With a calibrated model the top
+#: probability is about how often such an answer is right; benchmarks/robustness_table.py
+#: reports how often records are flagged and how right the flagged ones are.
+MIN_CONFIDENCE = 0.4
+
 #: File name endings :func:`find_audio` picks up in folders (files named on their own are
 #: always tried, whatever their name).
 AUDIO_EXTENSIONS: tuple[str, ...] = (
@@ -412,6 +418,8 @@ class Recognizer:
             (features beyond it are recomputed).
         quantize: Run the frontend's linear layers with int8 weights (PyTorch dynamic
             quantisation); default :data:`INT8_DEFAULT` (off). See the module docstring.
+        min_confidence: A record whose top probability is below this is marked
+            ``uncertain`` (default :data:`MIN_CONFIDENCE`; 0 never marks one).
 
     Attributes:
         labels: The model's emotions, in output order.
@@ -447,6 +455,7 @@ class Recognizer:
         threads: int | None = None,
         cache_megabytes: float = 1024.0,
         quantize: bool = INT8_DEFAULT,
+        min_confidence: float = MIN_CONFIDENCE,
     ) -> None:
         from .features import build_frontend
 
@@ -457,6 +466,8 @@ class Recognizer:
                               f"hop {hop:g} s)")
         if not chunk_seconds >= window:
             raise ConfigError(f"chunk_seconds ({chunk_seconds:g}) must be >= window ({window:g})")
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence must be in [0, 1] (got {min_confidence:g})")
         if not timeline_after > 0 or not min_seconds > 0:
             raise ConfigError("timeline_after and min_seconds must be > 0")
         if whole_seconds is not None and not whole_seconds > 0:
@@ -483,6 +494,7 @@ class Recognizer:
         self.vad = vad or EnergyVAD()
         self.cache_bytes = int(cache_megabytes * 2**20)
         self.quantize = bool(quantize)
+        self.min_confidence = float(min_confidence)
         self.mode = str(model.normalizer.mode)
         # Samples per feature frame (0 for functionals).
         fs = float(getattr(self.frontend, "frame_seconds", 0.0) or 0.0)
@@ -1018,8 +1030,13 @@ class Recognizer:
                               note=_silence_note(overall.peak_db))
         probs = overall.probabilities
         emb = overall.embedding if opts.embeddings else None
+        best = float(np.max(probs))
+        uncertain = best < self.min_confidence
         return Prediction(
             label=self.labels[int(np.argmax(probs))],
+            uncertain=uncertain,
+            note=(f"uncertain: p = {best:.2f} < min confidence {self.min_confidence:g}"
+                  if uncertain else None),
             probabilities={name: float(p) for name, p in zip(self.labels, probs, strict=True)},
             top_k=_top(probs, self.labels, opts.top_k),
             timeline=overall.timeline,

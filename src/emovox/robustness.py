@@ -126,7 +126,18 @@ def _score(predictions: Sequence[Prediction], truth: Sequence[str],
     share_pred = {c: labels.count(c) / len(labels) for c in classes}
     excess = {c: 100.0 * (share_pred[c] - share_true[c]) for c in classes}
     worst = max(excess, key=lambda c: excess[c])
+    # What the `uncertain` flag (the recognizer's min_confidence) tells apart.
+    spoken = [i for i, p in enumerate(predictions) if p.error is None and p.probabilities]
+    unsure = [i for i in spoken if predictions[i].uncertain]
+    sure = [i for i in spoken if not predictions[i].uncertain]
+
+    def right(rows: list[int]) -> float | None:
+        return round(100.0 * sum(labels[i] == truth[i] for i in rows) / len(rows), 2) \
+            if rows else None
+
     return {
+        "uncertain_share": round(100.0 * len(unsure) / max(1, len(spoken)), 2),
+        "accuracy_sure": right(sure), "accuracy_uncertain": right(unsure),
         "ua": scores["ua"], "wa": scores["wa"], "macro_f1": scores["macro_f1"],
         "ece": 100.0 * ece, "n": len(truth), "silence": silent, "failed": failed,
         "per_class_recall": {c: scores["per_class_recall"][c] for c in classes},
@@ -300,6 +311,9 @@ def merge_folds(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                       for c in classes}
             worst = max(excess, key=lambda c: excess[c])
             merged["max_share_excess"] = {"class": worst, "points": round(excess[worst], 2)}
+            for key in ("uncertain_share", "accuracy_sure", "accuracy_uncertain"):
+                values = [r[key] for r in rows if r.get(key) is not None]
+                merged[key] = round(float(np.mean(values)), 2) if values else None
             results[name][mode] = merged
     drop = {name: {mode: {k: round(results["clean"][mode][k] - r[k], 2)
                           for k in ("ua", "wa", "macro_f1")}
@@ -322,20 +336,31 @@ def render_report(doc: Mapping[str, Any], title: str = "Robustness") -> str:
     for mode in doc["adaptations"]:
         lines += [f"## Normalisation: {mode}", "",
                   "| condition | UA | WA | macro-F1 | ECE | ΔUA vs clean | most over-predicted "
-                  "class (points) | silence / failed |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "class (points) | uncertain % (accuracy sure / uncertain) | silence / failed |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for name, runs in doc["results"].items():
             r = runs[mode]
             delta = "" if name == "clean" else f"{-doc['drop'][name][mode]['ua']:+.1f}"
             worst = r["max_share_excess"]
             lines.append(f"| {name} | {r['ua']:.1f} | {r['wa']:.1f} | {r['macro_f1']:.1f} | "
                          f"{r['ece']:.1f} | {delta} | {worst['class']} ({worst['points']:+.1f}) "
-                         f"| {r['silence']} / {r['failed']} |")
+                         f"| {_uncertain_cell(r)} | {r['silence']} / {r['failed']} |")
         lines.append("")
     for key in ("command", "git_revision", "date"):
         if doc.get(key):
             lines.append(f"{key.replace('_', ' ').capitalize()}: `{doc[key]}`  ")
     return "\n".join(lines) + "\n"
+
+
+def _uncertain_cell(r: Mapping[str, Any]) -> str:
+    if r.get("uncertain_share") is None:  # results written before the flag existed
+        return "-"
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}"
+
+    return (f"{r['uncertain_share']:.0f} ({pct(r.get('accuracy_sure'))} / "
+            f"{pct(r.get('accuracy_uncertain'))})")
 
 
 def plot_results(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> None:

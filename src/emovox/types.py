@@ -135,6 +135,9 @@ class Prediction:
         error: One-line reason the input could not be processed, else ``None``.
         speech: Whether any speech was found.
         note: A remark for the user (e.g. why the label is ``"silence"``), else ``None``.
+        uncertain: Whether the most probable emotion is below the recognizer's
+            ``min_confidence``: the label is still the best guess, but the model does not know
+            (the note says so). Always ``False`` without speech.
     """
 
     label: str | None
@@ -147,6 +150,7 @@ class Prediction:
     error: str | None = None
     speech: bool = True
     note: str | None = None
+    uncertain: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probabilities", _frozen_mapping(self.probabilities))
@@ -170,8 +174,9 @@ class Prediction:
         """Return a JSON-serialisable dict.
 
         A failed input gives ``{"path", "error"}``. Otherwise ``{"path", "label", "speech",
-        "duration", "probabilities"}`` plus ``"top_k"``, ``"timeline"``, ``"embedding"`` and
-        ``"note"`` when present. Probabilities are rounded to 6 decimals, times to 1 ms.
+        "uncertain", "duration", "probabilities"}`` plus ``"top_k"``, ``"timeline"``,
+        ``"embedding"`` and ``"note"`` when present. Probabilities are rounded to 6 decimals,
+        times to 1 ms.
         """
         if self.error is not None:
             return {"path": self.path, "error": self.error}
@@ -179,6 +184,7 @@ class Prediction:
             "path": self.path,
             "label": self.label,
             "speech": self.speech,
+            "uncertain": self.uncertain,
             "duration": None if self.duration is None else round(float(self.duration), 3),
             "probabilities": _rounded(self.probabilities),
         }
