@@ -1,0 +1,51 @@
+"""The robustness table generator: runs side by side, flags, missing cells, the clean ECE."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "robustness_table.py"
+
+
+@pytest.fixture()
+def table(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("robustness_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "robustness_table", module)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    monkeypatch.setattr(module, "SECTIONS", [("Compared", ["old", "new"], ["old", "new"])])
+    return module
+
+
+def write(root, run, test, results):
+    doc = {"test": test, "n": 10, "model": "m", "command": "emovox robustness", "seed": 0,
+           "git_revision": "abcdef0123", "adaptations": ["none"],
+           "results": {name: {"none": {"ua": ua, "ece": ece, "max_share_excess":
+                                       {"class": "angry", "points": excess}}}
+                       for name, (ua, ece, excess) in results.items()}}
+    path = root / run / test / "results.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc))
+
+
+def test_runs_stand_side_by_side_per_condition(table, tmp_path):
+    write(tmp_path, "old", "emodb", {"clean": (40.0, 30.0, 25.0), "babble_10db": (20.0, 50, 60)})
+    write(tmp_path, "new", "emodb", {"clean": (52.5, 8.0, 5.0), "telephone": (48.0, 9.0, 3)})
+    text = table.render()
+    assert "| condition | emodb (none) old | emodb (none) new |" in text
+    rows = {r.split(" |")[0][2:]: r for r in text.splitlines() if r.startswith("| ")}
+    assert rows["clean"] == "| clean | 40.0; angry +25 | 52.5 |"  # flagged only above 20
+    assert rows["babble_10db"] == "| babble_10db | 20.0; angry +60 | — |"
+    assert rows["telephone"] == "| telephone | — | 48.0 |"
+    assert rows["ECE % (clean)"] == "| ECE % (clean) | 30.0 | 8.0 |"
+    # conditions in the harness's order: noise before telephone
+    assert text.index("| babble_10db") < text.index("| telephone")
+
+
+def test_a_section_without_its_current_run_is_left_out(table, tmp_path):
+    write(tmp_path, "old", "emodb", {"clean": (40.0, 30.0, 25.0)})
+    assert "Compared" not in table.render()
