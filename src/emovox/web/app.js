@@ -110,7 +110,8 @@ async function analyse(blob, name) {
 function render(doc, name) {
   $("result").hidden = false;
   $("file-name").textContent = doc.path || name;
-  $("label").textContent = doc.label;
+  // an uncertain answer is still the best guess, marked as such (its note says why)
+  $("label").textContent = doc.uncertain ? `${doc.label}?` : doc.label;
   $("label").style.color = doc.speech ? colorOf(doc.label) : "";
   const p = doc.probabilities[doc.label];
   const dur = doc.duration != null ? `${doc.duration.toFixed(1)} s` : "";
