@@ -35,6 +35,8 @@ SECTIONS = [
      "unseen speakers", ["previous_default_cv", "default_cv"], ["previous", "default"]),
     ("Leave one corpus out, every condition, 400 test utterances per corpus",
      ["previous_default_loco", "default_loco_all"], ["previous", "default"]),
+    ("Leave one corpus out, clean, each normalisation mode, on all test speakers and on a "
+     "subset in which every speaker shows one emotion", ["default_composition"], ["default"]),
 ]
 
 

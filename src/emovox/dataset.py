@@ -9,12 +9,11 @@ standardisation statistics a run needs from it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +56,19 @@ class FeatureBank:
         self.utterances = list(utterances)
         self.features: dict[tuple[str, Version], np.ndarray] = {}
         self._waves: dict[tuple[str, float], np.ndarray] = {}
-        self._makers: dict[Version, Callable[[Utterance], np.ndarray]] = {}
-        self._extract(self.utterances, 1.0, "", None)
+        # How each added copy version is made (plain values: no closure holds the bank, so a
+        # bank is freed as soon as it is dropped, not at the next cycle collection).
+        self._copies: dict[str, tuple[tuple[str, ...], int, int]] = {}
+        self._extract(self.utterances, 1.0, "")
 
-    def _extract(self, utterances: Sequence[Utterance], version: Version, variant: str,
-                 make: Callable[[Utterance], np.ndarray] | None) -> None:
+    def _extract(self, utterances: Sequence[Utterance], version: Version, variant: str) -> None:
         todo = [u for u in utterances if (u.id, version) not in self.features]
-        if make is not None:
-            self._makers[version] = make
         t0 = time.time()
         for i, utt in enumerate(todo):
             feats = self.cache.get(utt, variant) if self.cache is not None else None
             if feats is None:
-                wave = self.wave(utt) if make is None else make(utt)
-                feats = np.asarray(self.frontend(wave)).astype(self.cache_dtype)
+                feats = np.asarray(self.frontend(self.wave(utt, version))).astype(
+                    self.cache_dtype)
                 if self.cache is not None:
                     self.cache.put(utt, feats, variant)
             self.features[(utt.id, version)] = np.asarray(feats, dtype=self.cache_dtype)
@@ -82,13 +80,7 @@ class FeatureBank:
         """Extract (or read from the cache) speed-perturbed features of ``utterances``."""
         for speed in speeds:
             if speed != 1.0:
-                factor = float(speed)
-                # Perturbed waves are cheap to redo: not held.
-                self._extract(utterances, factor, f"speed{factor:g}",
-                              functools.partial(self._speed_wave, factor=factor))
-
-    def _speed_wave(self, utt: Utterance, factor: float) -> np.ndarray:
-        return speed_perturb(self.wave(utt), factor)
+                self._extract(utterances, float(speed), f"speed{float(speed):g}")
 
     def add_conditions(self, utterances: Sequence[Utterance], families: Sequence[str],
                        copies: int, seed: int) -> list[str]:
@@ -99,21 +91,13 @@ class FeatureBank:
         is built from the same speaker's other recordings in the bank, so no other speaker's
         voice (a test speaker's, in cross-validation) is heard in training.
         """
-        by_speaker: dict[str, list[Utterance]] = {}
-        for u in self.utterances:
-            by_speaker.setdefault(u.speaker, []).append(u)
         spec = json.dumps({"families": sorted(families), "seed": int(seed)}, sort_keys=True)
         tag = hashlib.sha256(spec.encode()).hexdigest()[:8]
-
-        def make(utt: Utterance, k: int) -> np.ndarray:
-            voices = [self.wave(v) for v in by_speaker.get(utt.speaker, []) if v.id != utt.id]
-            return training_copy(self.wave(utt), self.frontend.sample_rate, families, seed,
-                                 utt.id, k, voices)
-
         versions = []
         for k in range(int(copies)):
             version = f"mc{k}"
-            self._extract(utterances, version, f"mc{k}-{tag}", functools.partial(make, k=k))
+            self._copies[version] = (tuple(families), int(seed), k)
+            self._extract(utterances, version, f"mc{k}-{tag}")
             versions.append(version)
         return versions
 
@@ -137,10 +121,14 @@ class FeatureBank:
             self._waves[(utt.id, 1.0)] = clean
         if speed == 1.0:
             return clean
-        if speed in self._makers:
-            return self._makers[speed](utt)
         if isinstance(speed, str):
-            raise KeyError(f"version {speed!r} was not added to this bank")
+            if speed not in self._copies:
+                raise KeyError(f"version {speed!r} was not added to this bank")
+            families, seed, k = self._copies[speed]
+            voices = [self.wave(v) for v in self.utterances
+                      if v.speaker == utt.speaker and v.id != utt.id]
+            return training_copy(clean, self.frontend.sample_rate, families, seed, utt.id, k,
+                                 voices)
         return speed_perturb(clean, speed)
 
 
