@@ -23,7 +23,7 @@ STAGES = [
     "models", "losses", "evaluate",                     # networks, objectives, metrics
     "bundle",                                           # what a trained model is
     "dataset", "train", "experiment",                   # training and cross-validation
-    "inference", "robustness", "live", "serve",         # using a model
+    "inference", "robustness", "live", "serve", "export",  # using a model
     "cli", "__main__", "__init__",                      # shells
 ]
 TRAINING = {"dataset", "train", "experiment", "losses", "augment"}
@@ -77,7 +77,7 @@ def test_no_stage_imports_a_later_one():
 
 def test_using_a_model_never_imports_training_code():
     edges = graph()
-    for start in ("inference", "robustness", "live", "serve"):
+    for start in ("inference", "robustness", "live", "serve", "export"):
         seen, todo = set(), [start]
         while todo:
             stage = todo.pop()

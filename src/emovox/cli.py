@@ -608,6 +608,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a model as one ONNX graph and check it against the PyTorch model."""
+    from importlib import resources
+
+    from .bundle import load_checkpoint
+    from .errors import require
+    from .export import _check_exportable, check_parity, export_onnx
+    from .inference import DEFAULT_MODEL, example_path
+
+    for module in ("onnx", "onnxscript", "onnxruntime"):
+        require(module, "export")  # before the model loads
+    out = os.path.abspath(args.onnx)
+    if not out.endswith(".onnx"):
+        raise EmovoxError(f"--onnx {args.onnx}: the file name must end in .onnx")
+    if not os.path.isdir(os.path.dirname(out)):
+        raise EmovoxError(f"--onnx {args.onnx}: folder {os.path.dirname(out)} does not exist")
+    if not 0.0 <= args.min_agreement <= 1.0:
+        raise EmovoxError(f"--min-agreement must be in [0, 1] (got {args.min_agreement})")
+    files = list(args.check or [])
+    if args.model is None:
+        with resources.as_file(resources.files("emovox").joinpath(DEFAULT_MODEL)) as path:
+            model = load_checkpoint(path)
+    else:
+        if not os.path.isfile(args.model):
+            raise EmovoxError(f"{args.model}: checkpoint not found")
+        model = load_checkpoint(args.model)
+    _check_exportable(model)
+    from .inference import find_audio
+
+    listed = find_audio(files or [example_path()])
+    found = [name for name, problem in listed if problem is None]
+    for name, problem in listed:
+        if problem is not None:
+            sys.stderr.write(f"emovox export: skipping {name}: {problem}\n")
+    export_onnx(model, out, int8=args.int8)
+    report = check_parity(model, out, found, threads=args.threads)
+    size = os.path.getsize(out) / 1e6
+    _print(f"wrote {out} ({size:.1f} MB{', int8' if args.int8 else ''}); {report.summary()}")
+    for name in report.disagreements[:10]:
+        sys.stderr.write(f"emovox export: labels differ on {name}\n")
+    # int8 weights move probabilities by design: by default only their labels are held to it
+    max_diff = args.max_diff if args.max_diff is not None else (1.0 if args.int8 else 1e-3)
+    if report.compared == 0:
+        raise EmovoxError("parity: no recording could be compared (give speech with --check)")
+    if report.agreement < args.min_agreement or report.max_abs_diff > max_diff:
+        raise EmovoxError(f"parity check failed: agreement {100 * report.agreement:.1f} % "
+                          f"(needed {100 * args.min_agreement:.1f} %), largest difference "
+                          f"{report.max_abs_diff:.2e} (allowed {max_diff:g})")
+    return EXIT_OK
+
+
 # --- the parser -------------------------------------------------------------------------------
 
 
@@ -632,6 +683,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
     p.set_defaults(func=cmd_folds)
+
+    p = sub.add_parser(
+        "export", help="export a model as one ONNX graph (waveform -> probabilities)",
+        description="Write a model's whole classify path (log-mel, encoder, pooling, head) as "
+        "one ONNX file with its labels, rate, conditioning and licences in the metadata, then "
+        "run it beside the PyTorch model on the --check recordings (default: the bundled "
+        "example) and fail unless they agree.")
+    p.add_argument("--model", help="checkpoint file (default: the bundled model)")
+    p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the file to write")
+    p.add_argument("--int8", action="store_true",
+                   help="int8 weights for the matrix multiplications (smaller, faster)")
+    p.add_argument("--check", nargs="+", metavar="PATH",
+                   help="recordings (files or folders) for the parity check")
+    p.add_argument("--min-agreement", type=float, default=0.99, metavar="F",
+                   help="fraction of labels that must agree (default 0.99)")
+    p.add_argument("--max-diff", type=float, metavar="P",
+                   help="largest allowed probability difference (default 1e-3; int8: not "
+                   "checked, only the labels)")
+    p.add_argument("--threads", type=int, default=1, metavar="N", help="CPU threads (default 1)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("cv", help="cross-validate a recipe on a corpus (speaker-independent)")
     p.add_argument("--corpus", required=True)
