@@ -193,3 +193,19 @@ def test_the_uncertain_flag_is_scored_against_what_it_flags():
     # 2 of the 3 spoken records flagged; the sure one right, 1 of the 2 flagged right
     assert r["uncertain_share"] == pytest.approx(66.67)
     assert r["accuracy_sure"] == 100.0 and r["accuracy_uncertain"] == 50.0
+
+
+def test_a_run_records_the_revision_it_started_with(monkeypatch):
+    from emovox import files
+
+    answers = iter(["aaa", "bbb"])
+    monkeypatch.setattr(files, "_revision", lambda cwd: next(answers))
+    files._own_revision.cache_clear()
+    try:
+        first = files.git_revision()
+        # the checkout moves on while the run goes: the record keeps what the run imported
+        assert files.git_revision() == first == "aaa"
+        assert files.provenance()["git_revision"] == "aaa"
+        assert files.git_revision(".") == "bbb"  # another folder is asked afresh
+    finally:
+        files._own_revision.cache_clear()

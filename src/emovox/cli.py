@@ -162,6 +162,9 @@ def _class_spec(args: argparse.Namespace, config: Any) -> str | None:
 
 def cmd_cv(args: argparse.Namespace) -> int:
     """Cross-validate a recipe on a corpus's speaker-independent protocol."""
+    from .files import git_revision
+
+    git_revision()  # the revision of the code this run imported, whatever happens meanwhile
     from .corpora import CORPORA
     from .experiment import run_cv
 
@@ -235,6 +238,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_robustness(args: argparse.Namespace) -> int:
     """Score a model on each corpus given, clean and under recording conditions."""
+    from .files import git_revision
+
+    git_revision()  # the revision of the code this run imported, whatever happens meanwhile
     from .conditions import conditions_named
     from .files import provenance
     from .robustness import ADAPTATIONS, evaluate_conditions, single_emotion_speakers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import os
 import platform
 import shlex
@@ -72,8 +73,24 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 
 def git_revision(folder: str | os.PathLike[str] | None = None) -> str | None:
-    """Return ``HEAD``'s commit hash (with ``-dirty`` if the tree has changes), or ``None``."""
-    cwd = Path(folder) if folder else Path(__file__).resolve().parent
+    """Return ``HEAD``'s commit hash (with ``-dirty`` if the tree has changes), or ``None``.
+
+    Without ``folder`` (emovox's own checkout) the answer is taken once per process, at the
+    first call: a long run that records it when it starts (``emovox cv``, ``emovox
+    robustness`` do) keeps the revision of the code it imported, even if the checkout moves on
+    while it runs.
+    """
+    if folder is None:
+        return _own_revision()
+    return _revision(Path(folder))
+
+
+@functools.lru_cache(maxsize=1)
+def _own_revision() -> str | None:
+    return _revision(Path(__file__).resolve().parent)
+
+
+def _revision(cwd: Path) -> str | None:
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
