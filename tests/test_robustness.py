@@ -179,6 +179,16 @@ def test_folds_with_different_classes_merge_over_the_union():
     assert clean["per_class_recall"] == {"x": 100.0, "y": 50.0, "z": 0.0}
     confusion = np.asarray(clean["confusion"])
     assert confusion.sum() == 5 and confusion[0, 0] == 2 and confusion[2, 0] == 1
+    # ECE over the five predictions together, not the mean of the folds' own ECEs
+    from emovox.evaluate import expected_calibration_error
+
+    conf = [0.9, 0.9, 0.9, 0.9, 0.9]
+    right = [1, 1, 0, 1, 0]
+    probs = np.array([[c, 1 - c] for c in conf])
+    pooled = expected_calibration_error([0 if r else 1 for r in right], probs)
+    assert clean["ece"] == pytest.approx(100 * pooled)
+    assert clean["ece_fold_mean"] == pytest.approx(np.mean(
+        [a["results"]["clean"]["none"]["ece"], b["results"]["clean"]["none"]["ece"]]))
 
 
 def test_the_uncertain_flag_is_scored_against_what_it_flags():

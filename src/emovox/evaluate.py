@@ -8,7 +8,7 @@ fractions in [0, 1]; :func:`classification_scores` reports percentages, as resul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -113,21 +113,52 @@ def expected_calibration_error(y_true: ArrayLike, probabilities: ArrayLike,
         >>> expected_calibration_error([0, 1], [[0.9, 0.1], [0.2, 0.8]], bins=10)
         0.15
     """
+    hist = reliability(y_true, probabilities, bins)
+    return ece_of(hist)
+
+
+def reliability(y_true: ArrayLike, probabilities: ArrayLike, bins: int = 15) -> dict[str, Any]:
+    """Per confidence bin: how many predictions, their summed confidence and summed correctness.
+
+    Sums, not means, so the histograms of several test sets (the folds of a cross-validation)
+    add up to the histogram of their union (:func:`ece_of` of the sum is the pooled ECE).
+
+    Example:
+        >>> reliability([0, 1], [[0.9, 0.1], [0.2, 0.8]], bins=2)["count"]
+        [0, 2]
+    """
     t = np.asarray(y_true, dtype=np.int64)
     p = np.asarray(probabilities, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] != t.shape[0]:
         raise ValueError(f"probabilities must be [N, C] for N = {t.shape[0]} labels")
-    if not len(t):
-        return float("nan")
-    confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == t).astype(np.float64)
+    confidence = p.max(axis=1) if len(t) else np.zeros(0)
+    correct = (p.argmax(axis=1) == t).astype(np.float64) if len(t) else np.zeros(0)
     which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
-    return round(float(total / len(t)), 12)
+    return {
+        "bins": int(bins),
+        "count": np.bincount(which, minlength=bins).astype(int).tolist(),
+        "confidence": np.bincount(which, confidence, minlength=bins).tolist(),
+        "correct": np.bincount(which, correct, minlength=bins).tolist(),
+    }
+
+
+def ece_of(hist: Mapping[str, Any]) -> float:
+    """ECE (a fraction) from a :func:`reliability` histogram (or a sum of several)."""
+    count = np.asarray(hist["count"], dtype=np.float64)
+    if count.sum() == 0:
+        return float("nan")
+    conf = np.asarray(hist["confidence"], dtype=np.float64)
+    right = np.asarray(hist["correct"], dtype=np.float64)
+    used = count > 0
+    gap = np.abs(right[used] - conf[used])  # count * |accuracy - mean confidence| per bin
+    return round(float(gap.sum() / count.sum()), 12)
+
+
+def add_reliability(hists: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The histogram of the union of the test sets the histograms describe."""
+    return {"bins": int(hists[0]["bins"]),
+            **{key: np.sum([np.asarray(h[key], dtype=np.float64) for h in hists],
+                           axis=0).tolist() for key in ("count", "confidence", "correct")}}
 
 
 def classification_scores(

@@ -47,7 +47,7 @@ import soundfile as sf
 from . import audio
 from .conditions import Condition, available_codecs, condition_rng, conditions_named
 from .errors import ConfigError, EmovoxError
-from .evaluate import classification_scores, expected_calibration_error
+from .evaluate import add_reliability, classification_scores, ece_of, reliability
 from .files import write_text
 from .inference import SILENCE, Recognizer
 from .types import Prediction, Utterance
@@ -120,8 +120,9 @@ def _score(predictions: Sequence[Prediction], truth: Sequence[str],
         rows.append(i)
     names = list(classes) + [x for x in (SILENCE, "(failed)") if x in labels]
     scores = classification_scores(list(truth), labels, names)
-    ece = (expected_calibration_error([classes.index(truth[i]) for i in rows], np.stack(probs))
-           if probs else float("nan"))
+    hist = reliability([classes.index(truth[i]) for i in rows],
+                       np.stack(probs) if probs else np.zeros((0, len(classes))))
+    ece = ece_of(hist)
     share_true = {c: truth.count(c) / len(truth) for c in classes}
     share_pred = {c: labels.count(c) / len(labels) for c in classes}
     excess = {c: 100.0 * (share_pred[c] - share_true[c]) for c in classes}
@@ -144,7 +145,7 @@ def _score(predictions: Sequence[Prediction], truth: Sequence[str],
         "prediction_share": {c: round(100.0 * share_pred[c], 2) for c in classes},
         "truth_share": {c: round(100.0 * share_true[c], 2) for c in classes},
         "max_share_excess": {"class": worst, "points": round(excess[worst], 2)},
-        "confusion": scores["confusion"], "labels": names,
+        "confusion": scores["confusion"], "labels": names, "reliability": hist,
     }
 
 
@@ -298,6 +299,13 @@ def merge_folds(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
             merged: dict[str, Any] = {key: float(np.mean([r[key] for r in rows]))
                                       for key in ("ua", "wa", "macro_f1", "ece")}
+            if all("reliability" in r for r in rows):
+                # ECE over every fold's predictions together (a fold of 40 recordings alone has
+                # a large upward bias); the mean of the folds' own ECEs is kept beside it.
+                pooled = add_reliability([r["reliability"] for r in rows])
+                merged["ece_fold_mean"] = merged["ece"]
+                merged["ece"] = 100.0 * ece_of(pooled)
+                merged["reliability"] = pooled
             merged.update(
                 n=int(sum(r["n"] for r in rows)), silence=int(sum(r["silence"] for r in rows)),
                 failed=int(sum(r["failed"] for r in rows)),
