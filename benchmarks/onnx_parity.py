@@ -1,0 +1,69 @@
+"""The bundled model as ONNX (float and int8) against the PyTorch model, on real recordings.
+
+Exports the bundled default model with ``emovox.export.export_onnx`` (float32 and int8
+weights) into a temporary folder, runs ``check_parity`` on every RAVDESS and EmoDB recording
+(1 thread) and writes ``benchmarks/results/onnx_parity.json``: file sizes, label agreement,
+largest probability difference, the files whose labels differ, and the time per recording of
+each path. The recordings are the model's own training data (the only real speech here), so
+agreement on speech the model never heard may be lower; the int8 row is the one to watch.
+
+Usage: ``python benchmarks/onnx_parity.py [--data DIR] [--limit N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+import torch  # noqa: E402
+
+from emovox.bundle import load_checkpoint  # noqa: E402
+from emovox.export import check_parity, export_onnx  # noqa: E402
+from emovox.files import provenance, write_text  # noqa: E402
+from emovox.inference import DEFAULT_MODEL, find_audio  # noqa: E402
+
+OUT = REPO / "benchmarks" / "results" / "onnx_parity.json"
+
+
+def main() -> None:
+    """Export, compare, write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--limit", type=int, default=None, help="first N recordings only")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    doc = {**provenance(), "model": DEFAULT_MODEL}
+    files = [p for p, problem in find_audio([args.data / "ravdess", args.data / "emodb"])
+             if problem is None]
+    files = sorted(files)[: args.limit] if args.limit else sorted(files)
+    doc["recordings"] = len(files)
+    model = load_checkpoint(REPO / "src" / "emovox" / DEFAULT_MODEL)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, int8 in (("float32", False), ("int8", True)):
+            path = export_onnx(model, os.path.join(tmp, f"{name}.onnx"), int8=int8)
+            t0 = time.perf_counter()
+            report = check_parity(model, path, files, threads=1)
+            seconds = time.perf_counter() - t0
+            doc[name] = {
+                "megabytes": round(os.path.getsize(path) / 1e6, 2),
+                "compared": report.compared, "skipped": len(report.skipped),
+                "agreement": round(100 * report.agreement, 2),
+                "max_abs_diff": report.max_abs_diff,
+                "disagreements": [os.path.relpath(f, args.data) for f in report.disagreements],
+                "seconds_both_paths": round(seconds, 1),
+            }
+            print(f"{name}: {report.summary()} ({doc[name]['megabytes']} MB)", flush=True)
+    write_text(OUT, json.dumps(doc, indent=1))
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
