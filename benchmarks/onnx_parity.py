@@ -4,7 +4,7 @@ Exports the bundled default model with ``emovox.export.export_onnx`` (float32 an
 weights) into a temporary folder, runs ``check_parity`` on every RAVDESS and EmoDB recording
 (1 thread) and writes ``benchmarks/results/onnx_parity.json``: file sizes, label agreement,
 largest probability difference, the files whose labels differ, and the time per recording of
-each path. The recordings are the model's own training data (the only real speech here), so
+each path in process (1 thread; the ONNX session on float or int8 weights, PyTorch in float). The recordings are the model's own training data (the only real speech here), so
 agreement on speech the model never heard may be lower; the int8 row is the one to watch.
 
 Usage: ``python benchmarks/onnx_parity.py [--data DIR] [--limit N]``
@@ -59,6 +59,10 @@ def main() -> None:
                 "max_abs_diff": report.max_abs_diff,
                 "disagreements": [os.path.relpath(f, args.data) for f in report.disagreements],
                 "seconds_both_paths": round(seconds, 1),
+                "ms_per_recording_pytorch": round(1000 * report.seconds_model
+                                                  / max(1, report.compared), 1),
+                "ms_per_recording_onnx": round(1000 * report.seconds_onnx
+                                               / max(1, report.compared), 1),
             }
             print(f"{name}: {report.summary()} ({doc[name]['megabytes']} MB)", flush=True)
     write_text(OUT, json.dumps(doc, indent=1))

@@ -30,6 +30,7 @@ import io
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -295,6 +296,9 @@ class ParityReport:
         max_abs_diff: Largest difference of any class probability.
         agreement: Fraction of the compared recordings with the same label.
         disagreements: Files whose labels differ.
+        seconds_model: Time the PyTorch path took over the compared recordings (encode and
+            classify, conditioning included).
+        seconds_onnx: Time the ONNX session took over them (conditioning included).
     """
 
     compared: int = 0
@@ -302,6 +306,8 @@ class ParityReport:
     max_abs_diff: float = 0.0
     agreement: float = 1.0
     disagreements: list[str] = field(default_factory=list)
+    seconds_model: float = 0.0
+    seconds_onnx: float = 0.0
 
     def summary(self) -> str:
         """One line for people."""
@@ -345,9 +351,13 @@ def check_parity(model: Any, onnx_path: str | os.PathLike[str],
         if not recognizer.speech(signal)[0]:
             report.skipped.append((name, "no speech"))
             continue
+        t0 = time.perf_counter()
         want, _ = recognizer.classify(recognizer.encode([signal]))
+        t1 = time.perf_counter()
         wave = condition_signal(frontend, signal)[None, :].astype(np.float32)
         got = session.run(None, {"wave": wave})[0]
+        report.seconds_onnx += time.perf_counter() - t1
+        report.seconds_model += t1 - t0
         report.max_abs_diff = max(report.max_abs_diff, float(np.abs(got - want).max()))
         same = int(np.argmax(got)) == int(np.argmax(want))
         agree += same
