@@ -4,8 +4,9 @@ Exports the bundled default model with ``emovox.export.export_onnx`` (float32 an
 weights) into a temporary folder, runs ``check_parity`` on every RAVDESS and EmoDB recording
 (1 thread) and writes ``benchmarks/results/onnx_parity.json``: file sizes, label agreement,
 largest probability difference, the files whose labels differ, and the time per recording of
-each path in process (1 thread; the ONNX session on float or int8 weights, PyTorch in float). The recordings are the model's own training data (the only real speech here), so
-agreement on speech the model never heard may be lower; the int8 row is the one to watch.
+each path in process (1 thread; the ONNX session on float or int8 weights, PyTorch in float).
+The recordings are the model's own training data (the only real speech here), so agreement on
+speech the model never heard may be lower; the int8 row is the one to watch.
 
 Usage: ``python benchmarks/onnx_parity.py [--data DIR] [--limit N]``
 """
