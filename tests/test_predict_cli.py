@@ -192,3 +192,34 @@ def test_min_confidence_marks_answers_the_model_is_unsure_of(model, folder, caps
 def test_a_bad_min_confidence_is_refused_before_any_work(model, folder, capsys):
     code, out, err = run(capsys, folder, "--model", model, "--min-confidence", "1.5")
     assert code == 2 and out == "" and "min_confidence" in err and "Traceback" not in err
+
+
+def test_the_output_format_follows_the_file_name_unless_given(model, folder, tmp_path, capsys):
+    for name, check in (("o.csv", lambda t: t.startswith("path,label,uncertain,error")),
+                        ("o.jsonl", lambda t: json.loads(t.splitlines()[0])["path"]),
+                        ("o.json", lambda t: isinstance(json.loads(t), list)),
+                        ("o.txt", lambda t: t.startswith("path "))):
+        code, _, _ = run(capsys, folder, "--model", model, "-o", tmp_path / name)
+        assert code == 0 and check((tmp_path / name).read_text()), name
+    code, _, _ = run(capsys, folder, "--model", model, "-o", tmp_path / "x.csv", "--format", "json")
+    assert code == 0 and isinstance(json.loads((tmp_path / "x.csv").read_text()), list)
+
+
+def test_the_bundled_model_is_nameable_and_bad_options_point_to_the_subcommand(folder, capsys):
+    code, out, err = run(capsys, folder / "spk1" / "high.wav", "--model", "default",
+                         "--format", "json")
+    assert code == 0 and json.loads(out)[0]["label"] and err == ""
+    code, out, err = run(capsys, folder, "--bogus")
+    assert code == 2 and "unrecognized arguments: --bogus" in err
+    assert "see emovox predict --help" in err
+
+
+def test_evaluate_and_export_take_the_bundled_model_by_name(tone_corpus, tmp_path, capsys):
+    code = main(["evaluate", "--model", "default", "--corpus", "manifest", "--root",
+                 str(tone_corpus), "--format", "json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out)["model"] == "default", err
+    code = main(["evaluate", "--model", "nowhere.pt", "--corpus", "manifest", "--root",
+                 str(tone_corpus)])
+    out, err = capsys.readouterr()
+    assert code == 2 and "nowhere.pt: checkpoint not found" in err and "'default'" in err

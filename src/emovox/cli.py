@@ -27,6 +27,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _model_file(model: str | None) -> str:
+    """The checkpoint a ``--model`` value names (``None`` or ``default``: the bundled one)."""
+    from .inference import bundled_model_path
+
+    path = bundled_model_path(model)
+    if path is None:
+        raise EmovoxError("the bundled default model is missing from this installation "
+                          "(reinstall emovox, or give a checkpoint with --model)")
+    if not os.path.isfile(path):
+        raise EmovoxError(f"{model}: checkpoint not found (give a checkpoint file, or "
+                          f"'default' for the bundled model)")
+    return path
+
+
 def _print(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -219,7 +233,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .experiment import evaluate_model
     from .files import provenance
 
-    model = load_checkpoint(args.model)
+    model = load_checkpoint(_model_file(args.model))
     utterances = _load_corpora([args.corpus], [args.root], args.classes)[0]
     scores = evaluate_model(model, utterances, cache_dir=args.cache, progress=not args.quiet)
     doc = {"model": args.model, "corpus": args.corpus, **scores, **provenance()}
@@ -262,8 +276,8 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         raise EmovoxError(f"--out {args.out}: cannot create the folder ({exc.strerror})") from None
     if not os.access(out, os.W_OK):
         raise EmovoxError(f"--out {args.out}: folder is not writable")
-    if args.recipe is None and args.model is not None and not os.path.isfile(args.model):
-        raise EmovoxError(f"{args.model}: checkpoint not found")
+    if args.recipe is None and args.model is not None:
+        _model_file(args.model)  # a missing checkpoint fails before any work
     if args.cv and args.recipe is None:
         raise EmovoxError("--cv trains the recipe on each fold: give --recipe")
     if args.recipe:
@@ -433,7 +447,8 @@ def _add_model_options(p: argparse.ArgumentParser, threads_help: str) -> None:
     """The options every recognising subcommand shares (predict, listen, serve)."""
     from .inference import INT8_DEFAULT, MIN_CONFIDENCE
 
-    p.add_argument("--model", help="checkpoint file (default: the bundled model)")
+    p.add_argument("--model", help="checkpoint file, or 'default' (the bundled model, also "
+                   "when omitted)")
     p.add_argument("--threads", type=int, metavar="N", help=threads_help)
     p.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE, metavar="P",
                    help="mark a record 'uncertain' when its most probable emotion is below P "
@@ -510,6 +525,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.top_k is not None and args.top_k < 1:
         raise EmovoxError("--top-k must be at least 1")
+    if args.format is None:
+        ending = os.path.splitext(args.output or "")[1].lower()
+        args.format = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}.get(ending, "table")
     if args.group_by == "speaker" and not args.speakers:
         raise EmovoxError("--group-by speaker needs --speakers FILE.csv (columns path,speaker)")
     speakers = read_speakers(args.speakers) if args.speakers else None
@@ -587,19 +605,16 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Load the model once and serve it until interrupted (Ctrl-C)."""
-    from importlib import resources
-
     from .errors import ConfigError, require
 
     for module in ("fastapi", "uvicorn", "python_multipart"):
         require(module, "serve")  # before the model loads
-    from .inference import DEFAULT_MODEL
     from .serve import ServeSettings, create_app, run, settings_line
 
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be 1-65535 (got {args.port})")
     workers = max(1, int(args.workers))
-    model_path = args.model or str(resources.files("emovox").joinpath(DEFAULT_MODEL))
+    model_path = _model_file(args.model)
     settings = ServeSettings(max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds,
                              max_concurrent=args.max_concurrent, workers=args.workers,
                              model_path=model_path)  # the model card is found beside it
@@ -616,12 +631,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a model as one ONNX graph and check it against the PyTorch model."""
-    from importlib import resources
-
     from .bundle import load_checkpoint
     from .errors import require
     from .export import _check_exportable, check_parity, export_onnx
-    from .inference import DEFAULT_MODEL, example_path
+    from .inference import example_path
 
     for module in ("onnx", "onnxscript", "onnxruntime"):
         require(module, "export")  # before the model loads
@@ -633,13 +646,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not 0.0 <= args.min_agreement <= 1.0:
         raise EmovoxError(f"--min-agreement must be in [0, 1] (got {args.min_agreement})")
     files = list(args.check or [])
-    if args.model is None:
-        with resources.as_file(resources.files("emovox").joinpath(DEFAULT_MODEL)) as path:
-            model = load_checkpoint(path)
-    else:
-        if not os.path.isfile(args.model):
-            raise EmovoxError(f"{args.model}: checkpoint not found")
-        model = load_checkpoint(args.model)
+    model = load_checkpoint(_model_file(args.model))
     _check_exportable(model)
     from .inference import find_audio
 
@@ -673,6 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="emovox", description="Speech emotion recognition.")
     parser.add_argument("--version", action="version", version=f"emovox {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.subcommands = sub.choices  # type: ignore[attr-defined]
 
     p = sub.add_parser("corpora", help="list supported corpora and their expected layouts")
     p.add_argument("--format", choices=["text", "json"], default="text")
@@ -696,7 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
         "one ONNX file with its labels, rate, conditioning and licences in the metadata, then "
         "run it beside the PyTorch model on the --check recordings (default: the bundled "
         "example) and fail unless they agree.")
-    p.add_argument("--model", help="checkpoint file (default: the bundled model)")
+    p.add_argument("--model", help="checkpoint file, or 'default' (the bundled model, also "
+                   "when omitted)")
     p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the file to write")
     p.add_argument("--int8", action="store_true",
                    help="int8 weights for the matrix multiplications (smaller, faster)")
@@ -734,7 +743,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a checkpoint on a corpus (cross-corpus)")
-    p.add_argument("--model", required=True, help="checkpoint file")
+    p.add_argument("--model", required=True,
+                   help="checkpoint file, or 'default' for the bundled model")
     p.add_argument("--corpus", required=True)
     p.add_argument("--root", required=True)
     p.add_argument("--classes", help="class subset: a name or a,b,c")
@@ -788,7 +798,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the others go on. Exit code: 0 all done, 1 some inputs failed, 2 usage or model error.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and folders")
     _add_model_options(p, "CPU threads (default: all)")
-    p.add_argument("--format", choices=["table", "json", "jsonl", "csv"], default="table")
+    p.add_argument("--format", choices=["table", "json", "jsonl", "csv"],
+                   help="output format (default: from the --output name's ending, .json, "
+                   ".jsonl or .csv; else table)")
     p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
     p.add_argument("--top-k", type=int, metavar="K", help="also list the K best emotions")
     p.add_argument("--embeddings", action="store_true",
@@ -873,7 +885,10 @@ def _add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the subcommand they were given to, whose --help lists its options
+        sub = getattr(parser, "subcommands", {}).get(getattr(args, "command", None), parser)
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

@@ -147,6 +147,26 @@ Progress = Callable[[int, int], None]
 # --- small pieces ------------------------------------------------------------------------------
 
 
+#: Names that mean the bundled model wherever a model is taken (``--model default``).
+BUNDLED_NAMES = ("default",)
+
+
+def is_bundled_name(model: str | os.PathLike[str]) -> bool:
+    """Whether ``model`` names the bundled model rather than a file (a real file wins)."""
+    return os.fspath(model) in BUNDLED_NAMES and not os.path.exists(os.fspath(model))
+
+
+def bundled_model_path(model: str | os.PathLike[str] | None) -> str | None:
+    """The checkpoint file ``model`` means: the bundled one for ``None``/``"default"``.
+
+    Returns ``None`` only if the bundled model is missing from the installation.
+    """
+    if model is not None and not is_bundled_name(model):
+        return os.fspath(model)
+    resource = resources.files("emovox").joinpath(DEFAULT_MODEL)
+    return str(resource) if resource.is_file() else None
+
+
 def example_path() -> str:
     """The path of the example recording shipped with emovox (a synthetic English sentence).
 
@@ -517,14 +537,15 @@ class Recognizer:
         """The one way the CLI, ``listen`` and ``serve`` build a recognizer.
 
         Args:
-            model: A checkpoint file, or ``None`` for the bundled default model.
+            model: A checkpoint file, or ``None`` or ``"default"`` for the bundled default
+                model (a file named ``default`` in the working folder wins).
             **options: Options of :class:`Recognizer` (their defaults are the same for every
                 interface; ``quantize`` defaults to :data:`INT8_DEFAULT`).
 
         Raises:
             EmovoxError: If the checkpoint is missing or unusable, or on a bad option.
         """
-        if model is None:
+        if model is None or is_bundled_name(model):
             return cls.default(**options)
         return cls.from_checkpoint(model, **options)
 
