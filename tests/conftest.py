@@ -50,3 +50,17 @@ def tone_corpus(tmp_path_factory) -> Path:
             rows.append(f"{name},{label},spk{s},{'female' if s % 2 else 'male'}")
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")
     return root / "manifest.csv"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _feature_cache_outside_home(tmp_path_factory):
+    """Commands cache features in $EMOVOX_CACHE or ~/.cache/emovox: keep tests out of home."""
+    import os
+
+    previous = os.environ.get("EMOVOX_CACHE")
+    os.environ["EMOVOX_CACHE"] = str(tmp_path_factory.mktemp("emovox-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("EMOVOX_CACHE", None)
+    else:
+        os.environ["EMOVOX_CACHE"] = previous

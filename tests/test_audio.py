@@ -509,3 +509,17 @@ def test_is_silent():
     assert not is_silent(np.full(100, 1000, dtype=np.int16))  # ints scaled by dtype: -30 dBFS
     assert is_silent(np.full(100, 10, dtype=np.int16))  # -70 dBFS
     expect_error(lambda: is_silent(np.array([np.nan])), "signal", "contains NaN")
+
+
+@pytest.mark.parametrize("head, named", [
+    (b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00", "MP4 container"),
+    (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81", "WebM/Matroska"),
+    (b"\xff\xf1\x50\x80\x02\x1f\xfc\x21\x00\x49\x90\x02", "raw AAC"),
+])
+def test_common_containers_libsndfile_cannot_read_are_named(tmp_path, head, named):
+    path = tmp_path / "voice.m4a"
+    path.write_bytes(head + bytes(4000))
+    with pytest.raises(audio.AudioError) as err:
+        audio.load(path)
+    message = str(err.value)
+    assert named in message and "ffmpeg" in message and "\n" not in message

@@ -223,3 +223,18 @@ def test_evaluate_and_export_take_the_bundled_model_by_name(tone_corpus, tmp_pat
                  str(tone_corpus)])
     out, err = capsys.readouterr()
     assert code == 2 and "nowhere.pt: checkpoint not found" in err and "'default'" in err
+
+
+@pytest.mark.parametrize("option", ["--output", "--plot"])
+def test_unusable_output_paths_fail_before_any_recording_is_read(model, folder, tmp_path,
+                                                                 capsys, monkeypatch, option):
+    from emovox import inference
+
+    def never(*args, **kwargs):
+        raise AssertionError("recognition started")
+
+    monkeypatch.setattr(inference.Recognizer, "predict_files", never)
+    code, out, err = run(capsys, folder, "--model", model, option, tmp_path / "no" / "x.png")
+    assert code == 2 and "does not exist" in err and option in err
+    code, out, err = run(capsys, folder, "--model", model, option, tmp_path)
+    assert code == 2 and "is a folder" in err

@@ -477,3 +477,34 @@ def test_config_values_of_the_wrong_type_are_errors():
     with pytest.raises(ConfigError, match="optim.epochs must be int"):
         fast_mll("optim.epochs=2.5")
     assert fast_mll("optim.lr=1").optim.lr == 1  # an int is a valid float
+
+
+def test_a_one_class_training_set_is_a_clear_error(tone_corpus, tmp_path, capsys):
+    from emovox.cli import main
+
+    rows = tone_corpus.read_text().splitlines()
+    one = tmp_path / "manifest.csv"
+    one.write_text("\n".join([rows[0]] + [r.replace(",sad,", ",happy,") for r in rows[1:]])
+                   + "\n")
+    for row in rows[1:]:
+        name = row.split(",")[0]
+        (tmp_path / name).write_bytes((tone_corpus.parent / name).read_bytes())
+    code = main(["train", "--corpus", "manifest", "--root", str(one), "--recipe",
+                 "whisper_logreg", "--set", 'frontend={name = "logmel", n_mels = 32}',
+                 "--out", str(tmp_path / "m.pt"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "at least 2 emotions" in err and "['happy']" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "m.pt").exists()
+
+
+def test_commands_cache_features_by_default_and_not_with_no_cache(tone_corpus, tmp_path,
+                                                                 monkeypatch, capsys):
+    from emovox.cli import main
+
+    monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path / "cache"))
+    args = ["train", "--corpus", "manifest", "--root", str(tone_corpus), "--recipe",
+            "whisper_logreg", "--set", 'frontend={name = "logmel", n_mels = 32}', "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "a.pt"), "--no-cache"]) == 0
+    assert not (tmp_path / "cache").exists()
+    assert main([*args, "--out", str(tmp_path / "b.pt")]) == 0
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 36

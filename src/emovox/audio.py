@@ -450,11 +450,28 @@ def _has_audio_magic(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0  # MPEG frame sync
 
 
+def _unreadable_container(head: bytes) -> str | None:
+    """Name a common audio container libsndfile does not read, from its first bytes."""
+    if head[4:8] == b"ftyp":
+        return "an MP4 container (M4A/AAC/ALAC)"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "a WebM/Matroska container (WebM, MKA)"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "raw AAC (ADTS)"
+    if head[:4] == b"#!AM":
+        return "AMR speech"
+    return None
+
+
 def _open_error(name: str, exc: BaseException, head: bytes) -> AudioError:
     code = getattr(exc, "code", None)
     if code == _SF_ERR_UNSUPPORTED_ENCODING:  # e.g. a WAV holding a codec libsndfile lacks
         return _error(name, f"not an audio file or unsupported format ({_libsndfile_reason(exc)})")
     if code == _SF_ERR_UNRECOGNISED_FORMAT:
+        container = _unreadable_container(head)
+        if container:
+            return _error(name, f"{container}, a format this installation cannot read; convert "
+                                "it first, e.g. ffmpeg -i INPUT -ac 1 -ar 16000 OUTPUT.wav")
         if _has_audio_magic(head):  # a known container whose header is cut short
             return _error(name, "truncated or corrupt audio (header is incomplete or damaged)")
         return _error(name, "not an audio file or unsupported format")

@@ -41,6 +41,28 @@ def _model_file(model: str | None) -> str:
     return path
 
 
+def _check_writable(option: str, path: str) -> None:
+    """Fail now, not after the work, if ``path`` cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise EmovoxError(f"{option} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise EmovoxError(f"{option} {path}: folder {folder} is not writable")
+    if os.path.isdir(path):
+        raise EmovoxError(f"{option} {path}: is a folder, not a file")
+
+
+def _cache(args: argparse.Namespace) -> Any:
+    """The feature cache: --cache, else $EMOVOX_CACHE or ~/.cache/emovox; --no-cache: none."""
+    if getattr(args, "no_cache", False):
+        return None
+    if args.cache:
+        return args.cache
+    from .features import default_cache_dir
+
+    return default_cache_dir()
+
+
 def _print(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -186,7 +208,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     utterances = _load_corpora([args.corpus], [args.root], _class_spec(args, config))[0]
     protocol = args.protocol or CORPORA[args.corpus].protocol
     doc = run_cv(config, utterances, corpus=args.corpus, protocol=protocol, out_dir=args.out,
-                 folds=args.folds, k=args.k, fold_seed=args.fold_seed, cache_dir=args.cache,
+                 folds=args.folds, k=args.k, fold_seed=args.fold_seed, cache_dir=_cache(args),
                  progress=not args.quiet, save_models=args.save_models)
     m = doc["mean"]
     done = f"{len(doc['folds'])}/{doc['n_folds']} folds"
@@ -214,7 +236,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         first = make_folds(part, CORPORA[name].protocol, select=[1], validation="none")[0]
         train.extend(first.train)
         valid.extend(first.test)
-    model = fit(config, train, valid, cache_dir=args.cache, progress=not args.quiet)
+    model = fit(config, train, valid, cache_dir=_cache(args), progress=not args.quiet)
     model.info["training_data"] = {
         "corpora": list(args.corpus),
         "n_train": len(train),
@@ -235,7 +257,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = load_checkpoint(_model_file(args.model))
     utterances = _load_corpora([args.corpus], [args.root], args.classes)[0]
-    scores = evaluate_model(model, utterances, cache_dir=args.cache, progress=not args.quiet)
+    scores = evaluate_model(model, utterances, cache_dir=_cache(args), progress=not args.quiet)
     doc = {"model": args.model, "corpus": args.corpus, **scores, **provenance()}
     if args.format == "json":
         _emit(json.dumps(doc, indent=1), args.output)
@@ -344,7 +366,7 @@ def _robustness_cv(args: argparse.Namespace, name: str, utterances: list[Any],
         say(f"{name} fold {fold.index}: training {config.name} on {len(fold.train)} + "
             f"{len(fold.valid)} utterances")
         model = fit(config, fold.train, fold.valid, labels=labels, extra=fold.test,
-                    cache_dir=args.cache, progress=False)
+                    cache_dir=_cache(args), progress=False)
         recognizer = Recognizer(model, threads=args.threads, quantize=args.int8,
                                 min_confidence=args.min_confidence)
         test = _spread(fold.test, args.limit) if args.limit else fold.test
@@ -383,7 +405,7 @@ def _robustness_model(args: argparse.Namespace, test_name: str,
     train = [u for name, part in corpora.items() if name != test_name for u in part]
     if not train:
         raise EmovoxError("--recipe trains on the other corpora: give at least two --corpus")
-    model = fit(config, train, [], cache_dir=args.cache, progress=not args.quiet)
+    model = fit(config, train, [], cache_dir=_cache(args), progress=not args.quiet)
     trained_on = "+".join(n for n in corpora if n != test_name)
     return (Recognizer(model, threads=args.threads, quantize=args.int8,
                        min_confidence=args.min_confidence),
@@ -410,13 +432,18 @@ def _babble_speech(args: argparse.Namespace, corpora: dict[str, list[Any]],
     return _spread(source, 60)  # read at the model's rate by evaluate_conditions
 
 
+def _add_cache_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", default=None,
+                   help="feature cache folder (default: $EMOVOX_CACHE or ~/.cache/emovox)")
+    p.add_argument("--no-cache", action="store_true", help="extract features without caching")
+
+
 def _add_recipe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", required=True, help="shipped recipe name or a TOML file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set model.pooling=mean (repeatable)")
     p.add_argument("--classes", help="class subset: a name (iemocap4) or a,b,c")
-    p.add_argument("--cache", default=None,
-                   help="feature cache folder (default: $EMOVOX_CACHE or ~/.cache/emovox)")
+    _add_cache_options(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
 
@@ -528,6 +555,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.format is None:
         ending = os.path.splitext(args.output or "")[1].lower()
         args.format = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}.get(ending, "table")
+    # Every output must be writable before any recording is read.
+    for option, target in (("--output", args.output), ("--plot", args.plot)):
+        if target:
+            _check_writable(option, target)
+    if args.plot:
+        from .errors import require
+
+        require("matplotlib", "plot")
     if args.group_by == "speaker" and not args.speakers:
         raise EmovoxError("--group-by speaker needs --speakers FILE.csv (columns path,speaker)")
     speakers = read_speakers(args.speakers) if args.speakers else None
@@ -623,7 +658,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                              max_seconds=settings.max_seconds)
     app = create_app(recognizer, settings)
     sys.stderr.write(f"emovox: serving {', '.join(recognizer.labels)} on "
-                     f"http://{args.host}:{args.port}/ (API docs at /docs; "
+                     f"http://{args.host}:{args.port}/ (API described at /openapi.json; "
                      f"{settings_line(settings)})\n")
     run(app, host=args.host, port=args.port, log_level=args.log_level)
     return EXIT_OK
@@ -748,7 +783,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True)
     p.add_argument("--root", required=True)
     p.add_argument("--classes", help="class subset: a name or a,b,c")
-    p.add_argument("--cache", default=None, help="feature cache folder")
+    _add_cache_options(p)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -786,7 +821,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold-seed", type=int, default=0, metavar="N",
                    help="seed of the k-fold protocols' speaker assignment (default 0)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override")
-    p.add_argument("--cache", default=None, help="feature cache folder (with --recipe)")
+    _add_cache_options(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     _add_model_options(p, "CPU threads (default: all)")
     p.set_defaults(func=cmd_robustness)
@@ -860,8 +895,9 @@ def _add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "serve", help="an HTTP API and a web page for emotion recognition",
         description="Serve the model over HTTP: POST /v1/predict (multipart field 'file' or the "
-        "raw audio body; ?timeline=true, ?top_k=K), GET /health, GET /v1/model, the API docs at "
-        "/docs and a page to upload or record audio at /. Needs pip install 'emovox[serve]'.")
+        "raw audio body; ?timeline=true, ?top_k=K), GET /health, GET /v1/model, the API "
+        "described at /openapi.json and a page to upload or record audio at /. Needs pip "
+        "install 'emovox[serve]'.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")

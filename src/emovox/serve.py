@@ -1,6 +1,7 @@
 """The HTTP service behind ``emovox serve``: an API and a web page around one :class:`Recognizer`.
 
-Endpoints (see ``/docs``, or the machine-readable ``/openapi.json``):
+Endpoints (described machine-readably at ``/openapi.json``; no ``/docs`` page: Swagger UI
+would load its scripts from a CDN, which is blank offline):
 
 - ``POST /v1/predict``: the audio as a multipart form field ``file`` (what an HTML form or
   ``curl -F file=@talk.wav`` sends) or as the raw request body (``curl --data-binary
@@ -547,6 +548,8 @@ def create_app(recognizer: "Recognizer", settings: "ServeSettings | None" = None
         version=__version__,
         summary="Speech emotion recognition: upload a recording, get its emotions.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: blank pages offline
+        redoc_url=None,
     )
     app.state.emovox = state
 

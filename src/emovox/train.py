@@ -98,6 +98,12 @@ def fit(
     if config.method == "neural" and config.data.train_on_valid:
         train, valid = list(train) + list(valid), []
     classes = list(labels) if labels else list(ordered(u.label for u in train if u.label))
+    present = {u.label for u in list(train) + list(valid) if u.label}
+    if len(present) < 2:
+        raise EmovoxError(f"training needs recordings of at least 2 emotions; these "
+                          f"{len(train) + len(valid)} are all {sorted(present) or ['unlabelled']}")
+    if config.method != "neural":
+        require("sklearn", "sklearn")  # before any feature is extracted
     if config.optim.threads:
         torch.set_num_threads(config.optim.threads)
     if frontend is None:
