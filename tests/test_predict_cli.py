@@ -238,3 +238,15 @@ def test_unusable_output_paths_fail_before_any_recording_is_read(model, folder, 
     assert code == 2 and "does not exist" in err and option in err
     code, out, err = run(capsys, folder, "--model", model, option, tmp_path)
     assert code == 2 and "is a folder" in err
+
+
+def test_csv_carries_the_timeline_and_embeddings_need_json(model, folder, capsys):
+    code, out, _ = run(capsys, folder / "spk1" / "high.wav", "--model", model, "--format", "csv",
+                       "--timeline")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and list(rows[0])[:3] == ["path", "start", "end"]
+    overall, windows = rows[0], rows[1:]
+    assert overall["start"] == "" and overall["label"] in ("happy", "sad")
+    assert windows and all(float(w["end"]) > float(w["start"]) for w in windows)
+    code, out, err = run(capsys, folder, "--model", model, "--embeddings")
+    assert code == 2 and "json and jsonl only" in err and out == ""

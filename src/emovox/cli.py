@@ -496,18 +496,28 @@ def _recognizer(args: argparse.Namespace, **options: Any) -> Any:
     return Recognizer.load(args.model, quantize=args.int8, **options)
 
 
-def _predictions_csv(predictions: Sequence[Any], labels: Sequence[str]) -> str:
+def _predictions_csv(predictions: Sequence[Any], labels: Sequence[str],
+                     timeline: bool = False) -> str:
+    """One row per recording; with ``timeline``, also one row per window (its start and end)."""
     import csv
     import io
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["path", "label", "uncertain", "error", *labels])
+    where = ["start", "end"] if timeline else []
+    writer.writerow(["path", *where, "label", "uncertain", "error", *labels])
+
+    def probs(values: Any) -> list[str]:
+        return [f"{values[name]:.6f}" if name in values else "" for name in labels]
+
     for p in predictions:
-        probs = [f"{p.probabilities[name]:.6f}" if name in p.probabilities else ""
-                 for name in labels]
         flag = "" if p.error is not None else str(p.uncertain).lower()
-        writer.writerow([p.path or "", p.label or "", flag, p.error or "", *probs])
+        whole = ["", ""] if timeline else []
+        writer.writerow([p.path or "", *whole, p.label or "", flag, p.error or "",
+                         *probs(p.probabilities)])
+        for seg in (p.timeline or ()) if timeline else ():
+            writer.writerow([p.path or "", f"{seg.start:.3f}", f"{seg.end:.3f}", seg.label, "",
+                             "", *probs(seg.probabilities)])
     return out.getvalue()
 
 
@@ -555,6 +565,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.format is None:
         ending = os.path.splitext(args.output or "")[1].lower()
         args.format = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}.get(ending, "table")
+    if args.embeddings and args.format in ("table", "csv"):
+        raise EmovoxError(f"--embeddings are written in json and jsonl only (not "
+                          f"{args.format}): add --format json or -o FILE.json")
     # Every output must be writable before any recording is read.
     for option, target in (("--output", args.output), ("--plot", args.plot)):
         if target:
@@ -583,7 +596,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     elif args.format == "jsonl":
         text = "\n".join(json.dumps(p.to_dict(), ensure_ascii=False) for p in predictions)
     elif args.format == "csv":
-        text = _predictions_csv(predictions, recognizer.labels)
+        text = _predictions_csv(predictions, recognizer.labels, timeline=bool(args.timeline))
     else:
         text = _predictions_table(predictions, show_timeline=bool(args.timeline))
     _emit(_safe(text), args.output)
@@ -839,9 +852,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
     p.add_argument("--top-k", type=int, metavar="K", help="also list the K best emotions")
     p.add_argument("--embeddings", action="store_true",
-                   help="include the model's embedding of each recording (json, jsonl)")
+                   help="include the model's embedding of each recording (json and jsonl "
+                   "only)")
     p.add_argument("--timeline", action="store_true",
-                   help="emotions over time in sliding windows (automatic for long recordings)")
+                   help="emotions over time in sliding windows (automatic for long recordings); "
+                   "csv gets a row per window with its start and end")
     p.add_argument("--timeline-after", type=float, default=20.0, metavar="S",
                    help="recordings longer than this get a timeline anyway (default 20 s)")
     p.add_argument("--window", type=float, default=3.0, metavar="S",
