@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -250,3 +251,13 @@ def test_csv_carries_the_timeline_and_embeddings_need_json(model, folder, capsys
     assert windows and all(float(w["end"]) > float(w["start"]) for w in windows)
     code, out, err = run(capsys, folder, "--model", model, "--embeddings")
     assert code == 2 and "json and jsonl only" in err and out == ""
+
+
+def test_a_clip_too_short_to_judge_gets_an_error_not_an_emotion(model, tmp_path, capsys):
+    sf.write(tmp_path / "blip.wav", voice(320, 0.1, 1), SR)
+    sf.write(tmp_path / "word.wav", voice(320, 0.6, 1), SR)
+    code, out, err = run(capsys, tmp_path, "--model", model, "--format", "json")
+    records = {Path(r["path"]).name: r for r in json.loads(out)}
+    assert code == 1 and "too short for emotion recognition" in records["blip.wav"]["error"]
+    assert "at least 0.5 s" in records["blip.wav"]["error"]
+    assert records["word.wav"]["label"] in ("happy", "sad")

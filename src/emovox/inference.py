@@ -112,6 +112,10 @@ SILENCE = "silence"
 #: flag turns it on): float, so users get the model that was trained and measured.
 INT8_DEFAULT = False
 
+#: Shortest recording given an emotion (seconds, default ``min_seconds``): below half a second
+#: there is too little speech to judge, and a model would still answer with confidence.
+MIN_SECONDS = 0.5
+
 #: Default ``min_confidence``: a record whose most probable emotion is below it is marked
 #: ``uncertain`` (its label is still the best guess). With a calibrated model the top
 #: probability is about how often such an answer is right; benchmarks/robustness_table.py
@@ -429,7 +433,7 @@ class Recognizer:
             are analysed in windows (default: twice ``window``).
         chunk_seconds: Audio read and encoded at a time for the window analysis (30 s is
             Whisper's own window, so chunking changes nothing for Whisper models).
-        min_seconds: Shorter recordings are refused (nothing can be said about them).
+        min_seconds: Shorter recordings are refused (default :data:`MIN_SECONDS`: 0.5 s).
         max_seconds: Longer recordings are refused (``None``: no limit; memory is bounded by
             the chunked window analysis either way).
         vad: The voice activity detector (default :class:`~emovox.vad.EnergyVAD()`).
@@ -469,7 +473,7 @@ class Recognizer:
         timeline_after: float = 20.0,
         whole_seconds: float | None = None,
         chunk_seconds: float = 30.0,
-        min_seconds: float = 0.1,
+        min_seconds: float = MIN_SECONDS,
         max_seconds: float | None = None,
         vad: EnergyVAD | None = None,
         threads: int | None = None,
