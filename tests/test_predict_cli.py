@@ -261,3 +261,13 @@ def test_a_clip_too_short_to_judge_gets_an_error_not_an_emotion(model, tmp_path,
     assert code == 1 and "too short for emotion recognition" in records["blip.wav"]["error"]
     assert "at least 0.5 s" in records["blip.wav"]["error"]
     assert records["word.wav"]["label"] in ("happy", "sad")
+
+
+def test_recognising_commands_default_to_one_thread_and_say_so():
+    from emovox.cli import DEFAULT_THREADS, build_parser
+
+    parser = build_parser()
+    for argv in (["predict", "x.wav"], ["listen", "--stdin"]):
+        assert parser.parse_args(argv).threads == DEFAULT_THREADS == 1
+    assert parser.parse_args(["serve"]).threads is None  # serve: cores / workers
+    assert "default 1" in parser.subcommands["predict"].format_help()

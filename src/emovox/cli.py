@@ -470,13 +470,20 @@ class _ProgressBar:
         sys.stderr.flush()
 
 
-def _add_model_options(p: argparse.ArgumentParser, threads_help: str) -> None:
+#: Threads of predict, listen and robustness unless --threads says otherwise.
+DEFAULT_THREADS = 1
+THREADS_HELP = (f"CPU threads (default {DEFAULT_THREADS}: several emovox processes, or a busy "
+                "machine, are never oversubscribed; raise it on an idle machine)")
+
+
+def _add_model_options(p: argparse.ArgumentParser, threads_help: str,
+                       threads: int | None = DEFAULT_THREADS) -> None:
     """The options every recognising subcommand shares (predict, listen, serve)."""
     from .inference import INT8_DEFAULT, MIN_CONFIDENCE
 
     p.add_argument("--model", help="checkpoint file, or 'default' (the bundled model, also "
                    "when omitted)")
-    p.add_argument("--threads", type=int, metavar="N", help=threads_help)
+    p.add_argument("--threads", type=int, default=threads, metavar="N", help=threads_help)
     p.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE, metavar="P",
                    help="mark a record 'uncertain' when its most probable emotion is below P "
                    f"(default {MIN_CONFIDENCE:g}; 0: never)")
@@ -836,7 +843,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override")
     _add_cache_options(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    _add_model_options(p, "CPU threads (default: all)")
+    _add_model_options(p, THREADS_HELP)
     p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser(
@@ -845,7 +852,7 @@ def build_parser() -> argparse.ArgumentParser:
         "One record per recording; a recording that fails gives a record with its error and "
         "the others go on. Exit code: 0 all done, 1 some inputs failed, 2 usage or model error.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and folders")
-    _add_model_options(p, "CPU threads (default: all)")
+    _add_model_options(p, THREADS_HELP)
     p.add_argument("--format", choices=["table", "json", "jsonl", "csv"],
                    help="output format (default: from the --output name's ending, .json, "
                    ".jsonl or .csv; else table)")
@@ -887,7 +894,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=float, default=3.0, metavar="S", help="window (default 3 s)")
     p.add_argument("--hop", type=float, default=1.0, metavar="S",
                    help="one prediction every S seconds (default 1 s)")
-    _add_model_options(p, "CPU threads (default: all)")
+    _add_model_options(p, THREADS_HELP)
     p.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     p.add_argument("--normalization", choices=["auto", "running", "global"], default="auto",
                    help="running: follow the speaker with moving statistics (auto: when the "
@@ -916,7 +923,7 @@ def _add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    _add_model_options(p, "torch threads per worker (default: CPU cores / workers)")
+    _add_model_options(p, "torch threads per worker (default: CPU cores / workers)", None)
     p.add_argument("--workers", type=int, default=defaults.workers, metavar="N",
                    help=f"recognizer threads running in parallel (default {defaults.workers}); "
                    "CPU threads are shared out between them")
