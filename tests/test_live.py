@@ -147,3 +147,22 @@ def test_listen_skips_to_the_newest_window_when_behind(model):
     count = listen(live, ring, segments.append, warnings.append)
     assert count == len(segments) == 1 and segments[0].end == 4.0
     assert warnings == ["processing is slower than real time: skipped 7 windows (3.5 s of audio)"]
+
+
+def test_a_file_redirected_to_stdin_is_analysed_whole(model, tmp_path):
+    pcm = tmp_path / "talk.raw"
+    pcm.write_bytes((stream() * 32767).astype("<i2").tobytes())
+    with open(pcm, "rb") as source:  # like `emovox listen --stdin < talk.raw`
+        proc = subprocess.run(listen_cmd(model, "--jsonl"), stdin=source, capture_output=True,
+                              timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(proc.stdout.decode().splitlines()) == 8 and b"skipped" not in proc.stderr
+
+
+def test_sixteen_bit_input_read_as_float_is_refused_in_one_line(model):
+    pcm = (stream() * 32767).astype("<i2").tobytes()
+    proc = subprocess.run(listen_cmd(model, "--format", "f32le"), input=pcm,
+                          capture_output=True, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "not f32le audio" in err and "--format s16le" in err
+    assert "nan" not in proc.stdout.decode() and "Warning" not in err and "Traceback" not in err

@@ -625,7 +625,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_listen(args: argparse.Namespace) -> int:
     """Print rolling predictions from raw PCM on stdin or from the microphone."""
-    from .live import LiveRecognizer, format_segment, listen_microphone, listen_stdin
+    from .live import (
+        LiveRecognizer,
+        format_segment,
+        is_live_source,
+        listen_microphone,
+        listen_stdin,
+    )
 
     if args.rate < 1 or args.channels < 1:
         raise EmovoxError("--rate and --channels must be positive")
@@ -647,8 +653,10 @@ def cmd_listen(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     if args.stdin:
+        # A file redirected to stdin is not live: every window is analysed, none skipped.
+        drop = not args.no_drop and is_live_source(sys.stdin.buffer)
         listen_stdin(live, emit, warn, fmt=args.format, channels=args.channels, rate=args.rate,
-                     drop=not args.no_drop)
+                     drop=drop)
     else:
         listen_microphone(live, emit, warn, rate=args.rate, channels=args.channels,
                           device=args.device)
@@ -902,7 +910,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--norm-seconds", type=float, default=30.0, metavar="S",
                    help="time constant of the running statistics (default 30 s)")
     p.add_argument("--no-drop", action="store_true",
-                   help="analyse every hop even when behind real time (for piped recordings)")
+                   help="analyse every hop even when behind real time (for piped recordings; "
+                   "a file redirected to stdin is never skipped)")
     p.add_argument("--device", help="microphone device name or number (sounddevice)")
     p.set_defaults(func=cmd_listen)
     _add_serve_parser(sub)

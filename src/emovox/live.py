@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -45,7 +46,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from .errors import ConfigError, EmovoxError, require
+from .errors import AudioError, ConfigError, EmovoxError, require
 from .types import Segment
 from .vad import RunningNoise
 
@@ -56,6 +57,7 @@ __all__ = [
     "RunningStats",
     "format_segment",
     "listen",
+    "is_live_source",
     "read_pcm",
 ]
 
@@ -66,6 +68,10 @@ PCM_FORMATS: dict[str, tuple[str, float]] = {
 }
 
 Stats = tuple[np.ndarray, np.ndarray]
+
+#: Largest float sample accepted from raw f32le input (+24 dBFS): anything beyond is not float
+#: audio (e.g. 16-bit samples read as floats).
+_FLOAT_LIMIT = 16.0
 
 
 class RunningStats:
@@ -278,6 +284,7 @@ class _Decoder:
         if rate < 1:
             raise ConfigError(f"rate must be >= 1 Hz (got {rate})")
         dtype, self.scale = PCM_FORMATS[fmt]
+        self.fmt = fmt
         self.dtype = np.dtype(dtype)
         self.channels = channels
         self.frame_bytes = self.dtype.itemsize * channels
@@ -293,7 +300,16 @@ class _Decoder:
         usable = len(data) - len(data) % self.frame_bytes
         self._pending = data[usable:]
         frames = np.frombuffer(data[:usable], dtype=self.dtype).astype(np.float32)
-        frames *= np.float32(self.scale)
+        if self.dtype.kind == "f" and frames.size:
+            with np.errstate(invalid="ignore", over="ignore"):
+                bad = ~np.isfinite(frames) | (np.abs(frames) > _FLOAT_LIMIT)
+            if bad.any():
+                raise AudioError(
+                    f"standard input: these bytes are not {self.fmt} audio (a sample of "
+                    f"{frames[bad][0]:.3g}; float audio stays within about -1..1): 16-bit "
+                    "input needs --format s16le")
+        if self.scale != 1.0:
+            frames *= np.float32(self.scale)
         mono = frames.reshape(-1, self.channels).mean(axis=1, dtype=np.float32)
         mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
         if self._resampler is not None:
@@ -405,8 +421,24 @@ def listen_stdin(live: LiveRecognizer, emit: Callable[[Segment], None],
     thread.join(timeout=1.0)
     if errors:
         exc = errors[0]
+        if isinstance(exc, EmovoxError):
+            raise exc
         raise EmovoxError(f"reading standard input failed: {type(exc).__name__}: {exc}")
     return count
+
+
+def is_live_source(stream: IO[bytes]) -> bool:
+    """Whether a byte stream may be live (a pipe, a terminal, a socket), not a plain file.
+
+    A file redirected to standard input (``< recording.raw``) can be read faster than real
+    time, so none of it needs to be skipped.
+    """
+    import stat
+
+    try:
+        return not stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):
+        return True
 
 
 def listen_microphone(live: LiveRecognizer, emit: Callable[[Segment], None],
