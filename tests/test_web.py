@@ -94,11 +94,14 @@ def test_timeline_chart(page):
 
 
 def test_a_text_file_shows_the_servers_message(page, tmp_path):
+    page.set_input_files("#file", str(EXAMPLE))  # a first answer ...
+    expect(page.locator("#result")).to_be_visible(timeout=30_000)
     notes = tmp_path / "notes.wav"
     notes.write_text("not audio at all\n" * 20)
     page.set_input_files("#file", str(notes))
     expect(page.locator("#error")).to_have_text(
         "notes.wav: not an audio file or unsupported format", timeout=30_000)
+    expect(page.locator("#result")).to_be_hidden()  # ... is not left under the error
 
 
 def test_record_from_the_microphone(page):

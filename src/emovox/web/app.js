@@ -34,6 +34,8 @@ function showError(message) {
   const el = $("error");
   el.textContent = message;
   el.hidden = !message;
+  // an error replaces the previous answer: never show another file's result under it
+  if (message) $("result").hidden = true;
 }
 
 function svg(tag, attrs, text) {
