@@ -508,3 +508,20 @@ def test_commands_cache_features_by_default_and_not_with_no_cache(tone_corpus, t
     assert not (tmp_path / "cache").exists()
     assert main([*args, "--out", str(tmp_path / "b.pt")]) == 0
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 36
+
+
+def test_the_shipped_example_corpus_trains_and_predicts(tmp_path, capsys):
+    from pathlib import Path
+
+    from emovox.cli import main
+
+    manifest = Path(__file__).resolve().parents[1] / "examples" / "mini_corpus" / "manifest.csv"
+    assert main(["train", "--corpus", "manifest", "--root", str(manifest), "--recipe",
+                 "whisper_logreg", "--out", str(tmp_path / "mini.pt"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "mini.pt"), str(manifest.parent),
+                 "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 24
+    # its own training recordings: each named after its emotion
+    assert all(r["label"] in Path(r["path"]).name for r in records)
