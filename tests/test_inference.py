@@ -526,3 +526,48 @@ def test_plot_timelines_writes_a_png(rec, tmp_path):
         plot_timelines([rec.predict_signal(voice(300, 1.0), SR)], tmp_path / "u.png")
     with pytest.raises(EmovoxError, match="does not exist"):
         plot_timelines([result], tmp_path / "no" / "t.png")
+
+
+def _figure_of(monkeypatch, predictions):
+    """The matplotlib figure plot_timelines would save."""
+    from emovox import files
+
+    saved = {}
+    monkeypatch.setattr(files, "save_png", lambda fig, path: saved.setdefault("fig", fig))
+    plot_timelines(predictions, "unused.png")
+    return saved["fig"]
+
+
+def test_long_timelines_are_a_band_short_ones_also_lines(monkeypatch):
+    def timeline(n):
+        return tuple(Segment(k * 1.0, k * 1.0 + 3.0, "happy" if k % 3 else "sad",
+                             {"happy": 0.7, "sad": 0.3} if k % 3 else {"happy": 0.2, "sad": 0.8})
+                     for k in range(n))
+
+    long = Prediction("happy", {"happy": 0.6, "sad": 0.4}, timeline=timeline(600),
+                      duration=602.0, path="ten_minutes.wav")
+    short = Prediction("sad", {"happy": 0.4, "sad": 0.6}, timeline=timeline(8), duration=10.0,
+                       path="short.wav")
+    one = Prediction("sad", {"happy": 0.4, "sad": 0.6}, timeline=timeline(1), duration=3.0,
+                     path="one.wav")
+    fig = _figure_of(monkeypatch, [long, short, one])
+    ax_long, ax_short, ax_one = fig.axes[:3]
+    assert len(ax_long.lines) == 0 and len(ax_long.patches) == 600  # a band, no tangle
+    assert len(ax_short.lines) == 2 and len(ax_short.patches) == 8
+    assert len(ax_one.patches) == 1  # a one-window file is not an empty panel
+    # the web page's colours
+    from matplotlib.colors import to_hex
+
+    happy = [p for p in ax_short.patches if to_hex(p.get_facecolor()) == "#ff7f0e"]
+    assert happy and to_hex(ax_short.lines[0].get_color()) in ("#ff7f0e", "#1f77b4")
+
+
+def test_plot_colours_are_the_web_pages():
+    import re
+
+    from emovox.inference import EMOTION_COLORS
+
+    app = (Path(inference.__file__).parent / "web" / "app.js").read_text()
+    named = dict(re.findall(r'(\w+): "(#[0-9a-f]{6})"', app.split("const NAMED", 1)[1]
+                            .split("};", 1)[0]))
+    assert named == EMOTION_COLORS

@@ -1174,12 +1174,35 @@ def _slice_samples(pieces: list[tuple[int, np.ndarray]], span: tuple[int, int]) 
 # --- plotting ----------------------------------------------------------------------------------
 
 
+#: Emotion colours of the timeline plots, the same as the web page's (``web/app.js``).
+EMOTION_COLORS: dict[str, str] = {
+    "angry": "#d62728", "happy": "#ff7f0e", "sad": "#1f77b4", "neutral": "#7f7f7f",
+    "fearful": "#9467bd", "disgust": "#2ca02c", "surprised": "#e377c2", "calm": "#17becf",
+    "frustrated": "#8c564b", "excited": "#bcbd22",
+}
+#: Colours for other labels, in order (as on the web page).
+OTHER_COLORS = ("#8c564b", "#17becf", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173")
+#: Timelines with at most this many windows also get one probability line per emotion.
+LINES_UP_TO = 40
+
+
+def emotion_color(label: str, labels: Sequence[str]) -> str:
+    """The colour of an emotion: its usual one, else the next of :data:`OTHER_COLORS`."""
+    if label in EMOTION_COLORS:
+        return EMOTION_COLORS[label]
+    others = [name for name in labels if name not in EMOTION_COLORS]
+    index = others.index(label) if label in others else 0
+    return OTHER_COLORS[index % len(OTHER_COLORS)]
+
+
 def plot_timelines(predictions: Sequence[Prediction], path: str | os.PathLike[str],
                    limit: int = 20) -> int:
     """Draw the timeline of each prediction that has one into one PNG file (atomically).
 
-    One panel per recording: the probability of each emotion over time (at each window's
-    centre), windows without speech shaded grey.
+    One panel per recording, readable at any length: a band of the most probable emotion of
+    each window (its colour, more opaque the surer the model; grey where there is no speech),
+    and, for timelines of 2 to :data:`LINES_UP_TO` windows, every emotion's probability as a
+    line above it. Colours are the web page's (:data:`EMOTION_COLORS`).
 
     Args:
         predictions: Predictions; those without a timeline are skipped.
@@ -1201,6 +1224,7 @@ def plot_timelines(predictions: Sequence[Prediction], path: str | os.PathLike[st
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     shown = [p for p in predictions if p.timeline][:limit]
     if not shown:
@@ -1209,26 +1233,43 @@ def plot_timelines(predictions: Sequence[Prediction], path: str | os.PathLike[st
     for pred in shown:
         for seg in pred.timeline or ():
             labels.extend(k for k in seg.probabilities if k not in labels)
-    colors = plt.get_cmap("tab10")
-    fig, axes = plt.subplots(len(shown), 1, figsize=(10, 0.6 + 2.4 * len(shown)), squeeze=False)
+    fig, axes = plt.subplots(len(shown), 1, figsize=(10, 0.8 + 2.0 * len(shown)), squeeze=False)
     for ax, pred in zip(axes[:, 0], shown, strict=True):
         segments = list(pred.timeline or ())
+        lines = 1 < len(segments) <= LINES_UP_TO
+        band = 0.18 if lines else 1.0  # the band's height: all of the panel when alone
         centres = np.array([(s.start + s.end) / 2 for s in segments])
-        step = float(np.median(np.diff([s.start for s in segments]))) if len(segments) > 1 else (
-            segments[0].end - segments[0].start)
-        for i, name in enumerate(labels):
-            values = [s.probabilities.get(name, np.nan) if s.speech else np.nan for s in segments]
-            ax.plot(centres, values, label=name, color=colors(i % 10), linewidth=1.4)
-        for s, c in zip(segments, centres, strict=True):
-            if not s.speech:
-                ax.axvspan(c - step / 2, c + step / 2, color="0.88", linewidth=0)
+        # Each window owns the stretch between the midpoints to its neighbours' centres.
+        edges = (np.concatenate([[segments[0].start], (centres[1:] + centres[:-1]) / 2,
+                                 [segments[-1].end]]) if len(segments) > 1
+                 else np.array([segments[0].start, segments[0].end]))
+        for k, seg in enumerate(segments):
+            if seg.speech and seg.probabilities:
+                sure = float(seg.probabilities.get(seg.label, 0.0))
+                ax.axvspan(edges[k], edges[k + 1], ymin=0.0, ymax=band, linewidth=0,
+                           color=emotion_color(seg.label, labels), alpha=0.25 + 0.75 * sure)
+            else:
+                ax.axvspan(edges[k], edges[k + 1], ymin=0.0, ymax=band, color="0.85",
+                           linewidth=0)
+        if lines:
+            for name in labels:
+                values = np.array([s.probabilities.get(name, np.nan) if s.speech else np.nan
+                                   for s in segments], dtype=float)
+                ax.plot(centres, band + 0.02 + (0.98 - band) * values, linewidth=1.3,
+                        color=emotion_color(name, labels))
+            ax.set_yticks([band + 0.02, 1.0], ["p = 0", "1"])
+        else:
+            ax.set_yticks([])
         ax.set_ylim(0, 1)
         ax.set_xlim(0, max(pred.duration or 0.0, float(segments[-1].end)))
-        ax.set_ylabel("probability")
         title = Path(pred.path).name if pred.path else "signal"
-        ax.set_title(f"{title}: {pred.label}", fontsize=10, loc="left")
-    axes[-1, 0].set_xlabel("time (s); grey = no speech")
-    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        ax.set_title(f"{title}: {pred.label}" + (" (uncertain)" if pred.uncertain else ""),
+                     fontsize=10, loc="left")
+    axes[-1, 0].set_xlabel("time (s). Band: each window's most probable emotion, fainter when "
+                           "less sure, grey without speech")
+    handles = [Patch(color=emotion_color(name, labels), label=name) for name in labels]
+    axes[0, 0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                      fontsize=8, frameon=False)
     fig.tight_layout()
     save_png(fig, path)
     return len(shown)
