@@ -803,7 +803,8 @@ class Recognizer:
             raise EmovoxError(f"too short for emotion recognition ({shown}; "
                               f"at least {self.min_seconds:g} s needed)")
         if self.max_seconds is not None and seconds > self.max_seconds:
-            raise EmovoxError(f"{seconds:.1f} s long, over the {self.max_seconds:g} s limit")
+            raise EmovoxError(f"{seconds:.1f} s long, over the {self.max_seconds:g} s limit "
+                              "(max_seconds): cut it into parts, or raise the limit")
 
     def _recording(self, name: str | None, seconds: float, signal: np.ndarray | None,
                    info: audio.AudioInfo | None) -> Recording:
