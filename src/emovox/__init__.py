@@ -10,8 +10,9 @@ arranged" shows the stages. Importing emovox does not import torch.
 Example:
     >>> import emovox
     >>> recognizer = emovox.Recognizer.default()
-    >>> recognizer.predict_file(emovox.example_path()).label
-    'neutral'
+    >>> prediction = recognizer.predict_file(emovox.example_path())
+    >>> prediction.label in recognizer.labels, round(sum(prediction.probabilities.values()), 6)
+    (True, 1.0)
 """
 
 from ._version import __version__
