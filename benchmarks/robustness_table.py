@@ -35,9 +35,12 @@ SECTIONS = [
      "unseen speakers", ["previous_default_cv", "default_cv"], ["previous", "default"]),
     ("Leave one corpus out, every condition, 400 test utterances per corpus",
      ["previous_default_loco", "default_loco_all"], ["previous", "default"]),
-    ("Leave one corpus out, clean, each normalisation mode, on all test speakers and on a "
-     "subset in which every speaker shows one emotion", ["default_composition"], ["default"]),
 ]
+
+#: The adaptation-mode run: clean audio, every test set (all speakers, and only speakers who
+#: show one emotion) as a row, every normalisation mode as a column.
+COMPOSITION = ("Leave one corpus out, clean, each normalisation mode: all test speakers, and a "
+               "subset in which every speaker shows one emotion", "default_composition")
 
 
 def load_run(name: str) -> dict[str, dict]:
@@ -87,12 +90,33 @@ def section(title: str, names: list[str], short: list[str]) -> str:
     return "\n".join(lines)
 
 
+def composition(title: str, name: str) -> str:
+    """Rows: test sets; columns: normalisation modes (clean audio)."""
+    run = load_run(name)
+    if not run:
+        return ""
+    modes = next(iter(run.values()))["adaptations"]
+    lines = [f"**{title}.**", ""]
+    first = next(iter(run.values()))
+    lines += [f"- `{name}`: `{first['command']}` at {first['git_revision'][:7]}", "",
+              "| test set (utterances) | " + " | ".join(modes) + " |",
+              "|" + " --- |" * (len(modes) + 1)]
+    for test in sorted(run):
+        d = run[test]
+        cells = [_cell(d["results"]["clean"].get(m)) for m in modes]
+        lines.append(f"| {test} ({d['n']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render() -> str:
     """Every section with a committed run, and the legend."""
     parts = [t for t in (section(*s) for s in SECTIONS) if t]
+    parts.append(composition(*COMPOSITION))
+    parts = [p for p in parts if p]
     parts.append("UA in %, on the classes the model and the test set share; `none`: each file "
                  "alone (what `emovox predict` does), `batch`: the whole test set standardised "
-                 "with its own statistics (`--group-by folder`). After a UA, a class answered "
+                 "with its own statistics (`--group-by folder`), `file`: each file with its own, "
+                 "`speaker`: each speaker's recordings with theirs. After a UA, a class answered "
                  "more than 20 points more often than it occurs. `previous`: the default recipe "
                  "before conditioning, multi-condition copies and calibration. Every strength, "
                  "the drops, the `uncertain` flag's accuracy and the plots are in each run's "

@@ -49,3 +49,19 @@ def test_runs_stand_side_by_side_per_condition(table, tmp_path):
 def test_a_section_without_its_current_run_is_left_out(table, tmp_path):
     write(tmp_path, "old", "emodb", {"clean": (40.0, 30.0, 25.0)})
     assert "Compared" not in table.render()
+
+
+def test_the_composition_run_is_a_row_per_test_set_and_a_column_per_mode(table, tmp_path):
+    for test, uas in (("ravdess", (50.0, 40.0, 60.0, 55.0)),
+                      ("ravdess-single-emotion-speakers", (48.0, 20.0, 18.0, 52.0))):
+        doc = {"test": test, "n": 10, "model": "m", "command": "emovox robustness", "seed": 0,
+               "git_revision": "abcdef0123", "adaptations": ["none", "file", "speaker", "batch"],
+               "results": {"clean": {m: {"ua": ua, "ece": 1.0, "max_share_excess":
+                                         {"class": "angry", "points": 1.0}}
+                                     for m, ua in zip(["none", "file", "speaker", "batch"], uas)}}}
+        path = tmp_path / "default_composition" / test / "results.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(doc))
+    text = table.render()
+    assert "| test set (utterances) | none | file | speaker | batch |" in text
+    assert "| ravdess-single-emotion-speakers (10) | 48.0 | 20.0 | 18.0 | 52.0 |" in text
