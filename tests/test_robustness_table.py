@@ -58,7 +58,8 @@ def test_the_composition_run_is_a_row_per_test_set_and_a_column_per_mode(table, 
                "git_revision": "abcdef0123", "adaptations": ["none", "file", "speaker", "batch"],
                "results": {"clean": {m: {"ua": ua, "ece": 1.0, "max_share_excess":
                                          {"class": "angry", "points": 1.0}}
-                                     for m, ua in zip(["none", "file", "speaker", "batch"], uas)}}}
+                                     for m, ua in zip(["none", "file", "speaker", "batch"],
+                                                      uas, strict=True)}}}
         path = tmp_path / "default_composition" / test / "results.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(doc))
