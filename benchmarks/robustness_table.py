@@ -49,6 +49,12 @@ def load_run(name: str) -> dict[str, dict]:
     return {d["test"].split(" (")[0]: d for d in docs}
 
 
+def _revision(doc: dict) -> str:
+    """The short revision a run records, with its ``-dirty`` mark if it has one."""
+    rev = str(doc.get("git_revision") or "unknown")
+    return rev[:7] + ("-dirty (see NOTES.md)" if rev.endswith("-dirty") else "")
+
+
 def _cell(r: dict | None) -> str:
     if r is None:
         return "—"
@@ -76,7 +82,7 @@ def section(title: str, names: list[str], short: list[str]) -> str:
             d = run.get(t)
             if d is not None:
                 lines.append(f"- `{name}` / {d['test']}, {d['n']} utterances, `{d['model']}`: "
-                             f"`{d['command']}` at {d['git_revision'][:7]}")
+                             f"`{d['command']}` at {_revision(d)}")
     lines += ["", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for cond in rows:
         cells = [_cell(runs[k].get(t, {}).get("results", {}).get(cond, {}).get(m))
@@ -98,7 +104,7 @@ def composition(title: str, name: str) -> str:
     modes = next(iter(run.values()))["adaptations"]
     lines = [f"**{title}.**", ""]
     first = next(iter(run.values()))
-    lines += [f"- `{name}`: `{first['command']}` at {first['git_revision'][:7]}", "",
+    lines += [f"- `{name}`: `{first['command']}` at {_revision(first)}", "",
               "| test set (utterances) | " + " | ".join(modes) + " |",
               "|" + " --- |" * (len(modes) + 1)]
     for test in sorted(run):
