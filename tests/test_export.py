@@ -10,7 +10,7 @@ pytest.importorskip("onnxscript")
 from emovox.bundle import load_checkpoint, save_checkpoint  # noqa: E402
 from emovox.cli import main  # noqa: E402
 from emovox.export import ExportError, check_parity, export_onnx, read_metadata  # noqa: E402
-from test_inference import FAST, tiny_checkpoint, voice  # noqa: E402
+from test_inference import tiny_checkpoint, voice  # noqa: E402
 
 SR = 16000
 WHISPER = ['frontend={name = "whisper", layer = "all", level_db = -26.0, trim_db = 40.0}',
@@ -133,7 +133,3 @@ def test_bad_export_options_fail_before_any_work(args, message, tmp_path, capsys
     assert code == 2 and message in err and "Traceback" not in err
     assert not list(tmp_path.glob("*.onnx"))
 
-
-def test_fast_is_not_exportable_either():
-    # the shared tiny recipe trains a neural model on log-mel: documented as not exportable
-    assert any("logmel" in o for o in FAST)

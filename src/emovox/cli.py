@@ -696,7 +696,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export a model as one ONNX graph and check it against the PyTorch model."""
     from .bundle import load_checkpoint
     from .errors import require
-    from .export import _check_exportable, check_parity, export_onnx
+    from .export import check_exportable, check_parity, export_onnx
     from .inference import example_path
 
     for module in ("onnx", "onnxscript", "onnxruntime"):
@@ -710,7 +710,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise EmovoxError(f"--min-agreement must be in [0, 1] (got {args.min_agreement})")
     files = list(args.check or [])
     model = load_checkpoint(_model_file(args.model))
-    _check_exportable(model)
+    check_exportable(model)
     from .inference import find_audio
 
     listed = find_audio(files or [example_path()])

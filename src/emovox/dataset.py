@@ -59,6 +59,7 @@ class FeatureBank:
         # How each added copy version is made (plain values: no closure holds the bank, so a
         # bank is freed as soon as it is dropped, not at the next cycle collection).
         self._copies: dict[str, tuple[tuple[str, ...], int, int]] = {}
+        self._by_speaker: dict[str, list[Utterance]] | None = None
         self._extract(self.utterances, 1.0, "")
 
     def _extract(self, utterances: Sequence[Utterance], version: Version, variant: str) -> None:
@@ -101,6 +102,14 @@ class FeatureBank:
             versions.append(version)
         return versions
 
+    def _speakers(self) -> dict[str, list[Utterance]]:
+        """The bank's utterances by speaker (built once, on first use)."""
+        if self._by_speaker is None:
+            self._by_speaker = {}
+            for u in self.utterances:
+                self._by_speaker.setdefault(u.speaker, []).append(u)
+        return self._by_speaker
+
     def get(self, utt: Utterance, speed: Version = 1.0) -> np.ndarray:
         """Features of one utterance (in a version already extracted), float32."""
         return self.features[(utt.id, speed)].astype(np.float32)
@@ -125,8 +134,8 @@ class FeatureBank:
             if speed not in self._copies:
                 raise KeyError(f"version {speed!r} was not added to this bank")
             families, seed, k = self._copies[speed]
-            voices = [self.wave(v) for v in self.utterances
-                      if v.speaker == utt.speaker and v.id != utt.id]
+            voices = [self.wave(v) for v in self._speakers().get(utt.speaker, [])
+                      if v.id != utt.id]
             return training_copy(clean, self.frontend.sample_rate, families, seed, utt.id, k,
                                  voices)
         return speed_perturb(clean, speed)

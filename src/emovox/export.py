@@ -40,7 +40,8 @@ import numpy as np
 from ._version import __version__
 from .errors import EmovoxError, require
 
-__all__ = ["ENCODER_NOTICE", "ParityReport", "check_parity", "export_onnx", "read_metadata"]
+__all__ = ["ENCODER_NOTICE", "ExportError", "ParityReport", "check_exportable", "check_parity",
+           "export_onnx", "read_metadata"]
 
 #: Licence notice of the Whisper tiny.en weights inside an exported graph.
 ENCODER_NOTICE = ("Whisper tiny.en encoder weights: MIT licence, Copyright (c) 2022 OpenAI; "
@@ -61,8 +62,8 @@ def _inner_frontend(frontend: Any) -> Any:
     return getattr(frontend, "inner", frontend)
 
 
-def _check_exportable(model: Any) -> None:
-    """Raise ExportError naming what stops ``model`` from being exported."""
+def check_exportable(model: Any) -> None:
+    """Raise ExportError naming what stops ``model`` from being exported (before any work)."""
     from .bundle import LinearHead
 
     cfg = model.frontend_config
@@ -216,7 +217,7 @@ def export_onnx(model: Any, path: str | os.PathLike[str], *, int8: bool = False)
         MissingExtraError: Without ``onnx``, ``onnxscript`` or ``onnxruntime`` (extra
             ``export``).
     """
-    _check_exportable(model)
+    check_exportable(model)
     onnx = require("onnx", "export")
     require("onnxscript", "export")
     if int8:
