@@ -6,7 +6,10 @@ Steps (all speaker-independent, all on the corpora in ``--data``, default ``../s
    (7 classes), scores per corpus.
 2. Cross-corpus: train on all of RAVDESS, test on all of EmoDB, and the reverse, on the classes
    both have.
-3. Train on everything and write ``src/emovox/pretrained/default.pt``, the scores to
+3. Train on everything and write ``src/emovox/pretrained/default.npz`` (the torch-free model
+   file) with its int8 encoder graph beside it (``whisper-<digest>-int8.onnx``, what
+   ``emovox predict`` runs with ONNX Runtime; the same as ``emovox export --npz --int8``), the
+   scores to
    ``benchmarks/results/default_model.json`` and the card to
    ``src/emovox/pretrained/MODEL_CARD.md``.
 
@@ -35,6 +38,7 @@ from emovox.corpora import load_corpus  # noqa: E402
 from emovox.dataset import FeatureBank  # noqa: E402
 from emovox.evaluate import classification_scores, expected_calibration_error  # noqa: E402
 from emovox.experiment import evaluate_model, predict_utterances  # noqa: E402
+from emovox.export import encoder_file_name, export_encoder  # noqa: E402
 from emovox.features import build_frontend  # noqa: E402
 from emovox.files import provenance, write_text  # noqa: E402
 from emovox.folds import make_folds  # noqa: E402
@@ -43,7 +47,7 @@ from emovox.labels import DEFAULT_CLASSES  # noqa: E402
 from emovox.ops import Moments  # noqa: E402
 from emovox.train import fit  # noqa: E402
 
-OUT_MODEL = REPO / "src" / "emovox" / "pretrained" / "default.pt"
+OUT_MODEL = REPO / "src" / "emovox" / "pretrained" / "default.npz"
 OUT_CARD = REPO / "src" / "emovox" / "pretrained" / "MODEL_CARD.md"
 OUT_JSON = REPO / "benchmarks" / "results" / "default_model.json"
 
@@ -121,9 +125,15 @@ def main() -> None:
         "label_treatment": "RAVDESS calm and EmoDB boredom left out",
     }
     model.info["model_card"] = card_summary(doc)
-    save_checkpoint(model, OUT_MODEL)
+    encoder = encoder_file_name(model.frontend_config, int8=True)
+    for old in OUT_MODEL.parent.glob("whisper-*.onnx"):  # an encoder of an earlier model
+        if old.name != encoder:
+            old.unlink()
+    export_encoder(model.frontend_config, OUT_MODEL.parent / encoder, int8=True)
+    save_checkpoint(model, OUT_MODEL, encoder=encoder)
     write_text(OUT_CARD, render_card(doc, len(everything)))
-    print(f"wrote {OUT_MODEL} ({OUT_MODEL.stat().st_size / 1e6:.2f} MB) and {OUT_CARD}")
+    print(f"wrote {OUT_MODEL} ({OUT_MODEL.stat().st_size / 1e6:.2f} MB), {encoder} and "
+          f"{OUT_CARD}")
 
 
 def calibration(truth: list[str], probs: np.ndarray, labels: list[str]) -> dict:

@@ -22,16 +22,20 @@ Fine-tuned models take waveforms instead (:meth:`Bundle.classify_waves`).
 
 Example:
     >>> from importlib import resources
-    >>> with resources.as_file(resources.files("emovox") / "pretrained" / "default.pt") as path:
+    >>> with resources.as_file(resources.files("emovox") / "pretrained" / "default.npz") as path:
     ...     bundle = load_checkpoint(path)
     >>> bundle.labels
     ['angry', 'disgust', 'fearful', 'happy', 'neutral', 'sad', 'surprised']
     >>> bundle.config.method, bundle.normalizer.mode, bundle.sample_rate
     ('logreg', 'global', 16000)
+    >>> bundle.encoder.endswith("-int8.onnx")  # the encoder graph it runs on, without PyTorch
+    True
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,6 +223,9 @@ class Bundle:
             scikit-learn pipeline (linear SVM).
         scores: Measured scores (validation, cross-validation) recorded with it.
         info: Training data, protocol and history.
+        encoder: The exported encoder graph (ONNX) its Whisper frontend runs on without
+            PyTorch, for a model read from a torch-free ``.npz`` file that names one
+            (:func:`save_checkpoint`); ``None``: the PyTorch frontend.
     """
 
     config: TrainConfig
@@ -229,6 +236,7 @@ class Bundle:
     network: Any
     scores: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    encoder: str | None = None
 
     @property
     def finetuned(self) -> bool:
@@ -354,25 +362,31 @@ def save_atomic(payload: Mapping[str, Any], path: str | Path) -> None:
     tmp.replace(path)
 
 
-def save_checkpoint(bundle: Bundle, path: str | Path) -> None:
+def save_checkpoint(bundle: Bundle, path: str | Path, *, encoder: str | None = None) -> None:
     """Write a self-contained checkpoint (atomically).
 
     It holds the format version, the emovox version, the resolved config, labels, sample rate,
     frontend config, the training normalisation statistics, the network's weights (or the
     logistic regression's arrays, or the scikit-learn pipeline), scores and training info.
+
+    A path ending in ``.npz`` writes the torch-free form (logistic regressions only): numpy
+    arrays and one JSON document, read back without PyTorch and without unpickling anything.
+    ``encoder`` (``.npz`` only) names an encoder graph file in the same folder
+    (:func:`emovox.export.export_encoder`) that the model's Whisper frontend then runs on.
+
+    Raises:
+        EmovoxError: A ``.npz`` path for a model that is not a logistic regression, or an
+            ``encoder`` for a ``.pt`` path.
     """
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "emovox_version": __version__,
-        "config": bundle.config.to_dict(),
-        "labels": bundle.labels,
-        "sample_rate": bundle.sample_rate,
-        "frontend": bundle.frontend_config,
-        "normalizer": {"mode": bundle.normalizer.mode,
-                       "stats": {k: v for k, v in bundle.normalizer.stats.items() if k == "*"}},
-        "scores": bundle.scores,
-        "info": bundle.info,
-    }
+    if str(path).endswith(".npz"):
+        _save_npz(bundle, Path(path), encoder)
+        return
+    if encoder is not None:
+        raise EmovoxError("an encoder graph can be named in a .npz model file only")
+    payload = {**_meta(bundle),
+               "normalizer": {"mode": bundle.normalizer.mode,
+                              "stats": {k: v for k, v in bundle.normalizer.stats.items()
+                                        if k == "*"}}}
     if bundle.config.method == "neural":
         payload["network"] = bundle.network.state_dict()
     elif isinstance(bundle.network, LinearHead):
@@ -382,17 +396,92 @@ def save_checkpoint(bundle: Bundle, path: str | Path) -> None:
     save_atomic(payload, path)
 
 
+def _meta(bundle: Bundle) -> dict[str, Any]:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "emovox_version": __version__,
+        "config": bundle.config.to_dict(),
+        "labels": list(bundle.labels),
+        "sample_rate": int(bundle.sample_rate),
+        "frontend": bundle.frontend_config,
+        "normalizer": {"mode": bundle.normalizer.mode},
+        "scores": bundle.scores,
+        "info": bundle.info,
+    }
+
+
+def _save_npz(bundle: Bundle, path: Path, encoder: str | None) -> None:
+    if not isinstance(bundle.network, LinearHead):
+        raise EmovoxError(f"{path}: only logistic-regression models can be written as .npz "
+                          "(save a .pt checkpoint)")
+    if encoder is not None and os.path.basename(encoder) != encoder:
+        raise EmovoxError(f"encoder {encoder!r}: give a file name in the model's folder")
+    meta = {**_meta(bundle), "npz": 1, "encoder": encoder}
+    arrays = {f"linear.{k}": np.asarray(v) for k, v in bundle.network.arrays().items()}
+    stats = bundle.normalizer.stats.get("*")
+    if stats is not None:
+        arrays["normalizer.mean"], arrays["normalizer.std"] = (np.asarray(a) for a in stats)
+    text = json.dumps(meta, sort_keys=True, default=_plain)
+    arrays["meta"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)  # type: ignore[arg-type]
+    tmp.replace(path)
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the numpy scalars and arrays a model's info may hold."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _load_npz(path: Path) -> Bundle:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+    except Exception as exc:  # noqa: BLE001 - any read failure means "not a model file"
+        raise EmovoxError(f"{path}: not an emovox model file ({type(exc).__name__})") from None
+    if not isinstance(meta, dict) or "format" not in meta or "npz" not in meta:
+        raise EmovoxError(f"{path}: not an emovox model file")
+    if meta["format"] > CHECKPOINT_FORMAT:
+        raise EmovoxError(f"{path}: model format {meta['format']} is newer than this emovox "
+                          f"({__version__}); upgrade emovox")
+    stats = {}
+    if "normalizer.mean" in arrays:
+        stats["*"] = (arrays["normalizer.mean"], arrays["normalizer.std"])
+    head = LinearHead(**{k[len("linear."):]: v for k, v in arrays.items()
+                         if k.startswith("linear.")})
+    encoder = meta.get("encoder")
+    return Bundle(config=config_from_dict(meta["config"]), labels=list(meta["labels"]),
+                  sample_rate=int(meta["sample_rate"]), frontend_config=dict(meta["frontend"]),
+                  normalizer=Normalizer(meta["normalizer"]["mode"], stats), network=head,
+                  scores=dict(meta.get("scores", {})), info=dict(meta.get("info", {})),
+                  encoder=str(path.parent / encoder) if encoder else None)
+
+
 def load_checkpoint(path: str | Path) -> Bundle:
-    """Load a checkpoint written by :func:`save_checkpoint`.
+    """Load a model file written by :func:`save_checkpoint` (``.npz``: no PyTorch needed).
 
     Raises:
         EmovoxError: Missing file, not an emovox checkpoint, or a newer format.
+        MissingExtraError: A ``.pt`` checkpoint without PyTorch installed.
     """
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise EmovoxError(f"{path}: checkpoint not found")
+    if path.suffix == ".npz":
+        return _load_npz(path)
+    try:
+        import torch
+    except ImportError:
+        raise EmovoxError(f"{path}: a .pt checkpoint needs PyTorch: pip install 'emovox[train]' "
+                          "(or, where it is installed, `emovox export --model "
+                          f"{path.name} --npz MODEL.npz` makes a torch-free copy)") from None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"

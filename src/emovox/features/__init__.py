@@ -155,22 +155,38 @@ def condition_signal(frontend: Any, signal: np.ndarray) -> np.ndarray:
     return frontend.condition(signal) if isinstance(frontend, Conditioned) else signal
 
 
-def build_frontend(config: Mapping[str, Any]) -> Frontend:
+def build_frontend(config: Mapping[str, Any], encoder: str | os.PathLike[str] | None = None,
+                   threads: int | None = None) -> Frontend:
     """Build a frontend from ``{"name": ..., **options}``.
 
     ``level_db`` and ``trim_db`` (any frontend; absent or ``None``: off) wrap it in
     :class:`Conditioned`.
 
+    Args:
+        config: The frontend's config (as its ``config()`` returns it).
+        encoder: An exported encoder graph (:func:`emovox.export.export_encoder`) to run a
+            Whisper frontend on, with ONNX Runtime instead of PyTorch
+            (:class:`~emovox.features.onnx.OnnxWhisper`).
+        threads: Threads of the encoder graph's session (``None``: ONNX Runtime's default).
+
     Raises:
-        ConfigError: On an unknown frontend name or option.
+        ConfigError: On an unknown frontend name or option, or an encoder graph for another
+            frontend.
     """
     options = dict(config)
     name = options.pop("name", None)
     conditioning = {k: options.pop(k) for k in CONDITIONING_OPTIONS if k in options}
     if name not in FRONTENDS:
         raise ConfigError(f"unknown frontend '{name}' (known: {', '.join(FRONTENDS)})")
+    if encoder is not None and name != "whisper":
+        raise ConfigError(f"an encoder graph runs Whisper frontends only, not '{name}'")
     try:
-        frontend = FRONTENDS[str(name)](**options)
+        if encoder is not None:
+            from .onnx import OnnxWhisper
+
+            frontend: Frontend = OnnxWhisper(encoder, threads=threads, **options)
+        else:
+            frontend = FRONTENDS[str(name)](**options)
     except TypeError as exc:
         raise ConfigError(f"frontend '{name}': {exc}") from None
     if any(conditioning.get(k) is not None for k in ("level_db", "trim_db")):
