@@ -4,11 +4,11 @@ Three rows, each against the float PyTorch path of the same model: ``bundled`` i
 ``emovox predict`` runs (``default.npz``: the int8 encoder graph on ONNX Runtime, then the
 numpy classify path); ``float32`` and ``int8`` are whole-model graphs exported with
 ``emovox.export.export_onnx`` into a temporary folder. ``check_parity`` runs on every RAVDESS
-and EmoDB recording (1 thread); the script writes ``benchmarks/results/onnx_parity.json``: file sizes, label agreement,
-largest probability difference, the files whose labels differ, and the time per recording of
-each path in process (1 thread; the ONNX session on float or int8 weights, PyTorch in float).
-The recordings are the model's own training data (the only real speech here), so agreement on
-speech the model never heard may be lower; the int8 row is the one to watch.
+and EmoDB recording (1 thread); the script writes ``benchmarks/results/onnx_parity.json``:
+file sizes, label agreement, largest probability difference, the files whose labels differ,
+and the time per recording of each path in process (1 thread; ONNX on float or int8 weights,
+PyTorch in float). The recordings are the model's own training data (the only real speech
+here), so agreement on speech the model never heard may be lower.
 
 Usage: ``python benchmarks/onnx_parity.py [--data DIR] [--limit N]``
 """

@@ -479,7 +479,7 @@ THREADS_HELP = (f"CPU threads (default {DEFAULT_THREADS}: several emovox process
 def _add_model_options(p: argparse.ArgumentParser, threads_help: str,
                        threads: int | None = DEFAULT_THREADS) -> None:
     """The options every recognising subcommand shares (predict, listen, serve)."""
-    from .inference import INT8_DEFAULT, MIN_CONFIDENCE
+    from .inference import INT8_DEFAULT, MIN_CONFIDENCE, RUNTIMES
 
     p.add_argument("--model", help="checkpoint file, or 'default' (the bundled model, also "
                    "when omitted)")
@@ -488,10 +488,13 @@ def _add_model_options(p: argparse.ArgumentParser, threads_help: str,
                    help="mark a record 'uncertain' when its most probable emotion is below P "
                    f"(default {MIN_CONFIDENCE:g}; 0: never)")
     p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=INT8_DEFAULT,
-                   help="int8 encoder weights: faster on CPU (benchmarks/speed.py), features "
-                   "differ from the trained model's (default: float, the same for predict, "
-                   "listen, serve and the Python API; benchmarks/int8_agreement.py measures the "
-                   "difference)")
+                   help="PyTorch runtime: int8 encoder weights (faster on CPU; default: float). "
+                   "A model on ONNX Runtime (the bundled one) keeps its graph's weights: int8 "
+                   "for the bundled model")
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                   help="what runs the encoder: auto (the model's ONNX encoder graph when it "
+                   "has one, as the bundled model does; else PyTorch), onnx, or torch (the "
+                   "float reference; needs emovox[train])")
 
 
 def _recognizer(args: argparse.Namespace, **options: Any) -> Any:
@@ -500,6 +503,7 @@ def _recognizer(args: argparse.Namespace, **options: Any) -> Any:
 
     options.setdefault("threads", args.threads)
     options.setdefault("min_confidence", args.min_confidence)
+    options.setdefault("runtime", args.runtime)
     return Recognizer.load(args.model, quantize=args.int8, **options)
 
 

@@ -45,11 +45,16 @@ order or the batch size: each recording is encoded and classified on its own (a 
 changes float rounding with the neighbours, and dynamic int8 quantisation scales a batch's
 activations together), so it gets exactly the record it gets alone; nor on the interface
 (the CLI, ``emovox serve`` and ``listen`` build their recognizer with :meth:`Recognizer.load`,
-with the same defaults), nor on whether a timeline was asked for. Precision: float weights
-by default everywhere (:data:`INT8_DEFAULT`); ``quantize=True`` (``--int8``) runs the
-encoder's linear layers with int8 weights, faster on a CPU (``benchmarks/speed.py``), at the cost
-of features that differ from the ones the model was trained on
-(``benchmarks/int8_agreement.py`` measures how much).
+with the same defaults), nor on whether a timeline was asked for.
+
+Runtime and precision: the bundled model runs without PyTorch: its encoder is an int8 ONNX
+graph (:func:`emovox.export.export_encoder`) run by ONNX Runtime
+(:class:`~emovox.features.onnx.OnnxWhisper`), its head the numpy classify path; its labels
+agree with the float PyTorch model on 99.4 % of RAVDESS + EmoDB
+(``benchmarks/onnx_parity.py``). ``runtime="torch"`` runs the float PyTorch encoder instead
+(the reference; needs ``emovox[train]``), as do checkpoints without an encoder graph; there
+``quantize=True`` (``--int8``) runs the encoder's linear layers with int8 weights
+(:data:`INT8_DEFAULT`: off).
 
 Normalisation groups (``group_by``): a model trained with ``data.normalization = "speaker"``
 standardises each speaker's features with that speaker's own statistics. Give the recognizer the
@@ -448,6 +453,8 @@ class Recognizer:
             (features beyond it are recomputed).
         quantize: Run the frontend's linear layers with int8 weights (PyTorch dynamic
             quantisation); default :data:`INT8_DEFAULT` (off). See the module docstring.
+            Ignored on ONNX Runtime, where the encoder graph's weights run (int8 for the
+            bundled model; :attr:`quantize` then says which).
         min_confidence: A record whose top probability is below this is marked
             ``uncertain`` (default :data:`MIN_CONFIDENCE`; 0 never marks one).
         runtime: What runs the frontend: ``"auto"`` (the model's encoder graph on ONNX
@@ -470,8 +477,8 @@ class Recognizer:
         >>> recognizer = Recognizer.default(window=2.0)
         >>> recognizer.labels
         ('angry', 'disgust', 'fearful', 'happy', 'neutral', 'sad', 'surprised')
-        >>> recognizer.whole_seconds, recognizer.quantize
-        (4.0, False)
+        >>> recognizer.whole_seconds, recognizer.runtime, recognizer.quantize
+        (4.0, 'onnx', True)
     """
 
     def __init__(
@@ -536,7 +543,9 @@ class Recognizer:
         self.max_seconds = None if max_seconds is None else float(max_seconds)
         self.vad = vad or EnergyVAD()
         self.cache_bytes = int(cache_megabytes * 2**20)
-        self.quantize = bool(quantize)
+        # On ONNX Runtime the graph's own weights run (int8 for the bundled model).
+        self.quantize = (bool(getattr(self.frontend, "int8", False)) if encoder is not None
+                         else bool(quantize))
         self.min_confidence = float(min_confidence)
         self.mode = str(model.normalizer.mode)
         # Samples per feature frame (0 for functionals).
