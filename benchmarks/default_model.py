@@ -17,7 +17,7 @@ Label treatment: the 7 default classes are angry, disgust, fearful, happy, neutr
 surprised. RAVDESS "calm" and EmoDB "boredom" have no counterpart in that set and are left out
 (not merged into neutral: both are acted as distinct emotions).
 
-Usage: ``python benchmarks/default_model.py [--data DIR] [--cache DIR] [--skip-cv]``
+Usage: ``python benchmarks/default_model.py [--data DIR] [--cache DIR] [--skip-cv | --card-only]``
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--skip-cv", action="store_true", help="reuse the scores on disk")
+    parser.add_argument("--card-only", action="store_true",
+                        help="only re-render the model card from the committed scores (no "
+                        "training); then run benchmarks/robustness_table.py for its tables")
     args = parser.parse_args()
 
     config = load_recipe("default")
@@ -66,6 +69,10 @@ def main() -> None:
         "emodb": load_corpus("emodb", args.data / "emodb", classes="default7"),
     }
     everything = sorted(corpora["ravdess"] + corpora["emodb"], key=lambda u: u.id)
+    if args.card_only:
+        write_text(OUT_CARD, render_card(json.loads(OUT_JSON.read_text()), len(everything)))
+        print(f"wrote {OUT_CARD}")
+        return
     frontend = build_frontend(frontend_options(config))
     bank = FeatureBank(frontend, everything, args.cache, config.data.cache_dtype, True)
     labels = list(DEFAULT_CLASSES)
@@ -184,6 +191,18 @@ def card_summary(doc: dict) -> dict:
     }
 
 
+def _parity_line() -> str:
+    """How often the shipped runtime agrees with the float model (committed parity run)."""
+    path = REPO / "benchmarks" / "results" / "onnx_parity.json"
+    if not path.exists():
+        return "(not measured yet)"
+    row = json.loads(path.read_text()).get("bundled")
+    if not row:
+        return "(not measured yet)"
+    return (f"{row['agreement']:.1f} % of the {row['compared']} RAVDESS + EmoDB recordings "
+            f"(largest probability difference {row['max_abs_diff']:.2f})")
+
+
 def render_card(doc: dict, n_utterances: int) -> str:
     """The model card, from the measured scores."""
     cv = doc["cv"]
@@ -229,6 +248,10 @@ every number below comes from `benchmarks/results/default_model.json`.
 - Classes (7): {', '.join(doc['labels'])}. RAVDESS "calm" and EmoDB "boredom" are left out of
   training (no counterpart in the 7 classes; not merged into neutral).
 - Input: any sample rate and channel count (resampled to 16 kHz mono).
+- Runtime: what ships is the head as numpy arrays (`default.npz`) and the encoder as an int8
+  ONNX graph beside it, run by ONNX Runtime without PyTorch. The scores below were measured
+  with the float PyTorch encoder; the shipped int8 graph gives the same label on
+  {_parity_line()} (`benchmarks/onnx_parity.py`; `--runtime torch` runs the float encoder).
 
 ## Training data and licences
 
