@@ -204,3 +204,24 @@ def test_export_npz_writes_a_torch_free_copy_that_predicts(tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["label"] == Recognizer.default().predict_file(
         example_path()).label
+
+
+@pytest.mark.parametrize("mode, layer", [("global", "all"), ("global", 2), ("utterance", "all"),
+                                         ("none", 1), ("speaker", "all")])
+def test_pooling_from_raw_statistics_equals_pooling_standardised_frames(mode, layer):
+    from emovox.bundle import Normalizer
+    from emovox.ops import pool_stats
+
+    model = load_checkpoint(BUNDLED)
+    model.config.classic.layer = layer
+    rng = np.random.default_rng(1)
+    feats = (rng.standard_normal((5, 120, 384)) * rng.uniform(0.1, 30, (5, 1, 384))
+             + rng.normal(0, 5, (5, 1, 384))).astype(np.float32)
+    model.normalizer = Normalizer(mode, dict(model.normalizer.stats))
+    group = (rng.normal(0, 1, (5, 1, 384)).astype(np.float32),
+             rng.uniform(0.5, 20, (5, 1, 384)).astype(np.float32))
+    for stats in (None, group):
+        want = pool_stats(model.normalizer.apply(feats, stats), layer)
+        got = model._pooled(feats, stats)
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

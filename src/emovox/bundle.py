@@ -253,7 +253,7 @@ class Bundle:
         return np.asarray(features).astype(self.feature_dtype).astype(np.float32)
 
     def classify(self, features: Sequence[np.ndarray], stats: Sequence[Stats | None] | None = None,
-                 *, batch_size: int = 32) -> Classified:
+                 *, batch_size: int = 32, rounded: bool = False) -> Classified:
         """Class probabilities (and embeddings) for clean feature matrices: the one classify path.
 
         Args:
@@ -263,6 +263,8 @@ class Bundle:
                 training statistics (ignored by models trained without group statistics).
             batch_size: Items run through a network at once (sorted by length; the result of
                 an item does not depend on it beyond float rounding).
+            rounded: The features are already at :attr:`feature_dtype` precision (as
+                :meth:`as_trained` returns them): skip rounding them again.
 
         Returns:
             A :class:`Classified`.
@@ -276,15 +278,35 @@ class Bundle:
         if n == 0:
             return Classified(np.zeros((0, len(self.labels))))
         groups = list(stats) if stats is not None else [None] * n
-        normed = [self.normalizer.apply(self.as_trained(f), s)
-                  for f, s in zip(features, groups, strict=True)]
+        feats = [f if rounded else self.as_trained(f) for f in features]
         if self.config.method != "neural":
-            x = np.stack([pool_stats(f, self.config.classic.layer) for f in normed])
+            x = np.stack([self._pooled(f, s) for f, s in zip(feats, groups, strict=True)])
             return Classified(np.asarray(self.network.predict_proba(x), dtype=np.float64))
+        normed = [self.normalizer.apply(f, s) for f, s in zip(feats, groups, strict=True)]
         from .layers import pad_frames
 
         return run_network(self.network, normed, [f.shape[-2] for f in normed], pad_frames,
                             batch_size)
+
+    def _pooled(self, feats: np.ndarray, stats: Stats | None) -> np.ndarray:
+        """``pool_stats`` of the standardised features, from the statistics of the raw ones.
+
+        Standardising is affine per feature, so the mean over time of standardised frames is
+        the standardised mean and their standard deviation is the raw one over the scale: the
+        same numbers (up to float rounding) without standardising every frame.
+        """
+        norm, layer = self.normalizer, self.config.classic.layer
+        if norm.mode == "none" or feats.shape[-2] == 1:
+            return pool_stats(norm.apply(feats, stats), layer)
+        if norm.mode == "utterance":
+            stats = Moments.of([feats])
+        mean, std = stats if stats is not None else norm.stats["*"]
+        if feats.ndim == 3 and layer != "all":
+            feats, mean, std = feats[int(layer)], mean[int(layer)], std[int(layer)]
+        scale = std[..., 0, :]
+        centre = (feats.mean(axis=-2) - mean[..., 0, :]) / scale
+        spread = feats.std(axis=-2) / scale
+        return np.concatenate([centre, spread], axis=-1).reshape(-1).astype(np.float32)
 
     def classify_waves(self, waves: Sequence[np.ndarray], *, batch_size: int = 8) -> Classified:
         """Class probabilities of a fine-tuned (waveform-input) model for mono signals."""

@@ -1003,13 +1003,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"emovox: error: {exc}\n")
         return EXIT_ERROR
     except ModuleNotFoundError as exc:
-        extra = _EXTRA_OF.get((exc.name or "").split(".")[0])
-        if extra is None:
-            raise
+        needed = _EXTRA_OF.get((exc.name or "").split(".")[0])
+        if needed is None:
+            return _internal_error(exc)
         hint = (" (on Linux, add --extra-index-url https://download.pytorch.org/whl/cpu for "
                 "the CPU build of torch)" if exc.name == "torch" else "")
         sys.stderr.write(f"emovox: error: `emovox {args.command}` needs the optional package "
-                         f"'{exc.name}': pip install 'emovox[{extra}]'{hint}\n")
+                         f"'{exc.name}': pip install 'emovox[{needed}]'{hint}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("emovox: interrupted\n")
@@ -1022,13 +1022,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("emovox: error: out of memory\n")
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
-        if os.environ.get("EMOVOX_DEBUG"):
-            raise
-        sys.stderr.write(
-            f"emovox: internal error: {type(exc).__name__}: {exc} "
-            "(set EMOVOX_DEBUG=1 for a traceback and please report it)\n"
-        )
-        return EXIT_ERROR
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    """One line for an unexpected error (a traceback with EMOVOX_DEBUG=1)."""
+    if os.environ.get("EMOVOX_DEBUG"):
+        raise exc
+    sys.stderr.write(f"emovox: internal error: {type(exc).__name__}: {exc} "
+                     "(set EMOVOX_DEBUG=1 for a traceback and please report it)\n")
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -892,7 +892,7 @@ class Recognizer:
             ``(probabilities [N, C], embeddings [N, E] or None)``; ``None`` for models without
             an embedding (the logistic regressions).
         """
-        out = self.model.classify(features, stats, batch_size=self.batch_size)
+        out = self.model.classify(features, stats, batch_size=self.batch_size, rounded=True)
         return out.probabilities, out.embeddings
 
     def windows(self, recording: Recording) -> Windows:

@@ -1,0 +1,104 @@
+"""The README's speed table, from the committed ``benchmarks/results/speed.json``.
+
+Replaces the block between the ``speed-table`` markers of README.md (``--print``: only print).
+
+Usage: ``python benchmarks/speed_table.py [--print]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SPEED = REPO / "benchmarks" / "results" / "speed.json"
+README = REPO / "README.md"
+START, END = "<!-- speed-table:start -->", "<!-- speed-table:end -->"
+
+
+def _run(r: dict | None, memory: bool = False) -> str:
+    if not r:
+        return "—"
+    text = f"{r['seconds']:.2f} s ({r['realtime_factor']:.0f}x)"
+    if memory and "peak_rss_mb" in r:
+        text += f", {r['peak_rss_mb']:.0f} MB"
+    return text
+
+
+def render(doc: dict) -> str:
+    """The markdown block: the table, the targets and where the numbers come from."""
+    res = doc["results"]
+    clips, long_ = res["clips"], res["long"]
+    one, two = clips.get("1_thread", {}), clips.get("2_threads", {})
+    torch_rows = res.get("pytorch", {})
+    start = res["startup"]
+    data = doc["data"]
+    lines = [
+        f"| task ({data['clips']} x {data['clip_seconds']:g} s clips, a "
+        f"{data['long_audio_seconds'] / 60:.0f}-minute recording) | emovox as shipped (ONNX "
+        "Runtime, int8 encoder graph) | PyTorch, float (`--runtime torch`) | openSMILE eGeMAPS "
+        "extraction alone |",
+        "| --- | --- | --- | --- |",
+        f"| clips, whole process, 1 thread (time, real-time factor, peak memory) | "
+        f"{_run(one.get('emovox_whole_process'), True)} | "
+        f"{_run(torch_rows.get('float', {}).get('clips_1_thread_whole_process'), True)} | "
+        f"{_run(one.get('egemaps_whole_process'), True)} |",
+        f"| clips, whole process, 2 threads | {_run(two.get('emovox_whole_process'), True)} | | "
+        f"{_run(two.get('egemaps_whole_process'), True)} |",
+        f"| clips, in process, model loaded, 1 thread | {_run(one.get('emovox_in_process'))} | "
+        f"{_run(torch_rows.get('float', {}).get('clips_1_thread_in_process'))} | "
+        f"{_run(one.get('egemaps_in_process'))} |",
+        f"| long recording with its timeline, whole process, 1 thread | "
+        f"{_run(long_.get('1_thread', {}).get('emovox_whole_process'), True)} | | "
+        f"{_run(long_.get('1_thread', {}).get('egemaps_whole_process'), True)} |",
+        f"| `emovox predict` of one clip, whole process | "
+        f"{start['emovox_predict_one_clip_seconds']:.2f} s | | "
+        f"{start['egemaps_one_clip_seconds']:.2f} s |",
+        f"| import emovox and load the model | {start['import_and_load_model_seconds']:.2f} s"
+        f"{' (PyTorch imported)' if start.get('imports_torch') else ' (no PyTorch imported)'}"
+        " | | |",
+    ]
+    notes = []
+    if "float" in torch_rows:
+        notes.append(f"labels of the shipped runtime and the float PyTorch model agree on "
+                     f"{100 * torch_rows['float']['label_agreement_with_shipped']:.0f} % of "
+                     "these synthetic clips")
+    if "int8" in torch_rows:
+        r = torch_rows["int8"]
+        notes.append(f"PyTorch with `--int8`: {_run(r['clips_1_thread_whole_process'], True)} "
+                     "whole process")
+    targets = doc.get("targets", {})
+    met = ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else 'NO'}" for k, v in targets.items())
+    text = "\n".join(lines) + "\n\n"
+    if notes:
+        text += "; ".join(notes).capitalize() + ".\n"
+    if met:
+        text += f"Targets (issue #14): {met}.\n"
+    text += (f"\n(`benchmarks/speed.py` -> `benchmarks/results/speed.json`, revision "
+             f"{str(doc.get('git_revision'))[:10]}, {doc.get('date', '')[:10]}; load average "
+             f"before/after {doc['load_average_before'][0]:.1f}/"
+             f"{doc['load_average_after'][0]:.1f}.)\n")
+    return text
+
+
+def main() -> None:
+    """Print the block; update the README unless --print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--print", action="store_true", help="print only")
+    args = parser.parse_args()
+    block = render(json.loads(SPEED.read_text()))
+    print(block)
+    if args.print:
+        return
+    text = README.read_text()
+    if START not in text or END not in text:
+        sys.exit("README.md has no speed-table markers")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{block}{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()
