@@ -1,4 +1,4 @@
-"""The README's speed table, from the committed ``benchmarks/results/speed.json``.
+"""The README's speed table, from the committed ``speed.json`` and ``onnx_parity.json``.
 
 Replaces the block between the ``speed-table`` markers of README.md (``--print``: only print).
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SPEED = REPO / "benchmarks" / "results" / "speed.json"
+PARITY = REPO / "benchmarks" / "results" / "onnx_parity.json"
 README = REPO / "README.md"
 START, END = "<!-- speed-table:start -->", "<!-- speed-table:end -->"
 
@@ -27,7 +28,29 @@ def _run(r: dict | None, memory: bool = False) -> str:
     return text
 
 
-def render(doc: dict) -> str:
+def parity_text(doc: dict) -> str:
+    """What the committed parity run says about the runtimes, one paragraph."""
+    def row(name: str) -> str:
+        r = doc[name]
+        return (f"{r['agreement']:.1f} % of the labels, largest probability difference "
+                f"{r['max_abs_diff']:.2g}, {r['ms_per_recording_onnx']:.1f} ms per recording "
+                f"against {r['ms_per_recording_pytorch']:.1f} ms in PyTorch, "
+                f"{r['megabytes']:.1f} MB")
+    text = (f"Against the float PyTorch model on the {doc['recordings']} RAVDESS + EmoDB "
+            "recordings (`benchmarks/onnx_parity.py` -> `benchmarks/results/onnx_parity.json`, "
+            "1 thread, in process; the model's own training data, so expect a little less "
+            "agreement on speech it never heard): ")
+    parts = []
+    if "bundled" in doc:
+        parts.append(f"the shipped runtime (int8 encoder graph + numpy head) {row('bundled')}")
+    if "float32" in doc:
+        parts.append(f"a float whole-model `emovox export --onnx` graph {row('float32')}")
+    if "int8" in doc:
+        parts.append(f"the same with `--int8` {row('int8')}")
+    return text + "; ".join(parts) + f" (revision {str(doc.get('git_revision'))[:10]}).\n"
+
+
+def render(doc: dict, parity: dict | None = None) -> str:
     """The markdown block: the table, the targets and where the numbers come from."""
     res = doc["results"]
     clips, long_ = res["clips"], res["long"]
@@ -73,13 +96,16 @@ def render(doc: dict) -> str:
     met = ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else 'NO'}" for k, v in targets.items())
     text = "\n".join(lines) + "\n\n"
     if notes:
-        text += "; ".join(notes).capitalize() + ".\n"
+        joined = "; ".join(notes)
+        text += joined[0].upper() + joined[1:] + ".\n"
     if met:
         text += f"Targets (issue #14): {met}.\n"
     text += (f"\n(`benchmarks/speed.py` -> `benchmarks/results/speed.json`, revision "
              f"{str(doc.get('git_revision'))[:10]}, {doc.get('date', '')[:10]}; load average "
              f"before/after {doc['load_average_before'][0]:.1f}/"
              f"{doc['load_average_after'][0]:.1f}.)\n")
+    if parity:
+        text += "\n" + parity_text(parity)
     return text
 
 
@@ -88,7 +114,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--print", action="store_true", help="print only")
     args = parser.parse_args()
-    block = render(json.loads(SPEED.read_text()))
+    parity = json.loads(PARITY.read_text()) if PARITY.exists() else None
+    block = render(json.loads(SPEED.read_text()), parity)
     print(block)
     if args.print:
         return
