@@ -15,6 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SPEED = REPO / "benchmarks" / "results" / "speed.json"
 PARITY = REPO / "benchmarks" / "results" / "onnx_parity.json"
+LOAD = REPO / "benchmarks" / "results" / "load.json"
 README = REPO / "README.md"
 START, END = "<!-- speed-table:start -->", "<!-- speed-table:end -->"
 
@@ -50,7 +51,21 @@ def parity_text(doc: dict) -> str:
     return text + "; ".join(parts) + f" (revision {str(doc.get('git_revision'))[:10]}).\n"
 
 
-def render(doc: dict, parity: dict | None = None) -> str:
+def load_text(doc: dict) -> str:
+    """The service under load (``benchmarks/load.py``), one sentence."""
+    top = max(doc["levels"], key=lambda level: level["concurrency"])
+    lat = top["latency_ms"]
+    return (f"`emovox serve` ({doc['server'].get('workers', 1)} worker, "
+            f"{doc['server'].get('threads')} threads) answered {top['concurrency']} concurrent "
+            f"clients uploading {doc['clip'].get('seconds', 3):g} s clips with "
+            f"{doc['errors_total']} errors, p50 {lat['p50'] / 1000:.2f} s, p99 "
+            f"{lat['p99'] / 1000:.2f} s, {top['throughput_per_s']:.0f} requests/s, server "
+            f"memory {top['server_memory_after']['peak_rss_mb']:.0f} MB at its peak "
+            f"(`benchmarks/load.py` -> `benchmarks/results/load.json`, revision "
+            f"{str(doc.get('git_revision'))[:10]}).\n")
+
+
+def render(doc: dict, parity: dict | None = None, load: dict | None = None) -> str:
     """The markdown block: the table, the targets and where the numbers come from."""
     res = doc["results"]
     clips, long_ = res["clips"], res["long"]
@@ -106,6 +121,8 @@ def render(doc: dict, parity: dict | None = None) -> str:
              f"{doc['load_average_after'][0]:.1f}.)\n")
     if parity:
         text += "\n" + parity_text(parity)
+    if load:
+        text += "\n" + load_text(load)
     return text
 
 
@@ -115,7 +132,8 @@ def main() -> None:
     parser.add_argument("--print", action="store_true", help="print only")
     args = parser.parse_args()
     parity = json.loads(PARITY.read_text()) if PARITY.exists() else None
-    block = render(json.loads(SPEED.read_text()), parity)
+    load = json.loads(LOAD.read_text()) if LOAD.exists() else None
+    block = render(json.loads(SPEED.read_text()), parity, load)
     print(block)
     if args.print:
         return
