@@ -1,0 +1,35 @@
+"""The README's speed block is what benchmarks/speed_table.py renders from committed results."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("speed_table",
+                                                  REPO / "benchmarks" / "speed_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_block_is_rendered_from_the_committed_results():
+    table = _module()
+    load = lambda p: json.loads(p.read_text()) if p.exists() else None  # noqa: E731
+    block = table.render(json.loads(table.SPEED.read_text()), load(table.PARITY),
+                         load(table.LOAD))
+    readme = (REPO / "README.md").read_text()
+    inside = readme.split(table.START, 1)[1].split(table.END, 1)[0]
+    assert inside.strip() == block.strip()
+
+
+def test_missing_rows_and_failed_targets_show():
+    table = _module()
+    doc = json.loads(table.SPEED.read_text())
+    doc["results"]["pytorch"] = {}
+    doc["targets"] = {"peak_rss_under_300_mb": False}
+    block = table.render(doc)
+    assert "peak rss under 300 mb: NO" in block
+    assert "| — |" in block  # no PyTorch measurement: a dash, not a number
