@@ -122,8 +122,8 @@ TABLES: dict[str, Table] = {
                      "ravdess", "ravdess", 6, tuple(r.key for r in ROWS)),
     "emodb": Table("emodb", "EmoDB (2 s processed copy), 7 classes, leave-one-speaker-out",
                    "emodb", "emodb", 10,
-                   ("egemaps_logreg", "whisper_logreg", "whisper_all_logreg", "whisper_flam",
-                    "mll")),
+                   ("egemaps_logreg", "whisper_logreg", "whisper_all_logreg", "whisper_mean",
+                    "whisper_flam", "mll")),
 }
 
 

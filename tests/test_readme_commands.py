@@ -178,6 +178,26 @@ def test_readme_serve_and_curl(workdir):
             server.kill()
 
 
+def with_roots(command: str) -> str:
+    """DIR / DIR2 after ``--root`` become the folder of the ``--corpus`` named just before."""
+    words = shlex.split(command)
+    corpus = None
+    for i, word in enumerate(words):
+        if i and words[i - 1] == "--corpus":
+            corpus = word
+        if word in ("DIR", "DIR2"):
+            assert words[i - 1] == "--root" and corpus, command
+            words[i] = str(SHARED / corpus)
+    return shlex.join(words)
+
+
+def test_corpus_roots_follow_the_corpus_named():
+    line = with_roots("emovox train --corpus ravdess --root DIR --corpus emodb --root DIR2")
+    assert line.endswith(f"--corpus emodb --root {SHARED / 'emodb'}")
+    assert f"--corpus ravdess --root {SHARED / 'ravdess'} " in line
+    assert with_roots("emovox folds --corpus emodb --root DIR").endswith(str(SHARED / "emodb"))
+
+
 corpus_commands = [c for c in readme_commands() if needs_corpus(c) and c not in NOT_RUN]
 
 
@@ -190,9 +210,7 @@ def test_readme_corpus_commands_run_in_order(tmp_path):
     env_cache = os.environ.get("EMOVOX_CACHE")
     assert env_cache  # conftest points the feature cache into the test's temporary folder
     for command in corpus_commands:
-        line = command.replace("DIR2", str(SHARED / "emodb")).replace(
-            "DIR", str(SHARED / "ravdess"))
-        done = run(line, tmp_path, CORPUS_LIMITS.get(command, []), timeout=1800)
+        done = run(with_roots(command), tmp_path, CORPUS_LIMITS.get(command, []), timeout=1800)
         assert done.returncode == 0, f"{command}\n{done.stderr[-2000:]}"
         assert "Traceback" not in done.stderr
     assert (tmp_path / "m.pt").exists() and (tmp_path / "runs" / "rob").is_dir()
