@@ -55,8 +55,8 @@ CORPUS_LIMITS = {
         ["--folds", "1", "--set", "optim.epochs=1"],
     "emovox train --corpus ravdess --root DIR --corpus emodb --root DIR2 --recipe default "
     "--out m.pt": ["--set", "augment.condition_copies=0", "--set", "augment.speed_factors=[]"],
-    "emovox robustness --corpus emodb --root DIR --conditions all --adaptations none,batch "
-    "--out runs/rob": ["--limit", "30"],
+    "emovox robustness --corpus emodb --root DIR --babble-corpus ravdess --babble-root DIR2 "
+    "--conditions all --adaptations none,batch --out runs/rob": ["--limit", "30"],
     "emovox robustness --recipe default --corpus ravdess --root DIR --corpus emodb --root DIR2 "
     "--classes default7 --out runs/loco": ["--limit", "30", "--conditions", "white_10db",
                                            "--set", "augment.condition_copies=0",
@@ -179,14 +179,15 @@ def test_readme_serve_and_curl(workdir):
 
 
 def with_roots(command: str) -> str:
-    """DIR / DIR2 after ``--root`` become the folder of the ``--corpus`` named just before."""
+    """DIR / DIR2 after ``--root`` (``--babble-root``) become the folder of the corpus named
+    just before (``--corpus``, ``--babble-corpus``)."""
     words = shlex.split(command)
     corpus = None
     for i, word in enumerate(words):
-        if i and words[i - 1] == "--corpus":
+        if i and words[i - 1] in ("--corpus", "--babble-corpus"):
             corpus = word
         if word in ("DIR", "DIR2"):
-            assert words[i - 1] == "--root" and corpus, command
+            assert words[i - 1] in ("--root", "--babble-root") and corpus, command
             words[i] = str(SHARED / corpus)
     return shlex.join(words)
 
@@ -196,6 +197,8 @@ def test_corpus_roots_follow_the_corpus_named():
     assert line.endswith(f"--corpus emodb --root {SHARED / 'emodb'}")
     assert f"--corpus ravdess --root {SHARED / 'ravdess'} " in line
     assert with_roots("emovox folds --corpus emodb --root DIR").endswith(str(SHARED / "emodb"))
+    assert with_roots("emovox robustness --corpus emodb --root DIR --babble-corpus ravdess "
+                      "--babble-root DIR2").endswith(str(SHARED / "ravdess"))
 
 
 corpus_commands = [c for c in readme_commands() if needs_corpus(c) and c not in NOT_RUN]
