@@ -10,10 +10,11 @@ statistics for the linear ones), median of repeated runs.
 
 Not here yet: the distilled edge student (issue #14, item 3), which would be its last row.
 
-Writes ``benchmarks/results/light_models.json`` and prints the markdown table;
-``--readme`` also writes it between the ``light-models`` markers of README.md.
+Writes ``benchmarks/results/light_models.json`` and prints the markdown table; ``--table``
+measures nothing and writes the table of the committed results between the ``light-models``
+markers of README.md.
 
-Usage: ``python benchmarks/light_models.py [--readme]``
+Usage: ``python benchmarks/light_models.py [--table]``
 """
 
 from __future__ import annotations
@@ -154,8 +155,18 @@ def render(doc: dict) -> str:
 def main() -> None:
     """Measure, write the results, print (and optionally place) the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", action="store_true", help="update README.md too")
+    parser.add_argument("--table", action="store_true",
+                        help="only write the committed results' table into README.md")
     args = parser.parse_args()
+    if args.table:
+        block = render(json.loads(OUT.read_text()))
+        text = README.read_text()
+        if START not in text:
+            sys.exit("README.md has no light-models markers")
+        head, rest = text.split(START, 1)
+        README.write_text(f"{head}{START}\n{block}{END}{rest.split(END, 1)[1]}")
+        print(block)
+        return
     import torch
 
     torch.set_num_threads(1)
@@ -167,14 +178,7 @@ def main() -> None:
         })
         print(f"{key}: {doc['heads'][-1]['cost']}", file=sys.stderr, flush=True)
     write_text(OUT, json.dumps(doc, indent=1) + "\n")
-    block = render(doc)
-    print(block)
-    if args.readme:
-        text = README.read_text()
-        if START not in text:
-            sys.exit("README.md has no light-models markers")
-        head, rest = text.split(START, 1)
-        README.write_text(f"{head}{START}\n{block}{END}{rest.split(END, 1)[1]}")
+    print(render(doc))
 
 
 if __name__ == "__main__":

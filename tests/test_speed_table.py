@@ -1,4 +1,4 @@
-"""The README's speed block is what benchmarks/speed_table.py renders from committed results."""
+"""README blocks (speed, light models) are what their scripts render from committed results."""
 
 import importlib.util
 import json
@@ -33,3 +33,15 @@ def test_missing_rows_and_failed_targets_show():
     block = table.render(doc)
     assert "peak rss under 300 mb: NO" in block
     assert "| — |" in block  # no PyTorch measurement: a dash, not a number
+
+
+def test_the_readme_light_models_block_is_rendered_from_the_committed_results():
+    spec = importlib.util.spec_from_file_location("light_models",
+                                                  REPO / "benchmarks" / "light_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    block = module.render(json.loads(module.OUT.read_text()))
+    readme = (REPO / "README.md").read_text()
+    inside = readme.split(module.START, 1)[1].split(module.END, 1)[0]
+    assert inside.strip() == block.strip()
+    assert "EmoDB LOSO" in block and "not run" not in block
