@@ -225,3 +225,20 @@ def test_pooling_from_raw_statistics_equals_pooling_standardised_frames(mode, la
         got = model._pooled(feats, stats)
         assert got.shape == want.shape and got.dtype == np.float32
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_the_encoder_graph_takes_signals_over_30_s_in_pieces():
+    from emovox.features import build_frontend
+
+    model = load_checkpoint(BUNDLED)
+    config = {k: v for k, v in model.frontend_config.items()
+              if k not in ("level_db", "trim_db", "conditioning")}
+    graph = build_frontend({**config, "layer": -1}, encoder=model.encoder, threads=1)
+    rng = np.random.default_rng(2)
+    signal = (0.05 * rng.standard_normal(16000 * 35 + 123)).astype(np.float32)
+    feats = graph(signal)
+    assert feats.shape[1] == 384 and abs(feats.shape[0] - 35 * 50) <= 2
+    # the first 30 s are the first piece's frames, exactly
+    np.testing.assert_array_equal(feats[:1500], graph(signal[: 16000 * 30]))
+    pooled = build_frontend({**config, "layer": "all", "pooled": True}, encoder=model.encoder)
+    assert pooled(signal[: 16000 * 3]).shape == (5, 1, 768)
