@@ -7,8 +7,9 @@ deviation over time, and the logistic regression with its calibration temperatur
 happens before the graph (:class:`~emovox.features.Conditioned`: silence trimmed, speech
 level set) is recorded in the file's metadata, with the labels, the sample rate, the
 normalisation, the emovox version and the licences, so a runtime needs nothing else.
-``int8=True`` quantises the matrix multiplications' weights (onnxruntime's dynamic
-quantisation of ``MatMul`` only: quantising the convolutions too cost agreement and speed).
+``int8=True`` quantises the matrix multiplications' weights, one scale per output channel
+(onnxruntime's dynamic quantisation of ``MatMul`` only: quantising the convolutions too cost
+agreement and speed).
 
 :func:`check_parity` runs the ONNX file and the PyTorch model side by side on recordings and
 reports the largest probability difference and how often the labels agree;
@@ -258,8 +259,11 @@ def _write_onnx(module: Any, sample_rate: int, output: str, metadata: dict[str, 
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
                 quantised = os.path.join(tmp, "int8.onnx")
+                # one scale per output channel: on held-out speakers, labels agreed with the
+                # float model on 99.4 % instead of 97.0 % with one scale per tensor
+                # (benchmarks/onnx_held_out.py), at the same size and speed
                 quantize_dynamic(raw, quantised, op_types_to_quantize=["MatMul"],
-                                 weight_type=QuantType.QInt8)
+                                 weight_type=QuantType.QInt8, per_channel=True)
                 raw = quantised
         proto = onnx.load(raw)
         del proto.metadata_props[:]
@@ -461,7 +465,7 @@ def check_parity(model: Any, exported: str | os.PathLike[str],
         report.max_abs_diff = max(report.max_abs_diff, float(np.abs(got - want).max()))
         same = int(np.argmax(got)) == int(np.argmax(want))
         top = np.sort(np.asarray(want).reshape(-1))[-2:]
-        torn = top.size == 2 and top[1] - top[0] < TIE_MARGIN
+        torn = bool(top.size == 2 and top[1] - top[0] < TIE_MARGIN)
         agree += same
         report.ties += torn
         agree_decided += same and not torn
