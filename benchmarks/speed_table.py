@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 SPEED = REPO / "benchmarks" / "results" / "speed.json"
 PARITY = REPO / "benchmarks" / "results" / "onnx_parity.json"
 LOAD = REPO / "benchmarks" / "results" / "load.json"
+HELD_OUT = REPO / "benchmarks" / "results" / "onnx_held_out.json"
 README = REPO / "README.md"
 START, END = "<!-- speed-table:start -->", "<!-- speed-table:end -->"
 
@@ -51,6 +52,17 @@ def parity_text(doc: dict) -> str:
     return text + "; ".join(parts) + f" (revision {str(doc.get('git_revision'))[:10]}).\n"
 
 
+def held_out_text(doc: dict) -> str:
+    """The runtimes on speakers the models never heard (``benchmarks/onnx_held_out.py``)."""
+    pooled = doc["pooled"]
+    return (f"On speakers the model never heard ({doc['protocol']}, the default recipe trained "
+            f"per fold; `benchmarks/onnx_held_out.py`, revision "
+            f"{str(doc.get('git_revision'))[:10]}): the shipped runtime and the float PyTorch "
+            f"model give the same label on {pooled['agreement']:.1f} % of the "
+            f"{pooled['recordings']} test recordings, UA {pooled['ua_onnx']:.1f} against "
+            f"{pooled['ua_torch']:.1f}.\n")
+
+
 def load_text(doc: dict) -> str:
     """The service under load (``benchmarks/load.py``), one sentence."""
     top = max(doc["levels"], key=lambda level: level["concurrency"])
@@ -65,7 +77,8 @@ def load_text(doc: dict) -> str:
             f"{str(doc.get('git_revision'))[:10]}).\n")
 
 
-def render(doc: dict, parity: dict | None = None, load: dict | None = None) -> str:
+def render(doc: dict, parity: dict | None = None, load: dict | None = None,
+           held_out: dict | None = None) -> str:
     """The markdown block: the table, the targets and where the numbers come from."""
     res = doc["results"]
     clips, long_ = res["clips"], res["long"]
@@ -121,6 +134,8 @@ def render(doc: dict, parity: dict | None = None, load: dict | None = None) -> s
              f"{doc['load_average_after'][0]:.1f}.)\n")
     if parity:
         text += "\n" + parity_text(parity)
+    if held_out:
+        text += "\n" + held_out_text(held_out)
     if load:
         text += "\n" + load_text(load)
     return text
@@ -133,7 +148,8 @@ def main() -> None:
     args = parser.parse_args()
     parity = json.loads(PARITY.read_text()) if PARITY.exists() else None
     load = json.loads(LOAD.read_text()) if LOAD.exists() else None
-    block = render(json.loads(SPEED.read_text()), parity, load)
+    held = json.loads(HELD_OUT.read_text()) if HELD_OUT.exists() else None
+    block = render(json.loads(SPEED.read_text()), parity, load, held)
     print(block)
     if args.print:
         return

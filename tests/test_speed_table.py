@@ -19,7 +19,7 @@ def test_the_readme_block_is_rendered_from_the_committed_results():
     table = _module()
     load = lambda p: json.loads(p.read_text()) if p.exists() else None  # noqa: E731
     block = table.render(json.loads(table.SPEED.read_text()), load(table.PARITY),
-                         load(table.LOAD))
+                         load(table.LOAD), load(table.HELD_OUT))
     readme = (REPO / "README.md").read_text()
     inside = readme.split(table.START, 1)[1].split(table.END, 1)[0]
     assert inside.strip() == block.strip()

@@ -49,9 +49,10 @@ with the same defaults), nor on whether a timeline was asked for.
 
 Runtime and precision: the bundled model runs without PyTorch: its encoder is an int8 ONNX
 graph (:func:`emovox.export.export_encoder`) run by ONNX Runtime
-(:class:`~emovox.features.onnx.OnnxWhisper`), its head the numpy classify path; its labels
-agree with the float PyTorch model on 99.4 % of RAVDESS + EmoDB
-(``benchmarks/onnx_parity.py``). ``runtime="torch"`` runs the float PyTorch encoder instead
+(:class:`~emovox.features.onnx.OnnxWhisper`), its head the numpy classify path; how often
+its labels agree with the float PyTorch model is measured by ``benchmarks/onnx_parity.py``
+(the model's training recordings) and ``benchmarks/onnx_held_out.py`` (speakers it never
+heard). ``runtime="torch"`` runs the float PyTorch encoder instead
 (the reference; needs ``emovox[train]``), as do checkpoints without an encoder graph; there
 ``quantize=True`` (``--int8``) runs the encoder's linear layers with int8 weights
 (:data:`INT8_DEFAULT`: off).

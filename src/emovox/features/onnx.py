@@ -9,7 +9,7 @@ the same classify path; the bundled default model runs this way
 (:meth:`emovox.inference.Recognizer.default`).
 
 Differences from the PyTorch frontend: an int8 graph's matrix multiplications use int8
-weights (labels agree on 99.5 % of RAVDESS + EmoDB, see ``benchmarks/onnx_parity.py``); a
+weights (how often labels still agree: ``benchmarks/onnx_parity.py``, ``onnx_held_out.py``); a
 signal over 30 s is encoded in consecutive 30 s pieces, each with its own log-mel range (the
 recognizer never encodes more than 30 s at once).
 """
