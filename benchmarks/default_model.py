@@ -278,13 +278,15 @@ per-class recall, WA = accuracy, in percent.
 
 Cross-corpus (train on one corpus, test on all of the other, on the classes both have):
 
-| direction | classes | UA | WA | UA with the test corpus's own statistics |
+| direction | classes | UA | WA | UA with the test corpus's own statistics (transductive) |
 | --- | --- | --- | --- | --- |
 {xrows}
 
 The last column standardises the features with the test corpus's own statistics instead of the
 training data's, as `emovox predict --group-by folder` does for a folder of recordings from one
-source: when you have many recordings from one setting, group them.
+source: when you have many recordings from one setting, group them. It is *transductive*: it
+uses the unlabelled test recordings' statistics (never their labels), which a single new file
+does not have.
 
 ## Under recording conditions it did not train on
 
