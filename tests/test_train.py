@@ -525,3 +525,24 @@ def test_the_shipped_example_corpus_trains_and_predicts(tmp_path, capsys):
     assert len(records) == 24
     # its own training recordings: each named after its emotion
     assert all(r["label"] in Path(r["path"]).name for r in records)
+
+
+def test_global_standardisation_sees_the_training_speakers_only(tone_corpus, tmp_path):
+    from emovox import audio
+    from emovox.features import build_frontend
+    from emovox.ops import Moments
+
+    config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 32}'])
+    utts = load_corpus("manifest", tone_corpus)
+    test = [u for u in utts if u.speaker in ("spk0", "spk1")]
+    train = [u for u in utts if u not in test]
+    model = fit(config, train, [], extra=test, cache_dir=tmp_path, progress=False)
+    frontend = build_frontend(model.frontend_config)
+    mean, std = Moments.of([model.as_trained(frontend(audio.load(u.path, 16000)))
+                            for u in train])
+    np.testing.assert_allclose(model.normalizer.stats["*"][0], mean, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model.normalizer.stats["*"][1], std, rtol=1e-4, atol=1e-4)
+    # the test speakers' features were extracted alongside, and changed nothing
+    alone = fit(config, train, [], cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(alone.normalizer.stats["*"][0], model.normalizer.stats["*"][0])
+    np.testing.assert_array_equal(alone.network.coef, model.network.coef)
