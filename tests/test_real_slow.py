@@ -24,8 +24,14 @@ def test_cv_on_emodb_two_speakers_well_above_chance(tmp_path):
     doc = json.loads((out / "results.json").read_text())
     assert [f["test_speakers"] for f in doc["folds"]] == [["emodb/03"], ["emodb/08"]]
     assert doc["missing_folds"] == [3, 4, 5, 6, 7, 8, 9, 10]
-    # 7 classes (chance 14 %); frozen Whisper-tiny + LR scores about 80 on this corpus.
-    assert doc["mean"]["ua"] > 55
+    # the committed run of the same recipe on the same folds (benchmarks/ser_table.py): within
+    # 3 points per fold (one or two of ~45 recordings; float rounding may move a near tie)
+    committed = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "emodb" / \
+        "whisper_logreg" / "folds"
+    for fold in doc["folds"]:
+        want = json.loads((committed / f"fold_{fold['fold']}.json").read_text())
+        assert want["test_speakers"] == fold["test_speakers"]
+        assert abs(fold["ua"] - want["ua"]) <= 3.0, (fold["fold"], fold["ua"], want["ua"])
 
 
 def test_default_model_labels_every_real_recording(tmp_path, capsys):
