@@ -135,9 +135,24 @@ def test_check_fold_catches_leaks():
         check_fold(Fold(1, train=(a,), valid=(), test=(b,)), total=5)
 
 
-def test_no_random_utterance_split_exists():
-    # Every protocol groups by speaker or session: no name hints at an utterance split.
-    assert all("random" not in name and "utterance" not in name for name in PROTOCOLS)
+def test_every_protocol_keeps_each_speaker_on_one_side():
+    # Speakers spread over sessions, as in IEMOCAP-like corpora: a protocol that split by
+    # utterance or by session alone would put a speaker on both sides.
+    utts = [utt("c", f"{s:02d}", i, "male" if s % 2 else "female", session=f"S{s % 5 + 1}")
+            for s in range(1, 25) for i in range(6)]
+    ran = 0
+    for name in PROTOCOLS:
+        try:
+            folds = make_folds(utts, name)
+        except ProtocolError:
+            continue  # not applicable to this corpus's layout
+        ran += 1
+        for fold in folds:
+            test = {u.speaker for u in fold.test}
+            assert test and not test & {u.speaker for u in (*fold.train, *fold.valid)}, name
+        covered = sorted(u.id for f in folds for u in f.test)
+        assert covered == sorted(u.id for u in utts), name  # every utterance tested once
+    assert ran >= 4
 
 
 def test_json_shape_and_checksum():
