@@ -9,7 +9,6 @@ file sent as audio, and a 600 MB upload refused without the server's memory grow
 import asyncio
 import contextlib
 import json
-import os
 import select
 import socket
 import subprocess
@@ -578,4 +577,3 @@ def test_cli_parser_and_missing_model(tmp_path):
     assert main(["serve", "--model", str(tmp_path / "none.pt"), "--port", "1"]) == 2
     with pytest.raises(SystemExit):
         main(["serve", "--port", "x"])
-    assert os.path.exists(EXAMPLE)
