@@ -14,7 +14,7 @@ Writes ``benchmarks/results/light_models.json`` and prints the markdown table; `
 measures nothing and writes the table of the committed results between the ``light-models``
 markers of README.md.
 
-Usage: ``python benchmarks/light_models.py [--table]``
+Usage: ``python benchmarks/light_models.py [--table] [--out FILE]``
 """
 
 from __future__ import annotations
@@ -157,6 +157,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", action="store_true",
                         help="only write the committed results' table into README.md")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="results file (default: benchmarks/results/light_models.json)")
     args = parser.parse_args()
     if args.table:
         block = render(json.loads(OUT.read_text()))
@@ -177,7 +179,7 @@ def main() -> None:
             "scores": {table: fold_scores(table, key) for table in ("ravdess", "emodb")},
         })
         print(f"{key}: {doc['heads'][-1]['cost']}", file=sys.stderr, flush=True)
-    write_text(OUT, json.dumps(doc, indent=1) + "\n")
+    write_text(args.out, json.dumps(doc, indent=1) + "\n")
     print(render(doc))
 
 
