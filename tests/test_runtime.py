@@ -243,3 +243,9 @@ def test_the_encoder_graph_takes_signals_over_30_s_in_pieces():
     np.testing.assert_array_equal(feats[:1500], graph(signal[: 16000 * 30]))
     pooled = build_frontend({**config, "layer": "all", "pooled": True}, encoder=model.encoder)
     assert pooled(signal[: 16000 * 3]).shape == (5, 1, 768)
+
+
+def test_without_onnxruntime_the_error_names_the_package_not_an_extra():
+    done = run_blocked("predict", example_path(), block="torch,onnxruntime")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "pip install onnxruntime" in done.stderr and "emovox[" not in done.stderr

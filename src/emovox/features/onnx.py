@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AudioError, ConfigError, EmovoxError, require
+from ..errors import AudioError, ConfigError, EmovoxError
 
 __all__ = ["OnnxWhisper", "encoder_metadata"]
 
@@ -31,7 +31,11 @@ _MIN_SAMPLES = 400  # one analysis window (25 ms at 16 kHz): the graph's smalles
 
 
 def _session(path: str, threads: int | None) -> Any:
-    ort = require("onnxruntime", "onnx")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise EmovoxError("onnxruntime is missing, a dependency of emovox itself: "
+                          "pip install onnxruntime (or reinstall emovox)") from None
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = int(threads)
