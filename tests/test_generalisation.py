@@ -10,7 +10,7 @@ from emovox.conditions import TRAINING_RANGES, random_condition, training_copy
 from emovox.config import load_recipe
 from emovox.errors import ConfigError
 from emovox.features import Conditioned, build_frontend, config_key
-from emovox.vad import active_level, normalize_level, trim_silence
+from emovox.vad import active_level, frame_gate, normalize_level, trim_silence
 
 SR = 16000
 LOGMEL = 'frontend={name = "logmel", n_mels = 32}'
@@ -92,6 +92,51 @@ def test_bad_conditioning_options_are_refused(options, message):
         build_frontend({"name": "logmel", **options})
 
 
+# --- the frame gate -----------------------------------------------------------------------------
+
+def test_the_frame_gate_keeps_the_voice_and_drops_what_fills_its_pauses():
+    x = speech(0.6)
+    murmur = 0.03 * speech(0.6, 120.0, seed=5)  # another voice ~30 dB under it
+    signal = np.concatenate([murmur, x, murmur, x, murmur])
+    frames = len(signal) // 320  # Whisper's 20 ms frames
+    keep = frame_gate(signal, SR, frames, 15.0)
+    seg = 0.6 * SR / 320
+    voice = np.zeros(frames, bool)
+    for start in (seg, 3 * seg):
+        voice[int(start) + 2: int(start + seg) - 2] = True
+    background = np.ones(frames, bool)
+    for start in (seg, 3 * seg):
+        background[int(start) - 2: int(start + seg) + 2] = False
+    assert keep[voice].mean() > 0.8 and not keep[background].any()
+    # the same frames at another frame rate (10 ms), and whatever the level
+    assert frame_gate(signal, SR, 2 * frames, 15.0)[1::2].tolist() == keep.tolist()
+    assert frame_gate(0.01 * signal, SR, frames, 15.0).tolist() == keep.tolist()
+    # too little to gate: everything is kept
+    assert frame_gate(np.zeros(SR, np.float32), SR, 50, 15.0).all()
+    assert frame_gate(x[:400], SR, 1, 15.0).tolist() == [True]
+
+
+def test_a_gated_frontend_pools_the_voice_alone_and_says_so_in_its_config():
+    gated = build_frontend({"name": "logmel", "n_mels": 32, "level_db": -26.0, "gate_db": 15.0})
+    plain = build_frontend({"name": "logmel", "n_mels": 32, "level_db": -26.0})
+    x = speech(0.8)
+    murmur = 0.03 * speech(1.6, 120.0, seed=5)
+    quiet, busy = pad(x, 0.8, 0.8), np.concatenate([murmur[:int(0.8 * SR)], x,
+                                                   murmur[int(0.8 * SR):]])
+    # the gated features of a voice with a murmur around it are those of the voice in silence
+    a, b = gated(quiet), gated(busy)
+    assert abs(a.shape[0] - b.shape[0]) <= 3 and a.shape[0] < plain(quiet).shape[0] * 0.6
+    gap = np.abs(a.mean(0) - b.mean(0)).mean()
+    assert gap < 0.3 * np.abs(plain(quiet).mean(0) - plain(busy).mean(0)).mean()
+    assert gated.config()["gate_db"] == 15.0 and "gate_db" not in plain.config()
+    assert build_frontend(gated.config()).config() == gated.config()
+    assert config_key(gated.config()) != config_key(plain.config())
+    with pytest.raises(ConfigError, match="gate_db must be in"):
+        build_frontend({"name": "logmel", "gate_db": 0})
+    with pytest.raises(ConfigError, match="one row per recording"):
+        build_frontend({"name": "whisper", "pooled": True, "gate_db": 10.0})
+
+
 # --- multi-condition copies ---------------------------------------------------------------------
 
 def test_training_copies_are_reproducible_distinct_and_drawn_from_the_families_given():
@@ -123,6 +168,7 @@ def test_babble_for_training_comes_from_the_voices_given():
     ("augment.condition_copies=2", "needs augment.conditions"),
     ("augment.condition_copies=-1", "must be >= 0"),
     ("classic.calibration_folds=1", "calibration_folds must be 0"),
+    ("classic.layer_weights=[1, 1]", 'needs classic.layer = "all"'),
     ("frontend.finetune=all", "not supported with a fine-tuned frontend"),
 ])
 def test_bad_generalisation_options_fail_before_any_work(override, message):
@@ -163,6 +209,34 @@ def test_condition_copies_are_trained_on_and_the_same_in_every_bank(tone_corpus,
         assert ref() is None
     finally:
         gc.enable()
+
+
+# --- layer weights ------------------------------------------------------------------------------
+
+def test_layer_weights_lean_on_the_layers_given_and_fold_into_the_head(tone_corpus, tmp_path):
+    from emovox.corpora import load_corpus
+    from emovox.train import fit
+
+    utts = load_corpus("manifest", tone_corpus)
+    base = ['frontend={name = "whisper", layer = "all"}', 'classic.layer="all"']
+
+    def head(*extra):
+        model = fit(load_recipe("whisper_logreg", [*base, *extra]), utts, [],
+                    cache_dir=tmp_path, progress=False)
+        return model.network.coef.reshape(len(model.labels), 5, -1)  # [C, layers, 2D]
+
+    plain = head()
+    ones = head("classic.layer_weights=[1, 1, 1, 1, 1]")
+    np.testing.assert_allclose(ones, plain, rtol=1e-4, atol=1e-6)
+    early = head("classic.layer_weights=[1, 1, 0, 0, 0]")
+    assert np.abs(early[:, 2:]).max() == 0 and np.abs(early[:, :2]).max() > 0
+    damped = head("classic.layer_weights=[1, 1, 1, 0.2, 0.2]")
+    share = np.abs(damped[:, 3:]).sum() / np.abs(damped).sum()
+    assert share < np.abs(plain[:, 3:]).sum() / np.abs(plain).sum()
+    with pytest.raises(ConfigError, match="5 hidden states"):
+        head("classic.layer_weights=[1, 1, 0]")
+    with pytest.raises(ConfigError, match="not all 0"):
+        load_recipe("whisper_all_logreg", ["classic.layer_weights=[0, 0, 0, 0, 0]"])
 
 
 # --- calibration ------------------------------------------------------------------------------

@@ -722,7 +722,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise EmovoxError(f"--min-agreement must be in [0, 1] (got {args.min_agreement})")
     files = list(args.check or [])
     model = load_checkpoint(_model_file(args.model))
-    check_exportable(model)
+    check_exportable(model, whole=bool(args.onnx))
     from .inference import find_audio
 
     listed = find_audio(files or [example_path()])

@@ -478,6 +478,12 @@ class ClassicConfig:
             the logits) by this many speaker folds *of the training data* (each fold's clean
             recordings scored by a model fitted on the other folds, the temperature that
             minimises their log loss); 0: off. Test speakers are never used.
+        layer_weights: Logistic regression on every layer (``layer = "all"``) only: one weight
+            per hidden state (input embedding first), multiplying that layer's standardised
+            statistics before the fit. The L2 penalty then costs a layer ``1 / weight**2`` as
+            much per unit of evidence, so a weight below 1 makes the model lean on that layer
+            less (0 leaves it out). The weights are folded into the coefficients: prediction
+            is unchanged. ``None``: every layer 1.
     """
 
     C: float = 1.0  # noqa: N815 - scikit-learn's name
@@ -486,11 +492,22 @@ class ClassicConfig:
     speed_factors: list[float] | None = None
     fuse: bool = False
     calibration_folds: int = 0
+    layer_weights: list[float] | None = None
 
     def __post_init__(self) -> None:
         folds = self.calibration_folds
         if isinstance(folds, bool) or folds < 0 or folds == 1:
             raise ConfigError(f"classic.calibration_folds must be 0 (off) or >= 2, got {folds}")
+        weights = self.layer_weights
+        if weights is not None:
+            if self.layer != "all":
+                raise ConfigError("classic.layer_weights needs classic.layer = \"all\"")
+            if (not isinstance(weights, list) or not weights
+                    or any(isinstance(w, bool) or not isinstance(w, (int, float))
+                           or not 0 <= w < float("inf") for w in weights)
+                    or not any(w > 0 for w in weights)):
+                raise ConfigError(f"classic.layer_weights must be a list of numbers >= 0, one "
+                                  f"per hidden state, not all 0; got {weights!r}")
 
     def speeds(self, augment: AugmentConfig) -> list[float]:
         """Every speed the linear model trains on, ``1.0`` first."""
@@ -551,9 +568,10 @@ class TrainConfig:
             raise ConfigError(f"optim.ensemble must be >= 1, got {self.optim.ensemble}")
         if self.optim.ensemble > 1 and is_finetuned(self):
             raise ConfigError("optim.ensemble > 1 is not supported with a fine-tuned frontend")
-        conditioned = any(self.frontend.get(k) is not None for k in ("level_db", "trim_db"))
+        conditioned = any(self.frontend.get(k) is not None
+                          for k in ("level_db", "trim_db", "gate_db"))
         if conditioned and is_finetuned(self):
-            raise ConfigError("frontend.level_db / frontend.trim_db are not supported with a "
+            raise ConfigError("frontend.level_db / trim_db / gate_db are not supported with a "
                               "fine-tuned frontend yet")
         if self.augment.condition_copies and is_finetuned(self):
             raise ConfigError("augment.condition_copies needs a frozen frontend (features are "

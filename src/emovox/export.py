@@ -68,8 +68,12 @@ def _inner_frontend(frontend: Any) -> Any:
     return getattr(frontend, "inner", frontend)
 
 
-def check_exportable(model: Any) -> None:
-    """Raise ExportError naming what stops ``model`` from being exported (before any work)."""
+def check_exportable(model: Any, whole: bool = True) -> None:
+    """Raise ExportError naming what stops ``model`` from being exported (before any work).
+
+    ``whole``: as one graph (:func:`export_onnx`); else as a torch-free ``.npz`` model with its
+    encoder graph.
+    """
     from .bundle import LinearHead
 
     cfg = model.frontend_config
@@ -85,6 +89,10 @@ def check_exportable(model: Any) -> None:
                           f"model's method is {model.config.method!r})")
     if model.normalizer.mode not in ("global", "speaker", "none"):
         raise ExportError(f"export: normalisation {model.normalizer.mode!r} cannot be exported")
+    if whole and cfg.get("gate_db") is not None:
+        raise ExportError("export --onnx: this model pools only the frames its gate keeps "
+                          "(frontend.gate_db), which one graph does not do yet; export it "
+                          "torch-free with --npz instead")
 
 
 def _encoder_graph(frontend: Any) -> Any:

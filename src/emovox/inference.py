@@ -868,7 +868,7 @@ class Recognizer:
             return [self.model.as_trained(self.frontend(s)) for s in signals]
         import torch
 
-        from .features import condition_signal
+        from .features import condition_signal, gate_frames
 
         out = []
         for signal in signals:
@@ -876,7 +876,8 @@ class Recognizer:
             wave = torch.from_numpy(np.asarray(signal, dtype=np.float32))[None]
             with torch.inference_mode():
                 feats, mask = module(wave, torch.tensor([wave.shape[1]]))
-            out.append(self.model.as_trained(feats[0, ..., : int(mask[0].sum()), :].numpy()))
+            frames = feats[0, ..., : int(mask[0].sum()), :].numpy()
+            out.append(self.model.as_trained(gate_frames(self.frontend, signal, frames)))
         return out
 
     def classify(

@@ -50,7 +50,7 @@ from .config import (
 from .dataset import FeatureBank, fit_normalizer, group_of
 from .errors import ConfigError, EmovoxError, require
 from .evaluate import unweighted_accuracy
-from .features import build_frontend, condition_signal
+from .features import build_frontend, condition_signal, gate_frames
 from .labels import ordered
 from .layers import pad_frames, pad_waves
 from .losses import LossConfig, MLLLoss
@@ -190,12 +190,15 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
 
         clf = CalibratedClassifierCV(
             LinearSVC(C=config.classic.C, max_iter=config.classic.max_iter), cv=3)
-    pipeline = make_pipeline(StandardScaler(), clf)
-    pipeline.fit(x, y)
     if method != "logreg":
-        return pipeline
-    scaler, logreg = pipeline[0], pipeline[1]
-    coef, intercept = logreg.coef_, logreg.intercept_
+        if config.classic.layer_weights is not None:
+            raise ConfigError("classic.layer_weights works with method = \"logreg\" only")
+        return make_pipeline(StandardScaler(), clf).fit(x, y)
+    scaler = StandardScaler().fit(x)
+    weights = _layer_weights(config, x.shape[1], getattr(bank.frontend, "num_layers", None))
+    logreg = clf.fit(scaler.transform(x) * weights, y)
+    # logits = coef . (weights * standardised x): the weights fold into the coefficients
+    coef, intercept = logreg.coef_ * weights, logreg.intercept_
     if coef.shape[0] == 1:  # binary: sigmoid(z) = softmax([0, z])[1]
         coef = np.vstack([np.zeros_like(coef), coef])
         intercept = np.concatenate([[0.0], intercept])
@@ -208,6 +211,21 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
     if config.classic.calibration_folds:
         head.temperature = _fit_temperature(config, train, bank, normalizer, classes)
     return head
+
+
+def _layer_weights(config: TrainConfig, width: int, num_layers: int | None) -> np.ndarray:
+    """Per column of the pooled statistics, its layer's ``classic.layer_weights`` (else 1)."""
+    weights = config.classic.layer_weights
+    if weights is None:
+        return np.ones(width)
+    if num_layers is not None and len(weights) != num_layers + 1:
+        raise ConfigError(f"classic.layer_weights has {len(weights)} weights; this frontend has "
+                          f"{num_layers + 1} hidden states (input embedding + {num_layers} "
+                          "layers)")
+    if width % len(weights):
+        raise ConfigError(f"classic.layer_weights has {len(weights)} weights, but the features "
+                          f"({width} statistics) do not split into that many layers")
+    return np.repeat(np.asarray(weights, dtype=np.float64), width // len(weights))
 
 
 def _fit_temperature(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
@@ -386,10 +404,10 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                                                          mixer)
                     todo = [k for k, info in enumerate(infos) if info.get("applied")]
                     if todo:
-                        encoded = _encode(encoder, [condition_signal(frontend, mixed[k])
-                                                    for k in todo], feats[0].ndim)
-                        for k, f in zip(todo, encoded, strict=True):
-                            feats[k] = f
+                        heard = [condition_signal(frontend, mixed[k]) for k in todo]
+                        encoded = _encode(encoder, heard, feats[0].ndim)
+                        for k, x, f in zip(todo, heard, encoded, strict=True):
+                            feats[k] = gate_frames(frontend, x, f)
                 feats = [_crop(normalizer(f, group_of(u, mode)), max_frames, rng)
                          for f, u in zip(feats, utts, strict=True)]
                 first, second = pad_frames(feats)

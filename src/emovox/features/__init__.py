@@ -79,7 +79,7 @@ FRONTENDS: dict[str, Callable[..., Frontend]] = {
 
 
 #: Options of every frontend that condition the signal before it (see :class:`Conditioned`).
-CONDITIONING_OPTIONS = ("level_db", "trim_db", "conditioning")
+CONDITIONING_OPTIONS = ("level_db", "trim_db", "gate_db", "conditioning")
 
 #: The conditioning rules this emovox applies: 1 trims by the loudest block alone; 2 (new
 #: models) also stays above the noise floor, so noise-filled silence is cut too.
@@ -91,22 +91,27 @@ class Conditioned:
 
     ``level_db`` scales each signal to that active speech level (:func:`~emovox.vad.
     normalize_level`), ``trim_db`` cuts leading and trailing blocks more than that many dB
-    below the loudest (:func:`~emovox.vad.trim_silence`); ``None`` leaves a step out. Both are
-    part of :meth:`config` (so of the cache key and of every checkpoint), with the rule's
-    ``conditioning`` version (:data:`CONDITIONING_VERSIONS`; absent: the newest), so training
-    and prediction condition alike. Everything else is the wrapped frontend's.
+    below the loudest (:func:`~emovox.vad.trim_silence`); ``None`` leaves a step out.
+    ``gate_db`` keeps, of the features, only the frames within that many dB of the voice's
+    level (:func:`~emovox.vad.frame_gate`), so pauses and whatever fills them (babble, noise)
+    are left out of what the model pools (frame-level frontends only). All are part of
+    :meth:`config` (so of the cache key and of every checkpoint; ``gate_db`` only when set),
+    with the rule's ``conditioning`` version (:data:`CONDITIONING_VERSIONS`; absent: the
+    newest), so training and prediction condition alike. Everything else is the wrapped
+    frontend's.
 
-    :meth:`condition` is the step alone, for callers that run the frontend's
-    ``torch_module()`` themselves (the module does not condition).
+    :meth:`condition` and :meth:`gate` are the steps alone, for callers that run the
+    frontend's ``torch_module()`` themselves (the module does neither).
     """
 
     def __init__(self, frontend: Frontend, level_db: float | None = None,
-                 trim_db: float | None = None, conditioning: int = 2) -> None:
+                 trim_db: float | None = None, conditioning: int = 2,
+                 gate_db: float | None = None) -> None:
         if conditioning not in CONDITIONING_VERSIONS:
             raise ConfigError(f"frontend.conditioning {conditioning!r} is not one this emovox "
                               f"knows ({', '.join(map(str, CONDITIONING_VERSIONS))}): a model "
                               "from a newer emovox?")
-        for key, value in (("level_db", level_db), ("trim_db", trim_db)):
+        for key, value in (("level_db", level_db), ("trim_db", trim_db), ("gate_db", gate_db)):
             if value is not None and (isinstance(value, bool)
                                       or not isinstance(value, (int, float))):
                 raise ConfigError(f"frontend.{key} must be a number or absent, got {value!r}")
@@ -114,10 +119,16 @@ class Conditioned:
             raise ConfigError(f"frontend.level_db must be in [-60, 0] dBFS, got {level_db}")
         if trim_db is not None and not float(trim_db) > 0:
             raise ConfigError(f"frontend.trim_db must be > 0 dB, got {trim_db}")
+        if gate_db is not None and not 0 < float(gate_db) <= 120:
+            raise ConfigError(f"frontend.gate_db must be in (0, 120] dB, got {gate_db}")
+        if gate_db is not None and getattr(frontend, "frame_seconds", None) == 0.0:
+            raise ConfigError("frontend.gate_db selects frames: this frontend returns one row "
+                              "per recording (functionals or pooled); leave gate_db out")
         self.inner = frontend
         self.level_db = None if level_db is None else float(level_db)
         self.trim_db = None if trim_db is None else float(trim_db)
         self.conditioning = int(conditioning)
+        self.gate_db = None if gate_db is None else float(gate_db)
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":  # not set yet (unpickling)
@@ -126,8 +137,11 @@ class Conditioned:
 
     def config(self) -> dict[str, Any]:
         """The wrapped frontend's config plus the conditioning options."""
-        return {**self.inner.config(), "level_db": self.level_db, "trim_db": self.trim_db,
-                "conditioning": self.conditioning}
+        config = {**self.inner.config(), "level_db": self.level_db, "trim_db": self.trim_db,
+                  "conditioning": self.conditioning}
+        if self.gate_db is not None:
+            config["gate_db"] = self.gate_db
+        return config
 
     def condition(self, signal: np.ndarray) -> np.ndarray:
         """The conditioned signal (float32, at the frontend's rate)."""
@@ -142,17 +156,40 @@ class Conditioned:
             x = normalize_level(x, rate, self.level_db)
         return x
 
+    def gate(self, conditioned: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """``features`` of the ``conditioned`` signal without the frames the gate leaves out.
+
+        Frames are the second-to-last axis (``[T, D]`` or ``[L + 1, T, D]``); without
+        ``gate_db`` the features are returned as they are.
+        """
+        if self.gate_db is None:
+            return features
+        from ..vad import frame_gate
+
+        keep = frame_gate(conditioned, int(self.inner.sample_rate), features.shape[-2],
+                          self.gate_db)
+        return features[..., keep, :]
+
     def __call__(self, signal: np.ndarray) -> np.ndarray:
-        """The wrapped frontend's features of the conditioned signal."""
-        return self.inner(self.condition(signal))
+        """The wrapped frontend's features of the conditioned signal (gated frames only)."""
+        x = self.condition(signal)
+        return self.gate(x, self.inner(x))
 
     def __repr__(self) -> str:
-        return f"Conditioned({self.inner!r}, level_db={self.level_db}, trim_db={self.trim_db})"
+        gate = "" if self.gate_db is None else f", gate_db={self.gate_db}"
+        return (f"Conditioned({self.inner!r}, level_db={self.level_db}, trim_db={self.trim_db}"
+                f"{gate})")
 
 
 def condition_signal(frontend: Any, signal: np.ndarray) -> np.ndarray:
     """``frontend.condition(signal)`` for a :class:`Conditioned` frontend, else the signal."""
     return frontend.condition(signal) if isinstance(frontend, Conditioned) else signal
+
+
+def gate_frames(frontend: Any, conditioned: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """``frontend.gate(conditioned, features)`` for a :class:`Conditioned` frontend, else the
+    features (for callers that run ``torch_module()`` on :func:`condition_signal`'s output)."""
+    return frontend.gate(conditioned, features) if isinstance(frontend, Conditioned) else features
 
 
 def build_frontend(config: Mapping[str, Any], encoder: str | os.PathLike[str] | None = None,
@@ -189,7 +226,7 @@ def build_frontend(config: Mapping[str, Any], encoder: str | os.PathLike[str] | 
             frontend = FRONTENDS[str(name)](**options)
     except TypeError as exc:
         raise ConfigError(f"frontend '{name}': {exc}") from None
-    if any(conditioning.get(k) is not None for k in ("level_db", "trim_db")):
+    if any(conditioning.get(k) is not None for k in ("level_db", "trim_db", "gate_db")):
         return Conditioned(frontend, **conditioning)
     return frontend
 
