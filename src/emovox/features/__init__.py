@@ -187,8 +187,10 @@ def condition_signal(frontend: Any, signal: np.ndarray) -> np.ndarray:
 
 
 def gate_frames(frontend: Any, conditioned: np.ndarray, features: np.ndarray) -> np.ndarray:
-    """``frontend.gate(conditioned, features)`` for a :class:`Conditioned` frontend, else the
-    features (for callers that run ``torch_module()`` on :func:`condition_signal`'s output)."""
+    """The frames a :class:`Conditioned` frontend's gate keeps (other frontends: all of them).
+
+    For callers that run ``torch_module()`` on :func:`condition_signal`'s output.
+    """
     return frontend.gate(conditioned, features) if isinstance(frontend, Conditioned) else features
 
 
