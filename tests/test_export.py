@@ -122,6 +122,27 @@ def test_export_command_checks_parity_and_fails_when_asked_for_more(model_path, 
     assert code == 2 and "parity check failed" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_gated_model_exports_torch_free_and_the_whole_graph_says_why_not(
+        tone_corpus, clips, tmp_path, capsys):
+    from emovox.config import load_recipe
+    from emovox.corpora import load_corpus
+    from emovox.train import fit
+
+    gated = ['frontend={name = "whisper", layer = "all", level_db = -26.0, trim_db = 40.0, '
+             'gate_db = 10.0}', "classic.calibration_folds=2"]
+    model = fit(load_recipe("whisper_logreg", gated), load_corpus("manifest", tone_corpus), [],
+                progress=False)
+    path = tmp_path / "gated.pt"
+    save_checkpoint(model, path)
+    # the torch-free copy gates the same frames as the PyTorch model it is checked against
+    code, out, err = run(capsys, "--model", path, "--npz", tmp_path / "g.npz",
+                         "--check", clips[0].parent, "--max-diff", "1e-3")
+    assert code == 0 and "labels agree on 100.0 %" in out, err
+    code, out, err = run(capsys, "--model", path, "--onnx", tmp_path / "g.onnx")
+    assert code == 2 and "gate_db" in err and "--npz" in err and "Traceback" not in err
+    assert not (tmp_path / "g.onnx").exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--onnx", "{tmp}/out.txt"], "must end in .onnx"),
     (["--onnx", "{tmp}/no/such/out.onnx"], "does not exist"),
