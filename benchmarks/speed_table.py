@@ -49,6 +49,8 @@ def parity_text(doc: dict) -> str:
         parts.append(f"a float whole-model `emovox export --onnx` graph {row('float32')}")
     if "int8" in doc:
         parts.append(f"the same with `--int8` {row('int8')}")
+    if "whole_graph" in doc:
+        parts.append(f"whole-model `--onnx` graphs {doc['whole_graph']}")
     return text + "; ".join(parts) + f" (revision {str(doc.get('git_revision'))[:10]}).\n"
 
 

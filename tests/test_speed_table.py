@@ -45,3 +45,15 @@ def test_the_readme_light_models_block_is_rendered_from_the_committed_results():
     inside = readme.split(module.START, 1)[1].split(module.END, 1)[0]
     assert inside.strip() == block.strip()
     assert "EmoDB LOSO" in block and "not run" not in block
+
+
+def test_the_parity_sentence_says_why_whole_graph_rows_are_missing():
+    table = _module()
+    row = {"agreement": 98.1, "max_abs_diff": 0.3, "ms_per_recording_onnx": 8.0,
+           "ms_per_recording_pytorch": 20.0, "megabytes": 12.9}
+    doc = {"recordings": 10, "git_revision": "abc", "bundled": row}
+    both = table.parity_text({**doc, "float32": row, "int8": row})
+    gated = table.parity_text({**doc, "whole_graph": "not exported: the model gates its frames"})
+    assert "whole-model `emovox export --onnx` graph 98.1 %" in both and "gates" not in both
+    assert "graphs not exported: the model gates its frames" in gated
+    assert "float whole-model" not in gated and "shipped runtime" in gated
