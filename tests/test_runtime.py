@@ -79,7 +79,9 @@ def test_the_onnx_runtime_agrees_with_the_float_pytorch_reference():
     a, b = onnx.predict_files(files), torch_path.predict_files(files)
     diff = max(abs(x.probabilities[k] - y.probabilities[k]) for x, y in zip(a, b, strict=True)
                for k in x.probabilities)
-    assert 0 < diff < 0.2  # different code paths; int8 weights move probabilities a little
+    # different code paths; int8 weights move probabilities (up to 0.32 on RAVDESS + EmoDB for
+    # the gated default model, benchmarks/results/onnx_parity.json)
+    assert 0 < diff < 0.35
     # so labels may differ only where the reference is torn between two classes (these
     # synthetic voices often are; on RAVDESS + EmoDB see benchmarks/results/onnx_parity.json)
     for x, y in zip(a, b, strict=True):
