@@ -459,6 +459,11 @@ class OptimConfig:
     ensemble: int = 1
 
 
+#: The frontend options that condition the signal (emovox.features.Conditioned): any of them
+#: set wraps the frontend.
+CONDITIONING_STEPS = ("level_db", "trim_db", "gate_db")
+
+
 @dataclass
 class ClassicConfig:
     """The scikit-learn baselines (``method = "logreg" | "linear"``).
@@ -568,8 +573,7 @@ class TrainConfig:
             raise ConfigError(f"optim.ensemble must be >= 1, got {self.optim.ensemble}")
         if self.optim.ensemble > 1 and is_finetuned(self):
             raise ConfigError("optim.ensemble > 1 is not supported with a fine-tuned frontend")
-        conditioned = any(self.frontend.get(k) is not None
-                          for k in ("level_db", "trim_db", "gate_db"))
+        conditioned = any(self.frontend.get(k) is not None for k in CONDITIONING_STEPS)
         if conditioned and is_finetuned(self):
             raise ConfigError("frontend.level_db / trim_db / gate_db are not supported with a "
                               "fine-tuned frontend yet")

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..config import CONDITIONING_STEPS
 from ..errors import ConfigError
 from ..types import Utterance
 
@@ -79,7 +80,7 @@ FRONTENDS: dict[str, Callable[..., Frontend]] = {
 
 
 #: Options of every frontend that condition the signal before it (see :class:`Conditioned`).
-CONDITIONING_OPTIONS = ("level_db", "trim_db", "gate_db", "conditioning")
+CONDITIONING_OPTIONS = (*CONDITIONING_STEPS, "conditioning")
 
 #: The conditioning rules this emovox applies: 1 trims by the loudest block alone; 2 (new
 #: models) also stays above the noise floor, so noise-filled silence is cut too.
@@ -228,7 +229,7 @@ def build_frontend(config: Mapping[str, Any], encoder: str | os.PathLike[str] | 
             frontend = FRONTENDS[str(name)](**options)
     except TypeError as exc:
         raise ConfigError(f"frontend '{name}': {exc}") from None
-    if any(conditioning.get(k) is not None for k in ("level_db", "trim_db", "gate_db")):
+    if any(conditioning.get(k) is not None for k in CONDITIONING_STEPS):
         return Conditioned(frontend, **conditioning)
     return frontend
 
