@@ -17,7 +17,11 @@ Label treatment: the 7 default classes are angry, disgust, fearful, happy, neutr
 surprised. RAVDESS "calm" and EmoDB "boredom" have no counterpart in that set and are left out
 (not merged into neutral: both are acted as distinct emotions).
 
-Usage: ``python benchmarks/default_model.py [--data DIR] [--cache DIR] [--skip-cv | --card-only]``
+``--encoder-only`` re-exports the shipped model's int8 encoder graph alone (no training), for a
+change of the export itself; then run ``benchmarks/onnx_parity.py``.
+
+Usage: ``python benchmarks/default_model.py [--data DIR] [--cache DIR]
+[--skip-cv | --card-only | --encoder-only]``
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from emovox.bundle import save_checkpoint  # noqa: E402
+from emovox.bundle import load_checkpoint, save_checkpoint  # noqa: E402
 from emovox.config import frontend_options, load_recipe  # noqa: E402
 from emovox.corpora import load_corpus  # noqa: E402
 from emovox.dataset import FeatureBank  # noqa: E402
@@ -61,7 +65,16 @@ def main() -> None:
     parser.add_argument("--card-only", action="store_true",
                         help="only re-render the model card from the committed scores (no "
                         "training); then run benchmarks/robustness_table.py for its tables")
+    parser.add_argument("--encoder-only", action="store_true",
+                        help="only re-export the shipped model's int8 encoder graph (no "
+                        "training); then run benchmarks/onnx_parity.py")
     args = parser.parse_args()
+    if args.encoder_only:
+        shipped = load_checkpoint(OUT_MODEL)
+        encoder = encoder_file_name(shipped.frontend_config, int8=True)
+        export_encoder(shipped.frontend_config, OUT_MODEL.parent / encoder, int8=True)
+        print(f"wrote {OUT_MODEL.parent / encoder}")
+        return
 
     config = load_recipe("default")
     corpora = {

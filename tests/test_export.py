@@ -67,6 +67,28 @@ def test_int8_is_smaller_and_keeps_the_labels(model_path, exported, clips):
     assert report.agreement == 1.0 and 0 < report.max_abs_diff < 0.5
 
 
+def test_int8_keeps_the_first_layers_attention_in_float(exported):
+    import onnx
+
+    from emovox.export import FLOAT_SCOPES, _float_nodes
+
+    fp32, int8 = (onnx.load(str(p)) for p in exported)
+    kept = _float_nodes(fp32)
+    assert len(kept) == len(FLOAT_SCOPES)  # the fused q/k/v and the output projection
+    weights = {i.name for i in int8.graph.initializer}
+
+    def in_a_layer(node):
+        return any(p.key == "pkg.torch.onnx.name_scopes" and "layers." in p.value
+                   for p in node.metadata_props)
+
+    float_matmuls = {n.name for n in int8.graph.node if n.op_type == "MatMul"
+                     and any(i in weights for i in n.input) and in_a_layer(n)}
+    assert float_matmuls == set(kept)
+    quantised = [n for n in int8.graph.node if n.op_type in ("MatMulInteger",
+                                                              "DynamicQuantizeMatMul")]
+    assert len(quantised) >= 4 * 3  # every other encoder layer's projections (4 layers)
+
+
 def test_the_metadata_says_how_to_feed_the_graph(model_path, exported):
     meta = read_metadata(exported[0])
     model = load_checkpoint(model_path)
