@@ -79,15 +79,13 @@ def test_the_onnx_runtime_agrees_with_the_float_pytorch_reference():
     a, b = onnx.predict_files(files), torch_path.predict_files(files)
     diff = max(abs(x.probabilities[k] - y.probabilities[k]) for x, y in zip(a, b, strict=True)
                for k in x.probabilities)
-    # different code paths; int8 weights move probabilities (up to 0.32 on RAVDESS + EmoDB for
-    # the gated default model, benchmarks/results/onnx_parity.json)
-    assert 0 < diff < 0.35
-    # labels: the gated default model is more sensitive to int8 than its predecessor (98.1 %
-    # label agreement on RAVDESS + EmoDB, benchmarks/results/onnx_parity.json, instead of
-    # 99.3 %; on these synthetic voices 17 of 25 labels agree). Issue #14 follows it up; until
-    # then most labels must still agree.
+    # different code paths; int8 weights move probabilities (up to 0.075 on RAVDESS + EmoDB
+    # with the first layer's attention in float, benchmarks/results/onnx_parity.json)
+    assert 0 < diff < 0.15
+    # labels: 99.7 % agree on RAVDESS + EmoDB (all of those the model is not torn on); on these
+    # synthetic voices 24 of 25 did when this was written
     same = sum(x.label == y.label for x, y in zip(a, b, strict=True))
-    assert same >= 0.6 * len(files), [(x.label, y.label) for x, y in zip(a, b, strict=True)]
+    assert same >= 0.9 * len(files), [(x.label, y.label) for x, y in zip(a, b, strict=True)]
 
 
 def test_a_file_gets_the_same_answer_alone_and_in_a_batch():
