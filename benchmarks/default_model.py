@@ -231,7 +231,9 @@ def _parity_line() -> str:
     path = results / "onnx_parity.json"
     row = json.loads(path.read_text()).get("bundled") if path.exists() else None
     if row:
-        parts.append(f"{row['agreement']:.1f} % of its {row['compared']} RAVDESS + EmoDB training "
+        same = row["compared"] - len(row.get("disagreements", []))
+        parts.append(f"{100 * same / row['compared']:.1f} % of its {row['compared']} RAVDESS + "
+                     "EmoDB training "
                      f"recordings (largest probability difference {row['max_abs_diff']:.2f}; "
                      "`benchmarks/onnx_parity.py`)")
     path = results / "onnx_held_out.json"

@@ -34,7 +34,12 @@ def parity_text(doc: dict) -> str:
     """What the committed parity run says about the runtimes, one paragraph."""
     def row(name: str) -> str:
         r = doc[name]
-        return (f"{r['agreement']:.1f} % of the labels, largest probability difference "
+        if r.get("compared") and "disagreements" in r:  # the counts (the percentage is rounded)
+            same = r["compared"] - len(r["disagreements"])
+            labels = f"{100 * same / r['compared']:.1f} % of the labels ({same} of {r['compared']})"
+        else:
+            labels = f"{r['agreement']:.1f} % of the labels"
+        return (f"{labels}, largest probability difference "
                 f"{r['max_abs_diff']:.2g}, {r['ms_per_recording_onnx']:.1f} ms per recording "
                 f"against {r['ms_per_recording_pytorch']:.1f} ms in PyTorch, "
                 f"{r['megabytes']:.1f} MB")
