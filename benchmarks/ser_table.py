@@ -167,8 +167,12 @@ def render_cross() -> str:
             lines.append(f"| {row(key).title} | — | — | not run |")
             continue
         doc = json.loads(path.read_text())
-        lines.append(f"| {row(key).title} | {doc['ua']:.1f} | {doc['wa']:.1f} | "
-                     f"{doc['macro_f1']:.1f} |")
+        dirty = str(doc.get("git_revision") or "").endswith("-dirty")
+        lines.append(f"| {row(key).title}{' †' if dirty else ''} | {doc['ua']:.1f} | "
+                     f"{doc['wa']:.1f} | {doc['macro_f1']:.1f} |")
+    if any(" † |" in line for line in lines):
+        lines += ["", "† run from a checkout with uncommitted changes (a `-dirty` revision); "
+                  "waits for a re-run from a clean one."]
     return "\n".join(lines)
 
 
@@ -244,6 +248,25 @@ def delta_vs_reference(table: Table, key: str, doc: dict | None) -> str:
     return f"{delta:+.1f} ± {se:.1f} ({len(diffs)} folds, lower on {lower})"
 
 
+def provenance_note(doc: dict) -> str:
+    """How clean a row's folds are: ``""``, or e.g. ``"dirty: 5 of 6 folds; 4 revisions"``.
+
+    A fold is dirty when its run recorded a ``-dirty`` revision (uncommitted changes); a row
+    whose folds ran at different revisions mixes code versions.
+    """
+    revisions = [f.get("git_revision") for f in doc.get("folds", [])]
+    if not revisions or all(r is None for r in revisions):
+        return ""
+    dirty = sum(1 for r in revisions if r and r.endswith("-dirty"))
+    distinct = len({r.removesuffix("-dirty") for r in revisions if r})
+    parts = []
+    if dirty:
+        parts.append(f"dirty: {dirty} of {len(revisions)} folds")
+    if distinct > 1:
+        parts.append(f"{distinct} revisions")
+    return "; ".join(parts)
+
+
 def render(table: Table) -> str:
     """A markdown table of one benchmark."""
     ablation = any(row(k).group == "ablation" for k in table.rows)
@@ -261,11 +284,18 @@ def render(table: Table) -> str:
         m = doc["mean"]
         done = f"{len(doc['folds'])}/{doc['n_folds']}"
         mark = "" if not note else " *"
+        origin = provenance_note(doc)
+        notes = "; ".join(n for n in (note, origin and f"† {origin}") if n)
         lines.append(f"| {title} | {m['ua']:.1f}{mark} | {m['wa']:.1f}{mark} | "
-                     f"{m['macro_f1']:.1f}{mark} | {done}{' (' + note + ')' if note else ''} |"
+                     f"{m['macro_f1']:.1f}{mark} | {done}{' (' + notes + ')' if notes else ''} |"
                      f"{delta}")
     if any(" *" in line for line in lines):
         lines += ["", "\\* partial: the mean covers only the folds that have finished."]
+    if any("† " in line for line in lines):
+        lines += ["", "† provenance: \"dirty\" folds ran from a checkout with uncommitted "
+                  "changes, so the code that produced them is not exactly any commit; \"N "
+                  "revisions\": the folds ran at different commits. Such a row is kept for "
+                  "reference and waits for a re-run from one clean revision."]
     if ablation:
         lines += ["", "ΔUA: the row's UA minus full MLL's on the same folds, averaged, ± its "
                   "standard error over those folds, and on how many of them the row is lower. "

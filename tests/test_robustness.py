@@ -221,6 +221,25 @@ def test_a_run_records_the_revision_it_started_with(monkeypatch):
         files._own_revision.cache_clear()
 
 
+def test_results_from_a_dirty_checkout_are_flagged_loudly(monkeypatch, capsys):
+    from emovox import files
+
+    monkeypatch.setattr(files, "_revision", lambda cwd: "c" * 40 + "-dirty")
+    files._own_revision.cache_clear()
+    files._warn_dirty.cache_clear()
+    try:
+        assert files.provenance()["git_revision"].endswith("-dirty")
+        files.provenance()  # a second record in the same run: one warning is enough
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and "uncommitted changes" in err[0] and "cccccccccccc" in err[0]
+        monkeypatch.setattr(files, "_revision", lambda cwd: "d" * 40)
+        files._own_revision.cache_clear()
+        files.provenance()
+        assert capsys.readouterr().err == ""  # a clean checkout says nothing
+    finally:
+        files._own_revision.cache_clear()
+
+
 def test_results_record_the_versions_of_the_packages_that_move_numbers():
     import subprocess
     import sys

@@ -20,8 +20,10 @@ def ser_table(tmp_path, monkeypatch):
     return module
 
 
-def write(root, key, uas, n_folds=6, table="ravdess"):
+def write(root, key, uas, n_folds=6, table="ravdess", revisions=None):
     folds = [{"fold": f, "ua": ua, "wa": ua, "macro_f1": ua} for f, ua in uas.items()]
+    for fold, revision in zip(folds, revisions or [], strict=False):
+        fold["git_revision"] = revision
     mean = sum(uas.values()) / len(uas)
     doc = {"folds": folds, "n_folds": n_folds,
            "missing_folds": [f for f in range(1, n_folds + 1) if f not in uas],
@@ -60,3 +62,31 @@ def test_shipped_mll_plus_recipe_is_the_benchmarked_row(ser_table):
     shipped = load_recipe("mll_plus").to_dict()
     assert shipped.pop("name") == "mll_plus" and benchmarked.pop("name") == "mll"
     assert shipped == benchmarked
+
+
+def test_rows_from_dirty_or_mixed_revisions_say_so(ser_table, tmp_path):
+    six = {f: 70.0 for f in range(1, 7)}
+    write(tmp_path, "mll", six, revisions=["a" * 40] * 6)
+    write(tmp_path, "mll_no_kl", six, revisions=["a" * 40] * 5 + ["b" * 40])
+    write(tmp_path, "mll_no_eam", six, revisions=["a" * 40 + "-dirty"] * 2 + ["a" * 40] * 4)
+    text = ser_table.render(ser_table.TABLES["ravdess"])
+    assert line(text, ser_table.row("mll").title).endswith("| 6/6 |  |")  # one clean revision
+    assert "| 6/6 († 2 revisions) |" in line(text, ser_table.row("mll_no_kl").title)
+    assert "| 6/6 († dirty: 2 of 6 folds) |" in line(text, ser_table.row("mll_no_eam").title)
+    assert "† provenance:" in text
+
+
+def test_a_dirty_cross_corpus_result_is_marked(ser_table, tmp_path, monkeypatch):
+    folder = tmp_path / "cross_ravdess_emodb"
+    folder.mkdir()
+    monkeypatch.setattr(ser_table, "cross_path", lambda key: folder / f"{key}.json")
+    scores = {"ua": 50.0, "wa": 50.0, "macro_f1": 50.0}
+    first, second = ser_table.CROSS_ROWS[:2]
+    (folder / f"{first}.json").write_text(json.dumps({**scores, "git_revision": "c" * 40}))
+    (folder / f"{second}.json").write_text(json.dumps({**scores,
+                                                        "git_revision": "c" * 40 + "-dirty"}))
+    text = ser_table.render_cross()
+    clean, dirty = ser_table.row(first).title, ser_table.row(second).title
+    assert line(text, clean).startswith(f"| {clean} | 50.0")
+    assert line(text, dirty + " †").startswith(f"| {dirty} † | 50.0")
+    assert "† run from a checkout with uncommitted changes" in text

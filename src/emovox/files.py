@@ -106,6 +106,13 @@ def _revision(cwd: Path) -> str | None:
         return None
 
 
+@functools.cache
+def _warn_dirty(revision: str) -> None:
+    print(f"emovox: warning: the emovox checkout has uncommitted changes; results record "
+          f"revision {revision[:12]}...-dirty, which no commit reproduces (commit first)",
+          file=sys.stderr)
+
+
 def machine_description() -> dict[str, Any]:
     """Describe the machine a result was measured on (CPU, cores, OS, Python, torch threads)."""
     info: dict[str, Any] = {
@@ -148,13 +155,21 @@ def package_versions() -> dict[str, str | None]:
 
 
 def provenance(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """The record every results file carries: command, git revision, date, machine, packages."""
+    """The record every results file carries: command, git revision, date, machine, packages.
+
+    From a git checkout with uncommitted changes the revision ends in ``-dirty`` and a warning
+    goes to stderr (once per process): such results cannot be traced to one commit, and the
+    benchmark tables mark rows built from them.
+    """
     args = list(sys.argv if argv is None else argv)
     if args and args[0].endswith(("emovox", "__main__.py")):
         args[0] = "emovox"
+    revision = git_revision()
+    if revision and revision.endswith("-dirty"):
+        _warn_dirty(revision)
     return {
         "command": shlex.join(args),
-        "git_revision": git_revision(),
+        "git_revision": revision,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_description(),
         "packages": package_versions(),
