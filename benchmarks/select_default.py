@@ -1,0 +1,168 @@
+"""Nested selection of the default recipe's logistic-regression settings (never sees test speakers).
+
+The committed default (``recipes/default.toml``) fixes ``classic.C`` and ``classic.layer_weights``.
+This script asks whether choosing them without the test speakers gives the same answer, and what
+the default model's cross-validation score is when every choice is made inside the fold:
+
+- outer folds: the default model's own protocol (``benchmarks/default_model.py``): speaker 5-fold
+  over RAVDESS + EmoDB, 7 classes, seed 0;
+- inside each outer fold, only its training speakers: ``--inner`` speaker folds (seed 1); every
+  candidate of the grid is fitted on the inner training speakers and scored on the inner test
+  speakers (UA per corpus, averaged over the two corpora, then over the inner folds);
+- the best candidate is refitted on all the outer training speakers (with the recipe's
+  calibration) and scored on the outer test speakers.
+
+Grid: ``classic.C`` x ``classic.layer_weights`` (every layer alike, or the default's last two
+halved). Everything else is the default recipe (conditioning, frame gate, speed and
+multi-condition copies).
+
+Each outer fold is written to ``benchmarks/results/selection/default/fold_K.json`` when it
+finishes (``--folds`` to split a run; re-running skips finished folds), then ``summary.json``:
+per outer fold the inner scores, the choice, the outer UA per corpus; the mean over outer folds
+(the per-fold average, as the README's tables average) and, for comparison with the model card,
+the UA of the predictions pooled over the folds.
+
+Usage: ``python benchmarks/select_default.py [--data DIR] [--cache DIR] [--folds 1,2]
+[--inner 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from emovox.config import frontend_options, load_recipe  # noqa: E402
+from emovox.corpora import load_corpus  # noqa: E402
+from emovox.dataset import FeatureBank  # noqa: E402
+from emovox.evaluate import classification_scores  # noqa: E402
+from emovox.experiment import predict_utterances  # noqa: E402
+from emovox.features import build_frontend  # noqa: E402
+from emovox.files import provenance, write_text  # noqa: E402
+from emovox.folds import make_folds  # noqa: E402
+from emovox.labels import DEFAULT_CLASSES  # noqa: E402
+from emovox.train import fit  # noqa: E402
+
+OUT = REPO / "benchmarks" / "results" / "selection" / "default"
+GRID_C = (0.03, 0.1, 0.3, 1.0)
+GRID_WEIGHTS = {"equal": [1.0, 1.0, 1.0, 1.0, 1.0], "last_two_half": [1.0, 1.0, 1.0, 0.5, 0.5]}
+CORPORA = ("ravdess", "emodb")
+
+
+def candidates() -> list[dict]:
+    """Every grid point, with the ``--set`` overrides that make it."""
+    return [{"C": c, "layer_weights": name,
+             "sets": [f"classic.C={c}", f"classic.layer_weights={GRID_WEIGHTS[name]}"]}
+            for c in GRID_C for name in GRID_WEIGHTS]
+
+
+def ua_by_corpus(utts: list, labels: list[str], probs: np.ndarray) -> dict[str, float]:
+    """UA of each corpus present, on the classes it has."""
+    out = {}
+    for name in CORPORA:
+        rows = [i for i, u in enumerate(utts) if u.corpus == name]
+        if not rows:
+            continue
+        truth = [str(utts[i].label) for i in rows]
+        pred = [labels[int(probs[i].argmax())] for i in rows]
+        classes = [c for c in labels if c in set(truth)]
+        out[name] = classification_scores(truth, pred, classes)["ua"]
+    return out
+
+
+def run_fold(fold, config_sets: list[str], bank, frontend, labels, inner: int) -> dict:  # noqa: ANN001
+    """Inner selection on the fold's training speakers, then the outer score."""
+    inner_folds = make_folds(fold.train, "speaker_kfold", k=inner, seed=1, validation="none")
+    scores = []
+    for cand in candidates():
+        config = load_recipe("default", [*config_sets, *cand["sets"],
+                                         "classic.calibration_folds=0"])
+        per_fold = []
+        for f in inner_folds:
+            model = fit(config, f.train, [], labels=labels, bank=bank, frontend=frontend,
+                        progress=False)
+            uas = ua_by_corpus(f.test, labels, predict_utterances(model, bank, f.test))
+            per_fold.append(float(np.mean(list(uas.values()))))
+        scores.append({"C": cand["C"], "layer_weights": cand["layer_weights"],
+                       "inner_ua": round(float(np.mean(per_fold)), 2),
+                       "inner_folds": [round(x, 2) for x in per_fold]})
+        print(f"  fold {fold.index}: C={cand['C']} weights={cand['layer_weights']}: inner UA "
+              f"{np.mean(per_fold):.1f}", flush=True)
+    best = max(range(len(scores)), key=lambda i: (scores[i]["inner_ua"], -i))
+    chosen = candidates()[best]
+    model = fit(load_recipe("default", [*config_sets, *chosen["sets"]]), fold.train, [],
+                labels=labels, bank=bank, frontend=frontend, progress=False)
+    probs = predict_utterances(model, bank, fold.test)
+    return {"fold": fold.index, "candidates": scores,
+            "chosen": {"C": chosen["C"], "layer_weights": chosen["layer_weights"]},
+            "outer_ua": {k: round(v, 2) for k, v in
+                         ua_by_corpus(fold.test, labels, probs).items()},
+            "test": [[u.id, u.corpus, str(u.label), labels[int(p.argmax())]]
+                     for u, p in zip(fold.test, probs, strict=True)]}
+
+
+def summarise(docs: list[dict], labels: list[str]) -> dict:
+    """Per-fold means and pooled UA per corpus, and how often each candidate was chosen."""
+    summary: dict = {"folds": len(docs), "chosen": {}, "mean_over_folds": {}, "pooled": {}}
+    for d in docs:
+        key = f"C={d['chosen']['C']}, {d['chosen']['layer_weights']}"
+        summary["chosen"][key] = summary["chosen"].get(key, 0) + 1
+    for name in CORPORA:
+        summary["mean_over_folds"][name] = round(float(np.mean(
+            [d["outer_ua"][name] for d in docs if name in d["outer_ua"]])), 2)
+        rows = [r for d in docs for r in d["test"] if r[1] == name]
+        truth, pred = [r[2] for r in rows], [r[3] for r in rows]
+        summary["pooled"][name] = round(classification_scores(
+            truth, pred, [c for c in labels if c in set(truth)])["ua"], 2)
+    return summary
+
+
+def main() -> None:
+    """Run the missing outer folds, then write the summary when all are there."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--folds", default=None, help="outer folds to run, e.g. 1,2")
+    parser.add_argument("--inner", type=int, default=3, help="inner speaker folds")
+    args = parser.parse_args()
+    config = load_recipe("default")
+    everything = sorted(
+        [u for name in CORPORA
+         for u in load_corpus(name, args.data / name, classes="default7")],
+        key=lambda u: u.id)
+    frontend = build_frontend(frontend_options(config))
+    bank = FeatureBank(frontend, everything, args.cache, config.data.cache_dtype, True)
+    labels = list(DEFAULT_CLASSES)
+    folds = make_folds(everything, "speaker_kfold", k=5, seed=0, validation="none")
+    wanted = ({int(x) for x in args.folds.split(",")} if args.folds
+              else {f.index for f in folds})
+    OUT.mkdir(parents=True, exist_ok=True)
+    for fold in folds:
+        path = OUT / f"fold_{fold.index}.json"
+        if fold.index not in wanted or path.exists():
+            continue
+        print(f"outer fold {fold.index}: {len(fold.train)} training, {len(fold.test)} test "
+              "utterances", flush=True)
+        doc = {**provenance(), "inner_folds": args.inner,
+               **run_fold(fold, [], bank, frontend, labels, args.inner)}
+        write_text(path, json.dumps(doc, indent=1))
+        print(f"outer fold {fold.index}: chose {doc['chosen']}, UA {doc['outer_ua']}",
+              flush=True)
+    docs = [json.loads(p.read_text()) for p in sorted(OUT.glob("fold_*.json"))]
+    if len(docs) == len(folds):
+        summary = {**provenance(), "revisions": sorted({d["git_revision"] or "" for d in docs}),
+                   "committed_default": {"C": config.classic.C,
+                                         "layer_weights": config.classic.layer_weights},
+                   **summarise(docs, labels)}
+        write_text(OUT / "summary.json", json.dumps(summary, indent=1))
+        print(json.dumps({k: summary[k] for k in ("chosen", "mean_over_folds", "pooled")}))
+
+
+if __name__ == "__main__":
+    main()
