@@ -114,8 +114,10 @@ def summarise(docs: list[dict], labels: list[str]) -> dict:
         key = f"C={d['chosen']['C']}, {d['chosen']['layer_weights']}"
         summary["chosen"][key] = summary["chosen"].get(key, 0) + 1
     for name in CORPORA:
-        summary["mean_over_folds"][name] = round(float(np.mean(
-            [d["outer_ua"][name] for d in docs if name in d["outer_ua"]])), 2)
+        per_fold = [d["outer_ua"][name] for d in docs if name in d["outer_ua"]]
+        if not per_fold:
+            continue
+        summary["mean_over_folds"][name] = round(float(np.mean(per_fold)), 2)
         rows = [r for d in docs for r in d["test"] if r[1] == name]
         truth, pred = [r[2] for r in rows], [r[3] for r in rows]
         summary["pooled"][name] = round(classification_scores(

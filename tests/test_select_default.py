@@ -1,0 +1,41 @@
+"""The nested-selection script of the default recipe: its grid and its two averages."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "select_default.py"
+
+
+@pytest.fixture()
+def select(monkeypatch):
+    spec = importlib.util.spec_from_file_location("select_default", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "select_default", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_grid_holds_the_committed_default(select):
+    from emovox.config import load_recipe
+
+    committed = load_recipe("default").classic
+    made = [load_recipe("default", c["sets"]).classic for c in select.candidates()]
+    assert any(m.C == committed.C and m.layer_weights == committed.layer_weights for m in made)
+    assert len({(m.C, tuple(m.layer_weights)) for m in made}) == len(made)  # all distinct
+
+
+def test_summary_averages_per_fold_and_pools_separately(select):
+    labels = ["angry", "sad"]
+    # fold 1: ravdess 2 of 2 right (UA 100); fold 2: ravdess 4 utterances, half right (UA 50)
+    one = {"chosen": {"C": 0.1, "layer_weights": "equal"}, "outer_ua": {"ravdess": 100.0},
+           "test": [["a", "ravdess", "angry", "angry"], ["b", "ravdess", "sad", "sad"]]}
+    two = {"chosen": {"C": 0.3, "layer_weights": "equal"}, "outer_ua": {"ravdess": 50.0},
+           "test": [["c", "ravdess", "angry", "angry"], ["d", "ravdess", "angry", "sad"],
+                    ["e", "ravdess", "sad", "sad"], ["f", "ravdess", "sad", "angry"]]}
+    summary = select.summarise([one, two], labels)
+    assert summary["mean_over_folds"]["ravdess"] == 75.0
+    assert summary["pooled"]["ravdess"] == pytest.approx(66.67)  # 4 of 6 right, per class 2/3
+    assert summary["chosen"] == {"C=0.1, equal": 1, "C=0.3, equal": 1}
