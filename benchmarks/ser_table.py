@@ -131,6 +131,16 @@ TABLES: dict[str, Table] = {
 CROSS_ROWS = ("egemaps_logreg", "whisper_logreg", "whisper_all_logreg", "mll")
 
 
+def checkout_env() -> dict[str, str]:
+    """The environment for ``python -m emovox``: this checkout's code, not an installed copy.
+
+    Without it, a run from another worktree imports the editable install's checkout (and
+    records that checkout's revision, which may move while the run goes).
+    """
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(REPO / "src") + (os.pathsep + path if path else "")}
+
+
 def cross_path(key: str) -> Path:
     """Where a cross-corpus result lives."""
     return RESULTS / "cross_ravdess_emodb" / f"{key}.json"
@@ -149,11 +159,11 @@ def run_cross(key: str, data: Path, cache: Path | None) -> None:
     for s in r.sets:
         cmd += ["--set", s]
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO)
+    subprocess.run(cmd, check=True, cwd=REPO, env=checkout_env())
     cmd = [sys.executable, "-m", "emovox", "evaluate", "--model", str(ckpt), "--corpus", "emodb",
            "--root", str(data / "emodb"), "--format", "json", "--output", str(target), *common]
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO)
+    subprocess.run(cmd, check=True, cwd=REPO, env=checkout_env())
 
 
 def render_cross() -> str:
@@ -208,7 +218,7 @@ def run(table: Table, key: str, folds: list[int], data: Path, cache: Path | None
         cmd += ["--cache", str(cache)]
     print("+", " ".join(cmd), flush=True)
     t0 = time.time()
-    subprocess.run(cmd, check=True, cwd=REPO)
+    subprocess.run(cmd, check=True, cwd=REPO, env=checkout_env())
     print(f"  {key} folds {folds}: {time.time() - t0:.0f} s", flush=True)
 
 

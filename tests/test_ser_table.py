@@ -90,3 +90,17 @@ def test_a_dirty_cross_corpus_result_is_marked(ser_table, tmp_path, monkeypatch)
     assert line(text, clean).startswith(f"| {clean} | 50.0")
     assert line(text, dirty + " †").startswith(f"| {dirty} † | 50.0")
     assert "† run from a checkout with uncommitted changes" in text
+
+
+def test_runs_import_this_checkouts_emovox(ser_table, tmp_path, monkeypatch):
+    """A run from another worktree uses that worktree's code, not the installed emovox."""
+    import subprocess
+
+    other = tmp_path / "worktree"
+    (other / "src" / "emovox").mkdir(parents=True)
+    (other / "src" / "emovox" / "__init__.py").write_text("WHERE = 'worktree'\n")
+    monkeypatch.setattr(ser_table, "REPO", other)
+    code = "import emovox; print(getattr(emovox, 'WHERE', 'installed'))"
+    out = subprocess.run([sys.executable, "-c", code], env=ser_table.checkout_env(),
+                         cwd=other, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "worktree"
