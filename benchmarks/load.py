@@ -38,11 +38,13 @@ import httpx
 import numpy as np
 import soundfile as sf
 
-from emovox import audio
-from emovox.files import provenance, write_text
-from emovox.inference import DEFAULT_MODEL
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # this checkout's emovox, also in the server process
+
+from emovox import audio  # noqa: E402
+from emovox.files import checkout_env, provenance, write_text  # noqa: E402
+from emovox.inference import DEFAULT_MODEL  # noqa: E402
+
 EXAMPLE = REPO / "src" / "emovox" / "data" / "example.wav"
 
 
@@ -80,7 +82,8 @@ def server(model: str, args: argparse.Namespace):
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log,
+                            env=checkout_env(REPO / "src"))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300

@@ -29,6 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from emovox.files import checkout_env as env_for  # noqa: E402
+
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 SHARED6 = "angry,disgust,fearful,happy,neutral,sad"
@@ -137,8 +141,7 @@ def checkout_env() -> dict[str, str]:
     Without it, a run from another worktree imports the editable install's checkout (and
     records that checkout's revision, which may move while the run goes).
     """
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": str(REPO / "src") + (os.pathsep + path if path else "")}
+    return env_for(REPO / "src")
 
 
 def cross_path(key: str) -> Path:

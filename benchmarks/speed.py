@@ -44,7 +44,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from emovox.files import provenance, write_text
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # this checkout's emovox, also in the child processes
+
+from emovox.files import checkout_env, provenance, write_text  # noqa: E402
 
 SR = 16000
 SECONDS = 3.0
@@ -186,7 +189,7 @@ def rate(result: dict, audio_seconds: float) -> dict:
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
+    env = checkout_env(REPO / "src")
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[key] = str(threads)
     return env

@@ -11,7 +11,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -111,6 +111,20 @@ def _warn_dirty(revision: str) -> None:
     print(f"emovox: warning: the emovox checkout has uncommitted changes; results record "
           f"revision {revision[:12]}...-dirty, which no commit reproduces (commit first)",
           file=sys.stderr)
+
+
+def checkout_env(src: str | os.PathLike[str],
+                 base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment in which ``python -m emovox`` imports the package under ``src``.
+
+    For scripts that run emovox in a child process from a checkout (the benchmarks): without
+    it the child imports whatever emovox is installed, which for an editable install is
+    another checkout's code, and records that checkout's revision.
+    """
+    env = dict(os.environ if base is None else base)
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = os.fspath(src) + (os.pathsep + path if path else "")
+    return env
 
 
 def machine_description() -> dict[str, Any]:
