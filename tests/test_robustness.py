@@ -255,3 +255,28 @@ def test_results_record_the_versions_of_the_packages_that_move_numbers():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out[1:] == ["False", "False"]
+
+
+def test_writing_results_does_not_make_the_revision_dirty(tmp_path):
+    import subprocess
+
+    from emovox import files
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "fold_1.json").write_text("{}")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    clean = files.git_revision(tmp_path)
+    assert clean and not clean.endswith("-dirty")
+    (results / "fold_1.json").write_text('{"ua": 50}')  # a run rewrote a committed result
+    assert files.git_revision(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")  # the code changed
+    assert files.git_revision(tmp_path) == clean + "-dirty"

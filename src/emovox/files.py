@@ -72,8 +72,15 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
         handle.write(text)
 
 
+#: Where a checkout keeps its committed results; changes there do not make a revision dirty.
+RESULTS_DIR = "benchmarks/results"
+
+
 def git_revision(folder: str | os.PathLike[str] | None = None) -> str | None:
     """Return ``HEAD``'s commit hash (with ``-dirty`` if the tree has changes), or ``None``.
+
+    Changed tracked files make it dirty, except results under :data:`RESULTS_DIR` (what the
+    benchmarks write, fold by fold); untracked files do not count.
 
     Without ``folder`` (emovox's own checkout) the answer is taken once per process, at the
     first call: a long run that records it when it starts (``emovox cv``, ``emovox
@@ -97,8 +104,11 @@ def _revision(cwd: Path) -> str | None:
         )
         if rev.returncode != 0:
             return None
+        # results files (benchmarks/results) do not count: a run that writes one fold's file
+        # must not make the next fold's record look like other code
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+             f":(top,exclude){RESULTS_DIR}"],
             cwd=cwd, capture_output=True, text=True, timeout=10,
         )
         return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
