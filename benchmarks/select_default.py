@@ -6,7 +6,7 @@ the default model's cross-validation score is when every choice is made inside t
 
 - outer folds: the default model's own protocol (``benchmarks/default_model.py``): speaker 5-fold
   over RAVDESS + EmoDB, 7 classes, seed 0;
-- inside each outer fold, only its training speakers: ``--inner`` speaker folds (seed 1); every
+- inside each outer fold, only its training speakers: ``--inner`` speaker folds (seed 1; 2 by default); every
   candidate of the grid is fitted on the inner training speakers and scored on the inner test
   speakers (UA per corpus, averaged over the two corpora, then over the inner folds);
 - the best candidate is refitted on all the outer training speakers (with the recipe's
@@ -23,7 +23,7 @@ per outer fold the inner scores, the choice, the outer UA per corpus; the mean o
 the UA of the predictions pooled over the folds.
 
 Usage: ``python benchmarks/select_default.py [--data DIR] [--cache DIR] [--folds 1,2]
-[--inner 3]``
+[--inner 2]``
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO / "src"))
 from emovox.config import frontend_options, load_recipe  # noqa: E402
 from emovox.corpora import load_corpus  # noqa: E402
 from emovox.dataset import FeatureBank  # noqa: E402
-from emovox.evaluate import classification_scores  # noqa: E402
+from emovox.evaluate import unweighted_accuracy  # noqa: E402
 from emovox.experiment import predict_utterances  # noqa: E402
 from emovox.features import build_frontend  # noqa: E402
 from emovox.files import provenance, write_text  # noqa: E402
@@ -50,7 +50,9 @@ from emovox.labels import DEFAULT_CLASSES  # noqa: E402
 from emovox.train import fit  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "selection" / "default"
-GRID_C = (0.03, 0.1, 0.3, 1.0)
+#: C = 1 is left out for time: the solver needs several times longer as regularisation weakens
+#: (one outer fold of this grid takes about half an hour on one core).
+GRID_C = (0.03, 0.1, 0.3)
 GRID_WEIGHTS = {"equal": [1.0, 1.0, 1.0, 1.0, 1.0], "last_two_half": [1.0, 1.0, 1.0, 0.5, 0.5]}
 CORPORA = ("ravdess", "emodb")
 
@@ -71,8 +73,8 @@ def ua_by_corpus(utts: list, labels: list[str], probs: np.ndarray) -> dict[str, 
             continue
         truth = [str(utts[i].label) for i in rows]
         pred = [labels[int(probs[i].argmax())] for i in rows]
-        classes = [c for c in labels if c in set(truth)]
-        out[name] = classification_scores(truth, pred, classes)["ua"]
+        # mean recall over the classes the corpus has; any other answer counts as wrong
+        out[name] = 100.0 * unweighted_accuracy(truth, pred, labels)
     return out
 
 
@@ -120,8 +122,7 @@ def summarise(docs: list[dict], labels: list[str]) -> dict:
         summary["mean_over_folds"][name] = round(float(np.mean(per_fold)), 2)
         rows = [r for d in docs for r in d["test"] if r[1] == name]
         truth, pred = [r[2] for r in rows], [r[3] for r in rows]
-        summary["pooled"][name] = round(classification_scores(
-            truth, pred, [c for c in labels if c in set(truth)])["ua"], 2)
+        summary["pooled"][name] = round(100.0 * unweighted_accuracy(truth, pred, labels), 2)
     return summary
 
 
@@ -131,7 +132,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--folds", default=None, help="outer folds to run, e.g. 1,2")
-    parser.add_argument("--inner", type=int, default=3, help="inner speaker folds")
+    parser.add_argument("--inner", type=int, default=2, help="inner speaker folds")
     args = parser.parse_args()
     config = load_recipe("default")
     everything = sorted(

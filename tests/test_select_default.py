@@ -39,3 +39,17 @@ def test_summary_averages_per_fold_and_pools_separately(select):
     assert summary["mean_over_folds"]["ravdess"] == 75.0
     assert summary["pooled"]["ravdess"] == pytest.approx(66.67)  # 4 of 6 right, per class 2/3
     assert summary["chosen"] == {"C=0.1, equal": 1, "C=0.3, equal": 1}
+
+
+def test_an_answer_outside_the_corpus_classes_counts_as_wrong(select):
+    import numpy as np
+
+    class U:
+        def __init__(self, label):
+            self.corpus, self.label = "emodb", label
+
+    labels = ["angry", "sad", "surprised"]  # EmoDB has no surprised
+    utts = [U("angry"), U("angry"), U("sad"), U("sad")]
+    probs = np.array([[1, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 0]], dtype=float)
+    # angry: 1 of 2 (the other answered surprised), sad: 2 of 2
+    assert select.ua_by_corpus(utts, labels, probs) == {"emodb": 75.0}
