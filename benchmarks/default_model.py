@@ -245,6 +245,28 @@ def _parity_line() -> str:
     return " and on ".join(parts) if parts else "(not measured yet)"
 
 
+def _selection_line() -> str:
+    """The card's paragraph on the nested selection run (empty until it is complete)."""
+    path = REPO / "benchmarks" / "results" / "selection" / "default" / "summary.json"
+    if not path.exists():
+        return ""
+    s = json.loads(path.read_text())
+    chosen = "; ".join(f"{k} in {v} of {s['folds']} folds" for k, v in sorted(s["chosen"].items()))
+    committed = s["committed_default"]
+    fold_mean = ", ".join(f"{k} {v:.1f}" for k, v in s["mean_over_folds"].items())
+    pooled = ", ".join(f"{k} {v:.1f}" for k, v in s["pooled"].items())
+    return (
+        "\n\nThe table's recipe fixes `classic.C` and `classic.layer_weights` "
+        f"(C = {committed['C']:g}, weights {committed['layer_weights']}); the weights were "
+        "chosen with the robustness harness on these same two corpora. Chosen instead inside "
+        "every fold from its training speakers only (`benchmarks/select_default.py`: inner "
+        "speaker folds, best mean UA over the two corpora), the choice was: "
+        f"{chosen}; scored on the outer test speakers, UA {fold_mean} (mean over folds; the "
+        f"table pools predictions over folds, which gives {pooled}). In-corpus selection does "
+        "not see what the weights were chosen for (other corpora), so it is a check on the "
+        "in-corpus figures, not on the choice.")
+
+
 def render_card(doc: dict, n_utterances: int) -> str:
     """The model card, from the measured scores."""
     cv = doc["cv"]
@@ -310,7 +332,7 @@ per-class recall, WA = accuracy, in percent.
 
 | test corpus | utterances | UA | WA | macro-F1 | ECE | uncertain % (accuracy sure / uncertain) |
 | --- | --- | --- | --- | --- | --- | --- |
-{rows}
+{rows}{_selection_line()}
 
 Cross-corpus (train on one corpus, test on all of the other, on the classes both have):
 

@@ -6,9 +6,10 @@ the default model's cross-validation score is when every choice is made inside t
 
 - outer folds: the default model's own protocol (``benchmarks/default_model.py``): speaker 5-fold
   over RAVDESS + EmoDB, 7 classes, seed 0;
-- inside each outer fold, only its training speakers: ``--inner`` speaker folds (seed 1; 2 by default); every
-  candidate of the grid is fitted on the inner training speakers and scored on the inner test
-  speakers (UA per corpus, averaged over the two corpora, then over the inner folds);
+- inside each outer fold, only its training speakers: ``--inner`` speaker folds (seed 1; 2 by
+  default); every candidate of the grid is fitted on the inner training speakers and scored
+  on the inner test speakers (UA per corpus, averaged over the two corpora, then over the
+  inner folds);
 - the best candidate is refitted on all the outer training speakers (with the recipe's
   calibration) and scored on the outer test speakers.
 
