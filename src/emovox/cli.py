@@ -801,7 +801,8 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--npz", metavar="OUT.npz", help="a torch-free emovox model (and its "
                         "encoder graph, whisper-<digest>[-int8].onnx, in the same folder)")
     p.add_argument("--int8", action="store_true",
-                   help="int8 weights for the matrix multiplications (smaller, faster)")
+                   help="int8 weights for the matrix multiplications (smaller, faster; the "
+                   "first encoder layer's attention projections stay float)")
     p.add_argument("--check", nargs="+", metavar="PATH",
                    help="recordings (files or folders) for the parity check")
     p.add_argument("--min-agreement", type=float, default=0.99, metavar="F",

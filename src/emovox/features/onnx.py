@@ -9,7 +9,8 @@ the same classify path; the bundled default model runs this way
 (:meth:`emovox.inference.Recognizer.default`).
 
 Differences from the PyTorch frontend: an int8 graph's matrix multiplications use int8
-weights (how often labels still agree: ``benchmarks/onnx_parity.py``, ``onnx_held_out.py``); a
+weights, except the first layer's attention projections (:data:`emovox.export.FLOAT_SCOPES`;
+how often labels still agree: ``benchmarks/onnx_parity.py``, ``onnx_held_out.py``); a
 signal over 30 s is encoded in consecutive 30 s pieces, each with its own log-mel range (the
 recognizer never encodes more than 30 s at once).
 """
