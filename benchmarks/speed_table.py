@@ -17,6 +17,7 @@ SPEED = REPO / "benchmarks" / "results" / "speed.json"
 PARITY = REPO / "benchmarks" / "results" / "onnx_parity.json"
 LOAD = REPO / "benchmarks" / "results" / "load.json"
 HELD_OUT = REPO / "benchmarks" / "results" / "onnx_held_out.json"
+INSTALL = REPO / "benchmarks" / "results" / "install_size.json"
 README = REPO / "README.md"
 START, END = "<!-- speed-table:start -->", "<!-- speed-table:end -->"
 
@@ -59,6 +60,19 @@ def parity_text(doc: dict) -> str:
     return text + "; ".join(parts) + f" (revision {str(doc.get('git_revision'))[:10]}).\n"
 
 
+def install_text(doc: dict) -> str:
+    """What a plain ``pip install emovox`` brings, one sentence."""
+    largest = ", ".join(f"{k} {v:.0f} MB" for k, v in list(doc["largest"].items())[:4])
+    works = ("works on a file and on a folder" if doc["targets"]["predict_works"]
+             else "FAILED")
+    torch = "not installed" if doc["import_torch_fails"] else "INSTALLED"
+    return (f"A plain `pip install` of emovox in a fresh virtual environment "
+            f"(`benchmarks/install_size.py` -> `benchmarks/results/install_size.json`, revision "
+            f"{str(doc.get('git_revision'))[:10]}): {doc['venv_megabytes']:.0f} MB in all "
+            f"({doc['distributions']} distributions; largest {largest}), PyTorch {torch}, "
+            f"`emovox predict` {works}.\n")
+
+
 def held_out_text(doc: dict) -> str:
     """The runtimes on speakers the models never heard (``benchmarks/onnx_held_out.py``)."""
     pooled = doc["pooled"]
@@ -85,7 +99,7 @@ def load_text(doc: dict) -> str:
 
 
 def render(doc: dict, parity: dict | None = None, load: dict | None = None,
-           held_out: dict | None = None) -> str:
+           held_out: dict | None = None, install: dict | None = None) -> str:
     """The markdown block: the table, the targets and where the numbers come from."""
     res = doc["results"]
     clips, long_ = res["clips"], res["long"]
@@ -145,6 +159,8 @@ def render(doc: dict, parity: dict | None = None, load: dict | None = None,
         text += "\n" + held_out_text(held_out)
     if load:
         text += "\n" + load_text(load)
+    if install:
+        text += "\n" + install_text(install)
     return text
 
 
@@ -156,7 +172,8 @@ def main() -> None:
     parity = json.loads(PARITY.read_text()) if PARITY.exists() else None
     load = json.loads(LOAD.read_text()) if LOAD.exists() else None
     held = json.loads(HELD_OUT.read_text()) if HELD_OUT.exists() else None
-    block = render(json.loads(SPEED.read_text()), parity, load, held)
+    install = json.loads(INSTALL.read_text()) if INSTALL.exists() else None
+    block = render(json.loads(SPEED.read_text()), parity, load, held, install)
     print(block)
     if args.print:
         return

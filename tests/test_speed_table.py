@@ -19,7 +19,7 @@ def test_the_readme_block_is_rendered_from_the_committed_results():
     table = _module()
     load = lambda p: json.loads(p.read_text()) if p.exists() else None  # noqa: E731
     block = table.render(json.loads(table.SPEED.read_text()), load(table.PARITY),
-                         load(table.LOAD), load(table.HELD_OUT))
+                         load(table.LOAD), load(table.HELD_OUT), load(table.INSTALL))
     readme = (REPO / "README.md").read_text()
     inside = readme.split(table.START, 1)[1].split(table.END, 1)[0]
     assert inside.strip() == block.strip()
@@ -57,3 +57,16 @@ def test_the_parity_sentence_says_why_whole_graph_rows_are_missing():
     assert "whole-model `emovox export --onnx` graph 98.1 %" in both and "gates" not in both
     assert "graphs not exported: the model gates its frames" in gated
     assert "float whole-model" not in gated and "shipped runtime" in gated
+
+
+def test_the_install_sentence_says_when_torch_came_along_or_predict_failed():
+    table = _module()
+    doc = {"git_revision": "abc", "venv_megabytes": 201.0, "distributions": 13,
+           "largest": {"onnxruntime": 80.1, "numpy": 42.7},
+           "import_torch_fails": True, "targets": {"predict_works": True}}
+    good = table.install_text(doc)
+    assert "201 MB in all" in good and "PyTorch not installed" in good
+    assert "works on a file and on a folder" in good
+    bad = table.install_text({**doc, "import_torch_fails": False,
+                              "targets": {"predict_works": False}})
+    assert "PyTorch INSTALLED" in bad and "`emovox predict` FAILED" in bad
