@@ -150,7 +150,9 @@ def render(doc: dict, parity: dict | None = None, load: dict | None = None,
     if met:
         text += f"Targets (issue #14): {met}.\n"
     text += (f"\n(`benchmarks/speed.py` -> `benchmarks/results/speed.json`, revision "
-             f"{str(doc.get('git_revision'))[:10]}, {doc.get('date', '')[:10]}; load average "
+             f"{str(doc.get('git_revision'))[:10]}, {doc.get('date', '')[:10]}, "
+             f"{doc.get('machine', {}).get('processor', 'unknown processor')}, "
+             f"{doc.get('machine', {}).get('cpu_count', '?')} cores; load average "
              f"before/after {doc['load_average_before'][0]:.1f}/"
              f"{doc['load_average_after'][0]:.1f}.)\n")
     if parity:
