@@ -5,6 +5,23 @@ import pytest
 import soundfile as sf
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture()
+def load_benchmark(monkeypatch):
+    """Import a script of benchmarks/ by name, as a module registered for this test only."""
+    import importlib.util
+    import sys
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)  # dataclasses look it up
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 #: Overrides that shrink any neural recipe to a model the tone corpus trains in seconds.

@@ -1,22 +1,13 @@
 """The default model's card: the nested-selection paragraph comes from the committed summary."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "default_model.py"
-
 
 @pytest.fixture()
-def card(monkeypatch):
-    spec = importlib.util.spec_from_file_location("default_model", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "default_model", module)
-    spec.loader.exec_module(module)
-    return module
+def card(load_benchmark):
+    return load_benchmark("default_model")
 
 
 def test_the_selection_paragraph_states_the_run_or_nothing(card, tmp_path, monkeypatch):

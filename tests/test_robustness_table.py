@@ -1,21 +1,13 @@
 """The robustness table generator: runs side by side, flags, missing cells, the clean ECE."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "robustness_table.py"
-
 
 @pytest.fixture()
-def table(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("robustness_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "robustness_table", module)
-    spec.loader.exec_module(module)
+def table(tmp_path, monkeypatch, load_benchmark):
+    module = load_benchmark("robustness_table")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     monkeypatch.setattr(module, "SECTIONS", [("Compared", ["old", "new"], ["old", "new"])])
     return module

@@ -1,21 +1,11 @@
 """The nested-selection script of the default recipe: its grid and its two averages."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "select_default.py"
 
 
 @pytest.fixture()
-def select(monkeypatch):
-    spec = importlib.util.spec_from_file_location("select_default", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "select_default", module)
-    spec.loader.exec_module(module)
-    return module
+def select(load_benchmark):
+    return load_benchmark("select_default")
 
 
 def test_the_grid_holds_the_committed_default(select):

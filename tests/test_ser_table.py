@@ -1,21 +1,14 @@
 """The benchmark table generator: merged cells, missing folds, ablation deltas."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ser_table.py"
-
 
 @pytest.fixture()
-def ser_table(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("ser_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "ser_table", module)  # dataclasses look it up
-    spec.loader.exec_module(module)
+def ser_table(tmp_path, monkeypatch, load_benchmark):
+    module = load_benchmark("ser_table")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     return module
 
