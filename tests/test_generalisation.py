@@ -6,11 +6,11 @@ import pytest
 import soundfile as sf
 
 from conftest import _voice
-from emovox.conditions import TRAINING_RANGES, random_condition, training_copy
+from emovox.conditions import TRAINING_RANGES, random_condition, telephone, training_copy
 from emovox.config import load_recipe
 from emovox.errors import ConfigError
 from emovox.features import Conditioned, build_frontend, config_key
-from emovox.vad import active_level, frame_gate, normalize_level, trim_silence
+from emovox.vad import SPEECH_BAND, active_level, frame_gate, normalize_level, trim_silence
 
 SR = 16000
 LOGMEL = 'frontend={name = "logmel", n_mels = 32}'
@@ -135,6 +135,38 @@ def test_a_gated_frontend_pools_the_voice_alone_and_says_so_in_its_config():
         build_frontend({"name": "logmel", "gate_db": 0})
     with pytest.raises(ConfigError, match="one row per recording"):
         build_frontend({"name": "whisper", "pooled": True, "gate_db": 10.0})
+
+
+def test_band_levels_ignore_what_a_telephone_line_removes():
+    """Conditioning version 3 measures levels in the telephone band: hum below it and a hiss
+    above it move neither the level nor the gate, and a telephone line changes neither."""
+    rng = np.random.default_rng(0)
+    voice = np.concatenate([speech(0.6, 110.0), np.zeros(int(0.6 * SR), np.float32)] * 2)
+    burst = rng.normal(size=int(0.3 * SR))
+    spectrum = np.fft.rfft(burst)
+    spectrum[np.fft.rfftfreq(burst.size, 1 / SR) < 4500] = 0  # all of it above the band
+    burst = np.fft.irfft(spectrum, burst.size)
+    hiss = np.zeros_like(voice)
+    hiss[int(0.75 * SR):int(1.05 * SR)] = 0.3 * burst / burst.std() * voice[:int(0.6 * SR)].std()
+    hum = 0.3 * np.sin(2 * np.pi * 60 * np.arange(voice.size) / SR)
+    x = (voice + hiss + hum).astype(np.float32)
+    line = telephone(x, SR)
+    frames = x.size // 320
+    alone = frame_gate(voice, SR, frames, 10.0, SPEECH_BAND)
+    assert 0.3 < alone.mean() < 0.6  # the voice, not the pauses
+    for signal in (x, line):
+        assert abs(active_level(signal, SR, band=SPEECH_BAND)
+                   - active_level(voice, SR, band=SPEECH_BAND)) < 1.5
+        assert (frame_gate(signal, SR, frames, 10.0, SPEECH_BAND) == alone).mean() > 0.97
+    # broadband (versions 1 and 2), the hum sets the level and keeps every frame
+    assert active_level(x, SR) - active_level(line, SR) > 6.0
+    assert frame_gate(x, SR, frames, 10.0).all()
+    v3 = build_frontend({"name": "logmel", "n_mels": 32, "level_db": -26.0, "trim_db": 40.0,
+                         "gate_db": 10.0, "conditioning": 3})
+    v2 = build_frontend({**v3.config(), "conditioning": 2})
+    assert build_frontend(v3.config()).config() == v3.config()
+    assert config_key(v3.config()) != config_key(v2.config())
+    assert v3(x).shape[0] < v2(x).shape[0]  # the hum-filled pauses are gated out
 
 
 # --- multi-condition copies ---------------------------------------------------------------------

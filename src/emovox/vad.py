@@ -139,18 +139,39 @@ class EnergyVAD:
 _COND_BLOCK_SECONDS = 0.02
 
 
-def _block_db(x: NDArray[np.floating], sample_rate: int) -> NDArray[np.float64]:
-    """Mean-square level (dBFS) of each whole 20 ms block (one block for shorter signals)."""
+#: The speech band the level measures of conditioning version 3 look at (Hz): the telephone
+#: band, which every channel a recording may have passed through keeps.
+SPEECH_BAND = (300.0, 3400.0)
+
+
+def _block_db(x: NDArray[np.floating], sample_rate: int,
+              band: tuple[float, float] | None = None) -> NDArray[np.float64]:
+    """Mean-square level (dBFS) of each whole 20 ms block (one block for shorter signals).
+
+    With ``band`` (Hz), only the power between those frequencies counts (a Hann-windowed
+    spectrum of each block), so a channel that removes what lies outside the band (a telephone
+    line, a small loudspeaker, a high-pass against rumble) leaves the levels where they were.
+    """
     n = max(1, int(round(_COND_BLOCK_SECONDS * sample_rate)))
     x = np.asarray(x, dtype=np.float64).ravel()
     count = max(1, x.size // n)
     blocks = x[: count * n].reshape(count, -1) if x.size >= n else x[None, :]
+    if band is None:
+        power = np.mean(blocks**2, axis=1)
+    else:
+        width = blocks.shape[1]
+        window = np.hanning(width)
+        spectrum = np.abs(np.fft.rfft(blocks * window, axis=1)) ** 2
+        freqs = np.fft.rfftfreq(width, 1.0 / sample_rate)
+        inside = (freqs >= band[0]) & (freqs <= band[1])
+        # one-sided spectrum to mean square: x2 for the bins between DC and Nyquist
+        power = 2.0 * spectrum[:, inside].sum(axis=1) / (width * np.sum(window**2))
     with np.errstate(divide="ignore"):
-        return np.maximum(10.0 * np.log10(np.mean(blocks**2, axis=1)), SILENCE_DB)
+        return np.maximum(10.0 * np.log10(power), SILENCE_DB)
 
 
 def active_level(signal: NDArray[np.floating], sample_rate: int,
-                 range_db: float = 30.0) -> float:
+                 range_db: float = 30.0, band: tuple[float, float] | None = None) -> float:
     """The level of the active part of a signal, in dBFS.
 
     The power mean of the 20 ms blocks within ``range_db`` of the loudest block: the speech
@@ -163,7 +184,7 @@ def active_level(signal: NDArray[np.floating], sample_rate: int,
         >>> round(active_level(np.concatenate([tone, np.zeros(32000, np.float32)]), 16000), 1)
         -23.0
     """
-    db = _block_db(signal, sample_rate)
+    db = _block_db(signal, sample_rate, band)
     top = float(db.max())
     if top <= SILENCE_DB:
         return SILENCE_DB
@@ -172,22 +193,23 @@ def active_level(signal: NDArray[np.floating], sample_rate: int,
 
 
 def normalize_level(signal: NDArray[np.floating], sample_rate: int,
-                    target_db: float) -> NDArray[np.float32]:
+                    target_db: float, band: tuple[float, float] | None = None
+                    ) -> NDArray[np.float32]:
     """Scale a signal so that its :func:`active_level` is ``target_db`` dBFS.
 
     The result may exceed full scale (it is a float signal for a model, not for a file); a
     silent signal is returned unchanged. Recording level then no longer moves a model's answer.
     """
     x = np.asarray(signal, dtype=np.float32)
-    level = active_level(x, sample_rate)
+    level = active_level(x, sample_rate, band=band)
     if level <= SILENCE_DB:
         return x
     return (x * np.float32(10.0 ** ((target_db - level) / 20.0))).astype(np.float32)
 
 
 def trim_silence(signal: NDArray[np.floating], sample_rate: int, range_db: float = 40.0,
-                 margin_seconds: float = 0.1, floor_margin_db: float | None = 6.0
-                 ) -> NDArray[np.float32]:
+                 margin_seconds: float = 0.1, floor_margin_db: float | None = 6.0,
+                 band: tuple[float, float] | None = None) -> NDArray[np.float32]:
     """The signal from its first to its last *active* 20 ms block, plus a margin.
 
     A block is active when it is within ``range_db`` of the loudest block and, with
@@ -208,7 +230,7 @@ def trim_silence(signal: NDArray[np.floating], sample_rate: int, range_db: float
     """
     x = np.asarray(signal, dtype=np.float32)
     n = max(1, int(round(_COND_BLOCK_SECONDS * sample_rate)))
-    db = _block_db(x, sample_rate)
+    db = _block_db(x, sample_rate, band)
     if x.size < n or float(db.max()) <= SILENCE_DB:
         return x
     top = float(db.max())
@@ -228,7 +250,7 @@ GATE_PERCENTILE = 95.0
 
 
 def frame_gate(signal: NDArray[np.floating], sample_rate: int, frames: int,
-               range_db: float) -> NDArray[np.bool_]:
+               range_db: float, band: tuple[float, float] | None = None) -> NDArray[np.bool_]:
     """Which of ``frames`` evenly spaced feature frames of a signal carry its dominant voice.
 
     A frame is kept when the level of the 20 ms block under its centre is within ``range_db``
@@ -250,7 +272,7 @@ def frame_gate(signal: NDArray[np.floating], sample_rate: int, frames: int,
     count = int(frames)
     if count < 1:
         return np.zeros(0, dtype=bool)
-    db = _block_db(signal, sample_rate)
+    db = _block_db(signal, sample_rate, band)
     # the block under each frame's centre (frames span the signal evenly, whatever their rate)
     centre = ((np.arange(count) + 0.5) * (len(signal) / count) / max(
         1, int(round(_COND_BLOCK_SECONDS * sample_rate)))).astype(int)

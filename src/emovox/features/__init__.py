@@ -83,8 +83,10 @@ FRONTENDS: dict[str, Callable[..., Frontend]] = {
 CONDITIONING_OPTIONS = (*CONDITIONING_STEPS, "conditioning")
 
 #: The conditioning rules this emovox applies: 1 trims by the loudest block alone; 2 (new
-#: models) also stays above the noise floor, so noise-filled silence is cut too.
-CONDITIONING_VERSIONS = (1, 2)
+#: models) also stays above the noise floor, so noise-filled silence is cut too; 3 measures
+#: every level (trim, active level, frame gate) in the telephone band only
+#: (:data:`~emovox.vad.SPEECH_BAND`), so a channel that removes the rest changes none of them.
+CONDITIONING_VERSIONS = (1, 2, 3)
 
 
 class Conditioned:
@@ -152,10 +154,17 @@ class Conditioned:
         rate = int(self.inner.sample_rate)
         if self.trim_db is not None:
             x = trim_silence(x, rate, self.trim_db,
-                             floor_margin_db=6.0 if self.conditioning >= 2 else None)
+                             floor_margin_db=6.0 if self.conditioning >= 2 else None,
+                             band=self._band)
         if self.level_db is not None:
-            x = normalize_level(x, rate, self.level_db)
+            x = normalize_level(x, rate, self.level_db, band=self._band)
         return x
+
+    @property
+    def _band(self) -> tuple[float, float] | None:
+        from ..vad import SPEECH_BAND
+
+        return SPEECH_BAND if self.conditioning >= 3 else None
 
     def gate(self, conditioned: np.ndarray, features: np.ndarray) -> np.ndarray:
         """``features`` of the ``conditioned`` signal without the frames the gate leaves out.
@@ -168,7 +177,7 @@ class Conditioned:
         from ..vad import frame_gate
 
         keep = frame_gate(conditioned, int(self.inner.sample_rate), features.shape[-2],
-                          self.gate_db)
+                          self.gate_db, band=self._band)
         return features[..., keep, :]
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
