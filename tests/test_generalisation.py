@@ -271,6 +271,38 @@ def test_layer_weights_lean_on_the_layers_given_and_fold_into_the_head(tone_corp
         load_recipe("whisper_all_logreg", ["classic.layer_weights=[0, 0, 0, 0, 0]"])
 
 
+def test_balanced_class_weights_keep_the_training_frequencies_out_of_the_prior(tone_corpus,
+                                                                               tmp_path):
+    from emovox.corpora import load_corpus
+    from emovox.dataset import FeatureBank
+    from emovox.train import fit
+
+    utts = load_corpus("manifest", tone_corpus)
+    seen: set[str] = set()
+    skewed = []  # every "happy" recording, one "sad" per speaker: 3 to 1
+    for u in utts:
+        if u.label == "happy":
+            skewed.append(u)
+        elif u.speaker not in seen:
+            skewed.append(u)
+            seen.add(u.speaker)
+    assert sum(u.label == "happy" for u in skewed) == 3 * sum(u.label == "sad" for u in skewed)
+    # so strongly regularised that the prior is most of what the model learns
+    weak = [LOGMEL, "classic.C=1e-5", "augment.speed_factors=[]"]
+    plain = fit(load_recipe("whisper_logreg", weak), skewed, [], cache_dir=tmp_path,
+                progress=False)
+    balanced = fit(load_recipe("whisper_logreg", [*weak, 'classic.class_weight="balanced"']),
+                   skewed, [], cache_dir=tmp_path, progress=False)
+    bank = FeatureBank(build_frontend(plain.frontend_config), utts, tmp_path, "float16", False)
+    happy = plain.labels.index("happy")
+    p_plain = plain.classify([bank.get(u) for u in utts]).probabilities[:, happy].mean()
+    p_bal = balanced.classify([bank.get(u) for u in utts]).probabilities[:, happy].mean()
+    assert p_plain > 0.7 and abs(p_bal - 0.5) < 0.05
+    assert balanced.config.classic.class_weight == "balanced"
+    with pytest.raises(ConfigError, match="class_weight"):
+        load_recipe("whisper_logreg", ['classic.class_weight="inverse"'])
+
+
 # --- calibration ------------------------------------------------------------------------------
 
 def test_temperature_is_fitted_on_training_speakers_and_keeps_every_label(tone_corpus, tmp_path):

@@ -489,6 +489,10 @@ class ClassicConfig:
             much per unit of evidence, so a weight below 1 makes the model lean on that layer
             less (0 leaves it out). The weights are folded into the coefficients: prediction
             is unchanged. ``None``: every layer 1.
+        class_weight: ``"balanced"``: every class weighs as much in the fit as any other,
+            whatever its number of recordings (scikit-learn's rule), so the model does not
+            learn the training corpus's class frequencies as a prior; ``None``: every
+            recording weighs 1.
     """
 
     C: float = 1.0  # noqa: N815 - scikit-learn's name
@@ -498,8 +502,12 @@ class ClassicConfig:
     fuse: bool = False
     calibration_folds: int = 0
     layer_weights: list[float] | None = None
+    class_weight: str | None = None
 
     def __post_init__(self) -> None:
+        if self.class_weight not in (None, "balanced"):
+            raise ConfigError(f"classic.class_weight must be \"balanced\" or absent, got "
+                              f"{self.class_weight!r}")
         folds = self.calibration_folds
         if isinstance(folds, bool) or folds < 0 or folds == 1:
             raise ConfigError(f"classic.calibration_folds must be 0 (off) or >= 2, got {folds}")

@@ -184,12 +184,14 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
                   for v in versions for u in train])
     y = np.array([classes.index(str(u.label)) for u in train] * len(versions))
     if method == "logreg":
-        clf: Any = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter)
+        clf: Any = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter,
+                                      class_weight=config.classic.class_weight)
     else:
         from sklearn.calibration import CalibratedClassifierCV
 
         clf = CalibratedClassifierCV(
-            LinearSVC(C=config.classic.C, max_iter=config.classic.max_iter), cv=3)
+            LinearSVC(C=config.classic.C, max_iter=config.classic.max_iter,
+                      class_weight=config.classic.class_weight), cv=3)
     if method != "logreg":
         if config.classic.layer_weights is not None:
             raise ConfigError("classic.layer_weights works with method = \"logreg\" only")
