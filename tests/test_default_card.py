@@ -24,3 +24,19 @@ def test_the_selection_paragraph_states_the_run_or_nothing(card, tmp_path, monke
     assert "C=0.03, equal in 2 of 5 folds; C=0.1, equal in 3 of 5 folds" in text
     assert "UA ravdess 76.0, emodb 83.3 (mean over folds" in text
     assert "which gives ravdess 75.5, emodb 84.0" in text
+
+
+def test_the_card_averages_folds_as_the_readme_does_and_says_so(card):
+    doc = json.loads((card.OUT_JSON).read_text())
+    for scores in doc["cv"].values():
+        scores.pop("ua_fold_mean", None)
+    pooled = card.render_card(doc, 1702)
+    assert "UA (pooled over folds)" in pooled and "predates the per-fold record" in pooled
+    doc["cv"]["ravdess"]["ua_fold_mean"] = 12.34  # impossible values, to find them again
+    doc["cv"]["emodb"]["ua_fold_mean"] = 56.78
+    per_fold = card.render_card(doc, 1702)
+    assert "UA (mean of the folds) | UA (pooled)" in per_fold
+    ravdess = doc["cv"]["ravdess"]
+    assert f"| ravdess | {ravdess['n']} | 12.3 | {ravdess['ua']:.1f} |" in per_fold
+    assert card.card_summary(doc)["cv_ua"] == {"ravdess": 12.3, "emodb": 56.8}
+    assert card.card_summary(doc)["cv_averaging"] == "mean of the folds' UA"
