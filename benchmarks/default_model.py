@@ -286,6 +286,9 @@ def _per_fold(doc: dict) -> bool:
     return all("ua_fold_mean" in s for s in doc["cv"].values())
 
 
+UNCERTAIN_HEAD = "uncertain % (accuracy sure / uncertain)"
+
+
 def _averaging_note(per_fold: bool) -> str:
     if not per_fold:
         return (" UA and the other scores pool every fold's predictions (this run predates the "
@@ -362,7 +365,7 @@ model is for non-commercial use**, with attribution to both corpora.
 Cross-validation: {doc['cv_protocol']}; no speaker is in both training and test. UA = mean
 per-class recall, WA = accuracy, in percent.{_averaging_note(per_fold)}
 
-| test corpus | utterances | {ua_head} | WA | macro-F1 | ECE | uncertain % (accuracy sure / uncertain) |
+| test corpus | utterances | {ua_head} | WA | macro-F1 | ECE | {UNCERTAIN_HEAD} |
 | --- | --- | --- | {"--- | " if per_fold else ""}--- | --- | --- | --- |
 {rows}{_selection_line()}
 
