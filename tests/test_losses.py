@@ -92,6 +92,35 @@ def test_center_loss():
     assert center.center_parameters()[0] is center.centers
 
 
+def test_direct_center_update_moves_the_centers_at_the_stated_rate_whatever_the_weight():
+    """center_update = "direct": one step of lr x the unweighted loss's gradient per batch."""
+    from emovox.config import LossConfig
+    from emovox.losses import MLLLoss
+
+    lr = 0.1
+    center = CenterLoss(2, 3, direct_lr=lr)
+    assert center.center_parameters() == [] and not center.centers.requires_grad
+    x = torch.tensor([[1.0, 0.0, 0.0], [3.0, 0.0, 0.0], [0.0, 2.0, 0.0]], requires_grad=True)
+    loss = center(x, torch.tensor([0, 0, 1]))
+    # by hand: c0 <- 0 + lr * ((1 - 0) + (3 - 0)) / 3, c1 <- 0 + lr * (2 - 0) / 3
+    expected = torch.tensor([[lr * 4 / 3, 0.0, 0.0], [0.0, lr * 2 / 3, 0.0]])
+    torch.testing.assert_close(center.centers.detach(), expected)
+    loss.backward()  # the loss (on the centers before the step) still pulls the embeddings
+    torch.testing.assert_close(x.grad, torch.tensor([[1.0, 0, 0], [3.0, 0, 0], [0, 2.0, 0]]) / 3)
+    center.eval()  # no update outside training
+    before = center.centers.detach().clone()
+    center(x, torch.tensor([0, 0, 1]))
+    assert torch.equal(center.centers.detach(), before)
+    # through the objective, the weight does not change the centers' step
+    for weight in (0.01, 1.0):
+        loss_fn = MLLLoss(LossConfig(kl=1.0, focal=0.0, center=weight, supcon=0.0,
+                                     center_update="direct", center_lr=lr), 2, 3)
+        assert loss_fn.center_parameters() == []
+        assert loss_fn.center is not None and loss_fn.center.direct_lr == lr
+    with pytest.raises(ConfigError, match="center_update"):
+        LossConfig(center_update="sometimes")
+
+
 def test_supcon_hand_computed():
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     labels = torch.tensor([0, 0, 1])

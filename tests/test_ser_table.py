@@ -97,3 +97,32 @@ def test_runs_import_this_checkouts_emovox(ser_table, tmp_path, monkeypatch):
     out = subprocess.run([sys.executable, "-c", code], env=ser_table.checkout_env(),
                          cwd=other, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "worktree"
+
+
+def test_paper_ablation_rows_are_compared_with_the_paper_recipe(ser_table, tmp_path):
+    write(tmp_path, "mll", {1: 90.0, 2: 90.0})
+    write(tmp_path, "mll_paper", {1: 70.0, 2: 60.0})
+    write(tmp_path, "mll_paper_no_kl", {1: 68.0, 2: 61.0})
+    text = ser_table.render(ser_table.TABLES["ravdess"])
+    # against mll_paper (-2, +1), not against the tuned mll (-22, -29)
+    assert line(text, ser_table.row("mll_paper_no_kl").title).endswith(
+        "| -0.5 ± 1.5 (2 folds, lower on 1) |")
+    assert line(text, ser_table.row("mll_paper").title).endswith("|  |")  # not an ablation
+
+
+def test_the_paper_recipe_keeps_every_setting_the_paper_states(ser_table):
+    from emovox.config import load_recipe
+
+    paper = load_recipe("mll_paper")
+    o, loss = paper.optim, paper.loss
+    assert (o.batch_size, o.lr, o.lr_decay, o.epochs) == (16, 1e-4, 0.875, 20)
+    assert (o.patience, o.average_from) == (0, 20)  # the model after epoch 20, no selection
+    assert (o.weight_decay, o.grad_clip) == (0.0, 0.0)  # Adam, nothing added
+    assert loss["scale_to_unit"] is True and loss["center_lr"] == 5e-3
+    assert loss["center_update"] == "direct"  # 5e-3 is the centers' rate in effect
+    assert paper.augment.method == "eam" and paper.model["pooling"] == "flam"
+    assert paper.model.get("frame_stride", 1) == 1 and paper.model["num_heads"] == 16
+    # the tuned recipe differs where its row says it does
+    tuned = load_recipe("mll")
+    assert tuned.optim.lr == 1e-3 and tuned.optim.patience == 8
+    assert not tuned.loss.get("scale_to_unit", False)

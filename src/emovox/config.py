@@ -179,6 +179,11 @@ class LossConfig:
         supcon_temperature: SupCon temperature (0.07, standard; not given in the paper).
         center_lr: Learning rate of the centers' own optimizer (paper: 5e-3; read by the
             trainer).
+        center_update: ``"gradient"``: the centers are trained through the weighted objective
+            by their own SGD at ``center_lr`` (so the weight and the unit scaling scale their
+            step too: 5e-3 x 0.01 = 5e-5 in effect); ``"direct"``: every training batch moves
+            them by ``center_lr`` times the gradient of the unweighted center loss, so the rate
+            is the stated one (the paper's 5e-3 read as an effective rate).
         scale_to_unit: Scale each term into [0, 1] before weighting, as the paper does (rule:
             see :class:`LossScaler`).
         scale_mode: ``"max"`` or ``"ema"``, see :class:`LossScaler` (the paper's rule is unknown).
@@ -194,6 +199,7 @@ class LossConfig:
     focal_alpha: tuple[float, ...] | None = None
     supcon_temperature: float = 0.07
     center_lr: float = 5e-3
+    center_update: Literal["gradient", "direct"] = "gradient"
     scale_to_unit: bool = False
     scale_mode: Literal["max", "ema"] = "max"
     scale_momentum: float = 0.99
@@ -208,6 +214,9 @@ class LossConfig:
             raise ConfigError(
                 f"LossConfig.supcon_temperature must be > 0, got {self.supcon_temperature}"
             )
+        if self.center_update not in ("gradient", "direct"):
+            raise ConfigError(f"LossConfig.center_update must be 'gradient' or 'direct', got "
+                              f"{self.center_update!r}")
         if self.scale_mode not in ("max", "ema"):
             raise ConfigError(
                 f"LossConfig.scale_mode must be 'max' or 'ema', got {self.scale_mode!r}"

@@ -164,24 +164,40 @@ class CenterLoss(nn.Module):
     means once training starts). The paper trains them with their own optimizer (lr 5e-3,
     :attr:`LossConfig.center_lr`); build it on :meth:`center_parameters` and keep these
     parameters out of the model's optimizer. Note that the loss weight (and the unit scaling of
-    :func:`combine_losses`) also scales the centers' gradient.
+    :func:`combine_losses`) also scales the centers' gradient: with weight 0.01 a rate of 5e-3
+    moves them at 5e-5.
+
+    With ``direct_lr`` (:attr:`LossConfig.center_update` ``"direct"``) the centers are not
+    trained through the objective: every training batch moves them by ``direct_lr`` times the
+    gradient of the *unweighted, unscaled* center loss (Wen et al.'s update), so the rate is
+    the stated one whatever the weight; the loss then pulls the embeddings only.
 
     Args:
         num_classes: ``C``.
         dim: Embedding size ``E``.
+        direct_lr: The centers' own rate for the direct update (``None``: by gradient).
     """
 
-    def __init__(self, num_classes: int, dim: int) -> None:
+    def __init__(self, num_classes: int, dim: int, direct_lr: float | None = None) -> None:
         super().__init__()
-        self.centers = nn.Parameter(torch.zeros(num_classes, dim))
+        self.centers = nn.Parameter(torch.zeros(num_classes, dim),
+                                    requires_grad=direct_lr is None)
+        self.direct_lr = direct_lr
 
     def center_parameters(self) -> list[nn.Parameter]:
-        """The parameters the center optimizer updates (the ``[C, E]`` centers)."""
-        return [self.centers]
+        """The parameters the center optimizer updates (none with the direct update)."""
+        return [self.centers] if self.direct_lr is None else []
 
     def forward(self, embedding: Tensor, target: Tensor) -> Tensor:
         """Compute the loss for embeddings ``[B, E]`` and targets ``[B, C]`` or ``[B]``."""
-        return center_loss(embedding, self.centers, target)
+        loss = center_loss(embedding, self.centers, target)
+        if self.direct_lr is not None and self.training:
+            with torch.no_grad():  # d/dc_j of 0.5 mean_i |x_i - c_y_i|^2, then one step
+                labels = dominant_label(target)
+                diff = embedding.detach().float() - self.centers[labels].float()
+                grad = torch.zeros_like(self.centers).index_add_(0, labels, -diff)
+                self.centers.sub_(self.direct_lr * grad / max(1, embedding.shape[0]))
+        return loss
 
 
 def supcon_loss(projection: Tensor, labels: Tensor, temperature: float = 0.07) -> Tensor:
@@ -369,7 +385,9 @@ class MLLLoss(nn.Module):
         self.config = config
         self.num_classes = num_classes
         self.center: CenterLoss | None = (
-            CenterLoss(num_classes, embedding_dim) if config.center > 0 else None
+            CenterLoss(num_classes, embedding_dim,
+                       config.center_lr if config.center_update == "direct" else None)
+            if config.center > 0 else None
         )
         self.scaler: LossScaler | None = (
             LossScaler(config.scale_mode, config.scale_momentum) if config.scale_to_unit else None
