@@ -11,6 +11,7 @@ Usage (from a clean checkout, after ``pip install -e '.[dev,opensmile]'``):
     python benchmarks/ser_table.py list                      # rows and what is missing
     python benchmarks/ser_table.py run --table ravdess --row mll --folds 1,2
     python benchmarks/ser_table.py run --missing             # every missing fold, in order
+    python benchmarks/ser_table.py merge --row mll --table ravdess   # after parallel folds
     python benchmarks/ser_table.py table                     # print tables, update README.md
 
 Corpora are read from ``--data`` (default: ``../shared/data`` beside the checkout).
@@ -354,6 +355,30 @@ def update_readme(text: str) -> None:
     readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
+def merge(table: Table, key: str) -> dict | None:
+    """Re-merge a row's ``results.json`` from its fold files (``None``: no fold yet).
+
+    Folds run in parallel processes each merge when they finish, and the last to write may not
+    have seen the other's fold: this rebuilds the merge from every fold file present. The
+    merged record's command is the newest fold's; each fold keeps its own provenance.
+    """
+    from emovox.config import load_recipe
+    from emovox.corpora import CORPORA
+    from emovox.experiment import merge_results
+
+    folder = out_dir(table, key)
+    records = [json.loads(p.read_text()) for p in sorted((folder / "folds").glob("fold_*.json"))]
+    if not records:
+        return None
+    newest = max(records, key=lambda r: str(r.get("date") or ""))
+    r = row(key)
+    return merge_results(folder, config=load_recipe(r.recipe, list(r.sets)),
+                         corpus=table.corpus, protocol=CORPORA[table.corpus].protocol,
+                         n_folds=table.n_folds, labels=newest["labels"],
+                         argv=str(newest.get("command") or "").split(),
+                         fold_seed=int(newest.get("fold_seed", 0)))
+
+
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -368,8 +393,20 @@ def main() -> None:
     p.add_argument("--group", choices=["main", "ablation"], help="with --missing: only these rows")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--cache", type=Path, default=None)
+    p = sub.add_parser("merge", help="re-merge rows' results.json from their fold files "
+                       "(after folds ran in parallel)")
+    p.add_argument("--table", choices=sorted(TABLES), default="ravdess")
+    p.add_argument("--row", required=True)
     sub.add_parser("table")
     args = parser.parse_args()
+
+    if args.cmd == "merge":
+        doc = merge(TABLES[args.table], args.row)
+        if doc is None:
+            raise SystemExit(f"{args.table}/{args.row}: no fold results")
+        print(f"{args.table}/{args.row}: {len(doc['folds'])}/{doc['n_folds']} folds, "
+              f"UA {doc['mean']['ua']:.2f}")
+        return
 
     if args.cmd == "list":
         for table in TABLES.values():

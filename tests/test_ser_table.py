@@ -126,3 +126,22 @@ def test_the_paper_recipe_keeps_every_setting_the_paper_states(ser_table):
     tuned = load_recipe("mll")
     assert tuned.optim.lr == 1e-3 and tuned.optim.patience == 8
     assert not tuned.loss.get("scale_to_unit", False)
+
+
+def test_merge_rebuilds_a_row_from_every_fold_file(ser_table, tmp_path):
+    real = ser_table.REPO / "benchmarks" / "results" / "ravdess" / "mll_paper" / "folds"
+    folds = sorted(real.glob("fold_*.json"))[:2]
+    if len(folds) < 2:
+        pytest.skip("needs two committed mll_paper fold records")
+    target = tmp_path / "ravdess" / "mll_paper"
+    (target / "folds").mkdir(parents=True)
+    for path in folds:
+        (target / "folds" / path.name).write_text(path.read_text())
+    # a stale merge, as a parallel run that had not seen the other fold leaves it
+    (target / "results.json").write_text(json.dumps({"folds": [], "missing_folds": [1, 2, 3]}))
+    doc = ser_table.merge(ser_table.TABLES["ravdess"], "mll_paper")
+    uas = [json.loads(p.read_text())["ua"] for p in folds]
+    assert [f["ua"] for f in doc["folds"]] == uas and len(doc["missing_folds"]) == 4
+    assert json.loads((target / "results.json").read_text())["mean"]["ua"] == pytest.approx(
+        sum(uas) / 2)
+    assert ser_table.merge(ser_table.TABLES["ravdess"], "mll_no_kl") is None
