@@ -56,6 +56,19 @@ class Row:
 FUSE = ("classic.fuse=true", 'classic.layer="all"', "classic.C=0.1",
         "classic.speed_factors=[0.9, 1.1]")
 
+#: The MLL ablation: (row key suffix, what changes, the recipe override).
+ABLATIONS: tuple[tuple[str, str, str], ...] = (
+    ("no_eam", "without EAM", "augment.method=none"),
+    ("mixup", "with plain mixup instead of EAM", "augment.method=mixup"),
+    ("length", "with length-adaptive mixup instead of EAM", "augment.method=length"),
+    ("mean", "with mean pooling instead of FLAM", "model.pooling=mean"),
+    ("max", "with max pooling instead of FLAM", "model.pooling=max"),
+    ("no_kl", "without the KL term", "loss.kl=0"),
+    ("no_focal", "without the focal term", "loss.focal=0"),
+    ("no_center", "without the center loss", "loss.center=0"),
+    ("no_supcon", "without the supervised contrastive loss", "loss.supcon=0"),
+)
+
 ROWS: tuple[Row, ...] = (
     Row("egemaps_logreg", "eGeMAPS functionals + logistic regression", "egemaps_logreg"),
     Row("compare_linear", "ComParE functionals + linear SVM", "compare_linear"),
@@ -99,39 +112,10 @@ ROWS: tuple[Row, ...] = (
     Row("mll_stats_ens3_lr", "as above with 3 seeds (4 members averaged)", "mll",
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
          "optim.ensemble=3", *FUSE)),
-    Row("mll_no_eam", "MLL without EAM", "mll", ("augment.method=none",), "ablation"),
-    Row("mll_mixup", "MLL with plain mixup instead of EAM", "mll", ("augment.method=mixup",),
-        "ablation"),
-    Row("mll_length", "MLL with length-adaptive mixup instead of EAM", "mll",
-        ("augment.method=length",), "ablation"),
-    Row("mll_mean", "MLL with mean pooling instead of FLAM", "mll", ("model.pooling=mean",),
-        "ablation"),
-    Row("mll_max", "MLL with max pooling instead of FLAM", "mll", ("model.pooling=max",),
-        "ablation"),
-    Row("mll_no_kl", "MLL without the KL term", "mll",
-        ("loss.kl=0",), "ablation"),
-    Row("mll_no_focal", "MLL without the focal term", "mll", ("loss.focal=0",), "ablation"),
-    Row("mll_no_center", "MLL without the center loss", "mll", ("loss.center=0",), "ablation"),
-    Row("mll_no_supcon", "MLL without the supervised contrastive loss", "mll",
-        ("loss.supcon=0",), "ablation"),
-    Row("mll_paper_no_eam", "MLL as published, without EAM", "mll_paper",
-        ("augment.method=none",), "ablation", "mll_paper"),
-    Row("mll_paper_mixup", "MLL as published, with plain mixup instead of EAM", "mll_paper",
-        ("augment.method=mixup",), "ablation", "mll_paper"),
-    Row("mll_paper_length", "MLL as published, with length-adaptive mixup instead of EAM",
-        "mll_paper", ("augment.method=length",), "ablation", "mll_paper"),
-    Row("mll_paper_mean", "MLL as published, with mean pooling instead of FLAM", "mll_paper",
-        ("model.pooling=mean",), "ablation", "mll_paper"),
-    Row("mll_paper_max", "MLL as published, with max pooling instead of FLAM", "mll_paper",
-        ("model.pooling=max",), "ablation", "mll_paper"),
-    Row("mll_paper_no_kl", "MLL as published, without the KL term", "mll_paper",
-        ("loss.kl=0",), "ablation", "mll_paper"),
-    Row("mll_paper_no_focal", "MLL as published, without the focal term", "mll_paper",
-        ("loss.focal=0",), "ablation", "mll_paper"),
-    Row("mll_paper_no_center", "MLL as published, without the center loss", "mll_paper",
-        ("loss.center=0",), "ablation", "mll_paper"),
-    Row("mll_paper_no_supcon", "MLL as published, without the supervised contrastive loss",
-        "mll_paper", ("loss.supcon=0",), "ablation", "mll_paper"),
+    # one row per change of each full MLL recipe, compared with it fold by fold
+    *(Row(f"{base}_{key}", f"{title} {change}", base, (override,), "ablation", base)
+      for base, title in (("mll", "MLL"), ("mll_paper", "MLL as published,"))
+      for key, change, override in ABLATIONS),
 )
 
 
@@ -367,7 +351,12 @@ def merge(table: Table, key: str) -> dict | None:
     from emovox.experiment import merge_results
 
     folder = out_dir(table, key)
-    records = [json.loads(p.read_text()) for p in sorted((folder / "folds").glob("fold_*.json"))]
+    records = []
+    for path in sorted((folder / "folds").glob("fold_*.json")):
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SystemExit(f"{path}: unreadable fold result ({exc})") from None
     if not records:
         return None
     newest = max(records, key=lambda r: str(r.get("date") or ""))
