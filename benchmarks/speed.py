@@ -1,7 +1,7 @@
 """Speed of `emovox predict`, compared in the same run with openSMILE eGeMAPS extraction alone.
 
 Usage:
-    python benchmarks/speed.py [--model CKPT] [--clips 200] [--minutes 10] [--threads 1 2]
+    python benchmarks/speed.py [--model CKPT|edge] [--clips 200] [--minutes 10] [--threads 1 2]
                                [--work DIR] [--out benchmarks/results/speed.json]
 
 Data (made once, kept in --work): ``--clips`` spoken clips of exactly 3 s, 16 kHz mono 16-bit
@@ -304,6 +304,8 @@ def main() -> None:
         import torch  # noqa: F401 - the PyTorch rows need the train extra
     except ImportError:
         log("PyTorch is not installed: no PyTorch rows")
+    if "torch" not in sys.modules or rec.model.frontend_config.get("name") == "edge":
+        pass  # the edge model runs on ONNX Runtime only: no PyTorch rows
     else:
         for name, extra in (("float", ()), ("int8", ("--int8",))):
             ref = Recognizer.load(args.model, threads=1, runtime="torch",

@@ -28,16 +28,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _model_file(model: str | None) -> str:
-    """The checkpoint a ``--model`` value names (``None`` or ``default``: the bundled one)."""
+    """The checkpoint a ``--model`` value names (``None``, ``default``, ``edge``: bundled)."""
     from .inference import bundled_model_path
 
     path = bundled_model_path(model)
     if path is None:
-        raise EmovoxError("the bundled default model is missing from this installation "
-                          "(reinstall emovox, or give a checkpoint with --model)")
+        raise EmovoxError(f"the bundled {model or 'default'} model is missing from this "
+                          "installation (reinstall emovox, or give a checkpoint with --model)")
     if not os.path.isfile(path):
-        raise EmovoxError(f"{model}: checkpoint not found (give a checkpoint file, or "
-                          f"'default' for the bundled model)")
+        raise EmovoxError(f"{model}: checkpoint not found (give a checkpoint file, "
+                          f"'default' for the bundled model or 'edge' for the small one)")
     return path
 
 
@@ -481,8 +481,8 @@ def _add_model_options(p: argparse.ArgumentParser, threads_help: str,
     """The options every recognising subcommand shares (predict, listen, serve)."""
     from .inference import INT8_DEFAULT, MIN_CONFIDENCE, RUNTIMES
 
-    p.add_argument("--model", help="checkpoint file, or 'default' (the bundled model, also "
-                   "when omitted)")
+    p.add_argument("--model", help="checkpoint file, 'default' (the bundled model, also "
+                   "when omitted) or 'edge' (the bundled small and fast one)")
     p.add_argument("--threads", type=int, default=threads, metavar="N", help=threads_help)
     p.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE, metavar="P",
                    help="mark a record 'uncertain' when its most probable emotion is below P "

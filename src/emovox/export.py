@@ -267,6 +267,21 @@ def _quiet() -> Iterator[None]:
 def _write_onnx(module: Any, sample_rate: int, output: str, metadata: dict[str, str],
                 path: str | os.PathLike[str], int8: bool) -> str:
     """Export ``module`` (``wave [1, samples]`` in) to one ONNX file, atomically."""
+    import torch
+
+    example = torch.zeros(1, int(sample_rate) * 2)
+    return _write_graph(module, example, "wave", _MIN_SAMPLES, int(_MAX_SECONDS * sample_rate),
+                        output, metadata, path, int8)
+
+
+def _write_graph(module: Any, example: Any, input_name: str, min_size: int, max_size: int,
+                 output: str, metadata: dict[str, str], path: str | os.PathLike[str],
+                 int8: bool) -> str:
+    """Export ``module`` to one ONNX file with ``metadata``, atomically.
+
+    The module takes one input whose axis 1 may have any size in ``[min_size, max_size]``;
+    ``int8`` quantises the MatMul weights, one scale per output channel.
+    """
     onnx = require("onnx", "export")
     require("onnxscript", "export")
     if int8:
@@ -279,14 +294,13 @@ def _write_onnx(module: Any, sample_rate: int, output: str, metadata: dict[str, 
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):
         raise ExportError(f"{out}: folder {folder} does not exist")
-    example = torch.zeros(1, int(sample_rate) * 2)
-    samples = torch.export.Dim("samples", min=_MIN_SAMPLES, max=int(_MAX_SECONDS * sample_rate))
+    size = torch.export.Dim("size", min=int(min_size), max=int(max_size))
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         raw = os.path.join(tmp, "graph.onnx")
         with _quiet(), torch.no_grad():
-            program = torch.onnx.export(module, (example,), input_names=["wave"],
+            program = torch.onnx.export(module, (example,), input_names=[input_name],
                                         output_names=[output],
-                                        dynamic_shapes={"wave": {1: samples}}, dynamo=True,
+                                        dynamic_shapes={input_name: {1: size}}, dynamo=True,
                                         verbose=False)
             assert program is not None
             program.save(raw, external_data=False)

@@ -162,23 +162,32 @@ Progress = Callable[[int, int], None]
 # --- small pieces ------------------------------------------------------------------------------
 
 
-#: Names that mean the bundled model wherever a model is taken (``--model default``).
-BUNDLED_NAMES = ("default",)
+#: The bundled edge model (:mod:`emovox.edge`): a small network distilled from the default
+#: model, its graph beside it (``--model edge``).
+EDGE_MODEL = "pretrained/edge.npz"
+
+#: Names that mean a bundled model wherever a model is taken (``--model default``,
+#: ``--model edge``), and the file each is inside the package.
+BUNDLED_NAMES = ("default", "edge")
+
+
+def _bundled_file(name: str) -> str:
+    return EDGE_MODEL if name == "edge" else DEFAULT_MODEL
 
 
 def is_bundled_name(model: str | os.PathLike[str]) -> bool:
-    """Whether ``model`` names the bundled model rather than a file (a real file wins)."""
+    """Whether ``model`` names a bundled model rather than a file (a real file wins)."""
     return os.fspath(model) in BUNDLED_NAMES and not os.path.exists(os.fspath(model))
 
 
 def bundled_model_path(model: str | os.PathLike[str] | None) -> str | None:
-    """The checkpoint file ``model`` means: the bundled one for ``None``/``"default"``.
+    """The checkpoint file ``model`` means: the bundled one for ``None``/``"default"``/``"edge"``.
 
-    Returns ``None`` only if the bundled model is missing from the installation.
+    Returns ``None`` only if that bundled model is missing from the installation.
     """
     if model is not None and not is_bundled_name(model):
         return os.fspath(model)
-    resource = resources.files("emovox").joinpath(DEFAULT_MODEL)
+    resource = resources.files("emovox").joinpath(_bundled_file(os.fspath(model or "default")))
     return str(resource) if resource.is_file() else None
 
 
@@ -522,6 +531,9 @@ class Recognizer:
             raise ConfigError(f"threads must be >= 1 (got {threads})")
         if runtime not in RUNTIMES:
             raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)} (got {runtime!r})")
+        if runtime == "torch" and model.frontend_config.get("name") == "edge":
+            raise ConfigError("the edge model runs on ONNX Runtime only (runtime 'auto' or "
+                              "'onnx')")
         encoder = getattr(model, "encoder", None) if runtime != "torch" else None
         if runtime == "onnx" and encoder is None:
             raise ConfigError("runtime 'onnx' needs a model with an encoder graph (a .npz "
@@ -578,6 +590,8 @@ class Recognizer:
         Raises:
             EmovoxError: If the checkpoint is missing or unusable, or on a bad option.
         """
+        if model is not None and is_bundled_name(model) and os.fspath(model) == "edge":
+            return cls.edge(**options)
         if model is None or is_bundled_name(model):
             return cls.default(**options)
         return cls.from_checkpoint(model, **options)
@@ -608,9 +622,27 @@ class Recognizer:
         Raises:
             EmovoxError: If the model file is missing from the installation.
         """
-        resource = resources.files("emovox").joinpath(DEFAULT_MODEL)
+        return cls._bundled(DEFAULT_MODEL, "default", **options)
+
+    @classmethod
+    def edge(cls, **options: Any) -> Recognizer:
+        """The bundled edge model: the default model's 7 emotions from a far smaller network.
+
+        See :mod:`emovox.edge`; its card is ``EDGE_CARD.md`` beside it.
+
+        Args:
+            **options: Options of :class:`Recognizer`.
+
+        Raises:
+            EmovoxError: If the model file is missing from the installation.
+        """
+        return cls._bundled(EDGE_MODEL, "edge", **options)
+
+    @classmethod
+    def _bundled(cls, file: str, name: str, **options: Any) -> Recognizer:
+        resource = resources.files("emovox").joinpath(file)
         if not resource.is_file():
-            raise EmovoxError("the bundled default model is missing from this installation "
+            raise EmovoxError(f"the bundled {name} model is missing from this installation "
                               "(reinstall emovox, or give a checkpoint with --model)")
         with resources.as_file(resource) as path:
             return cls.from_checkpoint(path, **options)

@@ -70,13 +70,22 @@ def _ssl(**kw: Any) -> Frontend:
     return HFEncoder(**kw)
 
 
+def _edge(**kw: Any) -> Frontend:
+    raise ConfigError("the edge frontend runs on its network's ONNX graph only: load the model "
+                      "from its .npz file (emovox predict --model edge)")
+
+
 #: Frontend name -> builder taking the frontend's keyword options.
 FRONTENDS: dict[str, Callable[..., Frontend]] = {
     "logmel": _logmel,
     "whisper": _whisper,
     "opensmile": _opensmile,
     "ssl": _ssl,
+    "edge": _edge,
 }
+
+#: Frontends that run on an exported graph (a model's ``encoder`` file), and their class.
+GRAPH_FRONTENDS = ("whisper", "edge")
 
 
 #: Options of every frontend that condition the signal before it (see :class:`Conditioned`).
@@ -213,9 +222,10 @@ def build_frontend(config: Mapping[str, Any], encoder: str | os.PathLike[str] | 
 
     Args:
         config: The frontend's config (as its ``config()`` returns it).
-        encoder: An exported encoder graph (:func:`emovox.export.export_encoder`) to run a
-            Whisper frontend on, with ONNX Runtime instead of PyTorch
-            (:class:`~emovox.features.onnx.OnnxWhisper`).
+        encoder: An exported graph to run the frontend on, with ONNX Runtime instead of
+            PyTorch: a Whisper encoder (:func:`emovox.export.export_encoder`,
+            :class:`~emovox.features.onnx.OnnxWhisper`) or the edge model's network
+            (:func:`emovox.edge.export_edge`, :class:`~emovox.edge.EdgeFrontend`).
         threads: Threads of the encoder graph's session (``None``: ONNX Runtime's default).
 
     Raises:
@@ -227,13 +237,17 @@ def build_frontend(config: Mapping[str, Any], encoder: str | os.PathLike[str] | 
     conditioning = {k: options.pop(k) for k in CONDITIONING_OPTIONS if k in options}
     if name not in FRONTENDS:
         raise ConfigError(f"unknown frontend '{name}' (known: {', '.join(FRONTENDS)})")
-    if encoder is not None and name != "whisper":
-        raise ConfigError(f"an encoder graph runs Whisper frontends only, not '{name}'")
+    if encoder is not None and name not in GRAPH_FRONTENDS:
+        raise ConfigError(f"an encoder graph runs Whisper or edge frontends only, not '{name}'")
     try:
-        if encoder is not None:
+        if encoder is not None and name == "edge":
+            from ..edge import EdgeFrontend
+
+            frontend: Frontend = EdgeFrontend(encoder, threads=threads, **options)
+        elif encoder is not None:
             from .onnx import OnnxWhisper
 
-            frontend: Frontend = OnnxWhisper(encoder, threads=threads, **options)
+            frontend = OnnxWhisper(encoder, threads=threads, **options)
         else:
             frontend = FRONTENDS[str(name)](**options)
     except TypeError as exc:

@@ -1,0 +1,506 @@
+"""The edge model: a small convolutional network on log-mel, distilled from the default model.
+
+What it is (``emovox predict --model edge``; its card is ``pretrained/EDGE_CARD.md``):
+
+- input: the signal conditioned as the default model's is (silence trimmed, speech level set),
+  then :func:`power_frames`: a 512-point FFT of 25 ms Hann windows every 10 ms, in numpy;
+- the graph (ONNX, run by ONNX Runtime): 64 log-mel bands (:data:`N_MELS`, the filterbank
+  inside the graph), a fixed standardisation, a 3x3 convolution and two depthwise-separable
+  blocks that halve time twice and frequency three times, a projection to :data:`DIM`
+  channels and two dilated temporal convolutions with residual connections: one
+  :data:`DIM`-wide frame per 40 ms (:data:`FRAME_SECONDS`);
+- after the graph, the default model's classify path unchanged: the frames the voice fills are
+  kept (the frame gate), their mean and standard deviation pooled, and a linear layer gives the
+  class probabilities (a :class:`~emovox.bundle.LinearHead`, stored in the ``.npz``).
+
+It is trained (:func:`distill`, needs ``emovox[train]``) on what the teacher (a default-recipe
+model) says about every training recording and its augmented copies (speed, noise, rooms,
+telephone, codecs: the versions the teacher itself trains on), mixed with the true labels,
+with frequency and time masking of the student's input. How close it comes to its teacher on
+speakers neither saw: ``benchmarks/edge_model.py``.
+
+Only :func:`power_frames`, :class:`EdgeFrontend` and the constants run without PyTorch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import AudioError, ConfigError, EmovoxError
+
+__all__ = ["DIM", "FRAME_SECONDS", "N_FFT", "N_MELS", "DistillConfig", "EdgeFrontend",
+           "distill", "edge_frames", "export_edge", "power_frames"]
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+WIN = 400  # 25 ms
+HOP = 160  # 10 ms
+N_MELS = 64
+#: Width of the network's output frames.
+DIM = 128
+#: Time stride of the network (two stride-2 stages): one output frame per 40 ms.
+STRIDE = 4
+FRAME_SECONDS = STRIDE * HOP / SAMPLE_RATE
+#: The shortest signal the graph takes (one analysis window).
+MIN_SAMPLES = WIN
+_FORMAT = "1"
+_PREFIX = "emovox."
+
+
+def _window() -> np.ndarray:
+    """A periodic Hann window of :data:`WIN` samples, zero-padded to :data:`N_FFT`, centred."""
+    n = np.arange(WIN)
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * n / WIN)
+    left = (N_FFT - WIN) // 2
+    return np.pad(hann, (left, N_FFT - WIN - left)).astype(np.float32)
+
+
+_WINDOW = _window()
+
+
+def power_frames(signal: np.ndarray) -> np.ndarray:
+    """The power spectrum of a mono 16 kHz signal: ``[1 + samples // 160, 257]`` float32.
+
+    Frames are centred (frame ``t`` on sample ``160 t``), the left edge reflected and the
+    signal followed by zeros, as :mod:`emovox.features.mel` frames signals.
+
+    Raises:
+        AudioError: If the signal is not mono, is shorter than 25 ms or holds NaN/inf.
+    """
+    x = np.asarray(signal, dtype=np.float32)
+    if x.ndim != 1:
+        raise AudioError(f"expected a mono signal [samples], got shape {x.shape}")
+    if len(x) < MIN_SAMPLES:
+        raise AudioError(f"signal too short for the edge model ({len(x)} samples; at least "
+                         f"{MIN_SAMPLES})")
+    if not np.isfinite(x).all():
+        raise AudioError("signal holds NaN or infinite samples")
+    half = N_FFT // 2
+    padded = np.concatenate([x[half:0:-1], x, np.zeros(half, dtype=np.float32)])
+    count = 1 + len(x) // HOP
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:count]
+    spec = np.fft.rfft(frames * _WINDOW, axis=1)
+    return (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+
+
+def edge_frames(mel_frames: int) -> int:
+    """How many output frames the network gives for ``mel_frames`` input frames."""
+    t = int(mel_frames)
+    for _ in range(2):  # two stride-2 stages (kernel 3, padding 1)
+        t = (t - 1) // 2 + 1
+    return t
+
+
+# --- the torch-free runtime ----------------------------------------------------------------
+
+
+class EdgeFrontend:
+    """The edge network's frames from its ONNX graph (onnxruntime and numpy only).
+
+    Args:
+        path: The graph (:func:`export_edge`).
+        model: Expected digest of the network (a checkpoint's frontend config ``"model"``);
+            ``None`` skips the check.
+        sample_rate: Must be 16000.
+        threads: Threads of the ONNX Runtime session (``None``: its default).
+
+    Raises:
+        ConfigError: For another sample rate, or a graph of another network than ``model``.
+        EmovoxError: If the file is missing or not an emovox edge graph.
+    """
+
+    name = "edge"
+
+    def __init__(self, path: str | os.PathLike[str], model: str | None = None,
+                 sample_rate: int = SAMPLE_RATE, threads: int | None = None,
+                 **_: Any) -> None:
+        from .features.onnx import _session
+
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise EmovoxError(f"{self.path}: edge graph not found")
+        if int(sample_rate) != SAMPLE_RATE:
+            raise ConfigError(f"the edge frontend works at {SAMPLE_RATE} Hz, not {sample_rate}")
+        self.threads = threads
+        self._session = _session(self.path, threads)
+        raw = self._session.get_modelmeta().custom_metadata_map
+        meta = {k[len(_PREFIX):]: v for k, v in raw.items() if k.startswith(_PREFIX)}
+        if meta.get("format") != _FORMAT or meta.get("kind") != "edge":
+            raise EmovoxError(f"{self.path}: not an emovox edge graph (made by another tool?)")
+        inputs = [i.name for i in self._session.get_inputs()]
+        if inputs != ["power"]:
+            raise EmovoxError(f"{self.path}: expected one input 'power', the graph has {inputs}")
+        self.network = meta.get("network", "")
+        if model is not None and model != self.network:
+            raise ConfigError(f"{self.path}: holds another edge network (digest "
+                              f"{self.network}, the model needs {model})")
+        self.int8 = meta.get("int8") == "true"
+        self.sample_rate = SAMPLE_RATE
+        self.dim = int(meta.get("dim", DIM))
+        self.frame_seconds = FRAME_SECONDS
+        self.num_layers = None
+
+    def config(self) -> dict[str, Any]:
+        """What determines the frames: the network's digest."""
+        return {"name": self.name, "model": self.network, "sample_rate": self.sample_rate}
+
+    def set_threads(self, threads: int) -> None:
+        """Run the session on ``threads`` threads from now on."""
+        from .features.onnx import _session
+
+        if threads != self.threads:
+            self.threads = int(threads)
+            self._session = _session(self.path, self.threads)
+
+    def __call__(self, signal: np.ndarray) -> np.ndarray:
+        """Frames ``[T, DIM]`` float32 of one mono 16 kHz signal (``T`` = one per 40 ms)."""
+        power = power_frames(signal)
+        return np.asarray(self._session.run(None, {"power": power[None]})[0], dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"EdgeFrontend({self.path!r}, int8={self.int8})"
+
+
+# --- training (PyTorch) --------------------------------------------------------------------
+
+
+@dataclass
+class DistillConfig:
+    """How :func:`distill` trains a student.
+
+    Attributes:
+        epochs: Passes; each gives every training recording once, in one of its versions
+            (clean, speed or multi-condition copy) drawn at random.
+        batch_size: Recordings per step.
+        lr: AdamW's peak learning rate (cosine decay to 1 % over the epochs).
+        weight_decay: AdamW's weight decay.
+        alpha: Weight of the teacher's probabilities in the target (the rest: the label).
+        crop_seconds: Longer training inputs are cut to a random stretch this long.
+        freq_masks: Frequency masks per input (each up to ``freq_width`` bands).
+        time_masks: Time masks per input (each up to ``time_width`` frames of 10 ms).
+        mixup: Share of inputs mixed with another of the batch (log-mel and target alike,
+            weight drawn from Beta(0.4, 0.4); the gate keeps the frames either keeps).
+        channels: Channels of the convolution stages.
+        seed: Seed of everything random in training.
+    """
+
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-3
+    alpha: float = 0.7
+    crop_seconds: float = 4.0
+    freq_masks: int = 2
+    freq_width: int = 8
+    time_masks: int = 2
+    time_width: int = 20
+    mixup: float = 0.0
+    channels: tuple[int, int, int] = (24, 48, 64)
+    seed: int = 0
+
+
+def _build_net(channels: Sequence[int], filterbank: np.ndarray, mel_mean: np.ndarray,
+               mel_std: np.ndarray) -> Any:
+    import torch
+    from torch import nn
+
+    c0, c1, c2 = (int(c) for c in channels)
+
+    def separable(cin: int, cout: int, stride: tuple[int, int]) -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(cin, cin, 3, stride=stride, padding=1, groups=cin, bias=False),
+            nn.BatchNorm2d(cin), nn.ReLU(),
+            nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+    class Temporal(nn.Module):
+        def __init__(self, dilation: int) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(DIM, DIM, 3, padding=dilation, dilation=dilation, bias=False)
+            self.norm = nn.BatchNorm1d(DIM)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x + self.norm(self.conv(x)))
+
+    class EdgeNet(nn.Module):
+        """log-mel ``[B, T, 64]`` -> frames ``[B, T', DIM]`` (``T' = edge_frames(T)``)."""
+
+        filterbank: torch.Tensor
+        mel_mean: torch.Tensor
+        mel_std: torch.Tensor
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("filterbank", torch.as_tensor(filterbank, dtype=torch.float32))
+            self.register_buffer("mel_mean", torch.as_tensor(mel_mean, dtype=torch.float32))
+            self.register_buffer("mel_std", torch.as_tensor(mel_std, dtype=torch.float32))
+            self.stem = nn.Sequential(nn.Conv2d(1, c0, 3, stride=2, padding=1, bias=False),
+                                      nn.BatchNorm2d(c0), nn.ReLU())
+            self.block1 = separable(c0, c1, (2, 2))  # time / 4, frequency / 4
+            self.block2 = separable(c1, c2, (1, 2))  # frequency / 8
+            self.project = nn.Sequential(nn.Conv1d(c2 * (N_MELS // 8), DIM, 1, bias=False),
+                                         nn.BatchNorm1d(DIM), nn.ReLU())
+            self.temporal = nn.Sequential(Temporal(1), Temporal(2))
+
+        def forward(self, mel: torch.Tensor) -> torch.Tensor:
+            x = ((mel - self.mel_mean) / self.mel_std)[:, None]  # [B, 1, T, F]
+            x = self.block2(self.block1(self.stem(x)))  # [B, C, T', F / 8]
+            b, c, t, f = x.shape
+            x = x.permute(0, 1, 3, 2).reshape(b, c * f, t)
+            return self.temporal(self.project(x)).transpose(1, 2)  # [B, T', DIM]
+
+        def from_power(self, power: torch.Tensor) -> torch.Tensor:
+            """The exported entry: power ``[1, T, 257]`` -> frames ``[T', DIM]``."""
+            mel = torch.log(torch.matmul(power, self.filterbank) + 1e-6)
+            return self.forward(mel)[0]
+
+    return EdgeNet()
+
+
+def filterbank() -> np.ndarray:
+    """The edge model's mel filterbank ``[257, 64]`` (20 Hz to 8 kHz; needs PyTorch)."""
+    from .features.mel import mel_filterbank
+
+    return mel_filterbank(N_FFT, N_MELS, SAMPLE_RATE, f_min=20.0).numpy()
+
+
+def log_mel(power: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """What the graph computes first from :func:`power_frames`: ``log(power @ fb + 1e-6)``."""
+    return np.log(power @ fb + 1e-6).astype(np.float32)
+
+
+@dataclass
+class Student:
+    """A trained edge network and its linear head (before export)."""
+
+    net: Any
+    coef: np.ndarray  # [C, 2 DIM]
+    intercept: np.ndarray  # [C]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def frames(self, mel: np.ndarray) -> np.ndarray:
+        """Frames ``[T', DIM]`` of one log-mel matrix ``[T, 64]`` (eval mode)."""
+        import torch
+
+        self.net.eval()
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(np.ascontiguousarray(mel))[None])[0].numpy()
+
+
+def _masked_stats(frames: Any, mask: Any) -> Any:
+    import torch
+
+    m = mask.to(frames.dtype)[..., None]
+    count = m.sum(dim=1).clamp_min(1.0)
+    mean = (frames * m).sum(dim=1) / count
+    var = (((frames - mean[:, None]) ** 2) * m).sum(dim=1) / count
+    return torch.cat([mean, var.clamp_min(1e-8).sqrt()], dim=-1)
+
+
+def distill(items: Sequence[Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+            labels: Sequence[int], num_classes: int, config: DistillConfig | None = None,
+            *, fb: np.ndarray, progress: bool = True) -> Student:
+    """Train an edge student on what a teacher said.
+
+    Args:
+        items: Per training recording, its versions: ``(log_mel [T, 64], gate [T'] bool,
+            teacher probabilities [C])`` each (the gate marks the frames the voice fills).
+        labels: Each recording's class index.
+        num_classes: Classes of the output.
+        config: Training settings.
+        fb: The filterbank the log-mels were made with (kept in the graph).
+        progress: A line per epoch on stderr.
+
+    Returns:
+        The :class:`Student`.
+    """
+    import sys
+    import time
+
+    import torch
+
+    cfg = config or DistillConfig()
+    if not items or len(items) != len(labels):
+        raise EmovoxError("distill needs one list of versions per labelled recording")
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    sample = np.concatenate([v[0] for versions in items for v in versions[:1]])
+    net = _build_net(cfg.channels, fb, sample.mean(axis=0), sample.std(axis=0) + 1e-3)
+    head = torch.nn.Linear(2 * DIM, num_classes)
+    params = list(net.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * int(np.ceil(len(items) / cfg.batch_size))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps,
+                                                    pct_start=0.1, final_div_factor=100.0)
+    onehot = np.eye(num_classes, dtype=np.float32)[np.asarray(labels)]
+    crop = max(STRIDE, int(cfg.crop_seconds * SAMPLE_RATE / HOP) // STRIDE * STRIDE)
+    history = []
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.time()
+        net.train()
+        head.train()
+        order = rng.permutation(len(items))
+        total, batches = 0.0, 0
+        for start in range(0, len(order), cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            mels, gates, targets = [], [], []
+            for i in idx:
+                versions = items[i]
+                mel, gate, probs = versions[int(rng.integers(len(versions)))]
+                mel = mel.copy()
+                if len(mel) > crop:  # a stretch starting on an output-frame boundary
+                    first = int(rng.integers((len(mel) - crop) // STRIDE + 1)) * STRIDE
+                    mel = mel[first : first + crop]
+                    gate = gate[first // STRIDE : first // STRIDE + edge_frames(crop)]
+                for _ in range(cfg.freq_masks):
+                    w = int(rng.integers(cfg.freq_width + 1))
+                    f0 = int(rng.integers(N_MELS - w + 1))
+                    mel[:, f0 : f0 + w] = net.mel_mean.numpy()[f0 : f0 + w]
+                for _ in range(cfg.time_masks):
+                    w = int(rng.integers(min(cfg.time_width, len(mel) // 4) + 1))
+                    t_0 = int(rng.integers(len(mel) - w + 1))
+                    mel[t_0 : t_0 + w] = net.mel_mean.numpy()
+                mels.append(mel)
+                gates.append(np.asarray(gate, dtype=bool))
+                targets.append(cfg.alpha * probs + (1 - cfg.alpha) * onehot[i])
+            if cfg.mixup > 0 and len(mels) > 1:
+                partner = rng.permutation(len(mels))
+                plain = list(zip(mels, gates, targets, strict=True))
+                for k in np.flatnonzero(rng.random(len(mels)) < cfg.mixup):
+                    (m1, g1, t1), (m2, g2, t2) = plain[k], plain[int(partner[k])]
+                    if int(partner[k]) == k:
+                        continue
+                    lam = float(rng.beta(0.4, 0.4))
+                    n = min(len(m1), len(m2))
+                    g = min(len(g1), len(g2), edge_frames(n))
+                    mels[k] = lam * m1[:n] + (1 - lam) * m2[:n]
+                    gates[k] = g1[:g] | g2[:g]
+                    targets[k] = lam * t1 + (1 - lam) * t2
+            longest = max(len(m) for m in mels)
+            x = np.zeros((len(mels), longest, N_MELS), dtype=np.float32)
+            x[:] = net.mel_mean.numpy()
+            out_len = edge_frames(longest)
+            mask = np.zeros((len(mels), out_len), dtype=bool)
+            for k, (mel, gate) in enumerate(zip(mels, gates, strict=True)):
+                x[k, : len(mel)] = mel
+                valid = edge_frames(len(mel))
+                g = np.asarray(gate[:valid], dtype=bool)
+                mask[k, : len(g)] = g
+                if mask[k].sum() < 1:
+                    mask[k, :valid] = True
+            frames = net(torch.from_numpy(x))
+            logits = head(_masked_stats(frames, torch.from_numpy(mask)))
+            target = torch.from_numpy(np.stack(targets).astype(np.float32))
+            loss = -(target * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.item()
+            batches += 1
+        history.append({"epoch": epoch, "loss": round(total / max(1, batches), 4),
+                        "seconds": round(time.time() - t0, 1)})
+        if progress:
+            print(f"edge epoch {epoch:3d}  loss {total / max(1, batches):.4f}  "
+                  f"({time.time() - t0:.1f} s)", file=sys.stderr, flush=True)
+    net.eval()
+    return Student(net=net, coef=head.weight.detach().numpy().astype(np.float64),
+                   intercept=head.bias.detach().numpy().astype(np.float64), history=history)
+
+
+def export_edge(student: Student, path: str | os.PathLike[str], *, int8: bool = False) -> str:
+    """Write the student's network (power spectrum in, frames out) as one ONNX file.
+
+    The metadata names the network by a digest of its weights (a checkpoint's frontend
+    ``"model"``), so a model refuses another network's graph.
+    """
+    import torch
+
+    from .export import _MAX_SECONDS, _write_graph
+
+    net = student.net.eval()
+    digest = hashlib.sha256()
+    for key, value in sorted(net.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().numpy().tobytes())
+    metadata = {
+        "format": _FORMAT, "kind": "edge", "network": digest.hexdigest()[:16],
+        "dim": str(DIM), "sample_rate": str(SAMPLE_RATE), "int8": "true" if int8 else "false",
+        "input": f"power [1, T, {N_FFT // 2 + 1}] float32: emovox.edge.power_frames of the "
+                 "conditioned signal",
+        "output": f"frames [T', {DIM}]: one per {FRAME_SECONDS * 1000:g} ms",
+        "config": json.dumps({"n_fft": N_FFT, "win": WIN, "hop": HOP, "n_mels": N_MELS}),
+    }
+
+    class Entry(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, power: torch.Tensor) -> torch.Tensor:
+            return self.net.from_power(power)
+
+    example = torch.rand(1, 300, N_FFT // 2 + 1)
+    max_frames = 1 + int(_MAX_SECONDS * SAMPLE_RATE) // HOP
+    return _write_graph(Entry().eval(), example, "power", 8, max_frames, "frames", metadata,
+                        path, int8)
+
+
+def edge_bundle(student: Student, teacher: Any, network: str, *,
+                info: dict[str, Any] | None = None) -> Any:
+    """The :class:`~emovox.bundle.Bundle` of a student.
+
+    It has the teacher's labels and conditioning, the ``edge`` frontend (network ``network``,
+    :func:`export_edge`'s digest), no standardisation, the student's linear layer as the head.
+    """
+    import dataclasses
+
+    from .bundle import Bundle, LinearHead, Normalizer
+    from .features import CONDITIONING_OPTIONS
+
+    conditioning = {k: v for k, v in teacher.frontend_config.items()
+                    if k in CONDITIONING_OPTIONS}
+    frontend = {"name": "edge", "model": network, "sample_rate": SAMPLE_RATE, **conditioning}
+    config = dataclasses.replace(
+        teacher.config, method="logreg", frontend=dict(frontend),
+        data=dataclasses.replace(teacher.config.data, normalization="none"))
+    width = student.coef.shape[1]
+    head = LinearHead(np.zeros(width), np.ones(width), student.coef, student.intercept)
+    return Bundle(config=config, labels=list(teacher.labels), sample_rate=SAMPLE_RATE,
+                  frontend_config=frontend, normalizer=Normalizer("none", {}), network=head,
+                  info=dict(info or {}))
+
+
+def save_edge(student: Student, teacher: Any, folder: str | os.PathLike[str],
+              name: str = "edge", *, int8: bool = False,
+              info: dict[str, Any] | None = None) -> str:
+    """Write a student as a torch-free emovox model; return the ``.npz`` path.
+
+    ``folder/name.npz`` holds the head and names the graph written beside it
+    (``edge-<digest>.onnx``).
+    """
+    from .bundle import save_checkpoint
+
+    folder = os.fspath(folder)
+    staged = os.path.join(folder, f".{name}-graph.onnx")
+    export_edge(student, staged, int8=int8)
+    network = _graph_network(staged)
+    graph = f"edge-{network}{'-int8' if int8 else ''}.onnx"
+    os.replace(staged, os.path.join(folder, graph))
+    path = os.path.join(folder, f"{name}.npz")
+    save_checkpoint(edge_bundle(student, teacher, network, info=info), path, encoder=graph)
+    return path
+
+
+def _graph_network(path: str) -> str:
+    import onnx
+
+    proto = onnx.load(path, load_external_data=False)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    return meta[_PREFIX + "network"]

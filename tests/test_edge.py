@@ -1,0 +1,139 @@
+"""The edge model (emovox.edge): its spectrum, its network, its graph and the model file."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxscript")
+
+from emovox import edge  # noqa: E402
+from emovox.bundle import load_checkpoint  # noqa: E402
+from emovox.errors import AudioError, ConfigError, EmovoxError  # noqa: E402
+from emovox.features.mel import stft_power  # noqa: E402
+from emovox.inference import DEFAULT_MODEL, Recognizer  # noqa: E402
+
+BUNDLED = Path(__file__).resolve().parents[1] / "src" / "emovox" / DEFAULT_MODEL
+RATE = edge.SAMPLE_RATE
+
+
+def tone(freq: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """A tone with a random phase, level and a little noise."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    level = 10 ** (rng.uniform(-30, -10) / 20)
+    x = np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)) * level
+    return (x + rng.normal(0, level / 30, t.size)).astype(np.float32)
+
+
+def test_power_frames_match_the_torch_stft_convention():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.1, 12345).astype(np.float32)
+    ours = edge.power_frames(x)
+    padded = torch.nn.functional.pad(torch.from_numpy(x)[None], (0, edge.N_FFT // 2))
+    window_power = stft_power(padded, n_fft=edge.N_FFT, hop=edge.HOP, win=edge.WIN)[0].T
+    ref = window_power[: ours.shape[0]].numpy()
+    assert ours.shape == (1 + x.size // edge.HOP, edge.N_FFT // 2 + 1)
+    np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=1e-4 * float(ref.max()))
+
+
+@pytest.mark.parametrize("signal", [np.zeros(100, np.float32), np.zeros((2, 800), np.float32),
+                                    np.full(800, np.nan, np.float32)])
+def test_power_frames_refuse_bad_signals(signal):
+    with pytest.raises(AudioError):
+        edge.power_frames(signal)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A student taught to tell a 300 Hz tone (class 0) from a 2500 Hz one (class 1)."""
+    rng = np.random.default_rng(1)
+    fb = edge.filterbank()
+    items, labels = [], []
+    for i in range(48):
+        label = i % 2
+        x = tone(300.0 if label == 0 else 2500.0, rng.uniform(0.6, 1.6), rng)
+        mel = edge.log_mel(edge.power_frames(x), fb)
+        gate = np.ones(edge.edge_frames(len(mel)), dtype=bool)
+        probs = np.eye(2, dtype=np.float32)[label]
+        items.append([(mel, gate, probs)])
+        labels.append(label)
+    cfg = edge.DistillConfig(epochs=15, batch_size=16, lr=5e-3, channels=(8, 8, 8))
+    return edge.distill(items, labels, 2, cfg, fb=fb, progress=False), fb
+
+
+def test_network_gives_one_frame_per_40_ms(trained):
+    student, fb = trained
+    for samples in (400, 1601, 16000, 16160, 47999):
+        mel = edge.log_mel(edge.power_frames(np.ones(samples, np.float32) * 0.01), fb)
+        frames = student.frames(mel)
+        assert frames.shape == (edge.edge_frames(len(mel)), edge.DIM)
+        assert abs(len(frames) - samples / RATE / edge.FRAME_SECONDS) <= 1.5
+
+
+def test_student_learns_what_it_is_taught(trained):
+    student, fb = trained
+    rng = np.random.default_rng(99)  # recordings it never saw
+    right = 0
+    for i in range(20):
+        label = i % 2
+        mel = edge.log_mel(edge.power_frames(tone(300.0 if label == 0 else 2500.0, 1.0, rng)),
+                           fb)
+        frames = student.frames(mel)
+        pooled = np.concatenate([frames.mean(0), frames.std(0)])
+        right += int(np.argmax(student.coef @ pooled + student.intercept) == label)
+    assert right >= 18
+
+
+def test_graph_and_model_file_match_the_network(trained, tmp_path):
+    student, fb = trained
+    teacher = load_checkpoint(BUNDLED)
+    student7 = edge.Student(net=student.net, coef=np.vstack([student.coef] * 4)[:7],
+                            intercept=np.arange(7.0) * 0.01)
+    path = edge.save_edge(student7, teacher, tmp_path)
+    graphs = [f for f in os.listdir(tmp_path) if f.endswith(".onnx")]
+    assert len(graphs) == 1 and graphs[0].startswith("edge-")
+    recognizer = Recognizer.load(path, threads=1)
+    assert recognizer.runtime == "onnx" and recognizer.labels == tuple(teacher.labels)
+    x = tone(300.0, 1.2, np.random.default_rng(5))
+    frames = recognizer.frontend.inner(x)
+    ref = student.frames(edge.log_mel(edge.power_frames(x), fb))
+    np.testing.assert_allclose(frames, ref, atol=1e-4)
+    # the model file's head is the student's: its probabilities follow from the frames
+    conditioned = recognizer.frontend.condition(x)
+    gated = recognizer.frontend.gate(conditioned, recognizer.frontend.inner(conditioned))
+    pooled = np.concatenate([gated.mean(0), gated.std(0)])
+    z = student7.coef @ pooled + student7.intercept
+    expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    got = recognizer.predict_signal(x, RATE)
+    np.testing.assert_allclose([got.probabilities[k] for k in recognizer.labels], expected,
+                               atol=1e-4)
+
+
+def test_edge_model_refuses_torch_runtime_and_foreign_graphs(trained, tmp_path):
+    student, _ = trained
+    teacher = load_checkpoint(BUNDLED)
+    student7 = edge.Student(net=student.net, coef=np.zeros((7, 2 * edge.DIM)),
+                            intercept=np.zeros(7))
+    path = edge.save_edge(student7, teacher, tmp_path)
+    with pytest.raises(ConfigError, match="ONNX Runtime only"):
+        Recognizer.load(path, runtime="torch")
+    # the Whisper encoder graph is not an edge graph
+    whisper = [f for f in os.listdir(BUNDLED.parent) if f.endswith(".onnx")][0]
+    with pytest.raises(EmovoxError, match="not an emovox edge graph"):
+        edge.EdgeFrontend(BUNDLED.parent / whisper)
+    with pytest.raises(EmovoxError, match="edge graph not found"):
+        edge.EdgeFrontend(tmp_path / "missing.onnx")
+    # another network's graph
+    model = load_checkpoint(path)
+    graph = model.encoder
+    with pytest.raises(ConfigError, match="another edge network"):
+        edge.EdgeFrontend(graph, model="0" * 16)
+
+
+def test_edge_frontend_cannot_be_built_without_its_graph():
+    from emovox.features import build_frontend
+
+    with pytest.raises(ConfigError, match="ONNX graph only"):
+        build_frontend({"name": "edge", "model": "x"})
