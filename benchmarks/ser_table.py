@@ -327,6 +327,11 @@ def render(table: Table) -> str:
     return "\n".join(lines)
 
 
+def readme_block() -> str:
+    """Everything between the README's benchmark markers: each table, then cross-corpus."""
+    return "\n\n".join([*(render(t) for t in TABLES.values()), render_cross()])
+
+
 def update_readme(text: str) -> None:
     """Replace the README block between the benchmark markers."""
     readme = REPO / "README.md"
@@ -431,7 +436,7 @@ def main() -> None:
             if not args.missing:
                 break
         return
-    text = "\n\n".join([*(render(t) for t in TABLES.values()), render_cross()])
+    text = readme_block()
     print(text)
     update_readme(text)
 

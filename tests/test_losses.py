@@ -224,7 +224,13 @@ def test_mll_loss_zero_weights_skip_and_scaling():
         MLLLoss(LossConfig(), 4, 64)(no_proj, target)
     scaled = MLLLoss(LossConfig(scale_to_unit=True), 4, 64)
     total, logs = scaled(out, target)
-    assert all(0.0 <= logs[k] <= 1.0 for k in logs if k.endswith("_unit"))
+    units = {k[: -len("_unit")]: logs[k] for k in logs if k.endswith("_unit")}
+    assert set(units) == {"kl", "focal", "center", "supcon"}  # every active term is scaled
+    assert all(0.0 <= v <= 1.0 for v in units.values())
+    # the total is the weighted sum of the scaled terms, not of the raw ones
+    weights = {"kl": 1.0, "focal": 1.0, "center": 0.01, "supcon": 0.1}
+    assert total.item() == pytest.approx(sum(weights[k] * units[k] for k in units), rel=1e-5)
+    assert total.item() != pytest.approx(sum(weights[k] * logs[k] for k in weights), rel=1e-3)
     scaled.eval()
     before = dict(scaled.scaler.state)
     scaled(out, target)

@@ -61,3 +61,11 @@ def test_the_composition_run_is_a_row_per_test_set_and_a_column_per_mode(table, 
     assert "| ravdess-single-emotion-speakers (10) | 48.0 | 20.0 | 18.0 | 52.0 |" in text
     # an earlier recipe's run stands in until today's is committed, and the title says so
     assert ("not yet re-run" in text) == (run == "v2_composition")
+
+
+def test_readme_and_card_hold_what_the_committed_runs_give(load_benchmark):
+    module = load_benchmark("robustness_table")  # the committed runs
+    block = module.render().strip()
+    for target in module.TARGETS:
+        inside = target.read_text().split(module.START, 1)[1].split(module.END, 1)[0]
+        assert inside.strip() == block, target.name

@@ -145,3 +145,11 @@ def test_merge_rebuilds_a_row_from_every_fold_file(ser_table, tmp_path):
     assert json.loads((target / "results.json").read_text())["mean"]["ua"] == pytest.approx(
         sum(uas) / 2)
     assert ser_table.merge(ser_table.TABLES["ravdess"], "mll_no_kl") is None
+
+
+def test_the_readme_tables_are_what_the_committed_results_give(load_benchmark):
+    module = load_benchmark("ser_table")  # the committed results, not a temporary folder
+    readme = (module.REPO / "README.md").read_text()
+    start, end = "<!-- benchmark-tables:start -->", "<!-- benchmark-tables:end -->"
+    inside = readme.split(start, 1)[1].split(end, 1)[0]
+    assert inside.strip() == module.readme_block().strip()
