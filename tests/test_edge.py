@@ -137,3 +137,31 @@ def test_edge_frontend_cannot_be_built_without_its_graph():
 
     with pytest.raises(ConfigError, match="ONNX graph only"):
         build_frontend({"name": "edge", "model": "x"})
+
+
+def test_readme_and_card_hold_what_the_committed_edge_records_give(load_benchmark):
+    module = load_benchmark("edge_model")
+    readme = module.README.read_text()
+    inside = readme.split(module.START, 1)[1].split(module.END, 1)[0]
+    assert inside.strip() == module.render_readme().strip()
+    if (module.OUT / "shipped.json").exists():
+        assert module.CARD.read_text().strip() == module.render_card().strip()
+    else:
+        assert not (Path(BUNDLED).parent / "edge.npz").exists()
+
+
+def test_hint_needs_the_teachers_representation_and_stays_out_of_the_model():
+    rng = np.random.default_rng(3)
+    fb = edge.filterbank()
+    plain, hinted = [], []
+    for i in range(8):
+        mel = edge.log_mel(edge.power_frames(tone(300.0 + 500 * (i % 2), 0.5, rng)), fb)
+        gate = np.ones(edge.edge_frames(len(mel)), dtype=bool)
+        probs = np.eye(2, dtype=np.float32)[i % 2]
+        plain.append([(mel, gate, probs)])
+        hinted.append([(mel, gate, probs, rng.normal(size=5).astype(np.float32))])
+    cfg = edge.DistillConfig(epochs=1, batch_size=4, channels=(4, 4, 4), hint=1.0)
+    with pytest.raises(EmovoxError, match="4th item"):
+        edge.distill(plain, [i % 2 for i in range(8)], 2, cfg, fb=fb, progress=False)
+    student = edge.distill(hinted, [0, 1, -1, 1, 0, 1, 0, -1], 2, cfg, fb=fb, progress=False)
+    assert student.coef.shape == (2, 2 * edge.DIM) and student.intercept.shape == (2,)

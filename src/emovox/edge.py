@@ -185,6 +185,10 @@ class DistillConfig:
         crop_seconds: Longer training inputs are cut to a random stretch this long.
         freq_masks: Frequency masks per input (each up to ``freq_width`` bands).
         time_masks: Time masks per input (each up to ``time_width`` frames of 10 ms).
+        hint: Weight of the hint loss: the student's pooled frames, through a linear layer
+            used in training only, regress the teacher's own representation of the recording
+            (each version's 4th item, e.g. its standardised pooled encoder statistics, reduced);
+            0: no hint.
         mixup: Share of inputs mixed with another of the batch (log-mel and target alike,
             weight drawn from Beta(0.4, 0.4); the gate keeps the frames either keeps).
         channels: Channels of the convolution stages.
@@ -201,6 +205,7 @@ class DistillConfig:
     freq_width: int = 8
     time_masks: int = 2
     time_width: int = 20
+    hint: float = 0.0
     mixup: float = 0.0
     channels: tuple[int, int, int] = (24, 48, 64)
     seed: int = 0
@@ -303,15 +308,17 @@ def _masked_stats(frames: Any, mask: Any) -> Any:
     return torch.cat([mean, var.clamp_min(1e-8).sqrt()], dim=-1)
 
 
-def distill(items: Sequence[Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
             labels: Sequence[int], num_classes: int, config: DistillConfig | None = None,
             *, fb: np.ndarray, progress: bool = True) -> Student:
     """Train an edge student on what a teacher said.
 
     Args:
         items: Per training recording, its versions: ``(log_mel [T, 64], gate [T'] bool,
-            teacher probabilities [C])`` each (the gate marks the frames the voice fills).
-        labels: Each recording's class index.
+            teacher probabilities [C])`` each (the gate marks the frames the voice fills),
+            plus the teacher's representation ``[E]`` as a 4th item when ``config.hint``.
+        labels: Each recording's class index, or -1 for a recording without a label (its
+            target is the teacher's probabilities alone).
         num_classes: Classes of the output.
         config: Training settings.
         fb: The filterbank the log-mels were made with (kept in the graph).
@@ -334,11 +341,19 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]]
     net = _build_net(cfg.channels, fb, sample.mean(axis=0), sample.std(axis=0) + 1e-3)
     head = torch.nn.Linear(2 * DIM, num_classes)
     params = list(net.parameters()) + list(head.parameters())
+    hint_head = None
+    if cfg.hint > 0:
+        if len(items[0][0]) < 4:
+            raise EmovoxError("config.hint needs the teacher's representation as each "
+                              "version's 4th item")
+        hint_head = torch.nn.Linear(2 * DIM, int(np.asarray(items[0][0][3]).size))
+        params += list(hint_head.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * int(np.ceil(len(items) / cfg.batch_size))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps,
                                                     pct_start=0.1, final_div_factor=100.0)
-    onehot = np.eye(num_classes, dtype=np.float32)[np.asarray(labels)]
+    known = np.asarray(labels) >= 0
+    onehot = np.eye(num_classes, dtype=np.float32)[np.where(known, np.asarray(labels), 0)]
     crop = max(STRIDE, int(cfg.crop_seconds * SAMPLE_RATE / HOP) // STRIDE * STRIDE)
     history = []
     for epoch in range(1, cfg.epochs + 1):
@@ -349,10 +364,14 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]]
         total, batches = 0.0, 0
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
-            mels, gates, targets = [], [], []
+            mels: list[Any] = []
+            gates: list[Any] = []
+            targets: list[Any] = []
+            hints: list[Any] = []
             for i in idx:
                 versions = items[i]
-                mel, gate, probs = versions[int(rng.integers(len(versions)))]
+                mel, gate, probs, *rest = versions[int(rng.integers(len(versions)))]
+                hints.append(np.asarray(rest[0], dtype=np.float32) if hint_head else None)
                 mel = mel.copy()
                 if len(mel) > crop:  # a stretch starting on an output-frame boundary
                     first = int(rng.integers((len(mel) - crop) // STRIDE + 1)) * STRIDE
@@ -368,36 +387,43 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]]
                     mel[t_0 : t_0 + w] = net.mel_mean.numpy()
                 mels.append(mel)
                 gates.append(np.asarray(gate, dtype=bool))
-                targets.append(cfg.alpha * probs + (1 - cfg.alpha) * onehot[i])
+                alpha = cfg.alpha if known[i] else 1.0
+                targets.append(alpha * probs + (1 - alpha) * onehot[i])
             if cfg.mixup > 0 and len(mels) > 1:
                 partner = rng.permutation(len(mels))
-                plain = list(zip(mels, gates, targets, strict=True))
+                plain = list(zip(mels, gates, targets, hints, strict=True))
                 for k in np.flatnonzero(rng.random(len(mels)) < cfg.mixup):
-                    (m1, g1, t1), (m2, g2, t2) = plain[k], plain[int(partner[k])]
+                    (m1, g1, t1, h1), (m2, g2, t2, h2) = plain[k], plain[int(partner[k])]
                     if int(partner[k]) == k:
                         continue
                     lam = float(rng.beta(0.4, 0.4))
                     n = min(len(m1), len(m2))
-                    g = min(len(g1), len(g2), edge_frames(n))
+                    width = min(len(g1), len(g2), edge_frames(n))
                     mels[k] = lam * m1[:n] + (1 - lam) * m2[:n]
-                    gates[k] = g1[:g] | g2[:g]
+                    gates[k] = g1[:width] | g2[:width]
                     targets[k] = lam * t1 + (1 - lam) * t2
+                    if hint_head is not None:
+                        hints[k] = lam * h1 + (1 - lam) * h2
             longest = max(len(m) for m in mels)
             x = np.zeros((len(mels), longest, N_MELS), dtype=np.float32)
             x[:] = net.mel_mean.numpy()
             out_len = edge_frames(longest)
             mask = np.zeros((len(mels), out_len), dtype=bool)
-            for k, (mel, gate) in enumerate(zip(mels, gates, strict=True)):
-                x[k, : len(mel)] = mel
+            for row, (mel, gate) in enumerate(zip(mels, gates, strict=True)):
+                x[row, : len(mel)] = mel
                 valid = edge_frames(len(mel))
-                g = np.asarray(gate[:valid], dtype=bool)
-                mask[k, : len(g)] = g
-                if mask[k].sum() < 1:
-                    mask[k, :valid] = True
+                kept = np.asarray(gate[:valid], dtype=bool)
+                mask[row, : len(kept)] = kept
+                if mask[row].sum() < 1:
+                    mask[row, :valid] = True
             frames = net(torch.from_numpy(x))
-            logits = head(_masked_stats(frames, torch.from_numpy(mask)))
+            pooled = _masked_stats(frames, torch.from_numpy(mask))
+            logits = head(pooled)
             target = torch.from_numpy(np.stack(targets).astype(np.float32))
             loss = -(target * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+            if hint_head is not None:
+                hint = torch.from_numpy(np.stack(hints))
+                loss = loss + cfg.hint * ((hint_head(pooled) - hint) ** 2).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
