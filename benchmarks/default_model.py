@@ -250,8 +250,9 @@ def _parity_line() -> str:
     if path.exists():
         pooled = json.loads(path.read_text())["pooled"]
         parts.append(f"{pooled['agreement']:.1f} % of {pooled['recordings']} recordings of "
-                     f"speakers left out of training (fold models; UA {pooled['ua_onnx']:.1f} "
-                     f"against {pooled['ua_torch']:.1f}; `benchmarks/onnx_held_out.py`)")
+                     f"speakers left out of training (fold models; UA of their test "
+                     f"recordings pooled over the folds {pooled['ua_onnx']:.1f} against "
+                     f"{pooled['ua_torch']:.1f}; `benchmarks/onnx_held_out.py`)")
     return " and on ".join(parts) if parts else "(not measured yet)"
 
 

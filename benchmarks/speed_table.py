@@ -80,7 +80,8 @@ def held_out_text(doc: dict) -> str:
             f"per fold; `benchmarks/onnx_held_out.py`, revision "
             f"{str(doc.get('git_revision'))[:10]}): the shipped runtime and the float PyTorch "
             f"model give the same label on {pooled['agreement']:.1f} % of the "
-            f"{pooled['recordings']} test recordings, UA {pooled['ua_onnx']:.1f} against "
+            f"{pooled['recordings']} test recordings, UA (those recordings pooled over the "
+            f"folds) {pooled['ua_onnx']:.1f} against "
             f"{pooled['ua_torch']:.1f}.\n")
 
 
