@@ -330,15 +330,15 @@ def render_card() -> str:
         f"(the model trained at revision {shipped['git_revision']}, {shipped['date']}).",
         "",
         "`emovox predict --model edge` (Python: `Recognizer.edge()`): the bundled default model's "
-        "7 emotions from a network small and fast enough for a phone or a single-board "
-        "computer, distilled from the default model. It is less accurate than the default "
-        "model (figures below): use it where the default model does not fit.",
+        "7 emotions from a network of under a megabyte that needs no speech encoder, distilled "
+        "from the default model. It is less accurate than the default model (figures below): "
+        "use it where the default model is too large or too slow.",
         "",
         "## What it is",
         "",
-        "- Conditioning, frame gate, classes and calibration-free linear head as the default "
-        "model (`MODEL_CARD.md`): silence trimmed, speech level set, only the frames the voice "
-        "fills pooled.",
+        "- Conditioning, frame gate and classes as the default model (`MODEL_CARD.md`): "
+        "silence trimmed, speech level set, only the frames the voice fills pooled. The "
+        "probabilities are not calibrated (no temperature fitted).",
         f"- Network: 64 log-mel bands (25 ms windows every 10 ms; the spectrum computed in "
         f"numpy, the mel bands inside the graph), a 3x3 convolution ({d['channels'][0]} "
         f"channels) and two depthwise-separable blocks ({d['channels'][1]}, "
@@ -362,7 +362,11 @@ def render_card() -> str:
         f"in a random version), batch {d['batch_size']}, AdamW (lr {d['lr']:g}, one-cycle), "
         f"crops of {d['crop_seconds']:g} s, {d['freq_masks']} frequency and {d['time_masks']} "
         f"time masks" + (f", {d['mixup']:g} of inputs mixed with another" if d.get("mixup")
-                         else "") + ".",
+                         else "") + "." + (
+            f" A hint loss (weight {d['hint']:g}) also makes the student's pooled frames, "
+            f"through a linear layer used in training only, regress the default model's own "
+            f"standardised encoder statistics of the recording ({HINT_DIMS} principal "
+            "directions)." if d.get("hint") else ""),
         "",
         "## Speaker-independent scores, against its teacher",
         "",
@@ -375,6 +379,7 @@ def render_card() -> str:
         "| corpus | protocol | folds | teacher UA | edge UA | gap | same label |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    notes: list[str] = []
     for corpus, protocol in (("ravdess", "6 folds of 4 actors"), ("emodb", "leave one "
                                                                            "speaker out")):
         path = OUT / corpus / "summary.json"
@@ -384,6 +389,13 @@ def render_card() -> str:
         sm = json.loads(path.read_text())
         lines.append(f"| {corpus} | {protocol} | {sm['folds']} | {sm['teacher_ua']:.1f} | "
                      f"{sm['student_ua']:.1f} | {sm['gap']:.1f} | {sm['label_agreement']:.1f} % |")
+        if "without_fold" in sm:
+            notes.append(f"The distillation settings were chosen among five on {corpus} fold "
+                         f"{sm['without_fold']}'s test speakers (as validation speakers of "
+                         "another fold); without that fold: teacher "
+                         f"{sm['teacher_ua_without']:.1f}, edge {sm['student_ua_without']:.1f}.")
+    if notes:
+        lines += ["", *notes]
     lat = OUT / "latency.json"
     if lat.exists():
         doc = json.loads(lat.read_text())

@@ -8,7 +8,9 @@ measured here, one thread, per 3 s recording: the encoder (the bundled int8 ONNX
 ``emovox predict`` runs) once, and each head on its input (frames for the neural heads, pooled
 statistics for the linear ones), median of repeated runs.
 
-Not here yet: the distilled edge student (issue #14, item 3), which would be its last row.
+The last row is the distilled edge student (``benchmarks/edge_model.py``), which needs no
+encoder: its latency is the whole network's, its UA that of the per-fold students against
+their teachers.
 
 Writes ``benchmarks/results/light_models.json`` and prints the markdown table; ``--table``
 measures nothing and writes the table of the committed results between the ``light-models``
@@ -122,6 +124,35 @@ def encoder_cost() -> dict:
             "ms": _median_ms(lambda: frontend(signal), repeat=40)}
 
 
+EDGE = REPO / "benchmarks" / "results" / "edge"
+
+
+def edge_row() -> str:
+    """The distilled edge student's row, from ``benchmarks/edge_model.py``'s records: it has no
+    encoder, so its latency is the whole network's (spectrum included)."""
+    shipped = EDGE / "shipped.json"
+    if not shipped.exists():
+        return "| distilled edge student (issue #14) | — | — | — | not built yet | not built yet |"
+    doc = json.loads(shipped.read_text())
+    cells = []
+    for corpus in ("ravdess", "emodb"):
+        folds = [json.loads(p.read_text()) for p in sorted((EDGE / corpus).glob("fold_*.json"))]
+        if not folds:
+            cells.append("not run")
+            continue
+        ua = [f["student"]["ua"] for f in folds]
+        teacher = statistics.fmean(f["teacher"]["ua"] for f in folds)
+        std = statistics.stdev(ua) if len(ua) > 1 else 0.0
+        cells.append(f"{statistics.fmean(ua):.1f} ± {std:.1f} ({len(ua)} folds; its teacher "
+                     f"{teacher:.1f})")
+    latency = EDGE / "latency.json"
+    ms = (f"{json.loads(latency.read_text())['models']['edge']['frontend_ms']:.2f} ms, no "
+          "encoder" if latency.exists() else "not measured")
+    return (f"| distilled edge student on log-mel, no encoder (`--model edge`; "
+            f"`benchmarks/edge_model.py`) | {doc['params']:,} | "
+            f"{doc['graph_bytes'] / 1e6:.2f} MB | {ms} | {cells[0]} | {cells[1]} |")
+
+
 def render(doc: dict) -> str:
     """The markdown table."""
     enc = doc["encoder"]
@@ -144,8 +175,7 @@ def render(doc: dict) -> str:
         lines.append(f"| {row['title']} | {cost['parameters']:,} | "
                      f"{cost['megabytes_float32']:.2f} MB | {cost['head_ms']:.2f} ms | "
                      f"{cells[0]} | {cells[1]} |")
-    lines.append("| distilled edge student (issue #14) | — | — | — | not built yet | "
-                 "not built yet |")
+    lines.append(edge_row())
     return "\n".join(lines) + (f"\n\n(`benchmarks/light_models.py` -> "
                                f"`benchmarks/results/light_models.json`, revision "
                                f"{str(doc.get('git_revision'))[:10]}; per-fold UA from the "

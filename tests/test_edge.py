@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxscript")
@@ -120,7 +121,7 @@ def test_edge_model_refuses_torch_runtime_and_foreign_graphs(trained, tmp_path):
     with pytest.raises(ConfigError, match="ONNX Runtime only"):
         Recognizer.load(path, runtime="torch")
     # the Whisper encoder graph is not an edge graph
-    whisper = [f for f in os.listdir(BUNDLED.parent) if f.endswith(".onnx")][0]
+    whisper = [f for f in os.listdir(BUNDLED.parent) if f.startswith("whisper-")][0]
     with pytest.raises(EmovoxError, match="not an emovox edge graph"):
         edge.EdgeFrontend(BUNDLED.parent / whisper)
     with pytest.raises(EmovoxError, match="edge graph not found"):
@@ -165,3 +166,32 @@ def test_hint_needs_the_teachers_representation_and_stays_out_of_the_model():
         edge.distill(plain, [i % 2 for i in range(8)], 2, cfg, fb=fb, progress=False)
     student = edge.distill(hinted, [0, 1, -1, 1, 0, 1, 0, -1], 2, cfg, fb=fb, progress=False)
     assert student.coef.shape == (2, 2 * edge.DIM) and student.intercept.shape == (2,)
+
+
+def test_bundled_edge_model_runs_without_torch_and_alone_as_in_a_batch(tmp_path):
+    import json as _json
+
+    from emovox.inference import example_path
+    from test_runtime import run_blocked
+
+    rec = Recognizer.load("edge", threads=1)
+    assert rec.runtime == "onnx" and rec.frontend.name == "edge"
+    assert rec.labels == Recognizer.load("default").labels
+    rng = np.random.default_rng(7)
+    files = []
+    for i in range(3):
+        path = tmp_path / f"tone{i}.wav"
+        sf.write(path, tone(200.0 + 150 * i, 1.5, rng), RATE)
+        files.append(path)
+    files.append(Path(example_path()))
+    alone = [rec.predict_file(f) for f in files]
+    together = rec.predict_files(list(reversed(files)))[::-1]
+    for a, b in zip(alone, together, strict=True):
+        assert a.label == b.label
+        assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in rec.labels) < 1e-6
+    out = tmp_path / "edge.jsonl"
+    proc = run_blocked("predict", "--model", "edge", example_path(), "--format", "jsonl",
+                       "--output", out)
+    assert proc.returncode == 0, proc.stderr
+    record = _json.loads(out.read_text().splitlines()[0])
+    assert record["label"] == alone[-1].label
