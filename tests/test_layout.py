@@ -24,6 +24,7 @@ STAGES = [
     "bundle",                                           # what a trained model is
     "dataset", "train", "experiment",                   # training and cross-validation
     "inference", "robustness", "live", "serve", "export",  # using a model
+    "edge",                                             # the edge model: distil, export
     "cli", "__main__", "__init__",                      # shells
 ]
 TRAINING = {"dataset", "train", "experiment", "losses", "augment"}

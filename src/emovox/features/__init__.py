@@ -225,7 +225,7 @@ def build_frontend(config: Mapping[str, Any], encoder: str | os.PathLike[str] | 
         encoder: An exported graph to run the frontend on, with ONNX Runtime instead of
             PyTorch: a Whisper encoder (:func:`emovox.export.export_encoder`,
             :class:`~emovox.features.onnx.OnnxWhisper`) or the edge model's network
-            (:func:`emovox.edge.export_edge`, :class:`~emovox.edge.EdgeFrontend`).
+            (:func:`emovox.edge.export_edge`, :class:`~emovox.features.edge.EdgeFrontend`).
         threads: Threads of the encoder graph's session (``None``: ONNX Runtime's default).
 
     Raises:
@@ -241,7 +241,7 @@ def build_frontend(config: Mapping[str, Any], encoder: str | os.PathLike[str] | 
         raise ConfigError(f"an encoder graph runs Whisper or edge frontends only, not '{name}'")
     try:
         if encoder is not None and name == "edge":
-            from ..edge import EdgeFrontend
+            from .edge import EdgeFrontend
 
             frontend: Frontend = EdgeFrontend(encoder, threads=threads, **options)
         elif encoder is not None:
