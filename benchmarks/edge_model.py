@@ -43,7 +43,7 @@ from emovox.evaluate import classification_scores  # noqa: E402
 from emovox.experiment import predict_utterances  # noqa: E402
 from emovox.features import build_frontend, condition_signal  # noqa: E402
 from emovox.files import provenance, write_text  # noqa: E402
-from emovox.folds import make_folds  # noqa: E402
+from emovox.folds import check_fold, make_folds  # noqa: E402
 from emovox.labels import DEFAULT_CLASSES  # noqa: E402
 from emovox.ops import pool_stats  # noqa: E402
 from emovox.train import _versions, fit  # noqa: E402
@@ -487,6 +487,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--folds", default=None, help="folds to run, e.g. 1,2")
+    parser.add_argument("--also", choices=sorted(PROTOCOL), default=None,
+                        help="teacher and student also train on every recording of this "
+                        "corpus, as the bundled models train on both (results in "
+                        "edge/<corpus>+<also>/)")
     parser.add_argument("--epochs", type=int, default=edge.DistillConfig.epochs)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -503,15 +507,24 @@ def main() -> None:
         return
     if not args.corpus:
         parser.error("give --corpus (or --ship)")
-    out = args.out or OUT / args.corpus
+    if args.also == args.corpus:
+        parser.error("--also names the other corpus")
+    out = args.out or OUT / (f"{args.corpus}+{args.also}" if args.also else args.corpus)
     config = load_recipe("default")
     utts = sorted(load_corpus(args.corpus, args.data / args.corpus, classes="default7"),
                   key=lambda u: u.id)
+    extra = (sorted(load_corpus(args.also, args.data / args.also, classes="default7"),
+                    key=lambda u: u.id) if args.also else [])
     frontend = build_frontend(frontend_options(config))
-    bank = FeatureBank(frontend, utts, args.cache, config.data.cache_dtype, True)
+    bank = FeatureBank(frontend, utts + extra, args.cache, config.data.cache_dtype, True)
     inputs = InputCache(args.cache, frontend, edge.filterbank())
     labels = list(DEFAULT_CLASSES)
-    folds = make_folds(utts, PROTOCOL[args.corpus])
+    # the protocol's folds over the corpus; the other corpus only ever trains (its speakers
+    # are not the corpus's, so no test speaker is heard)
+    folds = [dataclasses.replace(f, train=tuple(f.train) + tuple(extra))
+             for f in make_folds(utts, PROTOCOL[args.corpus])]
+    for fold in folds:
+        check_fold(fold)
     wanted = {int(x) for x in args.folds.split(",")} if args.folds else {f.index for f in folds}
     out.mkdir(parents=True, exist_ok=True)
     cfg = distill_config(args)
@@ -523,7 +536,7 @@ def main() -> None:
             continue
         if args.select:  # the validation speakers stand in for the test speakers
             fold = dataclasses.replace(fold, test=fold.valid, valid=())
-        doc = {**provenance(), "selection": args.select,
+        doc = {**provenance(), "selection": args.select, "also": args.also,
                **run_fold(fold, bank, frontend, inputs, labels, cfg)}
         write_text(path, json.dumps(doc, indent=1))
         print(f"fold {fold.index}: teacher UA {doc['teacher']['ua']:.1f}, student UA "
@@ -531,7 +544,7 @@ def main() -> None:
               flush=True)
     docs = [json.loads(p.read_text()) for p in sorted(out.glob("fold_*.json"))]
     if len(docs) == len(folds):
-        summary = {**provenance(), **summarise(docs, args.corpus)}
+        summary = {**provenance(), "also": args.also, **summarise(docs, args.corpus)}
         write_text(out / "summary.json", json.dumps(summary, indent=1))
         print(json.dumps({k: summary[k] for k in ("teacher_ua", "student_ua", "gap")}))
 
