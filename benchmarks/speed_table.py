@@ -14,6 +14,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SPEED = REPO / "benchmarks" / "results" / "speed.json"
+#: ``benchmarks/speed.py --model edge --out`` this: the edge model's column.
+SPEED_EDGE = REPO / "benchmarks" / "results" / "speed_edge.json"
 PARITY = REPO / "benchmarks" / "results" / "onnx_parity.json"
 LOAD = REPO / "benchmarks" / "results" / "load.json"
 HELD_OUT = REPO / "benchmarks" / "results" / "onnx_held_out.json"
@@ -100,38 +102,65 @@ def load_text(doc: dict) -> str:
 
 
 def render(doc: dict, parity: dict | None = None, load: dict | None = None,
-           held_out: dict | None = None, install: dict | None = None) -> str:
-    """The markdown block: the table, the targets and where the numbers come from."""
+           held_out: dict | None = None, install: dict | None = None,
+           edge: dict | None = None) -> str:
+    """The markdown block: the table, the targets and where the numbers come from; ``edge``
+    (``speed.py --model edge``'s record, same machine and data) adds the edge model's column."""
     res = doc["results"]
     clips, long_ = res["clips"], res["long"]
     one, two = clips.get("1_thread", {}), clips.get("2_threads", {})
     torch_rows = res.get("pytorch", {})
     start = res["startup"]
     data = doc["data"]
+    e_res = edge["results"] if edge else None
+
+    def e(path: tuple[str, ...], memory: bool = False) -> str:
+        if e_res is None:
+            return ""
+        r: dict | None = e_res
+        for key in path:
+            r = (r or {}).get(key)
+        return _run(r, memory)
+
+    def e_start(key: str, note: str = "") -> str:
+        return "" if e_res is None else f"{e_res['startup'][key]:.2f} s{note}"
+
+    edge_head = " edge model (`--model edge`) |" if edge else ""
+    sep = " --- |" if edge else ""
+    ec = " {} |" if edge else "{}"
+
+    def cell(text: str) -> str:
+        return ec.format(text) if edge else ""
+
     lines = [
         f"| task ({data['clips']} x {data['clip_seconds']:g} s clips, a "
         f"{data['long_audio_seconds'] / 60:.0f}-minute recording) | emovox as shipped (ONNX "
-        "Runtime, int8 encoder graph) | PyTorch, float (`--runtime torch`) | openSMILE eGeMAPS "
-        "extraction alone |",
-        "| --- | --- | --- | --- |",
+        f"Runtime, int8 encoder graph) |{edge_head} PyTorch, float (`--runtime torch`) | "
+        "openSMILE eGeMAPS extraction alone |",
+        f"| --- | --- |{sep} --- | --- |",
         f"| clips, whole process, 1 thread (time, real-time factor, peak memory) | "
-        f"{_run(one.get('emovox_whole_process'), True)} | "
+        f"{_run(one.get('emovox_whole_process'), True)} |"
+        f"{cell(e(('clips', '1_thread', 'emovox_whole_process'), True))} "
         f"{_run(torch_rows.get('float', {}).get('clips_1_thread_whole_process'), True)} | "
         f"{_run(one.get('egemaps_whole_process'), True)} |",
-        f"| clips, whole process, 2 threads | {_run(two.get('emovox_whole_process'), True)} | | "
+        f"| clips, whole process, 2 threads | {_run(two.get('emovox_whole_process'), True)} |"
+        f"{cell(e(('clips', '2_threads', 'emovox_whole_process'), True))} | "
         f"{_run(two.get('egemaps_whole_process'), True)} |",
-        f"| clips, in process, model loaded, 1 thread | {_run(one.get('emovox_in_process'))} | "
+        f"| clips, in process, model loaded, 1 thread | {_run(one.get('emovox_in_process'))} |"
+        f"{cell(e(('clips', '1_thread', 'emovox_in_process')))} "
         f"{_run(torch_rows.get('float', {}).get('clips_1_thread_in_process'))} | "
         f"{_run(one.get('egemaps_in_process'))} |",
         f"| long recording with its timeline, whole process, 1 thread | "
-        f"{_run(long_.get('1_thread', {}).get('emovox_whole_process'), True)} | | "
+        f"{_run(long_.get('1_thread', {}).get('emovox_whole_process'), True)} |"
+        f"{cell(e(('long', '1_thread', 'emovox_whole_process'), True))} | "
         f"{_run(long_.get('1_thread', {}).get('egemaps_whole_process'), True)} |",
         f"| `emovox predict` of one clip, whole process | "
-        f"{start['emovox_predict_one_clip_seconds']:.2f} s | | "
+        f"{start['emovox_predict_one_clip_seconds']:.2f} s |"
+        f"{cell(e_start('emovox_predict_one_clip_seconds'))} | "
         f"{start['egemaps_one_clip_seconds']:.2f} s |",
         f"| import emovox and load the model | {start['import_and_load_model_seconds']:.2f} s"
         f"{' (PyTorch imported)' if start.get('imports_torch') else ' (no PyTorch imported)'}"
-        " | | |",
+        f" |{cell(e_start('import_and_load_model_seconds'))} | |",
     ]
     notes = []
     if "float" in torch_rows:
@@ -150,6 +179,12 @@ def render(doc: dict, parity: dict | None = None, load: dict | None = None,
         text += joined[0].upper() + joined[1:] + ".\n"
     if met:
         text += f"Targets (issue #14): {met}.\n"
+    if edge:
+        text += (f"The edge model's column: `benchmarks/speed.py --model edge` -> "
+                 f"`benchmarks/results/speed_edge.json`, revision "
+                 f"{str(edge.get('git_revision'))[:10]}, {edge.get('date', '')[:10]}, "
+                 f"{edge.get('machine', {}).get('processor', 'unknown processor')}; the same "
+                 "clips and recording.\n")
     text += (f"\n(`benchmarks/speed.py` -> `benchmarks/results/speed.json`, revision "
              f"{str(doc.get('git_revision'))[:10]}, {doc.get('date', '')[:10]}, "
              f"{doc.get('machine', {}).get('processor', 'unknown processor')}, "
@@ -176,7 +211,8 @@ def main() -> None:
     load = json.loads(LOAD.read_text()) if LOAD.exists() else None
     held = json.loads(HELD_OUT.read_text()) if HELD_OUT.exists() else None
     install = json.loads(INSTALL.read_text()) if INSTALL.exists() else None
-    block = render(json.loads(SPEED.read_text()), parity, load, held, install)
+    edge = json.loads(SPEED_EDGE.read_text()) if SPEED_EDGE.exists() else None
+    block = render(json.loads(SPEED.read_text()), parity, load, held, install, edge)
     print(block)
     if args.print:
         return

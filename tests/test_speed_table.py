@@ -19,7 +19,8 @@ def test_the_readme_block_is_rendered_from_the_committed_results():
     table = _module()
     load = lambda p: json.loads(p.read_text()) if p.exists() else None  # noqa: E731
     block = table.render(json.loads(table.SPEED.read_text()), load(table.PARITY),
-                         load(table.LOAD), load(table.HELD_OUT), load(table.INSTALL))
+                         load(table.LOAD), load(table.HELD_OUT), load(table.INSTALL),
+                         load(table.SPEED_EDGE))
     readme = (REPO / "README.md").read_text()
     inside = readme.split(table.START, 1)[1].split(table.END, 1)[0]
     assert inside.strip() == block.strip()
@@ -33,6 +34,26 @@ def test_missing_rows_and_failed_targets_show():
     block = table.render(doc)
     assert "peak rss under 300 mb: NO" in block
     assert "| — |" in block  # no PyTorch measurement: a dash, not a number
+
+
+def test_the_edge_column_holds_the_edge_record_and_only_with_one():
+    table = _module()
+    doc = json.loads(table.SPEED.read_text())
+    edge = json.loads(json.dumps(doc))
+    edge["results"]["clips"]["1_thread"]["emovox_whole_process"] = {
+        "seconds": 1.234, "realtime_factor": 486.0, "peak_rss_mb": 77.0}
+    edge["results"]["startup"]["emovox_predict_one_clip_seconds"] = 0.111
+    edge["git_revision"] = "feedc0ffee"
+    with_edge = table.render(doc, edge=edge).splitlines()
+    without = table.render(doc).splitlines()
+    assert "edge model" in with_edge[0] and "edge model" not in without[0]
+    width = {line.count("|") for line in with_edge if line.startswith("|")}
+    assert width == {6}  # five columns on every row, header and separator included
+    clips = next(line for line in with_edge if line.startswith("| clips, whole process, 1"))
+    assert clips.split("|")[3].strip() == "1.23 s (486x), 77 MB"
+    one = next(line for line in with_edge if line.startswith("| `emovox predict` of one"))
+    assert one.split("|")[3].strip() == "0.11 s"
+    assert "speed_edge.json`, revision feedc0ffee" in "\n".join(with_edge)
 
 
 def test_the_readme_light_models_block_is_rendered_from_the_committed_results():
