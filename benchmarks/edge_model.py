@@ -540,10 +540,6 @@ def main() -> None:
                   key=lambda u: u.id)
     extra = (sorted(load_corpus(args.also, args.data / args.also, classes="default7"),
                     key=lambda u: u.id) if args.also else [])
-    frontend = build_frontend(frontend_options(config))
-    bank = FeatureBank(frontend, utts + extra, args.cache, config.data.cache_dtype, True)
-    inputs = InputCache(args.cache, frontend, edge.filterbank())
-    labels = list(DEFAULT_CLASSES)
     # the protocol's folds over the corpus; the other corpus only ever trains (its speakers
     # are not the corpus's, so no test speaker is heard)
     folds = [dataclasses.replace(f, train=tuple(f.train) + tuple(extra))
@@ -555,10 +551,15 @@ def main() -> None:
     cfg = distill_config(args)
     if args.select and not args.out:
         parser.error("--select writes exploration results: give --out")
-    for fold in folds:
+    todo = [f for f in folds
+            if f.index in wanted and not (out / f"fold_{f.index}.json").exists()]
+    if todo:  # the encoder only when a fold is left to run (else: the summary alone)
+        frontend = build_frontend(frontend_options(config))
+        bank = FeatureBank(frontend, utts + extra, args.cache, config.data.cache_dtype, True)
+        inputs = InputCache(args.cache, frontend, edge.filterbank())
+    labels = list(DEFAULT_CLASSES)
+    for fold in todo:
         path = out / f"fold_{fold.index}.json"
-        if fold.index not in wanted or path.exists():
-            continue
         if args.select:  # the validation speakers stand in for the test speakers
             fold = dataclasses.replace(fold, test=fold.valid, valid=())
         doc = {**provenance(), "selection": args.select, "also": args.also,
