@@ -365,7 +365,10 @@ def render_card() -> str:
         f"{d['channels'][2]} channels), a projection to {edge.DIM} channels and two dilated "
         f"temporal convolutions: one {edge.DIM}-wide frame per "
         f"{edge.FRAME_SECONDS * 1000:g} ms; their mean and standard deviation, then a linear "
-        f"layer. {shipped['params']:,} parameters.",
+        f"layer. {shipped['params']:,} parameters."
+        + (f" The model is {d['members']} such networks trained alike (seeds {d['seed']} to "
+           f"{d['seed'] + d['members'] - 1}), their frames side by side in one graph; the head "
+           "gives the mean of their logits." if d.get("members", 1) > 1 else ""),
         f"- Files: the network as a float32 ONNX graph (`{shipped['graph']}`, "
         f"{shipped['graph_bytes'] / 1e6:.2f} MB) and the head (`edge.npz`, "
         f"{shipped['head_bytes'] / 1e3:.0f} kB), run by ONNX Runtime and numpy; no PyTorch. "
@@ -459,7 +462,8 @@ def render_readme() -> str:
                 "trained yet in this checkout (`benchmarks/edge_model.py --ship`).")
     doc = json.loads(shipped.read_text())
     text = (f"`emovox predict --model edge` (`Recognizer.edge()`) runs the bundled **edge "
-            f"model**: a {doc['params'] / 1e3:.0f}k-parameter convolutional network on log-mel "
+            f"model**: a {doc['params'] / 1e3:.0f}k-parameter convolutional "
+            f"{'network' if doc['distill'].get('members', 1) == 1 else 'ensemble'} on log-mel "
             f"({(doc['graph_bytes'] + doc['head_bytes']) / 1e6:.2f} MB in all) distilled from "
             "the default model, same classes, conditioning and output")
     lat = OUT / "latency.json"

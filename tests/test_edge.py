@@ -1,5 +1,6 @@
 """The edge model (emovox.edge): its spectrum, its network, its graph and the model file."""
 
+import copy
 import os
 from pathlib import Path
 
@@ -110,6 +111,58 @@ def test_graph_and_model_file_match_the_network(trained, tmp_path):
     got = recognizer.predict_signal(x, RATE)
     np.testing.assert_allclose([got.probabilities[k] for k in recognizer.labels], expected,
                                atol=1e-4)
+
+
+def test_ensemble_averages_its_members_logits_through_one_graph(trained, tmp_path):
+    student, fb = trained
+    rng = np.random.default_rng(8)
+    other = edge.Student(net=copy.deepcopy(student.net), coef=rng.normal(size=(2, 2 * edge.DIM)),
+                         intercept=np.array([0.3, -0.3]))
+    with torch.no_grad():  # a member that computes something else
+        for param in other.net.parameters():
+            param.add_(torch.from_numpy(rng.normal(0, 0.05, tuple(param.shape)).astype(np.float32)))
+    both = edge.ensemble([student, other])
+    x = tone(900.0, 1.3, rng)
+    mel = edge.log_mel(edge.power_frames(x), fb)
+    frames = both.frames(mel)
+    assert frames.shape == (edge.edge_frames(len(mel)), 2 * edge.DIM)
+
+    def logits(s: edge.Student, f: np.ndarray) -> np.ndarray:
+        return s.coef @ np.concatenate([f.mean(0), f.std(0)]) + s.intercept
+
+    members = [logits(s, s.frames(mel)) for s in (student, other)]
+    np.testing.assert_allclose(logits(both, frames), np.mean(members, axis=0), atol=1e-5)
+    assert not np.allclose(members[0], members[1])
+    # exported as one graph whose frames are the members' side by side
+    teacher = load_checkpoint(BUNDLED)
+    wide = edge.Student(net=both.net, coef=np.vstack([both.coef] * 4)[:7],
+                        intercept=np.zeros(7))
+    recognizer = Recognizer.load(edge.save_edge(wide, teacher, tmp_path), threads=1)
+    assert recognizer.frontend.inner.dim == 2 * edge.DIM
+    np.testing.assert_allclose(recognizer.frontend.inner(x), frames, atol=1e-4)
+    assert edge.ensemble([student]) is student
+    with pytest.raises(EmovoxError, match="members"):
+        edge.distill([[(mel, np.ones(edge.edge_frames(len(mel)), bool), np.eye(2)[0])]], [0],
+                     2, edge.DistillConfig(members=0), fb=fb, progress=False)
+
+
+def test_members_are_trained_with_their_own_seeds():
+    rng = np.random.default_rng(4)
+    fb = edge.filterbank()
+    items = []
+    for i in range(6):
+        mel = edge.log_mel(edge.power_frames(tone(300.0 + 900 * (i % 2), 0.5, rng)), fb)
+        items.append([(mel, np.ones(edge.edge_frames(len(mel)), bool), np.eye(2)[i % 2])])
+    cfg = edge.DistillConfig(epochs=2, batch_size=3, channels=(4, 4, 4), members=2, seed=5)
+    pair = edge.distill(items, [i % 2 for i in range(6)], 2, cfg, fb=fb, progress=False)
+    assert pair.coef.shape == (2, 4 * edge.DIM)
+    assert [h["member"] for h in pair.history] == [1, 1, 2, 2]
+    single = edge.distill(items, [i % 2 for i in range(6)], 2,
+                          edge.DistillConfig(epochs=2, batch_size=3, channels=(4, 4, 4), seed=6),
+                          fb=fb, progress=False)
+    # the second member is the student a seed of 6 gives on its own
+    mel = items[0][0][0]
+    np.testing.assert_allclose(pair.frames(mel)[:, edge.DIM:], single.frames(mel), atol=1e-5)
 
 
 def test_edge_model_refuses_torch_runtime_and_foreign_graphs(trained, tmp_path):

@@ -53,7 +53,8 @@ from .features.edge import (
 )
 
 __all__ = ["DIM", "FRAME_SECONDS", "MIN_SAMPLES", "N_FFT", "N_MELS", "DistillConfig",
-           "EdgeFrontend", "Student", "distill", "edge_bundle", "edge_frames", "export_edge",
+           "EdgeFrontend", "Student", "distill", "edge_bundle", "edge_frames", "ensemble",
+           "export_edge",
            "filterbank", "log_mel", "power_frames", "save_edge"]
 
 # --- training (PyTorch) --------------------------------------------------------------------
@@ -80,6 +81,9 @@ class DistillConfig:
         mixup: Share of inputs mixed with another of the batch (log-mel and target alike,
             weight drawn from Beta(0.4, 0.4); the gate keeps the frames either keeps).
         channels: Channels of the convolution stages.
+        members: Students trained alike with seeds ``seed``, ``seed + 1``, ...; the model is
+            one network whose frames are theirs side by side and whose head averages their
+            logits (:func:`ensemble`).
         seed: Seed of everything random in training.
     """
 
@@ -96,6 +100,7 @@ class DistillConfig:
     hint: float = 0.0
     mixup: float = 0.0
     channels: tuple[int, int, int] = (24, 48, 64)
+    members: int = 1
     seed: int = 0
 
 
@@ -215,6 +220,7 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
     Returns:
         The :class:`Student`.
     """
+    import dataclasses
     import sys
     import time
 
@@ -223,6 +229,12 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
     cfg = config or DistillConfig()
     if not items or len(items) != len(labels):
         raise EmovoxError("distill needs one list of versions per labelled recording")
+    if cfg.members < 1:
+        raise EmovoxError(f"config.members must be at least 1, not {cfg.members}")
+    if cfg.members > 1:
+        return ensemble([distill(items, labels, num_classes,
+                                 dataclasses.replace(cfg, members=1, seed=cfg.seed + k), fb=fb,
+                                 progress=progress) for k in range(cfg.members)])
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     sample = np.concatenate([v[0] for versions in items for v in versions[:1]])
@@ -328,6 +340,45 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
                    intercept=head.bias.detach().numpy().astype(np.float64), history=history)
 
 
+def ensemble(students: Sequence[Student]) -> Student:
+    """One :class:`Student` made of several.
+
+    Its network runs each member's on the same input and puts their frames side by side
+    (``[T', K DIM]``); its head, on the pooled mean and standard deviation of those frames,
+    gives the mean of the members' logits.
+    """
+    import torch
+
+    if not students:
+        raise EmovoxError("an ensemble needs at least one student")
+    if len(students) == 1:
+        return students[0]
+    nets = [s.net.eval() for s in students]
+
+    class Ensemble(torch.nn.Module):
+        """Members' frames side by side: ``[B, T', K DIM]``."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = torch.nn.ModuleList(nets)
+            self.mel_mean = nets[0].mel_mean  # what training masks with (shared input)
+
+        def forward(self, mel: torch.Tensor) -> torch.Tensor:
+            return torch.cat([m(mel) for m in self.members], dim=-1)
+
+        def from_power(self, power: torch.Tensor) -> torch.Tensor:
+            return torch.cat([m.from_power(power) for m in self.members],  # type: ignore[operator]
+                             dim=-1)
+
+    k = len(students)
+    width = [s.coef.shape[1] // 2 for s in students]
+    coef = np.hstack([s.coef[:, :w] for s, w in zip(students, width, strict=True)]
+                     + [s.coef[:, w:] for s, w in zip(students, width, strict=True)]) / k
+    intercept = np.mean([s.intercept for s in students], axis=0)
+    history = [{"member": i + 1, **h} for i, s in enumerate(students) for h in s.history]
+    return Student(net=Ensemble().eval(), coef=coef, intercept=intercept, history=history)
+
+
 def export_edge(student: Student, path: str | os.PathLike[str], *, int8: bool = False) -> str:
     """Write the student's network (power spectrum in, frames out) as one ONNX file.
 
@@ -345,10 +396,12 @@ def export_edge(student: Student, path: str | os.PathLike[str], *, int8: bool = 
         digest.update(value.detach().numpy().tobytes())
     metadata = {
         "format": _FORMAT, "kind": "edge", "network": digest.hexdigest()[:16],
-        "dim": str(DIM), "sample_rate": str(SAMPLE_RATE), "int8": "true" if int8 else "false",
+        "dim": str(student.coef.shape[1] // 2), "sample_rate": str(SAMPLE_RATE),
+        "int8": "true" if int8 else "false",
         "input": f"power [1, T, {N_FFT // 2 + 1}] float32: emovox.edge.power_frames of the "
                  "conditioned signal",
-        "output": f"frames [T', {DIM}]: one per {FRAME_SECONDS * 1000:g} ms",
+        "output": f"frames [T', {student.coef.shape[1] // 2}]: one per "
+                  f"{FRAME_SECONDS * 1000:g} ms",
         "config": json.dumps({"n_fft": N_FFT, "win": WIN, "hop": HOP, "n_mels": N_MELS}),
     }
 
