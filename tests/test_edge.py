@@ -248,3 +248,39 @@ def test_bundled_edge_model_runs_without_torch_and_alone_as_in_a_batch(tmp_path)
     assert proc.returncode == 0, proc.stderr
     record = _json.loads(out.read_text().splitlines()[0])
     assert record["label"] == alone[-1].label
+
+
+def test_card_reports_each_fold_evaluation_and_how_far_it_is(load_benchmark, monkeypatch,
+                                                             tmp_path):
+    import json as _json
+
+    module = load_benchmark("edge_model")
+    real = module.OUT
+    monkeypatch.setattr(module, "OUT", tmp_path)
+    for name in ("shipped.json", "latency.json"):
+        (tmp_path / name).write_text((real / name).read_text())
+
+    def fold(corpus: str, k: int, teacher: float, student: float) -> None:
+        (tmp_path / corpus).mkdir(exist_ok=True)
+        doc = {"fold": k, "teacher": {"ua": teacher}, "student": {"ua": student},
+               "label_agreement": 80.0, "git_revision": "abc"}
+        (tmp_path / corpus / f"fold_{k}.json").write_text(_json.dumps(doc))
+
+    fold("emodb+ravdess", 1, 90.0, 80.0)
+    fold("emodb+ravdess", 2, 80.0, 78.0)
+    for k in range(1, 7):
+        fold("ravdess", k, 80.0, 70.0 + k)
+    summary = module.summarise([_json.loads(p.read_text()) for p in
+                                sorted((tmp_path / "ravdess").glob("fold_*.json"))], "ravdess")
+    (tmp_path / "ravdess" / "summary.json").write_text(_json.dumps(summary))
+    card = module.render_card()
+    rows = {line.split(" | ")[2]: line for line in card.splitlines()
+            if line.startswith("| RAVDESS") or line.startswith("| EmoDB")}
+    both = rows["the fold's training speakers + RAVDESS"]
+    assert "| 2 of 10 (so far) | 85.0 | 79.0 | 6.0 |" in both
+    assert "| 6 | 80.0 | 73.5 | 6.5 |" in rows["the fold's training actors"]
+    assert "not run yet" in rows["the fold's training speakers"]
+    # fold 2's test speakers chose the settings: the mean without it is given too
+    assert "without that fold (the fold's training actors): teacher 80.0, edge 73.8" in card
+    readme = module.render_readme()
+    assert "training speakers + RAVDESS) 79.0 against 85.0, 2 of 10 folds so far" in readme
