@@ -13,9 +13,17 @@ the default model's cross-validation score is when every choice is made inside t
 - the best candidate is refitted on all the outer training speakers (with the recipe's
   calibration) and scored on the outer test speakers.
 
-Grid: ``classic.C`` x ``classic.layer_weights`` (every layer alike, or the default's last two
-halved). Everything else is the default recipe (conditioning, frame gate, speed and
-multi-condition copies).
+Grids (``--grid``):
+
+- ``c_weights`` (the first run): ``classic.C`` x ``classic.layer_weights`` (every layer alike,
+  or the default's last two halved). Everything else is the default recipe (conditioning, frame
+  gate, speed and multi-condition copies).
+- ``augment``: the training copies: speed perturbation (none, or 0.9x and 1.1x) x
+  multi-condition copies (none, or 4), at the committed C and layer weights. They are there for
+  recordings unlike the training ones, so a candidate is scored on the inner test speakers'
+  clean recordings and on :data:`EVAL_COPIES` corrupted copies of each (the same condition
+  families as training, another seed: :data:`EVAL_SEED`), the mean of the two; both are kept.
+  Results in ``selection/default-augment/``.
 
 Each outer fold is written to ``benchmarks/results/selection/default/fold_K.json`` when it
 finishes (``--folds`` to split a run; re-running skips finished folds), then ``summary.json``:
@@ -51,6 +59,10 @@ from emovox.labels import DEFAULT_CLASSES  # noqa: E402
 from emovox.train import fit  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "selection" / "default"
+#: The ``augment`` grid's corrupted copies of the inner test recordings: how many, and the
+#: seed of their conditions (training copies use the recipe's ``augment.condition_seed``).
+EVAL_COPIES = 2
+EVAL_SEED = 7
 #: C = 1 is left out for time: the solver needs several times longer as regularisation weakens
 #: (one outer fold of this grid takes about half an hour on one core).
 GRID_C = (0.03, 0.1, 0.3)
@@ -58,11 +70,25 @@ GRID_WEIGHTS = {"equal": [1.0, 1.0, 1.0, 1.0, 1.0], "last_two_half": [1.0, 1.0, 
 CORPORA = ("ravdess", "emodb")
 
 
-def candidates() -> list[dict]:
-    """Every grid point, with the ``--set`` overrides that make it."""
-    return [{"C": c, "layer_weights": name,
+def candidates(grid: str = "c_weights") -> list[dict]:
+    """Every grid point: what it is (``choice``) and the ``--set`` overrides that make it."""
+    if grid == "augment":
+        return [{"choice": {"speed": speed, "condition_copies": copies},
+                 "sets": [f"augment.speed_factors={[0.9, 1.1] if speed else []}",
+                          f"augment.condition_copies={copies}"]}
+                for speed in (False, True) for copies in (0, 4)]
+    return [{"choice": {"C": c, "layer_weights": name},
              "sets": [f"classic.C={c}", f"classic.layer_weights={GRID_WEIGHTS[name]}"]}
             for c in GRID_C for name in GRID_WEIGHTS]
+
+
+def corrupted_ua(model, eval_bank, utts: list, labels: list[str]) -> dict[str, float]:  # noqa: ANN001
+    """UA per corpus on :data:`EVAL_COPIES` corrupted copies of ``utts`` (pooled)."""
+    config = model.config.augment
+    versions = eval_bank.add_conditions(utts, config.conditions, EVAL_COPIES, EVAL_SEED)
+    rows = [u for _ in versions for u in utts]
+    probs = model.classify([eval_bank.get(u, v) for v in versions for u in utts]).probabilities
+    return ua_by_corpus(rows, labels, probs)
 
 
 def ua_by_corpus(utts: list, labels: list[str], probs: np.ndarray) -> dict[str, float]:
@@ -79,42 +105,57 @@ def ua_by_corpus(utts: list, labels: list[str], probs: np.ndarray) -> dict[str, 
     return out
 
 
-def run_fold(fold, config_sets: list[str], bank, frontend, labels, inner: int) -> dict:  # noqa: ANN001
+def run_fold(fold, config_sets: list[str], bank, frontend, labels, inner: int,  # noqa: ANN001
+             grid: str = "c_weights", eval_bank=None) -> dict:  # noqa: ANN001
     """Inner selection on the fold's training speakers, then the outer score."""
     inner_folds = make_folds(fold.train, "speaker_kfold", k=inner, seed=1, validation="none")
     scores = []
-    for cand in candidates():
+    for cand in candidates(grid):
         config = load_recipe("default", [*config_sets, *cand["sets"],
                                          "classic.calibration_folds=0"])
-        per_fold = []
+        per_fold, clean, corrupt = [], [], []
         for f in inner_folds:
             model = fit(config, f.train, [], labels=labels, bank=bank, frontend=frontend,
                         progress=False)
             uas = ua_by_corpus(f.test, labels, predict_utterances(model, bank, f.test))
-            per_fold.append(float(np.mean(list(uas.values()))))
-        scores.append({"C": cand["C"], "layer_weights": cand["layer_weights"],
-                       "inner_ua": round(float(np.mean(per_fold)), 2),
-                       "inner_folds": [round(x, 2) for x in per_fold]})
-        print(f"  fold {fold.index}: C={cand['C']} weights={cand['layer_weights']}: inner UA "
-              f"{np.mean(per_fold):.1f}", flush=True)
+            clean.append(float(np.mean(list(uas.values()))))
+            if grid == "augment":
+                bad = corrupted_ua(model, eval_bank, list(f.test), labels)
+                corrupt.append(float(np.mean(list(bad.values()))))
+                per_fold.append((clean[-1] + corrupt[-1]) / 2)
+            else:
+                per_fold.append(clean[-1])
+        entry = {**cand["choice"], "inner_ua": round(float(np.mean(per_fold)), 2),
+                 "inner_folds": [round(x, 2) for x in per_fold]}
+        if grid == "augment":
+            entry.update({"inner_clean_ua": round(float(np.mean(clean)), 2),
+                          "inner_corrupted_ua": round(float(np.mean(corrupt)), 2)})
+        scores.append(entry)
+        print(f"  fold {fold.index}: {cand['choice']}: inner UA {np.mean(per_fold):.1f}",
+              flush=True)
     best = max(range(len(scores)), key=lambda i: (scores[i]["inner_ua"], -i))
-    chosen = candidates()[best]
+    chosen = candidates(grid)[best]
     model = fit(load_recipe("default", [*config_sets, *chosen["sets"]]), fold.train, [],
                 labels=labels, bank=bank, frontend=frontend, progress=False)
     probs = predict_utterances(model, bank, fold.test)
-    return {"fold": fold.index, "candidates": scores,
-            "chosen": {"C": chosen["C"], "layer_weights": chosen["layer_weights"]},
-            "outer_ua": {k: round(v, 2) for k, v in
-                         ua_by_corpus(fold.test, labels, probs).items()},
-            "test": [[u.id, u.corpus, str(u.label), labels[int(p.argmax())]]
-                     for u, p in zip(fold.test, probs, strict=True)]}
+    doc = {"fold": fold.index, "grid": grid, "candidates": scores, "chosen": chosen["choice"],
+           "outer_ua": {k: round(v, 2) for k, v in
+                        ua_by_corpus(fold.test, labels, probs).items()},
+           "test": [[u.id, u.corpus, str(u.label), labels[int(p.argmax())]]
+                    for u, p in zip(fold.test, probs, strict=True)]}
+    if grid == "augment":
+        doc["outer_corrupted_ua"] = {k: round(v, 2) for k, v in corrupted_ua(
+            model, eval_bank, list(fold.test), labels).items()}
+    return doc
 
 
 def summarise(docs: list[dict], labels: list[str]) -> dict:
     """Per-fold means and pooled UA per corpus, and how often each candidate was chosen."""
     summary: dict = {"folds": len(docs), "chosen": {}, "mean_over_folds": {}, "pooled": {}}
     for d in docs:
-        key = f"C={d['chosen']['C']}, {d['chosen']['layer_weights']}"
+        c = d["chosen"]
+        key = (f"C={c['C']}, {c['layer_weights']}" if set(c) == {"C", "layer_weights"}
+               else ", ".join(f"{k}={v}" for k, v in c.items()))
         summary["chosen"][key] = summary["chosen"].get(key, 0) + 1
     for name in CORPORA:
         per_fold = [d["outer_ua"][name] for d in docs if name in d["outer_ua"]]
@@ -134,7 +175,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--folds", default=None, help="outer folds to run, e.g. 1,2")
     parser.add_argument("--inner", type=int, default=2, help="inner speaker folds")
+    parser.add_argument("--grid", choices=["c_weights", "augment"], default="c_weights")
     args = parser.parse_args()
+    out = OUT if args.grid == "c_weights" else OUT.with_name(f"default-{args.grid}")
     config = load_recipe("default")
     everything = sorted(
         [u for name in CORPORA
@@ -146,25 +189,31 @@ def main() -> None:
     folds = make_folds(everything, "speaker_kfold", k=5, seed=0, validation="none")
     wanted = ({int(x) for x in args.folds.split(",")} if args.folds
               else {f.index for f in folds})
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    # corrupted copies for scoring live in a bank of their own: its "mc" versions are not
+    # the training copies
+    eval_bank = (FeatureBank(frontend, everything, args.cache, config.data.cache_dtype, True)
+                 if args.grid == "augment" else None)
     for fold in folds:
-        path = OUT / f"fold_{fold.index}.json"
+        path = out / f"fold_{fold.index}.json"
         if fold.index not in wanted or path.exists():
             continue
         print(f"outer fold {fold.index}: {len(fold.train)} training, {len(fold.test)} test "
               "utterances", flush=True)
         doc = {**provenance(), "inner_folds": args.inner,
-               **run_fold(fold, [], bank, frontend, labels, args.inner)}
+               **run_fold(fold, [], bank, frontend, labels, args.inner, args.grid, eval_bank)}
         write_text(path, json.dumps(doc, indent=1))
         print(f"outer fold {fold.index}: chose {doc['chosen']}, UA {doc['outer_ua']}",
               flush=True)
-    docs = [json.loads(p.read_text()) for p in sorted(OUT.glob("fold_*.json"))]
+    docs = [json.loads(p.read_text()) for p in sorted(out.glob("fold_*.json"))]
     if len(docs) == len(folds):
         summary = {**provenance(), "revisions": sorted({d["git_revision"] or "" for d in docs}),
                    "committed_default": {"C": config.classic.C,
-                                         "layer_weights": config.classic.layer_weights},
+                                         "layer_weights": config.classic.layer_weights,
+                                         "speed_factors": list(config.augment.speed_factors),
+                                         "condition_copies": config.augment.condition_copies},
                    **summarise(docs, labels)}
-        write_text(OUT / "summary.json", json.dumps(summary, indent=1))
+        write_text(out / "summary.json", json.dumps(summary, indent=1))
         print(json.dumps({k: summary[k] for k in ("chosen", "mean_over_folds", "pooled")}))
 
 

@@ -17,6 +17,21 @@ def test_the_grid_holds_the_committed_default(select):
     assert len({(m.C, tuple(m.layer_weights)) for m in made}) == len(made)  # all distinct
 
 
+def test_the_augment_grid_holds_the_committed_default_and_its_ablations(select):
+    from emovox.config import load_recipe
+
+    committed = load_recipe("default").augment
+    made = [load_recipe("default", c["sets"]).augment for c in select.candidates("augment")]
+    keys = {(tuple(m.speed_factors), m.condition_copies) for m in made}
+    assert keys == {((), 0), ((), 4), ((0.9, 1.1), 0), ((0.9, 1.1), 4)}
+    assert (tuple(committed.speed_factors), committed.condition_copies) in keys
+    # everything else stays the committed recipe
+    base = load_recipe("default")
+    for c in select.candidates("augment"):
+        made = load_recipe("default", c["sets"])
+        assert made.classic == base.classic and made.augment.conditions == base.augment.conditions
+
+
 def test_summary_averages_per_fold_and_pools_separately(select):
     labels = ["angry", "sad"]
     # fold 1: ravdess 2 of 2 right (UA 100); fold 2: ravdess 4 utterances, half right (UA 50)
@@ -29,6 +44,8 @@ def test_summary_averages_per_fold_and_pools_separately(select):
     assert summary["mean_over_folds"]["ravdess"] == 75.0
     assert summary["pooled"]["ravdess"] == pytest.approx(66.67)  # 4 of 6 right, per class 2/3
     assert summary["chosen"] == {"C=0.1, equal": 1, "C=0.3, equal": 1}
+    three = {**one, "chosen": {"speed": True, "condition_copies": 4}}
+    assert select.summarise([three], labels)["chosen"] == {"speed=True, condition_copies=4": 1}
 
 
 def test_an_answer_outside_the_corpus_classes_counts_as_wrong(select):
