@@ -94,8 +94,8 @@ def main() -> None:
         write_text(OUT_CARD, render_card(json.loads(OUT_JSON.read_text()), len(everything)))
         print(f"wrote {OUT_CARD}")
         return
-    shipped = load_checkpoint(OUT_MODEL) if args.cv_only else None
-    if shipped is not None and shipped.config.to_dict() != config.to_dict():
+    kept = load_checkpoint(OUT_MODEL) if args.cv_only else None
+    if kept is not None and kept.config.to_dict() != config.to_dict():
         raise SystemExit("default_model.py: recipes/default.toml changed since the shipped model "
                          "was trained; run without --cv-only to retrain it")
     frontend = build_frontend(frontend_options(config))
@@ -153,12 +153,12 @@ def main() -> None:
         OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
         write_text(OUT_JSON, json.dumps(doc, indent=1))
 
-    if shipped is not None:  # the shipped weights, with the scores measured now
-        shipped.scores = scores_summary(doc)
-        shipped.info["model_card"] = card_summary(doc)
-        shipped.info["scores_measured"] = {k: doc.get(k) for k in ("git_revision", "date")}
-        before = shipped.network.arrays()
-        save_checkpoint(shipped, OUT_MODEL, encoder=Path(str(shipped.encoder)).name)
+    if kept is not None:  # the shipped weights, with the scores measured now
+        kept.scores = scores_summary(doc)
+        kept.info["model_card"] = card_summary(doc)
+        kept.info["scores_measured"] = {k: doc.get(k) for k in ("git_revision", "date")}
+        before = kept.network.arrays()
+        save_checkpoint(kept, OUT_MODEL, encoder=Path(str(kept.encoder)).name)
         after = load_checkpoint(OUT_MODEL).network.arrays()
         if before.keys() != after.keys() or any(not np.array_equal(before[k], after[k])
                                                 for k in before):
