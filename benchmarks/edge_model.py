@@ -99,6 +99,61 @@ class InputCache:
         return value
 
 
+class TeacherFrames:
+    """The teacher encoder's frames at the student's rate, per (utterance, version), for the
+    frame hint: every layer of the conditioned signal, ungated, each two 20 ms frames averaged
+    into one 40 ms frame (``[T', layers x width]``, float16), kept on disk."""
+
+    def __init__(self, root: Path | None, frontend) -> None:  # noqa: ANN001
+        key = hashlib.sha256(json.dumps([frontend.config(), "frames-v1"], sort_keys=True,
+                                        default=str).encode()).hexdigest()[:12]
+        self.folder = root / "edge-teacher-frames" / key if root else None
+        if self.folder:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        self.frontend = frontend
+
+    def get(self, bank: FeatureBank, utt, version, count: int) -> np.ndarray:  # noqa: ANN001
+        """``count`` rows (the student's frames of this version)."""
+        path = None
+        if self.folder:
+            name = hashlib.sha1(f"{utt.path}|{utt.start}|{utt.duration}|{version}".encode())
+            path = self.folder / f"{name.hexdigest()}.npy"
+            if path.exists():
+                return np.load(path)[:count]
+        x = condition_signal(self.frontend, bank.wave(utt, version))
+        feats = np.asarray(self.frontend.inner(x), dtype=np.float32)  # [L, T, D]
+        frames = feats.transpose(1, 0, 2).reshape(feats.shape[1], -1)  # [T, L * D]
+        need = 2 * max(count, (len(frames) + 1) // 2)
+        frames = np.concatenate([frames, np.repeat(frames[-1:], need - len(frames), axis=0)])
+        value = frames.reshape(-1, 2, frames.shape[1]).mean(axis=1).astype(np.float16)
+        if path is not None:
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, value)
+            tmp.replace(path)
+        return value[:count]
+
+
+#: Dimensions of the teacher frames the frame hint regresses (principal directions).
+FRAME_DIMS = 128
+
+
+def frame_targets(frames: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """Teacher frames per recording and version, standardised and reduced to their
+    :data:`FRAME_DIMS` principal directions (fitted on the clean versions' frames, the
+    training data), scaled to unit mean square."""
+    clean = np.concatenate([versions[0] for versions in frames]).astype(np.float32)
+    rng = np.random.default_rng(0)
+    sample = clean[rng.choice(len(clean), min(len(clean), 60000), replace=False)]
+    mean, std = sample.mean(axis=0), sample.std(axis=0) + 1e-3
+    z = (sample - mean) / std
+    _, _, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
+    basis = (vt[:FRAME_DIMS].T / std[:, None]).astype(np.float32)  # raw -> scores
+    offset = ((mean / std) @ vt[:FRAME_DIMS].T).astype(np.float32)
+    scale = float(np.sqrt(((z @ vt[:FRAME_DIMS].T) ** 2).mean()))
+    return [[((f.astype(np.float32) @ basis - offset) / scale).astype(np.float16)
+             for f in versions] for versions in frames]
+
+
 def student_probs(student: edge.Student, mels_gates: list) -> np.ndarray:
     """The student's probabilities, frames pooled as the runtime pools them."""
     out = []
@@ -136,26 +191,36 @@ def teacher_hints(teacher, feats: list) -> np.ndarray:  # noqa: ANN001
 
 
 def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, versions: list,  # noqa: ANN001
-                cfg: edge.DistillConfig) -> list:
+                cfg: edge.DistillConfig, frames: TeacherFrames | None = None) -> list:
     """Per recording, per version: the student's input, gate, the teacher's probabilities
-    (and its representation when ``cfg.hint``)."""
+    (and its representation when ``cfg.hint``, its frames when ``cfg.frame_hint``)."""
     feats = [bank.get(u, v) for u in utts for v in versions]
     probs = teacher.classify(feats).probabilities.astype(np.float32)
     hints = teacher_hints(teacher, feats) if cfg.hint > 0 else None
+    del feats
     items, k = [], 0
     for utt in utts:
         row = []
         for v in versions:
             mel, gate = inputs.get(bank, utt, v)
-            entry = (mel.astype(np.float32), gate, probs[k])
-            row.append((*entry, hints[k]) if hints is not None else entry)
+            row.append((mel.astype(np.float32), gate, probs[k],
+                        hints[k] if hints is not None else None))
             k += 1
         items.append(row)
+    if cfg.frame_hint > 0:
+        if frames is None:
+            raise SystemExit("edge_model.py: frame_hint needs the teacher's frames")
+        raw = [[frames.get(bank, u, v, edge.edge_frames(len(entry[0])))
+                for v, entry in zip(versions, row, strict=True)]
+               for u, row in zip(utts, items, strict=True)]
+        targets = frame_targets(raw)
+        items = [[(*entry, t) for entry, t in zip(row, tr, strict=True)]
+                 for row, tr in zip(items, targets, strict=True)]
     return items
 
 
 def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list[str],  # noqa: ANN001
-             cfg: edge.DistillConfig) -> dict:
+             cfg: edge.DistillConfig, frames: TeacherFrames | None = None) -> dict:
     """Teacher and student for one fold; their scores on its test speakers."""
     started = time.time()
     config = load_recipe("default")
@@ -163,7 +228,7 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     teacher = fit(config, train, [], labels=labels, bank=bank, frontend=frontend, progress=False)
     t_probs = predict_utterances(teacher, bank, fold.test)
     versions = _versions(config, train, bank, config.classic.speeds(config.augment))
-    items = build_items(teacher, bank, inputs, train, versions, cfg)
+    items = build_items(teacher, bank, inputs, train, versions, cfg, frames)
     y = [labels.index(str(u.label)) for u in train]
     teacher_seconds = time.time() - started
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
@@ -242,7 +307,8 @@ def ship(args: argparse.Namespace) -> None:
     labels = list(teacher.labels)
     versions = _versions(config, utts, bank, config.classic.speeds(config.augment))
     cfg = distill_config(args)
-    items = build_items(teacher, bank, inputs, utts, versions, cfg)
+    frames = TeacherFrames(args.cache, frontend) if cfg.frame_hint > 0 else None
+    items = build_items(teacher, bank, inputs, utts, versions, cfg, frames)
     y = [labels.index(str(u.label)) for u in utts]
     started = time.time()
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
@@ -561,13 +627,14 @@ def main() -> None:
         frontend = build_frontend(frontend_options(config))
         bank = FeatureBank(frontend, utts + extra, args.cache, config.data.cache_dtype, True)
         inputs = InputCache(args.cache, frontend, edge.filterbank())
+        frames = TeacherFrames(args.cache, frontend) if cfg.frame_hint > 0 else None
     labels = list(DEFAULT_CLASSES)
     for fold in todo:
         path = out / f"fold_{fold.index}.json"
         if args.select:  # the validation speakers stand in for the test speakers
             fold = dataclasses.replace(fold, test=fold.valid, valid=())
         doc = {**provenance(), "selection": args.select, "also": args.also,
-               **run_fold(fold, bank, frontend, inputs, labels, cfg)}
+               **run_fold(fold, bank, frontend, inputs, labels, cfg, frames)}
         write_text(path, json.dumps(doc, indent=1))
         print(f"fold {fold.index}: teacher UA {doc['teacher']['ua']:.1f}, student UA "
               f"{doc['student']['ua']:.1f}, labels agree {doc['label_agreement']:.1f} %",

@@ -219,6 +219,17 @@ def test_hint_needs_the_teachers_representation_and_stays_out_of_the_model():
         edge.distill(plain, [i % 2 for i in range(8)], 2, cfg, fb=fb, progress=False)
     student = edge.distill(hinted, [0, 1, -1, 1, 0, 1, 0, -1], 2, cfg, fb=fb, progress=False)
     assert student.coef.shape == (2, 2 * edge.DIM) and student.intercept.shape == (2,)
+    # the frame hint: one teacher frame per student frame, as a 5th item
+    framed = [[(*v[0], None, rng.normal(size=(edge.edge_frames(len(v[0][0])), 6)).astype(
+        np.float32))] for v in plain]
+    with pytest.raises(EmovoxError, match="5th item"):
+        edge.distill(hinted, [i % 2 for i in range(8)], 2,
+                     edge.DistillConfig(epochs=1, batch_size=4, channels=(4, 4, 4),
+                                        frame_hint=1.0), fb=fb, progress=False)
+    cfg = edge.DistillConfig(epochs=1, batch_size=4, channels=(4, 4, 4), frame_hint=1.0,
+                             mixup=1.0, crop_seconds=0.2)
+    student = edge.distill(framed, [i % 2 for i in range(8)], 2, cfg, fb=fb, progress=False)
+    assert student.coef.shape == (2, 2 * edge.DIM)
 
 
 def test_bundled_edge_model_runs_without_torch_and_alone_as_in_a_batch(tmp_path):
@@ -284,3 +295,19 @@ def test_card_reports_each_fold_evaluation_and_how_far_it_is(load_benchmark, mon
     assert "without that fold (the fold's training actors): teacher 80.0, edge 73.8" in card
     readme = module.render_readme()
     assert "training speakers + RAVDESS) 79.0 against 85.0, 2 of 10 folds so far" in readme
+
+
+def test_frame_targets_keep_the_teachers_main_directions(load_benchmark):
+    module = load_benchmark("edge_model")
+    rng = np.random.default_rng(2)
+    basis = rng.normal(size=(3, 40))  # the frames vary along 3 directions only
+    frames = [[(rng.normal(size=(n, 3)) @ basis + 5.0).astype(np.float16) for _ in range(2)]
+              for n in (30, 41, 25)]
+    targets = module.frame_targets(frames)
+    width = min(40, module.FRAME_DIMS)  # no more directions than the frames have
+    assert [[t.shape for t in row] for row in targets] == [[(n, width)] * 2
+                                                           for n in (30, 41, 25)]
+    clean = np.concatenate([row[0] for row in targets]).astype(np.float32)
+    assert abs(float((clean ** 2).mean()) - 1.0) < 0.05
+    # three directions carry it all: the rest of the scores are (near) zero
+    assert float(np.abs(clean[:, 3:]).max()) < 0.05 < float(np.abs(clean[:, :3]).mean())

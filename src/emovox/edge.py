@@ -78,6 +78,10 @@ class DistillConfig:
             used in training only, regress the teacher's own representation of the recording
             (each version's 4th item, e.g. its standardised pooled encoder statistics, reduced);
             0: no hint.
+        frame_hint: Weight of the frame hint loss: every frame of the student, through a
+            linear layer used in training only, regresses the teacher's own frames at the same
+            time (each version's 5th item ``[T', K]``, one row per student frame, e.g. the
+            teacher encoder's frames reduced; DistilHuBERT's layer prediction); 0: none.
         mixup: Share of inputs mixed with another of the batch (log-mel and target alike,
             weight drawn from Beta(0.4, 0.4); the gate keeps the frames either keeps).
         channels: Channels of the convolution stages.
@@ -98,6 +102,7 @@ class DistillConfig:
     time_masks: int = 2
     time_width: int = 20
     hint: float = 0.0
+    frame_hint: float = 0.0
     mixup: float = 0.0
     channels: tuple[int, int, int] = (24, 48, 64)
     members: int = 1
@@ -209,7 +214,9 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
     Args:
         items: Per training recording, its versions: ``(log_mel [T, 64], gate [T'] bool,
             teacher probabilities [C])`` each (the gate marks the frames the voice fills),
-            plus the teacher's representation ``[E]`` as a 4th item when ``config.hint``.
+            plus the teacher's representation ``[E]`` as a 4th item when ``config.hint`` (any
+            value otherwise) and its frames ``[T', K]`` (one per student frame) as a 5th when
+            ``config.frame_hint``.
         labels: Each recording's class index, or -1 for a recording without a label (its
             target is the teacher's probabilities alone).
         num_classes: Classes of the output.
@@ -248,6 +255,13 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
                               "version's 4th item")
         hint_head = torch.nn.Linear(2 * DIM, int(np.asarray(items[0][0][3]).size))
         params += list(hint_head.parameters())
+    frame_head = None
+    if cfg.frame_hint > 0:
+        if len(items[0][0]) < 5:
+            raise EmovoxError("config.frame_hint needs the teacher's frames as each version's "
+                              "5th item")
+        frame_head = torch.nn.Linear(DIM, int(np.asarray(items[0][0][4]).shape[-1]))
+        params += list(frame_head.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * int(np.ceil(len(items) / cfg.batch_size))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps,
@@ -268,15 +282,20 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
             gates: list[Any] = []
             targets: list[Any] = []
             hints: list[Any] = []
+            teacher_frames: list[Any] = []
             for i in idx:
                 versions = items[i]
                 mel, gate, probs, *rest = versions[int(rng.integers(len(versions)))]
                 hints.append(np.asarray(rest[0], dtype=np.float32) if hint_head else None)
+                tf = np.asarray(rest[1], dtype=np.float32) if frame_head else None
                 mel = mel.copy()
                 if len(mel) > crop:  # a stretch starting on an output-frame boundary
                     first = int(rng.integers((len(mel) - crop) // STRIDE + 1)) * STRIDE
                     mel = mel[first : first + crop]
                     gate = gate[first // STRIDE : first // STRIDE + edge_frames(crop)]
+                    if tf is not None:
+                        tf = tf[first // STRIDE : first // STRIDE + edge_frames(crop)]
+                teacher_frames.append(tf)
                 for _ in range(cfg.freq_masks):
                     w = int(rng.integers(cfg.freq_width + 1))
                     f0 = int(rng.integers(N_MELS - w + 1))
@@ -291,9 +310,9 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
                 targets.append(alpha * probs + (1 - alpha) * onehot[i])
             if cfg.mixup > 0 and len(mels) > 1:
                 partner = rng.permutation(len(mels))
-                plain = list(zip(mels, gates, targets, hints, strict=True))
+                plain = list(zip(mels, gates, targets, hints, teacher_frames, strict=True))
                 for k in np.flatnonzero(rng.random(len(mels)) < cfg.mixup):
-                    (m1, g1, t1, h1), (m2, g2, t2, h2) = plain[k], plain[int(partner[k])]
+                    (m1, g1, t1, h1, f1), (m2, g2, t2, h2, f2) = plain[k], plain[int(partner[k])]
                     if int(partner[k]) == k:
                         continue
                     lam = float(rng.beta(0.4, 0.4))
@@ -304,6 +323,9 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
                     targets[k] = lam * t1 + (1 - lam) * t2
                     if hint_head is not None:
                         hints[k] = lam * h1 + (1 - lam) * h2
+                    if frame_head is not None:
+                        both = min(len(f1), len(f2), edge_frames(n))
+                        teacher_frames[k] = lam * f1[:both] + (1 - lam) * f2[:both]
             longest = max(len(m) for m in mels)
             x = np.zeros((len(mels), longest, N_MELS), dtype=np.float32)
             x[:] = net.mel_mean.numpy()
@@ -324,6 +346,17 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
             if hint_head is not None:
                 hint = torch.from_numpy(np.stack(hints))
                 loss = loss + cfg.hint * ((hint_head(pooled) - hint) ** 2).mean()
+            if frame_head is not None:  # every frame both have (silence too), no padding
+                width = int(np.asarray(teacher_frames[0]).shape[-1])
+                goal = np.zeros((len(mels), out_len, width), dtype=np.float32)
+                have = np.zeros((len(mels), out_len), dtype=np.float32)
+                for row, (mel, tf) in enumerate(zip(mels, teacher_frames, strict=True)):
+                    count = min(len(tf), edge_frames(len(mel)))
+                    goal[row, :count] = tf[:count]
+                    have[row, :count] = 1.0
+                err = ((frame_head(frames) - torch.from_numpy(goal)) ** 2).mean(dim=-1)
+                weight = torch.from_numpy(have)
+                loss = loss + cfg.frame_hint * (err * weight).sum() / weight.sum().clamp_min(1.0)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
