@@ -66,15 +66,30 @@ def student_input(frontend, wave: np.ndarray, fb: np.ndarray) -> tuple[np.ndarra
     return mel.astype(np.float16), gate
 
 
+def cache_folder(root: Path | None, name: str, spec: list) -> Path | None:
+    """``root/name/<digest of spec>`` (created), or None without a cache root."""
+    if root is None:
+        return None
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    folder = root / name / key
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def cache_path(folder: Path | None, utt, version, suffix: str) -> Path | None:  # noqa: ANN001
+    """The file of one (utterance, version) in a cache folder."""
+    if folder is None:
+        return None
+    name = hashlib.sha1(f"{utt.path}|{utt.start}|{utt.duration}|{version}".encode())
+    return folder / f"{name.hexdigest()}{suffix}"
+
+
 class InputCache:
     """The student's inputs per (utterance, version), kept in memory and on disk."""
 
     def __init__(self, root: Path | None, frontend, fb: np.ndarray) -> None:  # noqa: ANN001
-        key = hashlib.sha256(json.dumps([frontend.config(), edge.N_FFT, edge.HOP, edge.N_MELS],
-                                        sort_keys=True, default=str).encode()).hexdigest()[:12]
-        self.folder = root / "edge-inputs" / key if root else None
-        if self.folder:
-            self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = cache_folder(root, "edge-inputs",
+                                   [frontend.config(), edge.N_FFT, edge.HOP, edge.N_MELS])
         self.frontend, self.fb = frontend, fb
         self.memory: dict = {}
 
@@ -82,14 +97,11 @@ class InputCache:
         k = (utt.id, version)
         if k in self.memory:
             return self.memory[k]
-        path = None
-        if self.folder:
-            name = hashlib.sha1(f"{utt.path}|{utt.start}|{utt.duration}|{version}".encode())
-            path = self.folder / f"{name.hexdigest()}.npz"
-            if path.exists():
-                with np.load(path) as data:
-                    self.memory[k] = (data["mel"], data["gate"])
-                    return self.memory[k]
+        path = cache_path(self.folder, utt, version, ".npz")
+        if path is not None and path.exists():
+            with np.load(path) as data:
+                self.memory[k] = (data["mel"], data["gate"])
+                return self.memory[k]
         value = student_input(self.frontend, bank.wave(utt, version), self.fb)
         if path is not None:
             tmp = path.with_suffix(".tmp.npz")
@@ -105,21 +117,14 @@ class TeacherFrames:
     into one 40 ms frame (``[T', layers x width]``, float16), kept on disk."""
 
     def __init__(self, root: Path | None, frontend) -> None:  # noqa: ANN001
-        key = hashlib.sha256(json.dumps([frontend.config(), "frames-v1"], sort_keys=True,
-                                        default=str).encode()).hexdigest()[:12]
-        self.folder = root / "edge-teacher-frames" / key if root else None
-        if self.folder:
-            self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = cache_folder(root, "edge-teacher-frames", [frontend.config(), "frames-v1"])
         self.frontend = frontend
 
     def get(self, bank: FeatureBank, utt, version, count: int) -> np.ndarray:  # noqa: ANN001
         """``count`` rows (the student's frames of this version)."""
-        path = None
-        if self.folder:
-            name = hashlib.sha1(f"{utt.path}|{utt.start}|{utt.duration}|{version}".encode())
-            path = self.folder / f"{name.hexdigest()}.npy"
-            if path.exists():
-                return np.load(path)[:count]
+        path = cache_path(self.folder, utt, version, ".npy")
+        if path is not None and path.exists():
+            return np.load(path)[:count]
         x = condition_signal(self.frontend, bank.wave(utt, version))
         feats = np.asarray(self.frontend.inner(x), dtype=np.float32)  # [L, T, D]
         frames = feats.transpose(1, 0, 2).reshape(feats.shape[1], -1)  # [T, L * D]
@@ -293,7 +298,10 @@ def distill_config(args: argparse.Namespace) -> edge.DistillConfig:
         if key not in {f.name for f in dataclasses.fields(edge.DistillConfig)}:
             raise SystemExit(f"edge_model.py: unknown setting {key!r}")
         values[key] = tuple(json.loads(f"[{text}]")) if key == "channels" else json.loads(text)
-    return edge.DistillConfig(**values)
+    cfg = edge.DistillConfig(**values)
+    if cfg.members < 1:  # before any teacher is trained
+        raise SystemExit(f"edge_model.py: members must be at least 1, not {cfg.members}")
+    return cfg
 
 
 def ship(args: argparse.Namespace) -> None:

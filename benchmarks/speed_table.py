@@ -122,15 +122,14 @@ def render(doc: dict, parity: dict | None = None, load: dict | None = None,
             r = (r or {}).get(key)
         return _run(r, memory)
 
-    def e_start(key: str, note: str = "") -> str:
-        return "" if e_res is None else f"{e_res['startup'][key]:.2f} s{note}"
+    def e_start(key: str) -> str:
+        return "" if e_res is None else f"{e_res['startup'][key]:.2f} s"
 
-    edge_head = " edge model (`--model edge`) |" if edge else ""
-    sep = " --- |" if edge else ""
-    ec = " {} |" if edge else "{}"
+    def cell(text: str) -> str:  # one more column only when there is an edge record
+        return f" {text} |" if edge else ""
 
-    def cell(text: str) -> str:
-        return ec.format(text) if edge else ""
+    edge_head = cell("edge model (`--model edge`)")
+    sep = cell("---")
 
     lines = [
         f"| task ({data['clips']} x {data['clip_seconds']:g} s clips, a "

@@ -394,7 +394,6 @@ def ensemble(students: Sequence[Student]) -> Student:
         def __init__(self) -> None:
             super().__init__()
             self.members = torch.nn.ModuleList(nets)
-            self.mel_mean = nets[0].mel_mean  # what training masks with (shared input)
 
         def forward(self, mel: torch.Tensor) -> torch.Tensor:
             return torch.cat([m(mel) for m in self.members], dim=-1)
