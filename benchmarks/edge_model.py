@@ -195,11 +195,41 @@ def teacher_hints(teacher, feats: list) -> np.ndarray:  # noqa: ANN001
     return (scores / scale).astype(np.float32)
 
 
+def mixture_views(bank: FeatureBank, utts: list, count: int, seed: int) -> list[list]:
+    """Per recording, ``count`` waveforms no teacher trained on: the recording mixed with
+    another of ``utts`` (drawn at random; tiled or cut to its length) at a weight drawn from
+    U(0, 1), levels equalised first. Function matching (Beyer et al. 2022): the teacher labels
+    each view itself, so its probabilities are its own judgement, not the near one-hot
+    answer it gives on recordings it trained on."""
+    views = []
+    for i, utt in enumerate(utts):
+        rng = np.random.default_rng([seed, i])
+        a = bank.wave(utt)
+        row = []
+        for _ in range(count):
+            j = int(rng.integers(len(utts) - 1))
+            b = bank.wave(utts[j + (j >= i)])
+            b = np.resize(b, len(a)) if len(b) < len(a) else b[: len(a)]
+            lam = float(rng.uniform())
+            ra = float(np.sqrt(np.mean(a ** 2))) + 1e-8
+            rb = float(np.sqrt(np.mean(b ** 2))) + 1e-8
+            row.append((lam * a / ra + (1 - lam) * b / rb).astype(np.float32) * ra)
+        views.append(row)
+    return views
+
+
 def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, versions: list,  # noqa: ANN001
-                cfg: edge.DistillConfig, frames: TeacherFrames | None = None) -> list:
+                cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
+                views: list[list] | None = None) -> list:
     """Per recording, per version: the student's input, gate, the teacher's probabilities
-    (and its representation when ``cfg.hint``, its frames when ``cfg.frame_hint``)."""
+    (and its representation when ``cfg.hint``, its frames when ``cfg.frame_hint``); then,
+    with ``views`` (waveforms per recording, :func:`mixture_views`), one more item per view,
+    its target the teacher's probabilities on it."""
     feats = [bank.get(u, v) for u in utts for v in versions]
+    extra = [w for row in views or [] for w in row]
+    if extra and cfg.frame_hint > 0:
+        raise SystemExit("edge_model.py: views and frame_hint do not go together yet")
+    feats += [np.asarray(bank.frontend(w), dtype=np.float32) for w in extra]
     probs = teacher.classify(feats).probabilities.astype(np.float32)
     hints = teacher_hints(teacher, feats) if cfg.hint > 0 else None
     del feats
@@ -221,11 +251,17 @@ def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, vers
         targets = frame_targets(raw)
         items = [[(*entry, t) for entry, t in zip(row, tr, strict=True)]
                  for row, tr in zip(items, targets, strict=True)]
+    for wave in extra:
+        mel, gate = student_input(inputs.frontend, wave, inputs.fb)
+        items.append([(mel.astype(np.float32), gate, probs[k],
+                       hints[k] if hints is not None else None)])
+        k += 1
     return items
 
 
 def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list[str],  # noqa: ANN001
-             cfg: edge.DistillConfig, frames: TeacherFrames | None = None) -> dict:
+             cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
+             n_views: int = 0) -> dict:
     """Teacher and student for one fold; their scores on its test speakers."""
     started = time.time()
     config = load_recipe("default")
@@ -233,8 +269,9 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     teacher = fit(config, train, [], labels=labels, bank=bank, frontend=frontend, progress=False)
     t_probs = predict_utterances(teacher, bank, fold.test)
     versions = _versions(config, train, bank, config.classic.speeds(config.augment))
-    items = build_items(teacher, bank, inputs, train, versions, cfg, frames)
-    y = [labels.index(str(u.label)) for u in train]
+    views = mixture_views(bank, train, n_views, cfg.seed) if n_views else None
+    items = build_items(teacher, bank, inputs, train, versions, cfg, frames, views)
+    y = [labels.index(str(u.label)) for u in train] + [-1] * (len(items) - len(train))
     teacher_seconds = time.time() - started
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
     s_probs = student_probs(student, [inputs.get(bank, u, 1.0) for u in fold.test])
@@ -247,6 +284,7 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     agree = float(np.mean(t_probs.argmax(1) == s_probs.argmax(1)))
     return {"fold": fold.index, "test_speakers": fold.test_speakers,
             "n_train": len(train), "n_test": len(fold.test), "versions": len(versions),
+            "views": n_views,
             "teacher": scores(t_probs), "student": scores(s_probs),
             "label_agreement": round(100 * agree, 2),
             "teacher_seconds": round(teacher_seconds, 1),
@@ -607,6 +645,9 @@ def main() -> None:
                         "corpus, as the bundled models train on both (results in "
                         "edge/<corpus>+<also>/)")
     parser.add_argument("--epochs", type=int, default=edge.DistillConfig.epochs)
+    parser.add_argument("--views", type=int, default=0,
+                        help="mixture views per training recording, each labelled by the "
+                        "teacher alone (see mixture_views)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.ship:
@@ -654,7 +695,7 @@ def main() -> None:
         if args.select:  # the validation speakers stand in for the test speakers
             fold = dataclasses.replace(fold, test=fold.valid, valid=())
         doc = {**provenance(), "selection": args.select, "also": args.also,
-               **run_fold(fold, bank, frontend, inputs, labels, cfg, frames)}
+               **run_fold(fold, bank, frontend, inputs, labels, cfg, frames, args.views)}
         write_text(path, json.dumps(doc, indent=1))
         print(f"fold {fold.index}: teacher UA {doc['teacher']['ua']:.1f}, student UA "
               f"{doc['student']['ua']:.1f}, labels agree {doc['label_agreement']:.1f} %",
