@@ -296,20 +296,30 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
                           + student.coef.size + student.intercept.size)}
 
 
-#: Folds whose test speakers the script's settings were chosen on (see :data:`HINT`).
-SEEN_IN_SELECTION = {"ravdess": 2}
+def seen_in_selection(key: str) -> list[int]:
+    """Folds of an evaluation (results folder name) whose test speakers took part in choosing
+    its settings, as validation speakers of another fold: RAVDESS fold 2 (the hint and the
+    epochs, see :data:`HINT`); with views also EmoDB folds 2 and 6 (the views were chosen on
+    EmoDB folds 1 and 5's validation speakers, ``--select --folds 1,5``, see
+    ``benchmarks/explore/edge_selection``)."""
+    corpus = key.split("+")[0].split("@")[0]
+    if corpus == "ravdess":
+        return [2]
+    if corpus == "emodb" and "@views" in key:
+        return [2, 6]
+    return []
 
 
-def summarise(docs: list[dict], corpus: str = "") -> dict:
-    """Per-fold means of teacher and student UA, and the gap (also without a fold whose test
-    speakers took part in choosing the settings)."""
+def summarise(docs: list[dict], key: str = "") -> dict:
+    """Per-fold means of teacher and student UA, and the gap (also without the folds whose
+    test speakers took part in choosing the settings, :func:`seen_in_selection`)."""
     t = [d["teacher"]["ua"] for d in docs]
     s = [d["student"]["ua"] for d in docs]
-    seen = SEEN_IN_SELECTION.get(corpus)
-    clean = [d for d in docs if d["fold"] != seen]
+    seen = seen_in_selection(key)
+    clean = [d for d in docs if d["fold"] not in seen]
     extra = {}
-    if seen is not None and clean:
-        extra = {"without_fold": seen,
+    if seen and clean:
+        extra = {"without_folds": seen,
                  "teacher_ua_without": round(float(np.mean([d["teacher"]["ua"] for d in clean])),
                                              2),
                  "student_ua_without": round(float(np.mean([d["student"]["ua"] for d in clean])),
@@ -361,19 +371,22 @@ def ship(args: argparse.Namespace) -> None:
     versions = _versions(config, utts, bank, config.classic.speeds(config.augment))
     cfg = distill_config(args)
     frames = TeacherFrames(args.cache, frontend) if cfg.frame_hint > 0 else None
-    items = build_items(teacher, bank, inputs, utts, versions, cfg, frames)
-    y = [labels.index(str(u.label)) for u in utts]
+    views = mixture_views(bank, utts, args.views, cfg.seed) if args.views else None
+    items = build_items(teacher, bank, inputs, utts, versions, cfg, frames, views)
+    y = [labels.index(str(u.label)) for u in utts] + [-1] * (len(items) - len(utts))
     started = time.time()
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
     for old in pretrained.glob("edge-*.onnx"):
         old.unlink()
     record = {**provenance(), "teacher": DEFAULT_MODEL, "n_recordings": len(utts),
-              "versions": len(versions), "train_seconds": round(time.time() - started, 1),
+              "versions": len(versions), "views": args.views,
+              "train_seconds": round(time.time() - started, 1),
               "distill": {k: (list(v) if isinstance(v, tuple) else v)
                           for k, v in vars(cfg).items()},
               "history": student.history}
     path = edge.save_edge(student, teacher, pretrained, info={"edge": {
-        k: record[k] for k in ("git_revision", "date", "n_recordings", "versions", "distill")}})
+        k: record[k]
+        for k in ("git_revision", "date", "n_recordings", "versions", "views", "distill")}})
     model = load_checkpoint(path)
     graph = Path(model.encoder)
     # the graph against the network it was exported from, on recordings it trained on
@@ -437,25 +450,41 @@ def latency(args: argparse.Namespace) -> None:
 
 CARD = REPO / "src" / "emovox" / "pretrained" / "EDGE_CARD.md"
 FOLDS = {"RAVDESS": 6, "EmoDB": 10}
-#: The fold evaluations the card and README report: (results folder, corpus, protocol, what
-#: each fold trains on).
-EVALUATIONS = (
+#: The settings each recipe is evaluated in: (results folder, corpus, protocol, what each fold
+#: trains on).
+SETTINGS = (
     ("ravdess", "RAVDESS", "6 folds of 4 actors", "the fold's training actors"),
     ("ravdess+emodb", "RAVDESS", "6 folds of 4 actors", "the fold's training actors + EmoDB"),
     ("emodb", "EmoDB", "leave one speaker out", "the fold's training speakers"),
     ("emodb+ravdess", "EmoDB", "leave one speaker out", "the fold's training speakers + RAVDESS"),
 )
+#: The distillation recipes benchmarked, newest first: (``--views``, ``--epochs``).
+RECIPES = ((4, 30), (0, 60))
+
+
+def results_key(setting: str, views: int) -> str:
+    """The results folder of a setting (``corpus`` or ``corpus+other``) under a recipe."""
+    return f"{setting}@views{views}" if views else setting
+
+
+def recipe_text(views: int, epochs: int) -> str:
+    """A recipe in words."""
+    return (f"{views} mixture views per recording, {epochs} epochs" if views
+            else f"no views, {epochs} epochs")
+
+
+#: The fold evaluations the card and README report: (results folder, corpus, protocol, what
+#: each fold trains on, recipe).
+EVALUATIONS = tuple((results_key(key, views), corpus, protocol, trained, (views, epochs))
+                    for views, epochs in RECIPES
+                    for key, corpus, protocol, trained in SETTINGS)
 
 
 def evaluation(key: str) -> dict | None:
-    """A fold evaluation's summary: ``summary.json`` once every fold is in, else the same
-    figures over the folds run so far (``folds`` says how many); None before the first."""
-    path = OUT / key / "summary.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    """A fold evaluation's figures over the folds run so far (``folds`` says how many; the
+    same as its ``summary.json`` once every fold is in); None before the first."""
     docs = [json.loads(p.read_text()) for p in sorted((OUT / key).glob("fold_*.json"))]
-    corpus = key.split("+")[0]
-    return summarise(docs, corpus) if docs else None
+    return summarise(docs, key) if docs else None
 
 
 def render_card() -> str:
@@ -505,6 +534,13 @@ def render_card() -> str:
         f"crops of {d['crop_seconds']:g} s, {d['freq_masks']} frequency and {d['time_masks']} "
         f"time masks" + (f", {d['mixup']:g} of inputs mixed with another" if d.get("mixup")
                          else "") + "." + (
+            f" Besides, {shipped['views']} mixture views of each recording (mixed with another "
+            "training recording at a random weight, levels equalised first; made afresh, so "
+            "the default model never trained on them), each an item of its own whose target "
+            "is the default model's probabilities for it alone (function matching, Beyer et "
+            "al. 2022): on its own training recordings the default model answers almost "
+            "one-hot, so without them its probabilities teach little beyond the label."
+            if shipped.get("views") else "") + (
             f" A hint loss (weight {d['hint']:g}) also makes the student's pooled frames, "
             f"through a linear layer used in training only, regress the default model's own "
             f"standardised encoder statistics of the recording ({HINT_DIMS} principal "
@@ -522,27 +558,33 @@ def render_card() -> str:
         "both (the other corpus's speakers are never tested on). Neither teacher is the "
         "bundled model itself.",
         "",
-        "| corpus | protocol | trained on | folds | teacher UA | edge UA | gap | pooled: teacher "
-        "/ edge | same label |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| recipe | corpus | protocol | trained on | folds | teacher UA | edge UA | gap | "
+        "pooled: teacher / edge | same label |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     notes: list[str] = []
-    for key, corpus, protocol, trained in EVALUATIONS:
+    bundled = (int(shipped.get("views", 0)), int(d["epochs"]))
+    for key, corpus, protocol, trained, recipe in EVALUATIONS:
         sm = evaluation(key)
+        name = recipe_text(*recipe) + (" (the bundled model's)" if recipe == bundled else "")
         if sm is None:
-            lines.append(f"| {corpus} | {protocol} | {trained} | not run yet | | | | | |")
+            lines.append(f"| {name} | {corpus} | {protocol} | {trained} | not run yet "
+                         "| | | | | |")
             continue
         count = (str(sm["folds"]) if sm["folds"] == FOLDS[corpus]
                  else f"{sm['folds']} of {FOLDS[corpus]} (so far)")
         pooled = (f"{sm['teacher_ua_pooled']:.1f} / {sm['student_ua_pooled']:.1f}"
                   if "teacher_ua_pooled" in sm else "")
-        lines.append(f"| {corpus} | {protocol} | {trained} | {count} | "
+        lines.append(f"| {name} | {corpus} | {protocol} | {trained} | {count} | "
                      f"{sm['teacher_ua']:.1f} | {sm['student_ua']:.1f} | {sm['gap']:.1f} | "
                      f"{pooled} | {sm['label_agreement']:.1f} % |")
-        if "without_fold" in sm:
-            notes.append(f"The distillation settings were chosen among five on {corpus} fold "
-                         f"{sm['without_fold']}'s test speakers (as validation speakers of "
-                         f"another fold); without that fold ({trained}): teacher "
+        if "without_folds" in sm:
+            seen = sm["without_folds"]
+            many = len(seen) > 1
+            notes.append(f"{corpus}, {trained}, {recipe_text(*recipe)}: the recipe's settings "
+                         f"were chosen on the test speakers of fold{'s' * many} "
+                         f"{', '.join(str(k) for k in seen)} (as validation speakers of other "
+                         f"folds); without {'them' if many else 'it'}: teacher "
                          f"{sm['teacher_ua_without']:.1f}, edge {sm['student_ua_without']:.1f}.")
     if notes:
         lines += ["", *notes]
@@ -598,7 +640,10 @@ def render_readme() -> str:
     text += (". Speaker-independent UA against its teacher, each trained on the fold's own "
              "corpus, then on it plus the other corpus (`benchmarks/edge_model.py`):")
     parts = []
-    for key, corpus, protocol, trained in EVALUATIONS:
+    views, epochs = int(doc.get("views", 0)), int(doc["distill"]["epochs"])
+    for key, corpus, protocol, trained, recipe in EVALUATIONS:
+        if recipe != (views, epochs):  # the bundled model's recipe only
+            continue
         sm = evaluation(key)
         where = f"{corpus} ({protocol}; {trained})"
         if sm is None:
@@ -665,7 +710,8 @@ def main() -> None:
         parser.error("give --corpus (or --ship)")
     if args.also == args.corpus:
         parser.error("--also names the other corpus")
-    out = args.out or OUT / (f"{args.corpus}+{args.also}" if args.also else args.corpus)
+    out = args.out or OUT / results_key(
+        f"{args.corpus}+{args.also}" if args.also else args.corpus, args.views)
     config = load_recipe("default")
     utts = sorted(load_corpus(args.corpus, args.data / args.corpus, classes="default7"),
                   key=lambda u: u.id)
@@ -702,7 +748,7 @@ def main() -> None:
               flush=True)
     docs = [json.loads(p.read_text()) for p in sorted(out.glob("fold_*.json"))]
     if len(docs) == len(folds):
-        summary = {**provenance(), "also": args.also, **summarise(docs, args.corpus)}
+        summary = {**provenance(), "also": args.also, **summarise(docs, out.name)}
         write_text(out / "summary.json", json.dumps(summary, indent=1))
         print(json.dumps({k: summary[k] for k in ("teacher_ua", "student_ua", "gap")}))
 

@@ -281,20 +281,38 @@ def test_card_reports_each_fold_evaluation_and_how_far_it_is(load_benchmark, mon
     fold("emodb+ravdess", 2, 80.0, 78.0)
     for k in range(1, 7):
         fold("ravdess", k, 80.0, 70.0 + k)
+    for k in (1, 2, 6):  # the views recipe, chosen on EmoDB folds 2 and 6's speakers
+        fold("emodb@views4", k, 90.0, 80.0 + k)
     summary = module.summarise([_json.loads(p.read_text()) for p in
                                 sorted((tmp_path / "ravdess").glob("fold_*.json"))], "ravdess")
     (tmp_path / "ravdess" / "summary.json").write_text(_json.dumps(summary))
     card = module.render_card()
-    rows = {line.split(" | ")[2]: line for line in card.splitlines()
-            if line.startswith("| RAVDESS") or line.startswith("| EmoDB")}
-    both = rows["the fold's training speakers + RAVDESS"]
+    rows = {(cells[0][2:].replace(" (the bundled model's)", ""), cells[3]): line
+            for line in card.splitlines()
+            if len(cells := line.split(" | ")) > 4 and cells[1] in ("RAVDESS", "EmoDB")}
+    old, new = "no views, 60 epochs", "4 mixture views per recording, 30 epochs"
+    both = rows[(old, "the fold's training speakers + RAVDESS")]
     assert "| 2 of 10 (so far) | 85.0 | 79.0 | 6.0 |" in both
-    assert "| 6 | 80.0 | 73.5 | 6.5 |" in rows["the fold's training actors"]
-    assert "not run yet" in rows["the fold's training speakers"]
-    # fold 2's test speakers chose the settings: the mean without it is given too
-    assert "without that fold (the fold's training actors): teacher 80.0, edge 73.8" in card
+    assert "| 6 | 80.0 | 73.5 | 6.5 |" in rows[(old, "the fold's training actors")]
+    assert "not run yet" in rows[(old, "the fold's training speakers")]
+    assert "| 3 of 10 (so far) | 90.0 | 83.0 | 7.0 |" in rows[(new,
+                                                              "the fold's training speakers")]
+    assert "not run yet" in rows[(new, "the fold's training actors")]
+    # the folds whose test speakers chose the settings: the mean without them is given too
+    assert ("RAVDESS, the fold's training actors, no views, 60 epochs: the recipe's settings "
+            "were chosen on the test speakers of fold 2 (as validation speakers of other "
+            "folds); without it: teacher 80.0, edge 73.8") in card
+    assert ("of folds 2, 6 (as validation speakers of other folds); without them: teacher "
+            "90.0, edge 81.0") in card
+    assert "no views" not in " ".join(v for (r, _), v in rows.items() if r == new)
+    # the README gives the bundled model's recipe alone
+    shipped = _json.loads((tmp_path / "shipped.json").read_text())
     readme = module.render_readme()
-    assert "training speakers + RAVDESS) 79.0 against 85.0, 2 of 10 folds so far" in readme
+    if shipped.get("views") == 4:
+        assert "training speakers) 83.0 against 90.0, 3 of 10 folds so far" in readme
+    else:
+        assert "training speakers + RAVDESS) 79.0 against 85.0, 2 of 10 folds so far" in readme
+        assert "83.0 against 90.0" not in readme
 
 
 def test_frame_targets_keep_the_teachers_main_directions(load_benchmark):
@@ -311,3 +329,49 @@ def test_frame_targets_keep_the_teachers_main_directions(load_benchmark):
     assert abs(float((clean ** 2).mean()) - 1.0) < 0.05
     # three directions carry it all: the rest of the scores are (near) zero
     assert float(np.abs(clean[:, 3:]).max()) < 0.05 < float(np.abs(clean[:, :3]).mean())
+
+
+def test_mixture_views_mix_each_recording_with_another_at_its_own_level(load_benchmark):
+    module = load_benchmark("edge_model")
+    rng = np.random.default_rng(5)
+
+    class Utt:
+        def __init__(self, i: int, n: int) -> None:
+            self.id, self.n = f"u{i}", n
+
+    utts = [Utt(i, n) for i, n in enumerate((8000, 16000, 12000))]
+    waves = {u.id: (0.05 * (i + 1) * rng.normal(size=u.n)).astype(np.float32)
+             for i, u in enumerate(utts)}
+
+    class Bank:
+        def wave(self, utt, version=1.0):  # noqa: ANN001, ANN201
+            return waves[utt.id]
+
+    views = module.mixture_views(Bank(), utts, 3, seed=0)
+    assert [[len(v) for v in row] for row in views] == [[u.n] * 3 for u in utts]
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.sqrt(np.mean(x ** 2))
+
+    for utt, row in zip(utts, views, strict=True):
+        a = waves[utt.id]
+        level = float(np.sqrt(np.mean(a ** 2)))
+        for view in row:
+            # (lam a' + (1 - lam) b') x level of a, where ' is unit level and b is another
+            # recording tiled or cut to a's length
+            fits = []
+            for other in utts:
+                if other is utt:
+                    continue
+                b = np.resize(waves[other.id], len(a))
+                basis = np.stack([unit(a), unit(b)], axis=1) * level
+                w, *_ = np.linalg.lstsq(basis, view, rcond=None)
+                if np.allclose(basis @ w, view, atol=1e-5):
+                    fits.append(w)
+            assert len(fits) == 1
+            lam, rest = fits[0]
+            assert 0.0 <= lam <= 1.0 and abs(lam + rest - 1.0) < 1e-4
+    again = module.mixture_views(Bank(), utts, 3, seed=0)
+    assert all(np.array_equal(x, y) for r, s in zip(views, again, strict=True)
+               for x, y in zip(r, s, strict=True))
+    other = module.mixture_views(Bank(), utts, 3, seed=1)
+    assert not np.array_equal(views[0][0], other[0][0])
