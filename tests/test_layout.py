@@ -17,12 +17,13 @@ STAGES = [
     "_version", "errors", "types", "labels", "files",   # records and plumbing
     "config",                                           # recipes: every option, checked
     "ops", "layers",                                    # numbers (numpy, torch)
-    "audio", "vad",                                     # audio
+    "audio", "vad", "cues",                             # audio; its acoustic cues
     "corpora", "folds",                                 # data and protocols
     "features", "conditions", "augment",                # frontends; test and training audio
     "models", "losses", "evaluate",                     # networks, objectives, metrics
     "bundle",                                           # what a trained model is
     "dataset", "train", "experiment",                   # training and cross-validation
+    "explain", "report",                                # why a model said what it said
     "inference", "robustness", "live", "serve", "export",  # using a model
     "edge",                                             # the edge model: distil, export
     "cli", "__main__", "__init__",                      # shells

@@ -125,6 +125,29 @@ def test_predict_gives_the_record_of_emovox_predict(tiny_model, uploads, capsys)
     assert list(uploads.iterdir()) == []  # the temporary file is gone
 
 
+def test_explain_gives_the_record_of_emovox_explain(tiny_model, uploads, capsys, tmp_path):
+    rec = Recognizer.from_checkpoint(tiny_model)
+    client = make_client(rec, uploads)
+    with open(EXAMPLE, "rb") as handle:
+        served = client.post("/v1/explain?cues=false",
+                             files={"file": ("example.wav", handle)})
+    assert served.status_code == 200, served.text
+    assert cli_main(["explain", str(EXAMPLE), "--model", str(tiny_model), "--format", "jsonl",
+                     "--no-cues"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert served.json() == {**printed, "path": "example.wav"}
+    assert served.json()["saliency"]["occlusion"]["values"]
+    assert list(uploads.iterdir()) == []
+    # bad audio gets the same one-line errors as /v1/predict
+    text = client.post("/v1/explain", content=b"not audio" * 100,
+                       headers={"Content-Type": "audio/wav"})
+    assert "not" in one_line_error(text, 415)
+    quiet = client.post("/v1/explain?filename=quiet.wav", content=wav_bytes(
+        np.zeros(SR, dtype=np.float32), tmp_path, "quiet.wav"),
+        headers={"Content-Type": "audio/wav"})
+    assert "no speech to explain" in one_line_error(quiet, 422)
+
+
 def test_raw_body_filename_timeline_and_embeddings(rec, uploads):
     client = make_client(rec, uploads)
     data = EXAMPLE.read_bytes()

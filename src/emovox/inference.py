@@ -727,6 +727,42 @@ class Recognizer:
             raise EmovoxError(f"{_display(path)}: {result.error}")
         return result
 
+    def explain_file(self, path: str | os.PathLike[str], **options: Any) -> Any:
+        """Why a file gets its emotion (:mod:`emovox.explain`).
+
+        Saliency over time, acoustic cues in the salient regions against neutral speech, and
+        a sentence.
+
+        Args:
+            path: The file.
+            **options: As :func:`emovox.explain.explain_signal` takes them (``methods``,
+                ``primary``, ``window``, ``hop``, ``top``, ``cues``).
+
+        Returns:
+            The :class:`~emovox.explain.Explanation`.
+
+        Raises:
+            EmovoxError: If the file cannot be used (as :meth:`predict_file`), is silent, or
+                is longer than :data:`emovox.explain.MAX_SECONDS`; one line starting with the
+                path.
+        """
+        from .explain import MAX_SECONDS, explain_signal
+
+        shown = _display(path)
+        try:
+            info = audio.info(path)
+            if info.frames <= 0:
+                raise EmovoxError("no audio samples")
+            seconds = info.frames / info.sample_rate
+            self._check_length(seconds, info.frames)
+            if seconds > MAX_SECONDS:
+                raise EmovoxError(f"{seconds:.1f} s long: explain takes recordings up to "
+                                  f"{MAX_SECONDS:g} s (cut out the part to explain)")
+            wave = audio.load(path, self.sample_rate, max_seconds=None)
+            return explain_signal(self, wave, path=shown, **options)
+        except EmovoxError as exc:
+            raise EmovoxError(f"{shown}: {_reason(exc, str(path))}") from None
+
     def predict_files(
         self,
         paths: Sequence[str | os.PathLike[str]],

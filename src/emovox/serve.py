@@ -9,6 +9,9 @@ would load its scripts from a CDN, which is blank offline):
   ``timeline=true|false``, ``top_k=K`` and ``embeddings=true``. The answer is the same JSON
   record ``emovox predict --format jsonl`` prints (:meth:`Prediction.to_dict`), its ``path``
   being the uploaded file's name (``null`` for an unnamed raw body).
+- ``POST /v1/explain``: the audio as for ``/v1/predict``; query option ``cues=false`` for
+  saliency alone. The answer is the record ``emovox explain --format jsonl`` prints
+  (:meth:`emovox.explain.Explanation.to_dict`).
 - ``GET /health``: liveness and the current load.
 - ``GET /v1/model``: the model's labels, sample rate, frontend, training summary, scores and
   the service's limits.
@@ -74,7 +77,6 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from .inference import Recognizer
-    from .types import Prediction
 
 __all__ = ["ServeSettings", "create_app", "run", "settings_line"]
 
@@ -412,8 +414,37 @@ class _State:
             self.in_flight -= 1
 
     def analyse(self, upload: _Upload, timeline: bool | None, top_k: int | None,
-                embeddings: bool) -> "Prediction":
-        """Run the recognizer on an upload (in a worker thread).
+                embeddings: bool) -> dict[str, Any]:
+        """Run the recognizer on an upload (in a worker thread); the JSON record."""
+
+        def work(path: str) -> dict[str, Any]:
+            pred = self.recognizer.predict_file(path, timeline=timeline, top_k=top_k,
+                                                embeddings=embeddings)
+            return replace(pred, path=upload.name).to_dict()
+
+        return self.run(upload, work)
+
+    def explain(self, upload: _Upload, cues: bool) -> dict[str, Any]:
+        """Explain an upload (in a worker thread); the JSON record ``emovox explain`` gives.
+
+        Without the ``explain`` extra the cues are left out and a note says so.
+        """
+        import importlib.util
+
+        have = importlib.util.find_spec("parselmouth") is not None
+
+        def work(path: str) -> dict[str, Any]:
+            record = self.recognizer.explain_file(path, cues=cues and have).to_dict()
+            record["path"] = upload.name
+            if cues and not have:
+                record["notes"].append("acoustic cues need the explain extra on the server "
+                                       "(pip install 'emovox[explain]')")
+            return record
+
+        return self.run(upload, work)
+
+    def run(self, upload: _Upload, work: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``work`` on an upload's file, counted in the load.
 
         A request whose client went away while it waited for a worker is skipped.
         """
@@ -423,9 +454,7 @@ class _State:
             self.running += 1
         try:
             assert upload.path is not None
-            pred = self.recognizer.predict_file(upload.path, timeline=timeline, top_k=top_k,
-                                                embeddings=embeddings)
-            return replace(pred, path=upload.name)
+            return work(upload.path)
         except EmovoxError as exc:
             raise _audio_error(exc, upload) from None
         finally:
@@ -628,6 +657,29 @@ def create_app(recognizer: "Recognizer", settings: "ServeSettings | None" = None
         embeddings: bool = Query(False, description="include the model's embedding"),
         filename: str | None = Query(None, description="name of a raw-body upload"),
     ) -> JSONResponse:
+        return await answer(request, filename, lambda upload: state.analyse(
+            upload, timeline, top_k, embeddings))
+
+    @app.post(
+        "/v1/explain",
+        summary="Why a recording gets its emotion",
+        description="The audio as for `/v1/predict`. Returns the record `emovox explain "
+        "--format jsonl` prints: saliency over time per method, the salient regions, the "
+        "acoustic cues there against neutral speech, and a sentence.",
+        openapi_extra={"requestBody": _PREDICT_BODY},
+        responses=_PREDICT_ERRORS,  # type: ignore[arg-type]
+    )
+    async def explain(
+        request: Request,
+        cues: bool = Query(True, description="measure the acoustic cues (false: saliency "
+                           "only)"),
+        filename: str | None = Query(None, description="name of a raw-body upload"),
+    ) -> JSONResponse:
+        return await answer(request, filename, lambda upload: state.explain(upload, cues))
+
+    async def answer(request: Request, filename: str | None,
+                     work: Callable[[_Upload], dict[str, Any]]) -> JSONResponse:
+        """Receive an upload, check it, run ``work`` on a worker; its JSON answer."""
         limit = settings.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
@@ -637,17 +689,15 @@ def create_app(recognizer: "Recognizer", settings: "ServeSettings | None" = None
                            "service; retry later",
                            headers={"Retry-After": str(settings.retry_after)})
         upload = _Upload(settings.temp_dir)
-        job: asyncio.Future[Prediction] | None = None
+        job: asyncio.Future[dict[str, Any]] | None = None
         watcher: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         try:
             await _receive(request, upload, filename, limit, settings.upload_timeout)
             watcher = asyncio.ensure_future(_watch_disconnect(request, upload))
             await loop.run_in_executor(None, _check_audio, upload, settings.max_seconds)
-            job = loop.run_in_executor(
-                state.executor, state.analyse, upload, timeline, top_k, embeddings)
-            prediction = await job
-            return JSONResponse(prediction.to_dict())
+            job = loop.run_in_executor(state.executor, work, upload)
+            return JSONResponse(await job)
         finally:
             if watcher is not None:
                 watcher.cancel()

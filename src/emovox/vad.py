@@ -229,10 +229,19 @@ def trim_silence(signal: NDArray[np.floating], sample_rate: int, range_db: float
         11200
     """
     x = np.asarray(signal, dtype=np.float32)
+    start, end = trim_span(x, sample_rate, range_db, margin_seconds, floor_margin_db, band)
+    return x[start:end]
+
+
+def trim_span(signal: NDArray[np.floating], sample_rate: int, range_db: float = 40.0,
+              margin_seconds: float = 0.1, floor_margin_db: float | None = 6.0,
+              band: tuple[float, float] | None = None) -> tuple[int, int]:
+    """The ``(start, end)`` samples :func:`trim_silence` keeps (same arguments)."""
+    x = np.asarray(signal, dtype=np.float32)
     n = max(1, int(round(_COND_BLOCK_SECONDS * sample_rate)))
     db = _block_db(x, sample_rate, band)
     if x.size < n or float(db.max()) <= SILENCE_DB:
-        return x
+        return 0, int(x.size)
     top = float(db.max())
     threshold = top - range_db
     if floor_margin_db is not None:
@@ -242,7 +251,7 @@ def trim_silence(signal: NDArray[np.floating], sample_rate: int, range_db: float
     margin = int(round(margin_seconds * sample_rate))
     start = max(0, int(on[0]) * n - margin)
     end = x.size if int(on[-1]) == db.size - 1 else min(x.size, (int(on[-1]) + 1) * n + margin)
-    return x[start:end]
+    return start, int(end)
 
 
 #: Percentile of the block levels the frame gate counts down from.

@@ -157,17 +157,27 @@ class Conditioned:
 
     def condition(self, signal: np.ndarray) -> np.ndarray:
         """The conditioned signal (float32, at the frontend's rate)."""
-        from ..vad import normalize_level, trim_silence
+        return self.condition_span(signal)[0]
+
+    def condition_span(self, signal: np.ndarray) -> tuple[np.ndarray, int]:
+        """The conditioned signal and the sample of ``signal`` it starts at.
+
+        The start is what trimming cut from the front, so that frames of the conditioned
+        signal can be placed in the input's time.
+        """
+        from ..vad import normalize_level, trim_span
 
         x = np.asarray(signal, dtype=np.float32)
         rate = int(self.inner.sample_rate)
+        start = 0
         if self.trim_db is not None:
-            x = trim_silence(x, rate, self.trim_db,
-                             floor_margin_db=6.0 if self.conditioning >= 2 else None,
-                             band=self._band)
+            start, end = trim_span(x, rate, self.trim_db,
+                                   floor_margin_db=6.0 if self.conditioning >= 2 else None,
+                                   band=self._band)
+            x = x[start:end]
         if self.level_db is not None:
             x = normalize_level(x, rate, self.level_db, band=self._band)
-        return x
+        return x, start
 
     @property
     def _band(self) -> tuple[float, float] | None:

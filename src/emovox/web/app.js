@@ -10,7 +10,7 @@ const NAMED = { angry: "#d62728", happy: "#ff7f0e", sad: "#1f77b4", neutral: "#7
                 frustrated: "#8c564b", excited: "#bcbd22" };
 const PALETTE = ["#8c564b", "#17becf", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173"];
 
-const state = { model: null, recorder: null, busy: false };
+const state = { model: null, recorder: null, busy: false, last: null };
 
 function colorOf(label) {
   if (NAMED[label]) return NAMED[label];
@@ -96,6 +96,7 @@ async function analyse(blob, name) {
       setStatus("");
       return;
     }
+    state.last = { blob, name };
     render(doc, name);
     setStatus("");
   } catch (err) {
@@ -123,6 +124,8 @@ function render(doc, name) {
   $("note").textContent = doc.note || "";
   renderBars(doc.probabilities, doc.label);
   renderTimeline(doc.timeline, doc.duration);
+  $("why-result").hidden = true;
+  $("why").disabled = !doc.speech;
   $("json").textContent = JSON.stringify(doc, null, 1);
 }
 
@@ -332,10 +335,86 @@ function encodeWav(chunks, rate) {
   return { blob: new Blob([buffer], { type: "audio/wav" }), frames };
 }
 
+// --- why: the explanation ------------------------------------------------------------------
+
+async function explainLast() {
+  if (state.busy || !state.last) return;
+  const { blob, name } = state.last;
+  state.busy = true;
+  $("why").disabled = true;
+  setStatus(`Explaining ${name}\u2026`, true);
+  const form = new FormData();
+  form.append("file", blob, name);
+  try {
+    const res = await fetch("/v1/explain", { method: "POST", body: form });
+    let doc = null;
+    try { doc = await res.json(); } catch (_) { doc = null; }
+    if (!res.ok || !doc || doc.error) {
+      showError(doc && doc.error ? doc.error : `the server answered HTTP ${res.status}`);
+      return;
+    }
+    renderWhy(doc);
+  } catch (err) {
+    showError("Could not reach the server: " + err.message);
+  } finally {
+    setStatus("");
+    state.busy = false;
+    $("why").disabled = false;
+  }
+}
+
+function renderWhy(doc) {
+  $("why-result").hidden = false;
+  $("why-sentence").textContent = doc.sentence || doc.label;
+  const box = $("why-saliency");
+  box.textContent = "";
+  const sal = doc.saliency[doc.primary];
+  const W = 800, H = 90, dur = Math.max(doc.duration, 1e-6);
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H + 16}`, role: "img",
+                            "aria-label": `${doc.primary} saliency over time` });
+  for (const [a, b] of doc.regions) {
+    root.appendChild(svg("rect", { class: "region", x: (a / dur) * W, y: 0,
+                                   width: ((b - a) / dur) * W, height: H,
+                                   fill: colorOf(doc.label), "fill-opacity": 0.18 }));
+  }
+  const peak = Math.max(...sal.values.map(Math.abs), 1e-12);
+  const step = sal.times.length > 1 ? sal.times[1] - sal.times[0] : dur;
+  sal.times.forEach((t, k) => {
+    const v = sal.values[k] / peak;
+    const h = Math.abs(v) * (H / 2);
+    root.appendChild(svg("rect", { class: "cell", x: ((t - step / 2) / dur) * W,
+                                   y: v >= 0 ? H / 2 - h : H / 2, width: (step / dur) * W,
+                                   height: h, fill: v >= 0 ? "#d62728" : "#9aa5b1" }));
+  });
+  root.appendChild(svg("line", { x1: 0, x2: W, y1: H / 2, y2: H / 2, stroke: "#bbb" }));
+  root.appendChild(svg("text", { x: 0, y: H + 13 }, "0 s"));
+  root.appendChild(svg("text", { x: W, y: H + 13, "text-anchor": "end" },
+                       `${dur.toFixed(1)} s`));
+  box.appendChild(root);
+  const body = $("why-cues").querySelector("tbody");
+  body.textContent = "";
+  const num = (v, d) => (v == null ? "\u2013" : Number(v).toFixed(d));
+  for (const c of doc.cues) {
+    const tr = document.createElement("tr");
+    if (c.agrees === true) tr.className = "agrees";
+    if (c.agrees === false) tr.className = "disagrees";
+    for (const text of [`${c.name} (${c.unit})`, num(c.inside, 2), num(c.outside, 2),
+                        num(c.z, 1), c.expected || "\u2013"]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+  $("why-cues").hidden = doc.cues.length === 0;
+  $("why-notes").textContent = (doc.notes || []).join(" ");
+}
+
 // --- wiring ---------------------------------------------------------------------------------
 
 function init() {
   loadModel();
+  $("why").addEventListener("click", explainLast);
   $("file").addEventListener("change", (e) => {
     const file = e.target.files[0];
     if (file) analyse(file, file.name);

@@ -1,0 +1,210 @@
+"""`emovox explain`: saliency over the file's time, the gradient's exactness, the record,
+bad inputs."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emovox import explain
+from emovox.cli import main
+from emovox.errors import EmovoxError
+from emovox.explain import Cue, complement, describe, linear_head_attribution, regions_of
+from emovox.inference import Recognizer, example_path
+from test_inference import SR, bad_inputs, gap, tiny_checkpoint, voice
+
+
+@pytest.fixture(scope="module")
+def default():
+    return Recognizer.default(threads=1)
+
+
+def test_occlusion_finds_the_stretch_the_score_depends_on():
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.normal(size=3 * SR)).astype(np.float32)
+
+    def score(signal: np.ndarray) -> float:  # "the model" hears 1.0-1.4 s only
+        part = signal[int(1.0 * SR) : int(1.4 * SR)]
+        return float(np.sqrt(np.mean(part ** 2)))
+
+    sal = explain.occlusion(score, x, SR, window=0.3, hop=0.1)
+    times, values = np.array(sal.times), np.array(sal.values)
+    assert len(times) == 30 and times[0] == pytest.approx(0.05)
+    assert 1.0 < times[int(np.argmax(values))] < 1.4
+    # a cell no silenced stretch reaching into 1.0-1.4 s covers gets nothing
+    far = (times < 0.7) | (times > 1.7)
+    assert np.all(values[far] == 0.0) and np.all(values[(times > 1.0) & (times < 1.4)] > 0)
+
+
+def test_regions_are_the_top_cells_joined_and_complement_is_the_rest():
+    values = np.array([0, 5, 6, 0, 0, 0, 7, 0, 0, 0], dtype=float)
+    assert regions_of(values, 0.1, 0.3) == ((0.1, 0.3), (0.6, 0.7))
+    # only cells above zero, even when the share asks for more
+    assert regions_of(np.array([0, 1.0, 0, 0]), 0.5, 0.75) == ((0.5, 1.0),)
+    # too few positive cells: the most sensitive either way fill up the least length, and
+    # silence (0: silencing it changed nothing) comes last
+    assert regions_of(np.array([0, 0, -1, -3, -2, 0, 0.5]), 0.1, 0.2, least=0.3) == (
+        (0.3, 0.5), (0.6, 0.7))
+    assert regions_of(np.array([0, 0, -1, -3, -2, 0]), 0.1, 0.2) == ((0.3, 0.4),)
+    assert complement(((0.1, 0.3), (0.6, 0.7)), 1.0) == ((0.0, 0.1), (0.3, 0.6), (0.7, 1.0))
+    assert complement((), 2.0) == ((0.0, 2.0),)
+
+
+def test_gradient_attributions_add_up_to_the_score_change(default):
+    # completeness: integrated gradients from the training mean frame sum to the explained
+    # score (logit minus mean logit) of the recording minus that of the baseline
+    model = default.model
+    feats = default.encode([voice(180, 2.0, seed=3)])[0]
+    target = 2
+    attribution = linear_head_attribution(model, feats, target)
+    assert attribution.shape == (feats.shape[-2],)
+
+    def score(pooled: np.ndarray) -> float:
+        z = model.network.logits(pooled[None])[0]
+        return float(z[target] - z.mean())
+
+    pooled = model._pooled(feats, None)
+    baseline = np.zeros_like(pooled)  # the mean frame pools to centre 0, spread 0
+    expected = score(pooled) - score(baseline)
+    assert abs(expected) > 0.1
+    assert attribution.sum() == pytest.approx(expected, rel=1e-3, abs=1e-3)
+    # and it is not spread evenly: frames differ in what they contribute
+    assert attribution.std() > 0.01 * abs(attribution).mean()
+
+
+def test_saliency_sits_where_the_voice_is_in_the_files_time(default, tmp_path):
+    path = tmp_path / "late.wav"
+    sf.write(path, np.concatenate([gap(1.5), voice(220, 1.5, seed=1)]), SR)
+    e = default.explain_file(path, cues=False)
+    assert set(e.saliency) == {"occlusion", "gradient"} and e.notes == ()
+    for method in ("occlusion", "gradient"):
+        times = np.array(e.saliency[method].times)
+        values = np.abs(np.array(e.saliency[method].values))
+        assert times[-1] == pytest.approx(2.95)
+        # the silent first 1.4 s hold (almost) nothing; the voice holds the rest
+        assert values[times < 1.4].sum() < 0.05 * values[times > 1.5].sum()
+    # occlusion smears by its window (0.3 s): a stretch from 1.3 s silences the voice's onset
+    assert e.regions and all(a >= 1.3 - 1e-9 for a, _ in e.regions)
+    assert e.duration == pytest.approx(3.0)
+
+
+def test_attention_weights_from_a_model_that_has_them(tmp_path_factory, tone_corpus, tmp_path):
+    rec = Recognizer.from_checkpoint(tiny_checkpoint(tmp_path_factory, tone_corpus))
+    path = tmp_path / "high.wav"
+    sf.write(path, voice(320, 1.0), SR)
+    e = rec.explain_file(path, methods=("occlusion", "gradient", "attention"), cues=False)
+    weights = np.array(e.saliency["attention"].values)
+    assert weights.sum() == pytest.approx(1.0, abs=1e-4) and (weights >= 0).all()
+    assert "gradient" not in e.saliency
+    assert any(note.startswith("gradient: ") for note in e.notes)
+
+
+def test_record_has_the_stable_names(default, tmp_path):
+    e = default.explain_file(example_path(), cues=False)
+    d = json.loads(json.dumps(e.to_dict()))
+    assert {"path", "label", "probabilities", "saliency", "cues", "sentence"} <= set(d)
+    assert d["label"] == default.predict_file(example_path()).label
+    sal = d["saliency"]["occlusion"]
+    assert len(sal["times"]) == len(sal["values"]) > 10
+    assert d["primary"] == "occlusion" and d["regions"]
+
+
+def test_sentence_names_the_furthest_cues_and_the_expectation():
+    cues = (Cue("f0_mean", "st", 10.0, 5.0, 1.9, "+"),
+            Cue("intensity_mean", "dB", 70.0, 60.0, 2.3, "+"),
+            Cue("speech_rate", "1/s", 4.0, 4.0, 0.2, "+"),
+            Cue("jitter", "%", 1.0, 1.0, None, None))
+    text = describe("angry", 0.82, ((0.2, 0.8), (1.0, 1.6)), cues)
+    assert text.startswith("angry (0.82): the salient 1.2 s have loudness against the "
+                           "recording's +2.3 SD and F0 +1.9 SD against neutral speech")
+    assert "as expected for angry" in text and "speech rate typical" in text
+    against = describe("sad", 0.6, ((0.0, 1.0),), (Cue("f0_mean", "st", 1, 1, 2.0, "-"),))
+    assert "not what is expected for sad" in against
+    assert Cue("f0_mean", "st", 1, 1, 2.0, "-").agrees is False
+    assert Cue("f0_mean", "st", 1, 1, 0.5, "-").agrees is None
+
+
+def run(capsys, *args):
+    try:
+        code = main(["explain", *map(str, args)])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_keeps_going_past_bad_files_and_reports_them(tmp_path, capsys):
+    folder = tmp_path
+    bad_inputs(tmp_path)
+    out = tmp_path / "explained.jsonl"
+    code, _, err = run(capsys, folder / "good.wav", folder / "missing.wav", folder / "text.wav",
+                       folder / "empty.wav", "--no-cues", "-o", out)
+    assert code == 1 and "3 of 4 inputs failed" in err and "Traceback" not in err
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [("error" in r) for r in records] == [False, True, True, True]
+    assert records[1]["error"] == "file not found"
+    assert records[0]["saliency"]["occlusion"]["values"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--hop", "0.5", "--window", "0.2"), "--hop 0.5 is longer than --window 0.2"),
+    (("--top", "1.5"), "--top is a share"),
+    (("--method", "gradient"), "--primary occlusion is not among"),
+    (("-o", "/no/such/folder/x.json"), "does not exist"),
+    (("--format", "html"), "--format html writes files: give -o FILE.html"),
+])
+def test_cli_checks_options_before_any_work(args, message, capsys):
+    code, _, err = run(capsys, example_path(), "--no-cues", *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_refuses_silence_and_overlong_recordings(tmp_path, capsys, monkeypatch):
+    sf.write(tmp_path / "quiet.wav", gap(1.0), SR)
+    sf.write(tmp_path / "long.wav", voice(200, 3.0), SR)
+    monkeypatch.setattr(explain, "MAX_SECONDS", 2.0)
+    code, out, err = run(capsys, tmp_path / "quiet.wav", tmp_path / "long.wav", "--no-cues")
+    assert code == 1
+    assert "quiet.wav: error: no speech to explain" in out
+    assert "long.wav: error: 3.0 s long: explain takes recordings up to 2 s" in out
+    with pytest.raises(EmovoxError, match="no speech"):
+        Recognizer.default().explain_file(tmp_path / "quiet.wav", cues=False)
+
+
+def test_cues_inside_and_outside_come_from_their_own_stretches():
+    signal = np.concatenate([voice(120, 1.2, seed=1), voice(240, 1.2, seed=2)])
+    cues, register = explain.measure_cues(signal, SR, ((0.0, 1.2),), 2.4, "angry")
+    by = {c.name: c for c in cues}
+    assert {"f0_mean", "f0_range", "intensity_mean", "jitter", "shimmer", "hnr",
+            "speech_rate"} <= set(by)
+    # semitones re 100 Hz: 120 Hz -> 3.2, 240 Hz -> 15.2
+    assert by["f0_mean"].inside == pytest.approx(12 * np.log2(1.2), abs=0.5)
+    assert by["f0_mean"].outside == pytest.approx(12 * np.log2(2.4), abs=0.5)
+    assert by["f0_mean"].expected == "+" and by["speech_rate"].expected == "+"
+    assert register in ("low", "high") and by["f0_mean"].z is not None
+
+
+def test_explanation_with_cues_has_a_sentence_about_them(default):
+    e = default.explain_file(example_path())
+    assert len(e.cues) >= 7 and e.register is not None
+    named = [c for c in e.cues if c.z is not None and abs(c.z) >= explain.NOTABLE_Z]
+    assert e.sentence.startswith(f"{e.label} ({e.probabilities[e.label]:.2f}): the salient ")
+    if named:  # every cue the sentence names is one of those far from neutral speech
+        words = [explain._WORDS[c.name] for c in named]
+        assert any(w in e.sentence for w in words)
+    assert sum(b - a for a, b in e.regions) >= explain.MIN_SALIENT_SECONDS - 1e-6
+
+
+def test_cli_writes_a_page_or_figure_per_file(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    other = tmp_path / "example.wav"  # same name, another folder: two files, two names
+    other.write_bytes(open(example_path(), "rb").read())
+    code, out, _ = run(capsys, example_path(), other, "--no-cues", "--format", "png",
+                       "-o", tmp_path / "figs")
+    assert code == 0
+    made = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert made == ["example-2.png", "example.png"]
+    assert all((tmp_path / "figs" / m).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for m in made)
+    assert out.count("[") == 2  # each sentence names its file
+    code, _, err = run(capsys, example_path(), other, "--no-cues", "-o", tmp_path / "one.html")
+    assert code == 2 and "is one file, for one input; 2 inputs need -o FOLDER" in err
