@@ -227,7 +227,8 @@ def linear_head_attribution(model: Any, feats: np.ndarray, target: int) -> np.nd
 
     ``feats``: the frames the head pools (``[T, D]`` or ``[L, T, D]``, as trained). The
     explained score is the target's logit minus the mean logit (the softmax ignores a common
-    shift). The baseline is the training mean frame; along the straight path from it the
+    shift). The baseline is the training mean frame (for a model without standardisation,
+    the mean of its training recordings' mean frames); along the straight path from it the
     pooled mean moves linearly and the pooled standard deviation scales linearly, so the
     score is linear along the path and integrated gradients equal gradient x input, and the
     attributions add up to the score's change from the baseline (completeness).
@@ -236,16 +237,7 @@ def linear_head_attribution(model: Any, feats: np.ndarray, target: int) -> np.nd
         ``[T]``: each frame's share of the score.
     """
     head = model.network
-    norm = model.normalizer
-    layer = model.config.classic.layer
-    if norm.mode not in ("global",):
-        raise EmovoxError(f"gradient saliency needs global standardisation, not {norm.mode!r}")
-    mean, std = norm.stats["*"]
-    x = np.asarray(feats, dtype=np.float64)
-    mean = np.asarray(mean, dtype=np.float64)[..., 0, :]
-    scale = np.asarray(std, dtype=np.float64)[..., 0, :]
-    if x.ndim == 3 and layer != "all":
-        x, mean, scale = x[int(layer)], mean[int(layer)], scale[int(layer)]
+    x, mean, scale = _head_frames(model, feats)
     if x.ndim == 2:
         x, mean, scale = x[None], mean[None], scale[None]
     n_layers, t, d = x.shape
@@ -257,6 +249,50 @@ def linear_head_attribution(model: Any, feats: np.ndarray, target: int) -> np.nd
     sigma = x.std(axis=1, keepdims=True)
     grad = (a[:, None, :] + b[:, None, :] * (x - mu) / np.maximum(sigma, 1e-12)) / t
     return (grad * (x - mean[:, None, :])).sum(axis=(0, 2))
+
+
+def _head_frames(model: Any, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The frames a linear head pools, its baseline frame and the frames' scale.
+
+    The frames are ``feats`` with the head's layer picked; the scale is what they are
+    standardised by (ones without standardisation).
+    """
+    norm = model.normalizer
+    layer = model.config.classic.layer
+    x = np.asarray(feats, dtype=np.float64)
+    if x.ndim == 3 and layer != "all":
+        x = x[int(layer)]
+    if norm.mode == "global":  # frames standardised with the training statistics
+        mean, std = norm.stats["*"]
+        mean = np.asarray(mean, dtype=np.float64)[..., 0, :]
+        scale = np.asarray(std, dtype=np.float64)[..., 0, :]
+        if np.ndim(feats) == 3 and layer != "all":
+            mean, scale = mean[int(layer)], scale[int(layer)]
+    elif norm.mode == "none":  # raw frames: the training recordings' mean frame
+        mean = np.asarray(model.network.mean, dtype=np.float64).reshape(-1, 2, x.shape[-1])
+        mean = mean[0, 0] if x.ndim == 2 else mean[:, 0]
+        scale = np.ones_like(mean)
+    else:
+        raise EmovoxError(f"not for models that standardise by {norm.mode!r} (the statistics "
+                          "depend on the recording itself)")
+    return x, mean, scale
+
+
+def baseline_frames(model: Any, feats: np.ndarray) -> np.ndarray:
+    """Frames shaped as ``feats``, every one the baseline of :func:`linear_head_attribution`.
+
+    When the head pools one layer of many, the other layers are zeros (they do not count).
+    """
+    _, mean, _ = _head_frames(model, feats)
+    out = np.empty(np.shape(feats), dtype=np.float64)
+    if np.ndim(feats) == 3 and mean.ndim == 1:  # one layer pooled: the others do not matter
+        out[:] = 0.0
+        out[int(model.config.classic.layer)] = mean[None, :]
+    elif np.ndim(feats) == 3:
+        out[:] = mean[:, None, :]
+    else:
+        out[:] = mean[None, :]
+    return out
 
 
 # --- the explanation --------------------------------------------------------------------------
