@@ -234,14 +234,44 @@ def render_table() -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
+DATA = REPO / "src" / "emovox" / "data" / "explain_faithfulness.json"
+
+
+def shipped_record() -> dict:
+    """What the package ships for `emovox explain` (``measured_faithfulness``).
+
+    Per method and corpus the deletion ratio at 20 %, and the methods by their mean ratio.
+    """
+    methods: dict = {}
+    for corpus in ("ravdess", "emodb"):
+        sm = evaluation(corpus)
+        if sm is None:
+            continue
+        for m, row in sm["methods"].items():
+            h = row[f"{HEADLINE:g}"]
+            methods.setdefault(m, {})[corpus] = {
+                "deletion_ratio_20": h["deletion_ratio"], "folds": sm["folds"],
+                "recordings": row["recordings"]}
+    mean = {m: float(np.mean([v["deletion_ratio_20"] for v in per.values()
+                              if v["deletion_ratio_20"] is not None] or [0.0]))
+            for m, per in methods.items()}
+    return {"what": "probability drop when a method's top 20 % of a recording is silenced, "
+                    "over the drop for random 20 % (benchmarks/explain_faithfulness.py, "
+                    "speaker-independent test folds)",
+            "methods": methods, "order": sorted(mean, key=lambda m: -mean[m])}
+
+
 def update_readme() -> None:
-    """Write :func:`render_table` between the README's markers."""
+    """Write :func:`render_table` between the README's markers, and :data:`DATA`."""
     content = README.read_text()
     if START not in content or END not in content:
         raise SystemExit("README.md has no explain-faithfulness markers")
     head, rest = content.split(START, 1)
     _, tail = rest.split(END, 1)
     write_text(README, f"{head}{START}\n{render_table()}\n{END}{tail}")
+    record = shipped_record()
+    if record["methods"]:
+        write_text(DATA, json.dumps(record, indent=1) + "\n")
 
 
 def main() -> None:
@@ -255,7 +285,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder (default benchmarks/results/explain/<corpus>)")
-    parser.add_argument("--table", action="store_true", help="write the README table")
+    parser.add_argument("--table", action="store_true",
+                        help="write the README table and the figures the package ships")
     args = parser.parse_args()
     if args.table:
         update_readme()

@@ -152,7 +152,7 @@ def test_cli_keeps_going_past_bad_files_and_reports_them(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (("--hop", "0.5", "--window", "0.2"), "--hop 0.5 is longer than --window 0.2"),
     (("--top", "1.5"), "--top is a share"),
-    (("--method", "gradient"), "--primary occlusion is not among"),
+    (("--method", "gradient", "--primary", "occlusion"), "--primary occlusion is not among"),
     (("-o", "/no/such/folder/x.json"), "does not exist"),
     (("--format", "html"), "--format html writes files: give -o FILE.html"),
 ])

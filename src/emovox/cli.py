@@ -663,7 +663,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     elif args.output:
         _check_writable("--output", args.output)
     methods = tuple(args.methods) if args.methods else None
-    if methods is not None and args.primary not in methods:
+    if methods is not None and args.primary != "auto" and args.primary not in methods:
         raise EmovoxError(f"--primary {args.primary} is not among the --method values given")
     for name, value in (("--window", args.window), ("--hop", args.hop)):
         if not value > 0:
@@ -1058,9 +1058,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", dest="methods", action="append", choices=list(EXPLAIN_METHODS),
                    help="a saliency method to run (repeatable; default: every one the model "
                    "allows)")
-    p.add_argument("--primary", choices=list(EXPLAIN_METHODS), default="occlusion",
-                   help="the method whose most salient stretches are measured (default "
-                   "occlusion)")
+    p.add_argument("--primary", choices=[*EXPLAIN_METHODS, "auto"], default="auto",
+                   help="the method whose most salient stretches are measured (default auto: "
+                   "the most faithful one the model gives, as benchmarked)")
     p.add_argument("--window", type=float, default=0.3, metavar="S",
                    help="occlusion: seconds silenced at a time (default 0.3)")
     p.add_argument("--hop", type=float, default=0.1, metavar="S",

@@ -123,6 +123,8 @@ class Explanation:
     register: str | None = None
     sentence: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Per method, what the faithfulness benchmark measured (None: not measured).
+    faithfulness: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record (names kept stable for other tools)."""
@@ -133,7 +135,7 @@ class Explanation:
                 "regions": [[round(a, 3), round(b, 3)] for a, b in self.regions],
                 "register": self.register,
                 "cues": [c.to_dict() for c in self.cues], "sentence": self.sentence,
-                "notes": list(self.notes)}
+                "faithfulness": self.faithfulness, "notes": list(self.notes)}
 
 
 # --- where ------------------------------------------------------------------------------------
@@ -347,8 +349,25 @@ def complement(spans: Sequence[tuple[float, float]], duration: float
     return tuple(out)
 
 
+def measured_faithfulness() -> dict[str, Any]:
+    """What ``benchmarks/explain_faithfulness.py`` measured, as the package ships it.
+
+    From ``data/explain_faithfulness.json``: per method and corpus, how much more silencing
+    the method's top 20 % lowers the emotion's probability than silencing random 20 %, and the
+    methods from most to least faithful; ``{}`` when it is not there.
+    """
+    import json
+    from importlib import resources
+
+    try:
+        text = resources.files("emovox").joinpath("data/explain_faithfulness.json").read_text()
+    except (FileNotFoundError, OSError):
+        return {}
+    return dict(json.loads(text))
+
+
 def explain_signal(recognizer: Any, signal: np.ndarray, *, path: str | None = None,
-                   methods: Sequence[str] | None = None, primary: str = "occlusion",
+                   methods: Sequence[str] | None = None, primary: str = "auto",
                    window: float = 0.3, hop: float = 0.1, top: float = TOP_SHARE,
                    cues: bool = True) -> Explanation:
     """Explain one prepared signal (mono float32 at the recognizer's rate).
@@ -359,7 +378,9 @@ def explain_signal(recognizer: Any, signal: np.ndarray, *, path: str | None = No
         path: Its name, for the record.
         methods: Saliency methods to run (one the model cannot give is left out with a
             note); ``None``: every method the model and recording allow.
-        primary: The method whose top cells are the salient regions.
+        primary: The method whose top cells are the salient regions; ``"auto"``: the most
+            faithful the model gives, as measured (:func:`measured_faithfulness`; occlusion
+            when nothing was measured).
         window: Occlusion stretch, seconds.
         hop: Grid cell and occlusion step, seconds.
         top: Share of cells taken as salient.
@@ -368,10 +389,11 @@ def explain_signal(recognizer: Any, signal: np.ndarray, *, path: str | None = No
     asked = methods is not None
     methods = tuple(methods) if methods is not None else METHODS
     unknown = [m for m in methods if m not in METHODS]
-    if unknown or primary not in METHODS:
+    if unknown or primary not in (*METHODS, "auto"):
         bad = ", ".join(unknown or [primary])
         raise ConfigError(f"unknown saliency method {bad} (use {', '.join(METHODS)})")
-    if primary not in methods:
+    measured = measured_faithfulness()
+    if primary != "auto" and primary not in methods:
         raise ConfigError(f"the primary method {primary!r} is not among the methods run")
     if not (0 < hop <= window):
         raise ConfigError(f"need 0 < hop <= window, got hop {hop:g}, window {window:g}")
@@ -410,6 +432,9 @@ def explain_signal(recognizer: Any, signal: np.ndarray, *, path: str | None = No
                 notes.append(f"{method}: {exc}")
             continue
         saliency[method] = Saliency(method, tuple(grid.tolist()), tuple(values.tolist()))
+    if primary == "auto":
+        order = [m for m in measured.get("order", []) if m in saliency]
+        primary = (order or [m for m in METHODS if m in saliency] or ["occlusion"])[0]
     if primary not in saliency:
         raise EmovoxError(f"the primary method {primary!r} cannot explain this model or "
                           f"recording ({'; '.join(notes)})")
@@ -420,8 +445,9 @@ def explain_signal(recognizer: Any, signal: np.ndarray, *, path: str | None = No
     if cues:
         found, register = measure_cues(signal, rate, regions, duration, label)
         sentence = describe(label, float(prediction.probabilities[label]), regions, found)
+    faithful = {m: measured.get("methods", {}).get(m) for m in saliency}
     return Explanation(path, label, dict(prediction.probabilities), duration, saliency, primary,
-                       regions, found, register, sentence, tuple(notes))
+                       regions, found, register, sentence, tuple(notes), faithful)
 
 
 def _frame_method(recognizer: Any, signal: np.ndarray, target: int, method: str,
