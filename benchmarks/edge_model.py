@@ -195,6 +195,22 @@ def teacher_hints(teacher, feats: list) -> np.ndarray:  # noqa: ANN001
     return (scores / scale).astype(np.float32)
 
 
+def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities at a higher temperature (Hinton et al. 2015): ``softmax(log p / T)``.
+
+    On its own training recordings the teacher answers almost one-hot (p of the label
+    0.98-0.99); softened, the ranking of the other classes, which is what distillation
+    teaches beyond the label, gets weight in the target.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    if temperature == 1.0:
+        return p.astype(np.float32)
+    z = np.log(np.maximum(p, 1e-12)) / float(temperature)
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def mixture_views(bank: FeatureBank, utts: list, count: int, seed: int) -> list[list]:
     """Per recording, ``count`` waveforms no teacher trained on: the recording mixed with
     another of ``utts`` (drawn at random; tiled or cut to its length) at a weight drawn from
@@ -220,17 +236,18 @@ def mixture_views(bank: FeatureBank, utts: list, count: int, seed: int) -> list[
 
 def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, versions: list,  # noqa: ANN001
                 cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
-                views: list[list] | None = None) -> list:
+                views: list[list] | None = None, temperature: float = 1.0) -> list:
     """Per recording, per version: the student's input, gate, the teacher's probabilities
     (and its representation when ``cfg.hint``, its frames when ``cfg.frame_hint``); then,
     with ``views`` (waveforms per recording, :func:`mixture_views`), one more item per view,
-    its target the teacher's probabilities on it."""
+    its target the teacher's probabilities on it. The teacher's probabilities are softened
+    by ``temperature`` (:func:`soften`)."""
     feats = [bank.get(u, v) for u in utts for v in versions]
     extra = [w for row in views or [] for w in row]
     if extra and cfg.frame_hint > 0:
         raise SystemExit("edge_model.py: views and frame_hint do not go together yet")
     feats += [np.asarray(bank.frontend(w), dtype=np.float32) for w in extra]
-    probs = teacher.classify(feats).probabilities.astype(np.float32)
+    probs = soften(teacher.classify(feats).probabilities, temperature)
     hints = teacher_hints(teacher, feats) if cfg.hint > 0 else None
     del feats
     items, k = [], 0
@@ -261,7 +278,7 @@ def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, vers
 
 def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list[str],  # noqa: ANN001
              cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
-             n_views: int = 0) -> dict:
+             n_views: int = 0, temperature: float = 1.0) -> dict:
     """Teacher and student for one fold; their scores on its test speakers."""
     started = time.time()
     config = load_recipe("default")
@@ -270,7 +287,7 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     t_probs = predict_utterances(teacher, bank, fold.test)
     versions = _versions(config, train, bank, config.classic.speeds(config.augment))
     views = mixture_views(bank, train, n_views, cfg.seed) if n_views else None
-    items = build_items(teacher, bank, inputs, train, versions, cfg, frames, views)
+    items = build_items(teacher, bank, inputs, train, versions, cfg, frames, views, temperature)
     y = [labels.index(str(u.label)) for u in train] + [-1] * (len(items) - len(train))
     teacher_seconds = time.time() - started
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
@@ -284,7 +301,7 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     agree = float(np.mean(t_probs.argmax(1) == s_probs.argmax(1)))
     return {"fold": fold.index, "test_speakers": fold.test_speakers,
             "n_train": len(train), "n_test": len(fold.test), "versions": len(versions),
-            "views": n_views,
+            "views": n_views, "soften": temperature,
             "teacher": scores(t_probs), "student": scores(s_probs),
             "label_agreement": round(100 * agree, 2),
             "teacher_seconds": round(teacher_seconds, 1),
@@ -690,6 +707,9 @@ def main() -> None:
                         "corpus, as the bundled models train on both (results in "
                         "edge/<corpus>+<also>/)")
     parser.add_argument("--epochs", type=int, default=edge.DistillConfig.epochs)
+    parser.add_argument("--soften", type=float, default=1.0,
+                        help="temperature the teacher's probabilities are softened by before "
+                        "they become targets (exploration; 1: as given)")
     parser.add_argument("--views", type=int, default=0,
                         help="mixture views per training recording, each labelled by the "
                         "teacher alone (see mixture_views)")
@@ -726,6 +746,8 @@ def main() -> None:
     wanted = {int(x) for x in args.folds.split(",")} if args.folds else {f.index for f in folds}
     out.mkdir(parents=True, exist_ok=True)
     cfg = distill_config(args)
+    if args.soften <= 0:
+        parser.error("--soften is a temperature above 0")
     if args.select and not args.out:
         parser.error("--select writes exploration results: give --out")
     todo = [f for f in folds
@@ -741,7 +763,8 @@ def main() -> None:
         if args.select:  # the validation speakers stand in for the test speakers
             fold = dataclasses.replace(fold, test=fold.valid, valid=())
         doc = {**provenance(), "selection": args.select, "also": args.also,
-               **run_fold(fold, bank, frontend, inputs, labels, cfg, frames, args.views)}
+               **run_fold(fold, bank, frontend, inputs, labels, cfg, frames, args.views,
+                          args.soften)}
         write_text(path, json.dumps(doc, indent=1))
         print(f"fold {fold.index}: teacher UA {doc['teacher']['ua']:.1f}, student UA "
               f"{doc['student']['ua']:.1f}, labels agree {doc['label_agreement']:.1f} %",

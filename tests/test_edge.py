@@ -375,3 +375,21 @@ def test_mixture_views_mix_each_recording_with_another_at_its_own_level(load_ben
                for x, y in zip(r, s, strict=True))
     other = module.mixture_views(Bank(), utts, 3, seed=1)
     assert not np.array_equal(views[0][0], other[0][0])
+
+
+def test_soften_keeps_the_ranking_and_raises_the_entropy(load_benchmark):
+    module = load_benchmark("edge_model")
+    p = np.array([[0.98, 0.015, 0.005], [0.1, 0.2, 0.7]])
+    assert np.allclose(module.soften(p, 1.0), p)
+    soft = module.soften(p, 4.0)
+    assert np.allclose(soft.sum(axis=1), 1.0, atol=1e-6)
+    assert (soft.argmax(axis=1) == p.argmax(axis=1)).all()
+    assert (np.argsort(soft, axis=1) == np.argsort(p, axis=1)).all()
+
+    def entropy(q: np.ndarray) -> np.ndarray:
+        return -(q * np.log(q)).sum(axis=1)
+
+    assert (entropy(soft) > entropy(p) + 0.1).all()
+    # p ** (1/T), normalised: the second class of the first row by hand
+    by_hand = 0.015 ** 0.25 / (0.98 ** 0.25 + 0.015 ** 0.25 + 0.005 ** 0.25)
+    assert soft[0, 1] == pytest.approx(by_hand, rel=1e-5)
