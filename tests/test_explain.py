@@ -210,3 +210,34 @@ def test_cli_writes_a_page_or_figure_per_file(tmp_path, capsys):
     assert out.count("[") == 2  # each sentence names its file
     code, _, err = run(capsys, example_path(), other, "--no-cues", "-o", tmp_path / "one.html")
     assert code == 2 and "is one file, for one input; 2 inputs need -o FOLDER" in err
+
+
+def test_readme_table_and_shipped_figures_are_what_the_committed_folds_give(load_benchmark):
+    module = load_benchmark("explain_faithfulness")
+    readme = module.README.read_text()
+    inside = readme.split(module.START, 1)[1].split(module.END, 1)[0]
+    assert inside.strip() == module.render_table().strip()
+    record = module.shipped_record()
+    if record["methods"]:
+        assert json.loads(module.DATA.read_text()) == record
+        assert explain.measured_faithfulness() == record
+        assert record["order"][0] in explain.METHODS
+
+
+def test_faithfulness_summary_ratios_and_the_most_faithful_method(load_benchmark):
+    module = load_benchmark("explain_faithfulness")
+
+    def item(method_drops):  # per method: (deletion, random deletion) at every share
+        return {"cost": {m: 0.1 for m in method_drops} | {"all_with_cues": 0.5},
+                "methods": {m: {f"{q:g}": {"deletion": d, "deletion_random": r,
+                                           "insertion": 0.1, "insertion_random": 0.3}
+                                for q in module.SHARES} for m, (d, r) in method_drops.items()},
+                "plausibility": {"salient": 0.75, "random": 0.5}}
+
+    docs = [{"items": [item({"occlusion": (0.3, 0.1), "gradient": (0.2, 0.1)}),
+                       item({"occlusion": (0.1, 0.1), "gradient": (0.4, 0.1)})]}]
+    sm = module.summarise(docs)
+    assert sm["methods"]["occlusion"]["0.2"]["deletion_ratio"] == 2.0
+    assert sm["methods"]["gradient"]["0.2"]["deletion_ratio"] == 3.0
+    assert sm["most_faithful"] == "gradient" and sm["recordings"] == 2
+    assert sm["plausibility"] == {"recordings": 2, "salient": 0.75, "random": 0.5}
