@@ -316,13 +316,13 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
 def seen_in_selection(key: str) -> list[int]:
     """Folds of an evaluation (results folder name) whose test speakers took part in choosing
     its settings, as validation speakers of another fold: RAVDESS fold 2 (the hint and the
-    epochs, see :data:`HINT`); with views also EmoDB folds 2 and 6 (the views were chosen on
-    EmoDB folds 1 and 5's validation speakers, ``--select --folds 1,5``, see
+    epochs, see :data:`HINT`); with views or softening also EmoDB folds 2 and 6 (each was
+    chosen on EmoDB folds 1 and 5's validation speakers, ``--select --folds 1,5``, see
     ``benchmarks/explore/edge_selection``)."""
     corpus = key.split("+")[0].split("@")[0]
     if corpus == "ravdess":
         return [2]
-    if corpus == "emodb" and "@views" in key:
+    if corpus == "emodb" and ("@views" in key or "@soften" in key):
         return [2, 6]
     return []
 
@@ -475,25 +475,36 @@ SETTINGS = (
     ("emodb", "EmoDB", "leave one speaker out", "the fold's training speakers"),
     ("emodb+ravdess", "EmoDB", "leave one speaker out", "the fold's training speakers + RAVDESS"),
 )
-#: The distillation recipes benchmarked, newest first: (``--views``, ``--epochs``).
-RECIPES = ((4, 30), (0, 60))
+#: The distillation recipes benchmarked, newest first: (``--views``, ``--epochs``,
+#: ``--soften``).
+RECIPES = ((0, 60, 4.0), (4, 30, 1.0), (0, 60, 1.0))
 
 
-def results_key(setting: str, views: int) -> str:
+def results_key(setting: str, views: int, soften: float = 1.0) -> str:
     """The results folder of a setting (``corpus`` or ``corpus+other``) under a recipe."""
-    return f"{setting}@views{views}" if views else setting
+    return (setting + (f"@views{views}" if views else "")
+            + (f"@soften{soften:g}" if soften != 1.0 else ""))
 
 
-def recipe_text(views: int, epochs: int) -> str:
+def recipe_text(views: int, epochs: int, soften: float = 1.0) -> str:
     """A recipe in words."""
-    return (f"{views} mixture views per recording, {epochs} epochs" if views
-            else f"no views, {epochs} epochs")
+    parts = [f"{views} mixture views per recording" if views else "no views", f"{epochs} epochs"]
+    if soften != 1.0:
+        parts.insert(0, f"teacher softened at T = {soften:g}")
+    return ", ".join(parts)
+
+
+def recipe_of(doc: dict) -> tuple[int, int, float]:
+    """The recipe a fold record or the shipped record was made with."""
+    return (int(doc.get("views", 0)), int(doc["distill"]["epochs"]),
+            float(doc.get("soften", 1.0)))
 
 
 #: The fold evaluations the card and README report: (results folder, corpus, protocol, what
 #: each fold trains on, recipe).
-EVALUATIONS = tuple((results_key(key, views), corpus, protocol, trained, (views, epochs))
-                    for views, epochs in RECIPES
+EVALUATIONS = tuple((results_key(key, views, soften), corpus, protocol, trained,
+                     (views, epochs, soften))
+                    for views, epochs, soften in RECIPES
                     for key, corpus, protocol, trained in SETTINGS)
 
 
@@ -580,7 +591,7 @@ def render_card() -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     notes: list[str] = []
-    bundled = (int(shipped.get("views", 0)), int(d["epochs"]))
+    bundled = recipe_of(shipped)
     for key, corpus, protocol, trained, recipe in EVALUATIONS:
         sm = evaluation(key)
         name = recipe_text(*recipe) + (" (the bundled model's)" if recipe == bundled else "")
@@ -657,9 +668,9 @@ def render_readme() -> str:
     text += (". Speaker-independent UA against its teacher, each trained on the fold's own "
              "corpus, then on it plus the other corpus (`benchmarks/edge_model.py`):")
     parts = []
-    views, epochs = int(doc.get("views", 0)), int(doc["distill"]["epochs"])
+    bundled = recipe_of(doc)
     for key, corpus, protocol, trained, recipe in EVALUATIONS:
-        if recipe != (views, epochs):  # the bundled model's recipe only
+        if recipe != bundled:  # the bundled model's recipe only
             continue
         sm = evaluation(key)
         where = f"{corpus} ({protocol}; {trained})"
@@ -731,7 +742,7 @@ def main() -> None:
     if args.also == args.corpus:
         parser.error("--also names the other corpus")
     out = args.out or OUT / results_key(
-        f"{args.corpus}+{args.also}" if args.also else args.corpus, args.views)
+        f"{args.corpus}+{args.also}" if args.also else args.corpus, args.views, args.soften)
     config = load_recipe("default")
     utts = sorted(load_corpus(args.corpus, args.data / args.corpus, classes="default7"),
                   key=lambda u: u.id)
