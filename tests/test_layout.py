@@ -24,7 +24,7 @@ STAGES = [
     "bundle",                                           # what a trained model is
     "dataset", "train", "experiment",                   # training and cross-validation
     "explain", "report",                                # why a model said what it said
-    "inference", "robustness", "live", "serve", "export",  # using a model
+    "inference", "robustness", "fairness", "live", "serve", "export",  # using a model
     "edge",                                             # the edge model: distil, export
     "cli", "__main__", "__init__",                      # shells
 ]

@@ -450,6 +450,63 @@ def _add_recipe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
 
+# --- emovox fairness --------------------------------------------------------------------------
+
+
+def cmd_fairness(args: argparse.Namespace) -> int:
+    """Per-group scores and the gaps between groups, with speaker-bootstrap intervals."""
+    from .errors import require
+    from .fairness import audit_model, audit_results, plot_report, read_results, render_text
+    from .files import provenance
+
+    if args.format is None:
+        args.format = "json" if (args.output or "").lower().endswith(".json") else "text"
+    for option, target in (("--output", args.output), ("--plot", args.plot)):
+        if target:
+            _check_writable(option, target)
+    if args.plot:
+        require("matplotlib", "plot")
+    if args.bootstrap < 0:
+        raise EmovoxError(f"--bootstrap must be 0 or more (got {args.bootstrap})")
+    if args.min_speakers < 1:
+        raise EmovoxError(f"--min-speakers must be at least 1 (got {args.min_speakers})")
+    options = {"group": args.group, "n_boot": args.bootstrap, "seed": args.seed,
+               "min_speakers": args.min_speakers}
+    if args.results:
+        if args.model is not None:
+            raise EmovoxError("--results audits the predictions the cv run stored: --model is "
+                              "not used with it")
+        if args.classes:
+            raise EmovoxError("--results scores the run's own classes: --classes is not used "
+                              "with it")
+        corpus = str(read_results(args.results)["corpus"])
+        if args.corpus and args.corpus != corpus:
+            raise EmovoxError(f"--corpus {args.corpus}: {args.results} is a run on {corpus}")
+        utterances = _load_corpora([corpus], [args.root], None)[0]
+        doc = audit_results(args.results, utterances, **options)
+    else:
+        if not args.corpus:
+            raise EmovoxError("give the labelled set (--corpus NAME --root DIR) with a model, "
+                              "or --results results.json --root DIR for a cv run")
+        _model_file(args.model)  # a missing checkpoint fails before any work
+        utterances = _load_corpora([args.corpus], [args.root], args.classes)[0]
+        recognizer = _recognizer(args)
+        bar = _ProgressBar(len(utterances)) if sys.stderr.isatty() else None
+        doc = audit_model(recognizer, utterances, progress=bar, **options)
+        doc["source"] = {**doc["source"], "model": args.model or "default"}
+    doc = {**doc, **provenance()}
+    text = json.dumps(doc, indent=1) if args.format == "json" else render_text(doc)
+    _emit(text, args.output)
+    if args.plot:
+        plot_report(doc, args.plot)
+    failed = doc["excluded"].get("failed", 0)
+    if failed:
+        sys.stderr.write(f"emovox: {failed} recordings could not be predicted and were left "
+                         "out\n")
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
 # --- emovox predict ---------------------------------------------------------------------------
 
 
@@ -1003,6 +1060,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     _add_model_options(p, THREADS_HELP)
     p.set_defaults(func=cmd_robustness)
+
+    p = sub.add_parser(
+        "fairness", help="per-group scores (gender, ...) and the gaps between groups, with "
+        "speaker-bootstrap confidence intervals",
+        description="Audit a model on a labelled set (--corpus NAME --root DIR, or --corpus "
+        "manifest --root FILE.csv), or a cross-validation run from the predictions it stored "
+        "for its held-out speakers (--results results.json, with --root of the corpus it ran "
+        "on: the fold files keep ids, not truth or speakers). Per group of --group: UA, WA, "
+        "macro-F1 and per-class TPR; between groups: the TPR gap (mean over classes), the "
+        "demographic parity gap and equalised odds (largest over classes). Every figure has a "
+        "95 %% interval from a bootstrap that resamples speakers, not recordings, within each "
+        "group. Groups with fewer than --min-speakers speakers are reported as too small.")
+    p.add_argument("--corpus", help="corpus name (see `emovox corpora`); with --results, "
+                   "read from the results file")
+    p.add_argument("--root", required=True, help="its folder, or the manifest CSV")
+    p.add_argument("--results", metavar="FILE",
+                   help="an `emovox cv` results.json (its folds/ beside it): audit the run's "
+                   "held-out predictions instead of running a model")
+    p.add_argument("--group", default="gender", metavar="COLUMN",
+                   help="group column: gender (default), session, corpus, a manifest column, "
+                   "a corpus field such as RAVDESS's intensity, or speaker_cluster (two "
+                   "clusters of speakers by median F0; needs emovox[explain])")
+    p.add_argument("--classes", help="class subset of the corpus: a name or a,b,c")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap resamples (default 1000; 0: no intervals)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--min-speakers", type=int, default=2, metavar="N",
+                   help="smallest group judged, in speakers (default 2)")
+    p.add_argument("--format", choices=["text", "json"],
+                   help="output format (default: json for -o FILE.json, else text)")
+    p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="per-group UA and per-class TPR with their intervals (emovox[plot])")
+    _add_model_options(p, THREADS_HELP)
+    p.set_defaults(func=cmd_fairness)
 
     p = sub.add_parser(
         "predict", help="recognise emotions in audio files and folders",
