@@ -17,7 +17,7 @@ STAGES = [
     "_version", "errors", "types", "labels", "files",   # records and plumbing
     "config",                                           # recipes: every option, checked
     "ops", "layers",                                    # numbers (numpy, torch)
-    "audio", "vad", "cues",                             # audio; its acoustic cues
+    "audio", "vad", "cues", "voice",                    # audio; its cues; voice conversion
     "corpora", "folds",                                 # data and protocols
     "features", "conditions", "augment",                # frontends; test and training audio
     "models", "losses", "evaluate",                     # networks, objectives, metrics
