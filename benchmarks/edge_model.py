@@ -389,21 +389,22 @@ def ship(args: argparse.Namespace) -> None:
     cfg = distill_config(args)
     frames = TeacherFrames(args.cache, frontend) if cfg.frame_hint > 0 else None
     views = mixture_views(bank, utts, args.views, cfg.seed) if args.views else None
-    items = build_items(teacher, bank, inputs, utts, versions, cfg, frames, views)
+    items = build_items(teacher, bank, inputs, utts, versions, cfg, frames, views, args.soften)
     y = [labels.index(str(u.label)) for u in utts] + [-1] * (len(items) - len(utts))
     started = time.time()
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
     for old in pretrained.glob("edge-*.onnx"):
         old.unlink()
     record = {**provenance(), "teacher": DEFAULT_MODEL, "n_recordings": len(utts),
-              "versions": len(versions), "views": args.views,
+              "versions": len(versions), "views": args.views, "soften": args.soften,
               "train_seconds": round(time.time() - started, 1),
               "distill": {k: (list(v) if isinstance(v, tuple) else v)
                           for k, v in vars(cfg).items()},
               "history": student.history}
     path = edge.save_edge(student, teacher, pretrained, info={"edge": {
         k: record[k]
-        for k in ("git_revision", "date", "n_recordings", "versions", "views", "distill")}})
+        for k in ("git_revision", "date", "n_recordings", "versions", "views", "soften",
+                  "distill")}})
     model = load_checkpoint(path)
     graph = Path(model.encoder)
     # the graph against the network it was exported from, on recordings it trained on
@@ -556,9 +557,13 @@ def render_card() -> str:
         f"On every one of the default model's {shipped['n_recordings']} training recordings "
         f"(RAVDESS + EmoDB, 7 classes) in the {shipped['versions']} versions the default "
         "model trains on (as recorded, 0.9x and 1.1x speed, four multi-condition copies): the "
-        f"target is {d['alpha']:g} x the default model's probabilities for that version plus "
-        f"{1 - d['alpha']:g} x the label; {d['epochs']} epochs (each recording once per epoch, "
-        f"in a random version), batch {d['batch_size']}, AdamW (lr {d['lr']:g}, one-cycle), "
+        f"target is {d['alpha']:g} x the default model's probabilities for that version"
+        + (f" softened at temperature {shipped['soften']:g} (each probability to the power "
+           f"1/{shipped['soften']:g}, renormalised: on its own training recordings the "
+           "default model answers almost one-hot, and softened its ranking of the other "
+           "classes weighs in the target)" if shipped.get("soften", 1.0) != 1.0 else "")
+        + f" plus {1 - d['alpha']:g} x the label; {d['epochs']} epochs (each recording once "
+        f"per epoch, in a random version), batch {d['batch_size']}, AdamW (lr {d['lr']:g}, one-cycle), "
         f"crops of {d['crop_seconds']:g} s, {d['freq_masks']} frequency and {d['time_masks']} "
         f"time masks" + (f", {d['mixup']:g} of inputs mixed with another" if d.get("mixup")
                          else "") + "." + (
@@ -726,6 +731,8 @@ def main() -> None:
                         "teacher alone (see mixture_views)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.soften <= 0:
+        parser.error("--soften is a temperature above 0")
     if args.ship:
         ship(args)
         return
@@ -757,8 +764,6 @@ def main() -> None:
     wanted = {int(x) for x in args.folds.split(",")} if args.folds else {f.index for f in folds}
     out.mkdir(parents=True, exist_ok=True)
     cfg = distill_config(args)
-    if args.soften <= 0:
-        parser.error("--soften is a temperature above 0")
     if args.select and not args.out:
         parser.error("--select writes exploration results: give --out")
     todo = [f for f in folds
