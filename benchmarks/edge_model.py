@@ -563,10 +563,10 @@ def render_card() -> str:
            "default model answers almost one-hot, and softened its ranking of the other "
            "classes weighs in the target)" if shipped.get("soften", 1.0) != 1.0 else "")
         + f" plus {1 - d['alpha']:g} x the label; {d['epochs']} epochs (each recording once "
-        f"per epoch, in a random version), batch {d['batch_size']}, AdamW (lr {d['lr']:g}, one-cycle), "
-        f"crops of {d['crop_seconds']:g} s, {d['freq_masks']} frequency and {d['time_masks']} "
-        f"time masks" + (f", {d['mixup']:g} of inputs mixed with another" if d.get("mixup")
-                         else "") + "." + (
+        f"per epoch, in a random version), batch {d['batch_size']}, AdamW (lr {d['lr']:g}, "
+        f"one-cycle), crops of {d['crop_seconds']:g} s, {d['freq_masks']} frequency and "
+        f"{d['time_masks']} time masks"
+        + (f", {d['mixup']:g} of inputs mixed with another" if d.get("mixup") else "") + "." + (
             f" Besides, {shipped['views']} mixture views of each recording (mixed with another "
             "training recording at a random weight, levels equalised first; made afresh, so "
             "the default model never trained on them), each an item of its own whose target "
