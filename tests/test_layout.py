@@ -22,7 +22,7 @@ STAGES = [
     "features", "conditions", "augment",                # frontends; test and training audio
     "models", "losses", "evaluate",                     # networks, objectives, metrics
     "bundle",                                           # what a trained model is
-    "dataset", "train", "experiment",                   # training and cross-validation
+    "dataset", "covada", "train", "experiment",         # training and cross-validation
     "explain", "report",                                # why a model said what it said
     "inference", "robustness", "fairness", "live", "serve", "export",  # using a model
     "edge",                                             # the edge model: distil, export

@@ -384,6 +384,37 @@ class AugmentConfig:
             utterance also exists played at these speeds (features cached once); each epoch
             draws one version per utterance, uniformly over ``[1.0, *speed_factors]``. The
             classic trainers use every version. Empty: off (an addition to the paper).
+        covada: CO-VADA (Tsai et al. 2025; :mod:`emovox.covada`): an early model is fitted on
+            the clean training recordings; the share of them it learned most easily and
+            confidently is taken as bias-aligned; those get voice-converted copies
+            (:func:`emovox.voice.convert`: pitch and formants moved towards the other
+            register, the emotion kept) that join the training data as versions ``"cv0"``...
+            (used like the multi-condition copies). Needs no demographic labels; only training
+            speakers are scored or converted. Needs the ``explain`` extra (Praat).
+        covada_share: Share of the training recordings taken as bias-aligned, in (0, 1]
+            (0.3, a choice: the paper's number is not known here).
+        covada_per_class: Take the share within each class (the copies keep the class
+            proportions, so the method does not also reweight the classes); false: of all
+            recordings, whatever their class. A choice, on by default.
+        covada_score: What ranks the recordings: ``"confidence"``, the early model's
+            probability of the recording's own label; ``"speed"`` (``method = "neural"``
+            only), that probability averaged over the early model's epochs (learned early and
+            stayed learned).
+        covada_C: The classic trainers' early model: a logistic regression on the clean
+            recordings' pooled statistics with this inverse regularisation (strong: 1e-4, a
+            choice made so that on EmoDB's training speakers it is still learning, about 90 %
+            of them right, probabilities spread out, where ``C = 0.1`` fits all of them).
+        covada_epochs: The neural trainer's early model: the recipe's network trained this
+            many epochs on the clean recordings (no mixing, speed or condition copies; 3, a
+            choice).
+        covada_copies: Converted copies per selected recording, each with its own draw of
+            the factors (1).
+        covada_seed: Seed of the factor draws; a copy depends on it, the recording and the
+            copy's index only (and the speaker's register), so it is the same in every fold
+            and cached once.
+        covada_check: Keep a copy only if the early model still gives it the recording's own
+            label ("still carries the emotion"); the record says how many were dropped. Off:
+            every copy is kept (the agreement is still recorded).
     """
 
     method: Literal["eam", "mixup", "length", "none"] = "eam"
@@ -397,6 +428,15 @@ class AugmentConfig:
     conditions: list[str] = field(default_factory=list)
     condition_copies: int = 0
     condition_seed: int = 1
+    covada: bool = False
+    covada_share: float = 0.3
+    covada_per_class: bool = True
+    covada_score: Literal["confidence", "speed"] = "confidence"
+    covada_C: float = 1e-4  # noqa: N815 - scikit-learn's name
+    covada_epochs: int = 3
+    covada_copies: int = 1
+    covada_seed: int = 18
+    covada_check: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.conditions, str) or not all(
@@ -413,6 +453,17 @@ class AugmentConfig:
         if unknown:
             raise ConfigError(f"unknown augment.conditions {unknown[0]!r}; choose from "
                               f"{', '.join(TRAINING_CONDITIONS)}")
+        if not 0.0 < self.covada_share <= 1.0:
+            raise ConfigError(f"augment.covada_share must be in (0, 1], got {self.covada_share}")
+        if self.covada_score not in ("confidence", "speed"):
+            raise ConfigError(f"augment.covada_score must be \"confidence\" or \"speed\", got "
+                              f"{self.covada_score!r}")
+        if not 0.0 < self.covada_C < float("inf"):
+            raise ConfigError(f"augment.covada_C must be > 0, got {self.covada_C}")
+        for name in ("covada_epochs", "covada_copies"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or value < 1:
+                raise ConfigError(f"augment.{name} must be >= 1, got {value}")
 
     def mixer_config(self) -> Any:
         """The :mod:`emovox.augment` config object for ``method``."""
@@ -597,6 +648,13 @@ class TrainConfig:
         if self.augment.condition_copies and is_finetuned(self):
             raise ConfigError("augment.condition_copies needs a frozen frontend (features are "
                               "extracted once per copy)")
+        if self.augment.covada and is_finetuned(self):
+            raise ConfigError("augment.covada needs a frozen frontend (features are extracted "
+                              "once per converted copy)")
+        if (self.augment.covada and self.augment.covada_score == "speed"
+                and self.method != "neural"):
+            raise ConfigError("augment.covada_score = \"speed\" needs method = \"neural\" (the "
+                              "classic early model has no epochs)")
         if self.classic.fuse and (self.method != "neural" or is_finetuned(self)):
             raise ConfigError("classic.fuse needs method = \"neural\" and a frozen frontend")
 

@@ -3,8 +3,9 @@
 :class:`FeatureBank` extracts (or reads from the on-disk cache) the features of a set of
 utterances once, keeps them in the cache dtype (float16 by default) and serves them to every
 fold of a cross-validation; speed-perturbed versions are extracted on request; waveforms are
-read on demand for the augmentations that mix audio. :func:`fit_normalizer` computes the
-standardisation statistics a run needs from it.
+read on demand for the augmentations that mix audio; voice-converted copies (CO-VADA) are
+extracted for the recordings a run names. :func:`fit_normalizer` computes the standardisation
+statistics a run needs from it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .bundle import Normalizer
 from .conditions import training_copy
 from .features import FeatureCache
 from .types import Utterance
+from .voice import VoiceShift, convert, median_f0
 
 __all__ = ["FeatureBank", "Version", "fit_normalizer", "group_of"]
 
@@ -43,7 +45,9 @@ class FeatureBank:
     Features are held in the cache dtype (float16 by default) and returned as float32. A
     *version* names what was heard: ``1.0`` is the audio as it is, other floats are speed
     factors (:meth:`add_speeds`), strings are multi-condition copies (:meth:`add_conditions`,
-    ``"mc<k>"``). Every version is extracted on request and cached like the clean one.
+    ``"mc<k>"``) or voice-converted copies (:meth:`add_voice_copies`, ``"cv<k>"``, held by the
+    recordings they were asked for only). Every version is extracted on request and cached
+    like the clean one.
     """
 
     def __init__(self, frontend: Any, utterances: Sequence[Utterance], cache_dir: Path | None,
@@ -59,22 +63,29 @@ class FeatureBank:
         # How each added copy version is made (plain values: no closure holds the bank, so a
         # bank is freed as soon as it is dropped, not at the next cycle collection).
         self._copies: dict[str, tuple[tuple[str, ...], int, int]] = {}
+        self._voices: dict[tuple[str, str], VoiceShift] = {}
+        self._median_f0: dict[str, float | None] = {}
         self._by_speaker: dict[str, list[Utterance]] | None = None
         self._extract(self.utterances, 1.0, "")
 
-    def _extract(self, utterances: Sequence[Utterance], version: Version, variant: str) -> None:
-        todo = [u for u in utterances if (u.id, version) not in self.features]
+    def _extract(self, utterances: Sequence[Utterance], version: Version,
+                 variant: str | Sequence[str]) -> None:
+        """Features of ``version`` of each utterance; ``variant``: the cache tag (or one each)."""
+        tags = [variant] * len(utterances) if isinstance(variant, str) else list(variant)
+        todo = [(u, tag) for u, tag in zip(utterances, tags, strict=True)
+                if (u.id, version) not in self.features]
         t0 = time.time()
-        for i, utt in enumerate(todo):
-            feats = self.cache.get(utt, variant) if self.cache is not None else None
+        for i, (utt, tag) in enumerate(todo):
+            feats = self.cache.get(utt, tag) if self.cache is not None else None
             if feats is None:
                 feats = np.asarray(self.frontend(self.wave(utt, version))).astype(
                     self.cache_dtype)
                 if self.cache is not None:
-                    self.cache.put(utt, feats, variant)
+                    self.cache.put(utt, feats, tag)
             self.features[(utt.id, version)] = np.asarray(feats, dtype=self.cache_dtype)
             if self.progress and ((i + 1) % 100 == 0 or i + 1 == len(todo)):
-                label = self.frontend.name + (f" {variant}" if variant else "")
+                name = variant if isinstance(variant, str) else str(version)
+                label = self.frontend.name + (f" {name}" if name else "")
                 _log(f"features {label}: {i + 1}/{len(todo)} ({time.time() - t0:.0f} s)")
 
     def add_speeds(self, utterances: Sequence[Utterance], speeds: Sequence[float]) -> None:
@@ -101,6 +112,42 @@ class FeatureBank:
             self._extract(utterances, version, f"mc{k}-{tag}")
             versions.append(version)
         return versions
+
+    def add_voice_copies(self, utterances: Sequence[Utterance],
+                         shifts: Sequence[Sequence[VoiceShift]]) -> list[str]:
+        """Extract voice-converted copies ``"cv0"``... of ``utterances``; their versions.
+
+        Copy ``k`` of ``utterances[i]`` is :func:`emovox.voice.convert` of its clean waveform
+        with ``shifts[i][k]`` (every utterance gives the same number of shifts). It is cached
+        under the factors themselves (the waveform depends on nothing else), so any run that
+        asks for the same factors reads it back. Only these utterances hold these versions;
+        asking again with other factors replaces a copy.
+        """
+        counts = {len(s) for s in shifts}
+        if len(counts) > 1 or len(shifts) != len(utterances):
+            raise ValueError("add_voice_copies needs one list of shifts per utterance, all "
+                             "of the same length")
+        versions = [f"cv{k}" for k in range(counts.pop() if counts else 0)]
+        for k, version in enumerate(versions):
+            tags = []
+            for utt, options in zip(utterances, shifts, strict=True):
+                shift = VoiceShift(*options[k])
+                if self._voices.get((utt.id, version)) != shift:
+                    self.features.pop((utt.id, version), None)
+                    self._voices[(utt.id, version)] = shift
+                tags.append(f"cv-p{shift.pitch_factor:g}-f{shift.formant_factor:g}")
+            self._extract(utterances, version, tags)
+        return versions
+
+    def voice_shift(self, utt: Utterance, version: str) -> VoiceShift | None:
+        """The factors of a voice-converted copy (``None``: this utterance has no such copy)."""
+        return self._voices.get((utt.id, version))
+
+    def median_f0(self, utt: Utterance) -> float | None:
+        """Median F0 (Hz) of the clean recording (:func:`emovox.voice.median_f0`), memoised."""
+        if utt.id not in self._median_f0:
+            self._median_f0[utt.id] = median_f0(self.wave(utt), self.frontend.sample_rate)
+        return self._median_f0[utt.id]
 
     def _speakers(self) -> dict[str, list[Utterance]]:
         """The bank's utterances by speaker (built once, on first use)."""
@@ -131,8 +178,11 @@ class FeatureBank:
         if speed == 1.0:
             return clean
         if isinstance(speed, str):
+            shift = self._voices.get((utt.id, speed))
+            if shift is not None:
+                return convert(clean, self.frontend.sample_rate, **shift._asdict())
             if speed not in self._copies:
-                raise KeyError(f"version {speed!r} was not added to this bank")
+                raise KeyError(f"version {speed!r} of {utt.id} was not added to this bank")
             families, seed, k = self._copies[speed]
             voices = [self.wave(v) for v in self._speakers().get(utt.speaker, [])
                       if v.id != utt.id]

@@ -11,7 +11,12 @@ Two kinds of trainer share the data path (:class:`~emovox.dataset.FeatureBank`):
 - ``method = "logreg"`` / ``"linear"``: the classic baselines, a logistic regression (stored as
   plain arrays) or a calibrated linear SVM on mean+std pooled (or functional) features.
 
-Flow of :func:`fit`: features (bank) -> normalisation statistics -> the trainer -> a bundle.
+Training versions of a recording: the clean audio, speed factors, multi-condition copies and,
+with ``augment.covada``, voice-converted copies of the recordings an early model learned
+easily (:mod:`emovox.covada`; only those recordings have them).
+
+Flow of :func:`fit`: features (bank) -> normalisation statistics -> (CO-VADA: early model,
+selection, converted copies) -> the trainer -> a bundle.
 The recipe options are documented in :mod:`emovox.config`.
 """
 
@@ -22,13 +27,14 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from . import covada
 from .augment import apply_batch_mixing
 from .bundle import (
     Bundle,
@@ -91,7 +97,8 @@ def fit(
         progress: Per-epoch progress lines on stderr.
 
     Returns:
-        The trained model; ``info["history"]`` holds the per-epoch log.
+        The trained model; ``info["history"]`` holds the per-epoch log, ``info["covada"]``
+        what CO-VADA did (:func:`emovox.covada.plan`).
     """
     if not train:
         raise EmovoxError("no training utterances")
@@ -104,6 +111,8 @@ def fit(
                           f"{len(train) + len(valid)} are all {sorted(present) or ['unlabelled']}")
     if config.method != "neural":
         require("sklearn", "sklearn")  # before any feature is extracted
+    if config.augment.covada:
+        require("parselmouth", "explain")
     if config.optim.threads:
         torch.set_num_threads(config.optim.threads)
     if frontend is None:
@@ -117,12 +126,15 @@ def fit(
     base = dict(config=config, labels=classes, sample_rate=int(frontend.sample_rate),
                 frontend_config=frontend.config(), normalizer=normalizer)
     trained = [c for c in classes if any(u.label == c for u in list(train) + list(valid))]
+    plan = covada.CovadaPlan({}, {})
     if config.method != "neural":
         # No model selection: the validation speakers are training data here.
         pool = list(train) + list(valid)
         normalizer = fit_normalizer(config.data.normalization, bank, pool, list(extra))
         base["normalizer"] = normalizer
-        model = _fit_classic(config, pool, bank, normalizer, classes, base)
+        if config.augment.covada:
+            plan = _covada(config, pool, bank, normalizer, classes, frontend, base, progress)
+        model = _fit_classic(config, pool, bank, normalizer, classes, base, plan.copies)
     else:
         if config.classic.fuse and bank.get(train[0]).shape[-2] == 1:
             raise ConfigError("classic.fuse needs frame-level features (this frontend gives "
@@ -131,19 +143,46 @@ def fit(
         nets = dataclasses.replace(config, classic=dataclasses.replace(config.classic,
                                                                        fuse=False))
         base["config"] = nets
+        if config.augment.covada:
+            plan = _covada(config, train, bank, normalizer, classes, frontend, base, progress)
         fitter = _fit_ensemble if config.optim.ensemble > 1 else _fit_neural
         model = fitter(nets, train, valid, bank, normalizer, mode, classes, frontend, base,
-                       Path(run_dir) if run_dir else None, progress)
+                       Path(run_dir) if run_dir else None, progress, copies=plan.copies)
         if config.classic.fuse:
             model = _fuse_linear(config, model, list(train) + list(valid), bank, normalizer,
-                                 classes, progress)
+                                 classes, progress, plan.copies)
     model.info["trained_classes"] = trained
+    if config.augment.covada:
+        model.info["covada"] = plan.record
     return model
 
 
+def _covada(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
+            normalizer: Normalizer, classes: list[str], frontend: Any, base: dict[str, Any],
+            progress: bool) -> covada.CovadaPlan:
+    """CO-VADA's early model on ``train`` (training speakers only), then its plan."""
+    early_cfg = covada.early_config(config)
+    early_base = {**base, "config": early_cfg, "normalizer": normalizer}
+    history = None
+    t0 = time.time()
+    if config.method == "neural":
+        speed = config.augment.covada_score == "speed"
+        early = _fit_neural(early_cfg, train, [], bank, normalizer, config.data.normalization,
+                            classes, frontend, early_base, None, False,
+                            probe=train if speed else ())
+        history = early.info.get("probe_probabilities")
+    else:
+        head = _fit_linear(early_cfg, train, bank, normalizer, classes)
+        early = Bundle(network=head, info={}, **early_base)
+    if progress:
+        _log(f"CO-VADA early model ({time.time() - t0:.0f} s)")
+    return covada.plan(config, train, bank, early, classes, history, progress)
+
+
 def _fit_classic(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
-                 normalizer: Normalizer, classes: list[str], base: dict[str, Any]) -> Bundle:
-    network = _fit_linear(config, train, bank, normalizer, classes)
+                 normalizer: Normalizer, classes: list[str], base: dict[str, Any],
+                 copies: Mapping[str, Sequence[str]]) -> Bundle:
+    network = _fit_linear(config, train, bank, normalizer, classes, copies=copies)
     info = {"n_train": len(train), "n_valid": 0,
             "versions": _version_count(config)}
     return Bundle(network=network, info=info, **base)
@@ -164,10 +203,13 @@ def _versions(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank
 
 
 def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
-                normalizer: Normalizer, classes: list[str], method: str | None = None) -> Any:
+                normalizer: Normalizer, classes: list[str], method: str | None = None,
+                copies: Mapping[str, Sequence[str]] | None = None) -> Any:
     """Fit the classic model on pooled statistics of every version of ``train``.
 
-    Versions: the clean audio, each speed factor and each multi-condition copy.
+    Versions: the clean audio, each speed factor and each multi-condition copy; then the
+    converted copies ``copies`` names (utterance id -> versions; CO-VADA), of those
+    utterances only.
 
     Returns a :class:`LinearHead` (logistic regression) or a scikit-learn pipeline (SVM).
     """
@@ -180,9 +222,13 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
     method = method or config.method
     mode = config.data.normalization
     versions = _versions(config, train, bank, config.classic.speeds(config.augment))
+    rows = [(u, v) for v in versions for u in train]
+    copies = copies or {}
+    held = sorted({v for u in train for v in copies.get(u.id, ())})
+    rows += [(u, v) for v in held for u in train if v in copies.get(u.id, ())]
     x = np.stack([pool_stats(normalizer(bank.get(u, v), group_of(u, mode)), config.classic.layer)
-                  for v in versions for u in train])
-    y = np.array([classes.index(str(u.label)) for u in train] * len(versions))
+                  for u, v in rows])
+    y = np.array([classes.index(str(u.label)) for u, _ in rows])
     if method == "logreg":
         clf: Any = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter,
                                       class_weight=config.classic.class_weight)
@@ -211,7 +257,7 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
     full_intercept[logreg.classes_] = intercept
     head = LinearHead(scaler.mean_, scaler.scale_, full_coef, full_intercept)
     if config.classic.calibration_folds:
-        head.temperature = _fit_temperature(config, train, bank, normalizer, classes)
+        head.temperature = _fit_temperature(config, train, bank, normalizer, classes, copies)
     return head
 
 
@@ -231,12 +277,13 @@ def _layer_weights(config: TrainConfig, width: int, num_layers: int | None) -> n
 
 
 def _fit_temperature(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,
-                     normalizer: Normalizer, classes: list[str]) -> float:
+                     normalizer: Normalizer, classes: list[str],
+                     copies: Mapping[str, Sequence[str]]) -> float:
     """The temperature that best calibrates held-out training speakers (log loss).
 
     The training speakers are dealt into ``classic.calibration_folds`` folds (seeded by
     ``optim.seed``); each fold's clean recordings are scored by a logistic regression fitted,
-    with every version, on the other folds. Test speakers are never seen.
+    with every version (``copies`` too), on the other folds. Test speakers are never seen.
     """
     from scipy.optimize import minimize_scalar
 
@@ -255,7 +302,7 @@ def _fit_temperature(config: TrainConfig, train: Sequence[Utterance], bank: Feat
     for fold in range(k):
         held = [u for u in train if fold_of[u.speaker] == fold]
         head = _fit_linear(inner, [u for u in train if fold_of[u.speaker] != fold], bank,
-                           normalizer, classes, method="logreg")
+                           normalizer, classes, method="logreg", copies=copies)
         x = np.stack([pool_stats(normalizer(bank.get(u), group_of(u, mode)),
                                  config.classic.layer) for u in held])
         logits.append(head.logits(x))
@@ -275,9 +322,10 @@ def _fit_temperature(config: TrainConfig, train: Sequence[Utterance], bank: Feat
 
 def _fuse_linear(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
                  bank: FeatureBank, normalizer: Normalizer, classes: list[str],
-                 progress: bool) -> Bundle:
+                 progress: bool, copies: Mapping[str, Sequence[str]]) -> Bundle:
     """Add the fitted logistic regression to a trained network as one more member."""
-    head = _fit_linear(config, train, bank, normalizer, classes, method="logreg")
+    head = _fit_linear(config, train, bank, normalizer, classes, method="logreg",
+                       copies=copies)
     shape = model.info["frame_shape"]
     linear = LinearMember(shape, len(classes), config.classic.layer)
     linear.set_head(head.arrays())
@@ -295,13 +343,17 @@ def _fuse_linear(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
 def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence[Utterance],
                 bank: FeatureBank, normalizer: Normalizer, mode: str, classes: list[str],
                 frontend: Any, base: dict[str, Any], run_dir: Path | None,
-                progress: bool) -> Bundle:
+                progress: bool, copies: Mapping[str, Sequence[str]] | None = None,
+                probe: Sequence[Utterance] = ()) -> Bundle:
     """Train one network: set-up, the epoch loop (batches, validation, checkpoint), the result.
 
-    Each epoch: shuffle; per batch pick a speed version per utterance, mix waveforms (EAM or a
+    Each epoch: shuffle; per batch pick a version per utterance (uniformly among its own:
+    speeds, condition copies, and the converted ``copies`` it has), mix waveforms (EAM or a
     baseline; the mixed ones are encoded again, the rest come from the bank), standardise,
     crop, one optimiser step on the multi-loss objective. Then lr x ``lr_decay``, validation
-    UA, the best (or averaged) weights kept, ``last.pt`` written for resuming.
+    UA, the best (or averaged) weights kept, ``last.pt`` written for resuming. ``probe``:
+    utterances whose clean probabilities are recorded after every epoch
+    (``info["probe_probabilities"]``, CO-VADA's learning speed).
     """
     opt_cfg = config.optim
     torch.manual_seed(opt_cfg.seed)
@@ -378,6 +430,8 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             if progress:
                 _log(f"resumed from {resume_path} after epoch {state['epoch']}")
 
+    copies = copies or {}
+    probed: list[np.ndarray] = []
     n = len(train)
     while state["epoch"] < opt_cfg.epochs:
         epoch = state["epoch"] + 1
@@ -391,8 +445,13 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             idx = order[start : start + opt_cfg.batch_size]
             utts = [train[i] for i in idx]
             y = targets[idx]
-            version = [speeds[int(k)] for k in rng.integers(0, len(speeds), len(utts))] \
-                if len(speeds) > 1 else [1.0] * len(utts)
+            if copies:  # some utterances have more versions than others
+                options = [[*speeds, *copies.get(u.id, ())] for u in utts]
+                version = [o[int(k)] for o, k in zip(
+                    options, rng.integers(0, [len(o) for o in options]), strict=True)]
+            else:
+                version = [speeds[int(k)] for k in rng.integers(0, len(speeds), len(utts))] \
+                    if len(speeds) > 1 else [1.0] * len(utts)
             if finetune:  # the encoder trains too: every batch goes through it as waveforms
                 waves = [bank.wave(u, v) for u, v in zip(utts, version, strict=True)]
                 if config.augment.method != "none" and len(utts) > 1:
@@ -441,6 +500,8 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             state["n_avg"] += 1
         state["history"].append(record)
         state["epoch"] = epoch
+        if probe:
+            probed.append(_probe(network, probe, bank, normalizer, mode))
         if progress:
             _log("epoch {epoch:>3}  loss {total:.4f}  valid UA {ua}  ({sec} s)".format(
                 epoch=epoch, total=record.get("total", math.nan),
@@ -474,6 +535,8 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     network.eval()
     info.update({"n_train": len(train), "n_valid": len(valid), "best_epoch": state["best_epoch"],
                  "history": state["history"], "frame_shape": frame_shape, "finetuned": finetune})
+    if probe:
+        info["probe_probabilities"] = probed
     return Bundle(network=network, info=info,
                   scores={"valid_ua": state["best_ua"]} if valid else {}, **base)
 
@@ -481,7 +544,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
 def _fit_ensemble(config: TrainConfig, train: Sequence[Utterance], valid: Sequence[Utterance],
                   bank: FeatureBank, normalizer: Normalizer, mode: str, classes: list[str],
                   frontend: Any, base: dict[str, Any], run_dir: Path | None,
-                  progress: bool) -> Bundle:
+                  progress: bool, copies: Mapping[str, Sequence[str]] | None = None) -> Bundle:
     """Train ``optim.ensemble`` members one after another (each resumable) and combine them."""
     members = []
     n = config.optim.ensemble
@@ -492,7 +555,8 @@ def _fit_ensemble(config: TrainConfig, train: Sequence[Utterance], valid: Sequen
         member_dir = None if run_dir is None else (run_dir if k == 0 else
                                                     run_dir / f"member_{k + 1}")
         members.append(_fit_neural(cfg, train, valid, bank, normalizer, mode, classes,
-                                   frontend, {**base, "config": cfg}, member_dir, progress))
+                                   frontend, {**base, "config": cfg}, member_dir, progress,
+                                   copies=copies))
     network = Ensemble([m.network for m in members])
     network.eval()
     info: dict[str, Any] = {
@@ -514,6 +578,18 @@ def _fit_ensemble(config: TrainConfig, train: Sequence[Utterance], valid: Sequen
         if progress:
             _log(f"ensemble of {n}: valid UA {scores['valid_ua']}")
     return Bundle(network=network, info=info, scores=scores, **base)
+
+
+def _probe(network: Any, utterances: Sequence[Utterance], bank: FeatureBank,
+           normalizer: Normalizer, mode: str) -> np.ndarray:
+    """The network's class probabilities ``[N, C]`` for the clean features (in chunks)."""
+    out = []
+    for start in range(0, len(utterances), 256):
+        feats = [normalizer(bank.get(u), group_of(u, mode))
+                 for u in utterances[start : start + 256]]
+        out.append(run_network(network, feats, [f.shape[-2] for f in feats], pad_frames,
+                               64).probabilities)
+    return np.concatenate(out)
 
 
 def _log(message: str) -> None:
