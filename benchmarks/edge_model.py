@@ -42,7 +42,7 @@ from emovox.dataset import FeatureBank  # noqa: E402
 from emovox.evaluate import classification_scores  # noqa: E402
 from emovox.experiment import predict_utterances  # noqa: E402
 from emovox.features import build_frontend, condition_signal  # noqa: E402
-from emovox.files import provenance, write_text  # noqa: E402
+from emovox.files import provenance, write_between, write_text  # noqa: E402
 from emovox.folds import check_fold, make_folds  # noqa: E402
 from emovox.labels import DEFAULT_CLASSES  # noqa: E402
 from emovox.ops import pool_stats  # noqa: E402
@@ -691,12 +691,7 @@ def render_readme() -> str:
 
 def update_readme() -> None:
     """Write :func:`render_readme` between the README's edge-model markers."""
-    content = README.read_text()
-    if START not in content or END not in content:
-        raise SystemExit("README.md has no edge-model markers")
-    head, rest = content.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_text(README, f"{head}{START}\n{render_readme()}\n{END}{tail}")
+    write_between(README, START, END, render_readme())
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ from emovox.config import frontend_options, load_recipe  # noqa: E402
 from emovox.corpora import load_corpus  # noqa: E402
 from emovox.dataset import FeatureBank  # noqa: E402
 from emovox.features import build_frontend  # noqa: E402
-from emovox.files import provenance, write_text  # noqa: E402
+from emovox.files import provenance, write_between, write_text  # noqa: E402
 from emovox.folds import check_fold, make_folds  # noqa: E402
 from emovox.inference import Recognizer  # noqa: E402
 from emovox.labels import DEFAULT_CLASSES  # noqa: E402
@@ -265,12 +265,7 @@ def shipped_record() -> dict:
 
 def update_readme() -> None:
     """Write :func:`render_table` between the README's markers, and :data:`DATA`."""
-    content = README.read_text()
-    if START not in content or END not in content:
-        raise SystemExit("README.md has no explain-faithfulness markers")
-    head, rest = content.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_text(README, f"{head}{START}\n{render_table()}\n{END}{tail}")
+    write_between(README, START, END, render_table())
     record = shipped_record()
     if record["methods"]:
         write_text(DATA, json.dumps(record, indent=1) + "\n")

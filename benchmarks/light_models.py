@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import ser_table  # noqa: E402
 
-from emovox.files import provenance, write_text  # noqa: E402
+from emovox.files import provenance, write_between, write_text  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "light_models.json"
 README = REPO / "README.md"
@@ -192,11 +192,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         block = render(json.loads(OUT.read_text()))
-        text = README.read_text()
-        if START not in text:
-            sys.exit("README.md has no light-models markers")
-        head, rest = text.split(START, 1)
-        README.write_text(f"{head}{START}\n{block}{END}{rest.split(END, 1)[1]}")
+        write_between(README, START, END, block.rstrip("\n"))
         print(block)
         return
     import torch

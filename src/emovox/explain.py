@@ -142,18 +142,19 @@ class Explanation:
 
 
 def occlusion(score: Callable[[np.ndarray], float], signal: np.ndarray, sample_rate: int,
-              window: float, hop: float) -> Saliency:
+              window: float, hop: float, base: float | None = None) -> Saliency:
     """Occlusion saliency: the drop of ``score`` when each stretch is silenced.
 
     Each ``window``-second stretch (every ``hop``) is silenced in turn and ``score`` (the
     explained emotion's probability) measured again; a grid cell of ``hop`` seconds gets the
-    mean drop of the stretches covering it.
+    mean drop of the stretches covering it. ``base``: ``score(signal)``, when the caller has
+    it already.
     """
     n = len(signal)
     step = max(1, int(round(hop * sample_rate)))
     width = max(step, int(round(window * sample_rate)))
     cells = max(1, math.ceil(n / step))
-    base = score(signal)
+    base = score(signal) if base is None else base
     total = np.zeros(cells)
     count = np.zeros(cells)
     for first in range(-(width - step), n, step):
@@ -420,7 +421,8 @@ def explain_signal(recognizer: Any, signal: np.ndarray, *, path: str | None = No
     notes: list[str] = []
     saliency: dict[str, Saliency] = {}
     if "occlusion" in methods:
-        saliency["occlusion"] = occlusion(score, signal, rate, window, hop)
+        saliency["occlusion"] = occlusion(score, signal, rate, window, hop,
+                                          float(prediction.probabilities[label]))
     grid = (np.arange(max(1, math.ceil(len(signal) / max(1, round(hop * rate))))) + 0.5) * hop
     for method in ("gradient", "attention"):
         if method not in methods:

@@ -72,6 +72,20 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
         handle.write(text)
 
 
+def write_between(path: str | os.PathLike[str], start: str, end: str, body: str) -> None:
+    """Replace what stands between the markers ``start`` and ``end`` of a text file.
+
+    ``body`` goes on lines of its own; the file is written atomically. A file without both
+    markers is an error.
+    """
+    content = Path(path).read_text()
+    if start not in content or end not in content:
+        raise EmovoxError(f"{path} has no {start} ... {end} markers")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_text(path, f"{head}{start}\n{body}\n{end}{tail}")
+
+
 #: Where a checkout keeps its committed results; changes there do not make a revision dirty.
 RESULTS_DIR = "benchmarks/results"
 
