@@ -238,7 +238,7 @@ def test_mll_loss_zero_weights_skip_and_scaling():
 
 
 def test_registry_and_config_errors():
-    assert set(LOSSES) == {"kl", "ce", "focal", "center", "supcon"}
+    assert set(LOSSES) == {"kl", "ce", "focal", "center", "supcon", "vad", "sphere"}
     with pytest.raises(ConfigError):
         LossConfig(kl=-1.0)
     with pytest.raises(ConfigError):

@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -183,9 +184,13 @@ def _frame_network(config: TrainConfig, frame_shape: Sequence[int], num_classes:
     layers = int(frame_shape[0]) if len(frame_shape) == 2 else None
     concat = layers is not None and config.model.get("layer_mix") == "concat"
     input_dim = int(frame_shape[-1]) * ((layers or 1) if concat else 1)
-    model_config = build_section(ModelConfig, {"input_dim": input_dim,
-                                               "num_classes": num_classes, **config.model},
-                                 "model")
+    from .losses import LossConfig
+
+    loss = build_section(LossConfig, config.loss, "loss")
+    heads = {"num_regression": 3 if loss.vad > 0 else 0,
+             "num_regions": 8 * loss.sphere_radius_bins if loss.sphere > 0 else 0}
+    model_config = build_section(ModelConfig, {"input_dim": input_dim, "num_classes": num_classes,
+                                               **heads, **config.model}, "model")
     stats = None
     if model_config.stats_branch:
         stats = StatsBranch(int(frame_shape[-1]) * (layers or 1), num_classes,
@@ -202,11 +207,14 @@ class Classified:
         embeddings: ``[N, E]`` float32, or ``None`` for models without one (logistic regression).
         frame_weights: Per item, the attention weight of each frame (empty arrays when the
             model has no frame weights).
+        dimensions: ``[N, 3]`` valence, arousal, dominance on the training data's scale for
+            models with a VAD head (NaN for a dimension it did not learn), else ``None``.
     """
 
     probabilities: np.ndarray
     embeddings: np.ndarray | None = None
     frame_weights: tuple[np.ndarray, ...] = ()
+    dimensions: np.ndarray | None = None
 
 
 @dataclass
@@ -285,8 +293,20 @@ class Bundle:
         normed = [self.normalizer.apply(f, s) for f, s in zip(feats, groups, strict=True)]
         from .layers import pad_frames
 
-        return run_network(self.network, normed, [f.shape[-2] for f in normed], pad_frames,
-                            batch_size)
+        return self._in_units(run_network(self.network, normed, [f.shape[-2] for f in normed],
+                                          pad_frames, batch_size))
+
+    def _in_units(self, classified: Classified) -> Classified:
+        """The VAD head's standardised outputs back on the training data's scale."""
+        plan = self.info.get("vad")
+        if classified.dimensions is None or not plan:
+            return dataclasses.replace(classified, dimensions=None)
+        from .targets import DIMENSIONS
+
+        values = classified.dimensions[:, :3] * np.asarray(plan["std"]) + np.asarray(plan["mean"])
+        learned = np.array([name in plan["dimensions"] for name in DIMENSIONS])
+        values[:, ~learned] = np.nan
+        return dataclasses.replace(classified, dimensions=values)
 
     def _pooled(self, feats: np.ndarray, stats: Stats | None) -> np.ndarray:
         """``pool_stats`` of the standardised features, from the statistics of the raw ones.
@@ -314,8 +334,8 @@ class Bundle:
 
         if not waves:
             return Classified(np.zeros((0, len(self.labels))))
-        return run_network(self.network, list(waves), [len(w) for w in waves], pad_waves,
-                            batch_size)
+        return self._in_units(run_network(self.network, list(waves), [len(w) for w in waves],
+                                          pad_waves, batch_size))
 
 
 def device_of(module: Any) -> Any:
@@ -347,6 +367,7 @@ def run_network(network: Any, items: Sequence[Any], sizes: Sequence[int], pad: A
     order = np.argsort(sizes, kind="stable")
     probs: np.ndarray | None = None
     embeddings: np.ndarray | None = None
+    regression: np.ndarray | None = None
     weights = [np.zeros(0, dtype=np.float32) for _ in range(n)]
     with torch.inference_mode():
         for start in range(0, n, batch_size):
@@ -361,13 +382,18 @@ def run_network(network: Any, items: Sequence[Any], sizes: Sequence[int], pad: A
             probs[idx] = p
             assert embeddings is not None
             embeddings[idx] = e
+            if out.regression is not None:
+                r = out.regression.float().cpu().numpy().astype(np.float64)
+                if regression is None:
+                    regression = np.zeros((n, r.shape[1]))
+                regression[idx] = r
             if out.frame_weights is not None:
                 fw = out.frame_weights.float().cpu().numpy()
                 for k, i in enumerate(idx):
                     weights[i] = fw[k, : sizes[i]]
     assert probs is not None
     has_embedding = embeddings is not None and embeddings.shape[1] > 0
-    return Classified(probs, embeddings if has_embedding else None, tuple(weights))
+    return Classified(probs, embeddings if has_embedding else None, tuple(weights), regression)
 
 
 # --- checkpoints ------------------------------------------------------------------------------

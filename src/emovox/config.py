@@ -96,7 +96,9 @@ class ModelConfig:
         dropout: Dropout rate in FLAM, after the input projection and in the MLP (0.1, a choice).
         context_broadcast: FLAM context broadcasting (details unknown in the paper; off).
         num_regression: Outputs of an optional regression head (e.g. 3 for valence, arousal,
-            dominance); 0 disables it.
+            dominance); 0 disables it. Set by the trainer from ``loss.vad``.
+        num_regions: Outputs of the spherical-region head (EmoSphere auxiliary); 0 disables
+            it. Set by the trainer from ``loss.sphere``.
         frame_stride: Average non-overlapping groups of this many frames (masked) before the
             pooling, e.g. 2 turns Whisper's 20 ms frames into 40 ms ones: attention costs fall
             by 4x. Frame weights are returned at the input rate (each group's weight shared
@@ -128,6 +130,7 @@ class ModelConfig:
     dropout: float = 0.1
     context_broadcast: bool = False
     num_regression: int = 0
+    num_regions: int = 0
     frame_stride: int = 1
     attention_dropout: float = 0.0
     flam_pool: str = "attention"
@@ -151,8 +154,9 @@ class ModelConfig:
             )
         if self.frame_stride < 1:
             raise ConfigError(f"ModelConfig.frame_stride must be >= 1, got {self.frame_stride}")
-        if self.projection_dim < 0 or self.num_regression < 0:
-            raise ConfigError("ModelConfig.projection_dim and num_regression must be >= 0")
+        if self.projection_dim < 0 or self.num_regression < 0 or self.num_regions < 0:
+            raise ConfigError("ModelConfig.projection_dim, num_regression and num_regions must "
+                              "be >= 0")
         for name in ("dropout", "stats_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -188,6 +192,15 @@ class LossConfig:
             see :class:`LossScaler`).
         scale_mode: ``"max"`` or ``"ema"``, see :class:`LossScaler` (the paper's rule is unknown).
         scale_momentum: EMA momentum for ``scale_mode="ema"``.
+        vad: Weight of the valence/arousal/dominance regression (``1 - CCC``, mean over the
+            dimensions the batch has; needs recordings with those values). 0: no VAD head.
+        sphere: Weight of the EmoSphere auxiliary: the VAD point, centred on the middle of the
+            scale, in spherical coordinates; its region (octant, times ``sphere_radius_bins``
+            bands of the radius) classified by a second head. Needs ``vad > 0``.
+        sphere_decay: The auxiliary's weight is ``sphere * sphere_decay ** (epoch - 1)``
+            (EmoSphere-SER's weight decays during training; the schedule is a choice).
+        sphere_radius_bins: Bands of the radius (emotion intensity), cut at the training
+            points' quantiles; 1: octants only.
     """
 
     kl: float = 1.0
@@ -203,8 +216,21 @@ class LossConfig:
     scale_to_unit: bool = False
     scale_mode: Literal["max", "ema"] = "max"
     scale_momentum: float = 0.99
+    vad: float = 0.0
+    sphere: float = 0.0
+    sphere_decay: float = 0.8
+    sphere_radius_bins: int = 1
 
     def __post_init__(self) -> None:
+        if self.sphere > 0 and self.vad <= 0:
+            raise ConfigError("LossConfig.sphere (the spherical auxiliary) needs LossConfig.vad "
+                              "> 0 (a VAD head)")
+        if not 0.0 < self.sphere_decay <= 1.0:
+            raise ConfigError(f"LossConfig.sphere_decay must be in (0, 1], got "
+                              f"{self.sphere_decay}")
+        if self.sphere_radius_bins < 1:
+            raise ConfigError(f"LossConfig.sphere_radius_bins must be >= 1, got "
+                              f"{self.sphere_radius_bins}")
         for name, value in self.weights().items():
             if value < 0:
                 raise ConfigError(f"LossConfig.{name} weight must be >= 0, got {value}")
@@ -234,6 +260,8 @@ class LossConfig:
             "center": self.center,
             "supcon": self.supcon,
             "ce": self.ce,
+            "vad": self.vad,
+            "sphere": self.sphere,
         }
 
 
@@ -341,6 +369,9 @@ class DataConfig:
     Attributes:
         classes: Class subset (a :data:`emovox.labels.SUBSETS` name or a list); ``None`` keeps
             every label the corpus has.
+        targets: ``"label"``: each recording's one label; ``"distribution"``: its label
+            distribution where the corpus gives one (raters' votes, a listening test; see
+            :mod:`emovox.targets`), its label elsewhere.
         normalization: ``"global"``, ``"speaker"`` (transductive), ``"utterance"`` or ``"none"``.
         max_train_seconds: Training crops longer utterances to a random window of this length.
         cache_dtype: Storage dtype of cached features (``"float16"`` halves memory and disk).
@@ -350,6 +381,7 @@ class DataConfig:
     """
 
     classes: Any = None
+    targets: Literal["label", "distribution"] = "label"
     normalization: Literal["global", "speaker", "utterance", "none"] = "global"
     max_train_seconds: float = 12.0
     cache_dtype: str = "float16"
@@ -625,6 +657,12 @@ class TrainConfig:
             raise ConfigError(f"method must be neural, logreg or linear (got {self.method!r})")
         if self.data.normalization not in ("global", "speaker", "utterance", "none"):
             raise ConfigError(f"unknown data.normalization {self.data.normalization!r}")
+        if self.data.targets not in ("label", "distribution"):
+            raise ConfigError(f"data.targets must be 'label' or 'distribution' (got "
+                              f"{self.data.targets!r})")
+        loss = build_section(LossConfig, self.loss, "loss")
+        if loss.vad > 0 and self.method != "neural":
+            raise ConfigError("loss.vad (valence/arousal/dominance) needs method = \"neural\"")
         if self.augment.method not in ("eam", "mixup", "length", "none"):
             raise ConfigError(f"unknown augment.method {self.augment.method!r}")
         if "name" not in self.frontend:

@@ -97,6 +97,45 @@ def ccc(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return float(2 * cov / denom) if denom > 0 else float("nan")
 
 
+#: The label-distribution-learning measures (Geng 2016), lower-is-better first.
+LDL_MEASURES: tuple[str, ...] = ("chebyshev", "clark", "canberra", "kl", "cosine",
+                                 "intersection")
+
+
+def ldl_measures(target: ArrayLike, predicted: ArrayLike, eps: float = 1e-12) -> dict[str, float]:
+    """The six standard label-distribution measures, each averaged over the items.
+
+    Chebyshev ``max |t - p|``, Clark ``sqrt(sum (t - p)^2 / (t + p)^2)``, Canberra
+    ``sum |t - p| / (t + p)``, KL ``sum t log(t / p)`` (distance: lower is better), cosine
+    ``t.p / (|t| |p|)`` and intersection ``sum min(t, p)`` (similarity: higher is better).
+    Terms with ``t + p = 0`` count 0 (Clark, Canberra); ``p`` is floored at ``eps`` in KL.
+
+    Args:
+        target: ``[N, C]`` reference distributions (rows sum to 1).
+        predicted: ``[N, C]`` predicted distributions.
+        eps: Floor of ``p`` in KL and of the cosine's denominator.
+    """
+    t = np.asarray(target, dtype=np.float64)
+    p = np.asarray(predicted, dtype=np.float64)
+    if t.shape != p.shape or t.ndim != 2 or len(t) == 0:
+        raise ValueError(f"ldl_measures needs two [N, C] arrays of one shape, got {t.shape} and "
+                         f"{p.shape}")
+    total = t + p
+    safe = np.where(total > 0, total, 1.0)
+    diff = np.abs(t - p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.where(t > 0, t * (np.log(np.maximum(t, eps)) - np.log(np.maximum(p, eps))), 0.0)
+    norms = np.linalg.norm(t, axis=1) * np.linalg.norm(p, axis=1)
+    return {
+        "chebyshev": float(diff.max(axis=1).mean()),
+        "clark": float(np.sqrt((diff ** 2 / safe ** 2).sum(axis=1)).mean()),
+        "canberra": float((diff / safe).sum(axis=1).mean()),
+        "kl": float(kl.sum(axis=1).mean()),
+        "cosine": float(((t * p).sum(axis=1) / np.maximum(norms, eps)).mean()),
+        "intersection": float(np.minimum(t, p).sum(axis=1).mean()),
+    }
+
+
 def expected_calibration_error(y_true: ArrayLike, probabilities: ArrayLike,
                                bins: int = 15) -> float:
     """ECE: how far the confidence of the top class is from its accuracy (Guo et al., 2017).

@@ -35,11 +35,17 @@ from .bundle import Bundle, save_checkpoint
 from .config import TrainConfig, frontend_options
 from .dataset import FeatureBank, fit_normalizer, group_of
 from .errors import EmovoxError
-from .evaluate import classification_scores
+from .evaluate import (
+    LDL_MEASURES,
+    classification_scores,
+    expected_calibration_error,
+    ldl_measures,
+)
 from .features import build_frontend
 from .files import provenance, save_png, write_text
 from .folds import make_folds
 from .labels import ordered
+from .targets import distribution_matrix
 from .train import fit
 from .types import Utterance
 
@@ -62,7 +68,18 @@ def predict_utterances(model: Bundle, bank: FeatureBank,
 
 def _scores(model: Bundle, probs: np.ndarray, test: Sequence[Utterance]) -> dict[str, Any]:
     pred = [model.labels[i] for i in probs.argmax(axis=1)]
-    return classification_scores([str(u.label) for u in test], pred, model.labels)
+    scores = classification_scores([str(u.label) for u in test], pred, model.labels)
+    known = [k for k, u in enumerate(test) if u.label in model.labels]
+    if known:
+        truth = np.array([model.labels.index(str(test[k].label)) for k in known])
+        scores["ece"] = round(100 * expected_calibration_error(truth, probs[known]), 2)
+    soft = [k for k in known if test[k].extra.get("label_distribution")]
+    if soft:  # against the raters' distributions (on the model's classes), where given
+        target = distribution_matrix([test[k] for k in soft], model.labels)
+        scores["ldl"] = {name: round(v, 4) for name, v in
+                         ldl_measures(target, probs[soft]).items()}
+        scores["n_ldl"] = len(soft)
+    return scores
 
 
 def _member_uas(model: Bundle, bank: FeatureBank,
@@ -193,11 +210,17 @@ def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, prot
     records.sort(key=lambda r: r["fold"])
     present = {r["fold"] for r in records}
     missing = [i for i in range(1, n_folds + 1) if i not in present]
-    mean = {key: float(np.mean([r[key] for r in records])) if records else None
-            for key in ("wa", "ua", "macro_f1")}
+    mean: dict[str, Any] = {key: float(np.mean([r[key] for r in records])) if records else None
+                            for key in ("wa", "ua", "macro_f1")}
+    if records and all("ece" in r for r in records):
+        mean["ece"] = float(np.mean([r["ece"] for r in records]))
+    if records and all("ldl" in r for r in records):
+        mean["ldl"] = {name: float(np.mean([r["ldl"][name] for r in records]))
+                       for name in LDL_MEASURES}
     fold_keys = ("fold", "test_speakers", "valid_speakers", "n_train", "n_valid", "n", "wa", "ua",
                  "macro_f1", "per_class_recall", "confusion", "valid_ua", "member_ua", "best_epoch",
-                 "train_seconds", "command", "git_revision", "date", "machine")
+                 "train_seconds", "command", "git_revision", "date", "machine", "ece", "ldl",
+                 "n_ldl")
     doc = {
         "corpus": corpus,
         "protocol": protocol,

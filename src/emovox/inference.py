@@ -88,7 +88,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -97,6 +97,9 @@ from .errors import ConfigError, EmovoxError
 from .ops import Moments, Stats
 from .types import Prediction, Segment
 from .vad import SILENCE_DB, EnergyVAD
+
+if TYPE_CHECKING:
+    from .bundle import Classified
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -423,6 +426,16 @@ class _Options:
     embeddings: bool = False
 
 
+def _dimensions(values: np.ndarray | None) -> dict[str, float]:
+    """Valence / arousal / dominance by name (the ones the model learned), or nothing."""
+    if values is None:
+        return {}
+    from .targets import DIMENSIONS
+
+    return {name: float(v) for name, v in zip(DIMENSIONS, values, strict=False)
+            if np.isfinite(v)}
+
+
 @dataclass(frozen=True)
 class _Overall:
     """A recording's overall result before it becomes a :class:`Prediction`."""
@@ -431,6 +444,7 @@ class _Overall:
     embedding: np.ndarray | None
     peak_db: float
     timeline: tuple[Segment, ...] | None
+    dimensions: np.ndarray | None = None  # valence, arousal, dominance (VAD-head models)
 
 
 class Recognizer:
@@ -962,8 +976,17 @@ class Recognizer:
             ``(probabilities [N, C], embeddings [N, E] or None)``; ``None`` for models without
             an embedding (the logistic regressions).
         """
-        out = self.model.classify(features, stats, batch_size=self.batch_size, rounded=True)
+        out = self.assess(features, stats)
         return out.probabilities, out.embeddings
+
+    def assess(self, features: Sequence[np.ndarray],
+               stats: Sequence[Stats | None] | None = None) -> Classified:
+        """Everything the model says about clean features (:class:`~emovox.bundle.Classified`).
+
+        Probabilities, embeddings and, for a model with a VAD head, valence / arousal /
+        dominance.
+        """
+        return self.model.classify(features, stats, batch_size=self.batch_size, rounded=True)
 
     def windows(self, recording: Recording) -> Windows:
         """The analysis windows of a recording and which hold speech (one chunked read)."""
@@ -1067,9 +1090,11 @@ class Recognizer:
             try:
                 assert feats is not None
                 own = Moments.of([feats]) if own_stats else stats
-                probs, embs = self.classify([feats], [own])
-                overall = _Overall(probs[0], None if embs is None else embs[0], 0.0,
-                                   self._timeline(rec, opts, own))
+                said = self.assess([feats], [own])
+                overall = _Overall(said.probabilities[0],
+                                   None if said.embeddings is None else said.embeddings[0], 0.0,
+                                   self._timeline(rec, opts, own),
+                                   None if said.dimensions is None else said.dimensions[0])
                 out[i] = self._record(rec, overall, opts)
             except Exception as exc:  # noqa: BLE001 - one record per failed recording
                 out[i] = _failure(rec.name, exc)
@@ -1093,14 +1118,15 @@ class Recognizer:
         windows = self.windows(rec)
         if own_stats:
             stats = Moments.of([f for _, f in self.window_features(rec, windows)])
-        probs, embs = self._classify_windows(rec, windows, stats)
+        probs, embs, dims = self._classify_windows(rec, windows, stats)
         voiced = [k for k, s in enumerate(windows.speech) if s]
-        timeline = self._segments(windows, probs) if self._shows_timeline(rec, opts) else None
+        timeline = (self._segments(windows, probs, dims) if self._shows_timeline(rec, opts)
+                    else None)
         if not voiced:
             return _Overall(None, None, windows.peak_db, timeline)
         return _Overall(probs[voiced].mean(axis=0),
                         None if embs is None else embs[voiced].mean(axis=0), windows.peak_db,
-                        timeline)
+                        timeline, None if dims is None else dims[voiced].mean(axis=0))
 
     def _timeline(self, rec: Recording, opts: _Options,
                   stats: Stats | None) -> tuple[Segment, ...] | None:
@@ -1108,29 +1134,36 @@ class Recognizer:
         if not self._shows_timeline(rec, opts):
             return None
         windows = self.windows(rec)
-        return self._segments(windows, self._classify_windows(rec, windows, stats)[0])
+        probs, _, dims = self._classify_windows(rec, windows, stats)
+        return self._segments(windows, probs, dims)
 
     def _shows_timeline(self, rec: Recording, opts: _Options) -> bool:
         return bool(opts.timeline) or (opts.timeline is None and rec.seconds > self.timeline_after)
 
-    def _classify_windows(self, rec: Recording, windows: Windows,
-                          stats: Stats | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities ``[K, C]`` (and embeddings) of every window (zeros where silent)."""
+    def _classify_windows(self, rec: Recording, windows: Windows, stats: Stats | None,
+                          ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Probabilities ``[K, C]`` (embeddings, VAD) of every window (zeros where silent)."""
         probs = np.zeros((len(windows.spans), len(self.labels)))
         embs: np.ndarray | None = None
+        dims: np.ndarray | None = None
         pending: list[tuple[int, np.ndarray]] = []
 
         def flush() -> None:
-            nonlocal embs
+            nonlocal embs, dims
             if not pending:
                 return
-            p, e = self.classify([f for _, f in pending], [stats] * len(pending))
+            said = self.assess([f for _, f in pending], [stats] * len(pending))
+            e, d = said.embeddings, said.dimensions
             index = [k for k, _ in pending]
-            probs[index] = p
+            probs[index] = said.probabilities
             if e is not None:
                 if embs is None:
                     embs = np.zeros((len(windows.spans), e.shape[1]), dtype=np.float32)
                 embs[index] = e
+            if d is not None:
+                if dims is None:
+                    dims = np.full((len(windows.spans), d.shape[1]), np.nan)
+                dims[index] = d
             pending.clear()
 
         for k, feats in self.window_features(rec, windows):
@@ -1138,13 +1171,15 @@ class Recognizer:
             if len(pending) >= 4 * self.batch_size:
                 flush()
         flush()
-        return probs, embs
+        return probs, embs, dims
 
-    def _segments(self, windows: Windows, probs: np.ndarray) -> tuple[Segment, ...]:
+    def _segments(self, windows: Windows, probs: np.ndarray,
+                  dims: np.ndarray | None = None) -> tuple[Segment, ...]:
         sr = self.sample_rate
         return tuple(
             Segment(a / sr, b / sr, self.labels[int(np.argmax(probs[k]))],
-                    {n: float(v) for n, v in zip(self.labels, probs[k], strict=True)}, True)
+                    {n: float(v) for n, v in zip(self.labels, probs[k], strict=True)}, True,
+                    _dimensions(None if dims is None else dims[k]))
             if windows.speech[k] else Segment(a / sr, b / sr, SILENCE, {}, False)
             for k, (a, b) in enumerate(windows.spans))
 
@@ -1169,6 +1204,7 @@ class Recognizer:
             duration=rec.seconds,
             path=rec.name,
             speech=True,
+            dimensions=_dimensions(overall.dimensions),
         )
 
     # --- normalisation groups ---

@@ -32,12 +32,14 @@ __all__ = [
     "LossScaler",
     "MLLLoss",
     "as_distribution",
+    "ccc_loss",
     "center_loss",
     "combine_losses",
     "cross_entropy_loss",
     "dominant_label",
     "focal_loss",
     "kl_div_loss",
+    "region_loss",
     "supcon_loss",
 ]
 
@@ -240,12 +242,52 @@ def supcon_loss(projection: Tensor, labels: Tensor, temperature: float = 0.07) -
 
 
 #: The loss functions by name (``center`` takes the centers explicitly; see :class:`CenterLoss`).
+def ccc_loss(prediction: Tensor, target: Tensor) -> Tensor:
+    """``1 - CCC``, averaged over the target's dimensions, ignoring missing (NaN) targets.
+
+    Lin's concordance correlation coefficient per dimension over the batch's items that have
+    a value: ``2 cov / (var_p + var_t + (mean_p - mean_t)^2)``. A dimension with fewer than
+    two values in the batch is left out; with none left the loss is 0 (and has a gradient of
+    0, so the batch still steps on its other terms).
+
+    Args:
+        prediction: ``[B, K]``.
+        target: ``[B, K]``, NaN where an item has no value.
+    """
+    terms = []
+    for k in range(target.shape[1]):
+        valid = ~torch.isnan(target[:, k])
+        if int(valid.sum()) < 2:
+            continue
+        p, t = prediction[valid, k].float(), target[valid, k].float()
+        pm, tm = p.mean(), t.mean()
+        cov = ((p - pm) * (t - tm)).mean()
+        ccc = 2 * cov / (p.var(unbiased=False) + t.var(unbiased=False) + (pm - tm) ** 2 + 1e-8)
+        terms.append(1 - ccc)
+    if not terms:
+        return prediction.sum() * 0.0
+    return torch.stack(terms).mean()
+
+
+def region_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """Soft cross-entropy on the spherical regions, leaving out rows without VAD.
+
+    Rows of ``target`` that are all zero (no VAD) are left out; 0 when none is left.
+    """
+    keep = target.sum(dim=-1) > 0
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    return cross_entropy_loss(logits[keep], target[keep])
+
+
 LOSSES: dict[str, Callable[..., Tensor]] = {
     "kl": kl_div_loss,
     "ce": cross_entropy_loss,
     "focal": focal_loss,
     "center": center_loss,
     "supcon": supcon_loss,
+    "vad": ccc_loss,
+    "sphere": region_loss,
 }
 
 
@@ -397,12 +439,21 @@ class MLLLoss(nn.Module):
         """Parameters for the centers' own optimizer (empty when center loss is off)."""
         return self.center.center_parameters() if self.center is not None else []
 
-    def forward(self, output: ModelOutput, target_dist: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def forward(self, output: ModelOutput, target_dist: Tensor, vad: Tensor | None = None,
+                regions: Tensor | None = None, sphere_scale: float = 1.0,
+                ) -> tuple[Tensor, dict[str, float]]:
         """Compute the weighted total.
 
         Args:
             output: The model's output.
-            target_dist: Label distributions ``[B, C]`` (or class indices ``[B]``).
+            target_dist: Label distributions ``[B, C]`` (or class indices ``[B]``); a row of
+                zeros is an item without a category (dimensional-only data): the
+                classification terms leave it out.
+            vad: Standardised valence/arousal/dominance ``[B, 3]`` (NaN: missing), for
+                ``config.vad > 0``.
+            regions: Spherical-region distributions ``[B, R]`` (zeros: no VAD), for
+                ``config.sphere > 0``.
+            sphere_scale: Factor on the sphere weight this epoch (its decay).
 
         Returns:
             ``(total, logs)`` as in :func:`combine_losses`.
@@ -413,6 +464,23 @@ class MLLLoss(nn.Module):
         config = self.config
         target = as_distribution(target_dist, self.num_classes)
         terms: dict[str, Tensor] = {}
+        if config.vad > 0:
+            if output.regression is None or vad is None:
+                raise ConfigError("loss.vad is weighted but the model has no VAD head or the "
+                                  "batch no VAD targets")
+            terms["vad"] = ccc_loss(output.regression, vad)
+        if config.sphere > 0 and output.regions is not None and regions is not None:
+            terms["sphere"] = region_loss(output.regions, regions)
+        labelled = target.sum(dim=-1) > 0
+        if not bool(labelled.all()):  # dimensional-only items: no classification terms
+            if not bool(labelled.any()):
+                weights = {**config.weights(), "sphere": config.sphere * sphere_scale}
+                return combine_losses(terms, weights, config.scale_to_unit, self.scaler,
+                                      update_scaler=self.training)
+            output = ModelOutput(
+                logits=output.logits[labelled], embedding=output.embedding[labelled],
+                projection=None if output.projection is None else output.projection[labelled])
+            target = target[labelled]
         if config.kl > 0:
             terms["kl"] = kl_div_loss(output.logits, target)
         if config.ce > 0:
@@ -432,7 +500,7 @@ class MLLLoss(nn.Module):
             terms["supcon"] = supcon_loss(output.projection, target, config.supcon_temperature)
         return combine_losses(
             terms,
-            config.weights(),
+            {**config.weights(), "sphere": config.sphere * sphere_scale},
             config.scale_to_unit,
             self.scaler,
             update_scaler=self.training,

@@ -63,6 +63,8 @@ class ModelOutput:
             loss, shape ``[B, P]``; ``None`` when the model has no projection head.
         regression: Dimensional outputs (e.g. valence, arousal, dominance), shape ``[B, K]``;
             ``None`` when the model has no regression head.
+        regions: Logits of the spherical VAD regions (EmoSphere auxiliary), ``[B, R]``;
+            ``None`` without that head.
     """
 
     logits: Tensor
@@ -70,6 +72,7 @@ class ModelOutput:
     frame_weights: Tensor | None = None
     projection: Tensor | None = None
     regression: Tensor | None = None
+    regions: Tensor | None = None
 
 
 def _check_inputs(x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -416,6 +419,9 @@ class SERModel(nn.Module):
         self.regression: nn.Module | None = None
         if config.num_regression > 0:
             self.regression = nn.Linear(config.embedding_dim, config.num_regression)
+        self.regions: nn.Module | None = None
+        if config.num_regions > 0:
+            self.regions = nn.Linear(config.embedding_dim, config.num_regions)
 
     def features(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Map frames to the utterance embedding.
@@ -466,6 +472,7 @@ class SERModel(nn.Module):
             frame_weights=weights,
             projection=projection,
             regression=regression,
+            regions=self.regions(embedding) if self.regions is not None else None,
         )
 
 

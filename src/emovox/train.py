@@ -62,6 +62,7 @@ from .layers import pad_frames, pad_waves
 from .losses import LossConfig, MLLLoss
 from .models import Ensemble, LinearMember, WaveModel
 from .ops import pool_stats
+from .targets import DIMENSIONS, distribution_matrix, sphere_regions, vad_matrix, vad_scale
 from .types import Utterance
 
 __all__ = ["fit"]
@@ -152,6 +153,8 @@ def fit(
             model = _fuse_linear(config, model, list(train) + list(valid), bank, normalizer,
                                  classes, progress, plan.copies)
     model.info["trained_classes"] = trained
+    if config.method == "neural" and (plan_vad := vad_plan(config, train)):
+        model.info["vad"] = plan_vad
     if config.augment.covada:
         model.info["covada"] = plan.record
     return model
@@ -229,9 +232,17 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
     x = np.stack([pool_stats(normalizer(bank.get(u, v), group_of(u, mode)), config.classic.layer)
                   for u, v in rows])
     y = np.array([classes.index(str(u.label)) for u, _ in rows])
+    fit_options: dict[str, Any] = {}
+    if config.data.targets == "distribution":
+        if method != "logreg":
+            raise ConfigError("data.targets = \"distribution\" works with the neural models and "
+                              "method = \"logreg\"")
+        x, y, fit_options["sample_weight"] = _expand_soft(
+            x, distribution_matrix([u for u, _ in rows], classes), config.classic.class_weight)
     if method == "logreg":
-        clf: Any = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter,
-                                      class_weight=config.classic.class_weight)
+        clf: Any = LogisticRegression(
+            C=config.classic.C, max_iter=config.classic.max_iter,
+            class_weight=None if fit_options else config.classic.class_weight)
     else:
         from sklearn.calibration import CalibratedClassifierCV
 
@@ -244,7 +255,7 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
         return make_pipeline(StandardScaler(), clf).fit(x, y)
     scaler = StandardScaler().fit(x)
     weights = _layer_weights(config, x.shape[1], getattr(bank.frontend, "num_layers", None))
-    logreg = clf.fit(scaler.transform(x) * weights, y)
+    logreg = clf.fit(scaler.transform(x) * weights, y, **fit_options)
     # logits = coef . (weights * standardised x): the weights fold into the coefficients
     coef, intercept = logreg.coef_ * weights, logreg.intercept_
     if coef.shape[0] == 1:  # binary: sigmoid(z) = softmax([0, z])[1]
@@ -259,6 +270,27 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
     if config.classic.calibration_folds:
         head.temperature = _fit_temperature(config, train, bank, normalizer, classes, copies)
     return head
+
+
+def _expand_soft(x: np.ndarray, dist: np.ndarray, class_weight: Any,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Soft targets for a logistic regression, as weighted rows.
+
+    One row per (recording, class with a share), weighted by the share, so the fitted loss is
+    the cross-entropy to the distribution.
+
+    ``class_weight = "balanced"`` becomes weights from each class's total share (``N / (C *
+    share_c)``), as scikit-learn computes them from counts for hard labels.
+    """
+    rows, cols = np.nonzero(dist > 0)
+    weight = dist[rows, cols].astype(np.float64)
+    if class_weight == "balanced":
+        mass = dist.sum(axis=0)
+        present = mass > 0
+        per_class = np.zeros(dist.shape[1])
+        per_class[present] = dist.shape[0] / (present.sum() * mass[present])
+        weight = weight * per_class[cols]
+    return x[rows], cols, weight
 
 
 def _layer_weights(config: TrainConfig, width: int, num_layers: int | None) -> np.ndarray:
@@ -384,7 +416,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     center_params = loss_fn.center_parameters()
     center_opt = torch.optim.SGD(center_params, lr=loss_config.center_lr) if center_params else None
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=opt_cfg.lr_decay)
-    targets = _onehot([str(u.label) for u in train], classes)
+    targets, layout = _batch_targets(config, train, classes, vad_plan(config, train))
     mixer = config.augment.mixer_config()
     speeds: list[Any] = [1.0, *config.augment.speed_factors]
     if not finetune:
@@ -398,6 +430,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         encoder.eval()
     max_frames = max(1, int(config.data.max_train_seconds / max(frontend.frame_seconds, 1e-3)))
     max_samples = int(config.data.max_train_seconds * frontend.sample_rate)
+    valid = [u for u in valid if u.label in classes]  # early stopping on categories
     valid_feats = [] if finetune else [normalizer(bank.get(u), group_of(u, mode)) for u in valid]
     valid_true = [classes.index(str(u.label)) for u in valid]
     valid_sizes = [len(bank.wave(u)) for u in valid] if finetune else [
@@ -473,7 +506,11 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                          for f, u in zip(feats, utts, strict=True)]
                 first, second = pad_frames(feats)
             out = network(first.to(device), second.to(device))
-            loss, logs = loss_fn(out, _tensor(y, device))
+            dist, vad, regions = _split_targets(y, layout)
+            loss, logs = loss_fn(out, _tensor(dist, device),
+                                 None if vad is None else _tensor(vad, device),
+                                 None if regions is None else _tensor(regions, device),
+                                 sphere_scale=loss_config.sphere_decay ** (epoch - 1))
             _step(network, loss, optimizer, center_opt, opt_cfg.grad_clip)
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + float(value)
@@ -595,6 +632,97 @@ def _probe(network: Any, utterances: Sequence[Utterance], bank: FeatureBank,
 def _log(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
+
+
+def vad_plan(config: TrainConfig, train: Sequence[Utterance]) -> dict[str, Any] | None:
+    """How a run learns valence/arousal/dominance (``loss.vad > 0``), else ``None``.
+
+    The head regresses each dimension standardised by the training recordings' mean and
+    standard deviation (``mean``, ``std``; prediction undoes it). The spherical auxiliary
+    centres the points on the middle of the scale the recordings declare (``vad_scale``),
+    or of the training range where none is declared, and cuts the radius at the training
+    points' quantiles (``radius_edges``). Stored in the bundle's ``info["vad"]``.
+
+    Raises:
+        EmovoxError: No training recording has a value, or the spherical auxiliary without all
+            three dimensions.
+    """
+    loss = build_section(LossConfig, config.loss, "loss")
+    if loss.vad <= 0:
+        return None
+    values = vad_matrix(train).astype(np.float64)
+    counts = np.isfinite(values).sum(axis=0)
+    dims = [name for name, n in zip(DIMENSIONS, counts, strict=True) if n >= 2]
+    if not dims:
+        raise EmovoxError(f"loss.vad needs recordings with valence, arousal or dominance values; "
+                          f"none of the {len(train)} training recordings has them")
+    if loss.sphere > 0 and len(dims) < 3:
+        raise EmovoxError(f"loss.sphere needs valence, arousal and dominance; the training "
+                          f"recordings give only {', '.join(dims)} (--set loss.sphere=0 "
+                          f"trains without it)")
+    with np.errstate(all="ignore"):
+        mean = np.where(counts >= 2, np.nanmean(np.where(counts >= 2, values, 0.0), axis=0), 0.0)
+        std = np.where(counts >= 2, np.nanstd(np.where(counts >= 2, values, 1.0), axis=0), 1.0)
+        declared = vad_scale(train)
+        low = np.full(3, declared[0]) if declared else np.nanmin(values, axis=0)
+        high = np.full(3, declared[1]) if declared else np.nanmax(values, axis=0)
+    centre = np.nan_to_num((low + high) / 2)
+    half = np.maximum(np.nan_to_num((high - low) / 2), 1e-6)
+    edges: list[float] = []
+    if loss.sphere > 0 and loss.sphere_radius_bins > 1:
+        complete = values[np.isfinite(values).all(axis=1)]
+        radius = np.linalg.norm((complete - centre) / half, axis=1)
+        qs = np.arange(1, loss.sphere_radius_bins) / loss.sphere_radius_bins
+        edges = [float(v) for v in np.quantile(radius, qs)]
+    return {"dimensions": dims, "mean": [float(v) for v in mean],
+            "std": [float(max(v, 1e-6)) for v in std],
+            "scale": list(declared) if declared else None,
+            "centre": [float(v) for v in centre], "half": [float(v) for v in half],
+            "radius_edges": edges,
+            "regions": 8 * (len(edges) + 1) if loss.sphere > 0 else 0}
+
+
+def _batch_targets(config: TrainConfig, train: Sequence[Utterance], classes: Sequence[str],
+                   plan: Mapping[str, Any] | None) -> tuple[np.ndarray, tuple[int, bool, int]]:
+    """Every training target side by side, so batch mixing mixes them all alike.
+
+    The class distribution ``[N, C]``, then with a VAD plan the standardised VAD (missing: 0)
+    and its presence mask ``[N, 3 + 3]`` and the spherical regions ``[N, R]``.
+    """
+    soft = config.data.targets == "distribution"
+    dist = distribution_matrix(train, classes, soft, allow_unlabelled=plan is not None)
+    if plan is None:
+        return dist, (len(classes), False, 0)
+    values = vad_matrix(train).astype(np.float64)
+    z = (values - np.asarray(plan["mean"])) / np.asarray(plan["std"])
+    mask = np.isfinite(z)
+    parts = [dist, np.nan_to_num(z).astype(np.float32), mask.astype(np.float32)]
+    if plan["regions"]:
+        unit = (values - np.asarray(plan["centre"])) / np.asarray(plan["half"])
+        parts.append(sphere_regions(unit, plan["radius_edges"]))
+    return np.concatenate(parts, axis=1), (len(classes), True, int(plan["regions"]))
+
+
+def _split_targets(y: np.ndarray, layout: tuple[int, bool, int],
+                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Undo :func:`_batch_targets` after mixing.
+
+    A value counts only where every mixed item had it (mask 1); a class distribution or
+    region row mixed with an item without one is dropped (zeros: the loss leaves it out).
+    """
+    classes, has_vad, regions = layout
+    dist = y[:, :classes].copy()
+    dist[np.abs(dist.sum(axis=1) - 1.0) > 1e-4] = 0.0
+    if not has_vad:
+        return dist, None, None
+    vad = y[:, classes:classes + 3].copy()
+    known = y[:, classes + 3:classes + 6] > 1.0 - 1e-6
+    vad[~known] = np.nan
+    region = None
+    if regions:
+        region = y[:, classes + 6:classes + 6 + regions].copy()
+        region[~known.all(axis=1)] = 0.0
+    return dist, vad, region
 
 
 def _onehot(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:

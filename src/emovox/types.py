@@ -90,6 +90,8 @@ class Segment:
         probabilities: Emotion -> probability (sums to 1); empty for a silent window, which is
             not run through the model.
         speech: Whether voice activity detection found speech in the window.
+        dimensions: Valence, arousal, dominance (the ones the model learned) for a model with
+            a VAD head; empty otherwise.
     """
 
     start: float
@@ -97,19 +99,23 @@ class Segment:
     label: str
     probabilities: Mapping[str, float] = field(default_factory=dict)
     speech: bool = True
+    dimensions: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probabilities", _frozen_mapping(self.probabilities))
+        object.__setattr__(self, "dimensions", _frozen_mapping(self.dimensions))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (times in seconds, probabilities rounded to 1e-6)."""
-        return {
+        doc = {
             "start": round(float(self.start), 3),
             "end": round(float(self.end), 3),
             "label": self.label,
             "speech": self.speech,
             "probabilities": _rounded(self.probabilities),
         }
+        doc.update(_rounded(self.dimensions))
+        return doc
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,8 @@ class Prediction:
         uncertain: Whether the most probable emotion is below the recognizer's
             ``min_confidence``: the label is still the best guess, but the model does not know
             (the note says so). Always ``False`` without speech.
+        dimensions: ``valence``, ``arousal``, ``dominance`` (those the model learned, on its
+            training data's scale) for a model with a VAD head; empty otherwise.
     """
 
     label: str | None
@@ -151,9 +159,11 @@ class Prediction:
     speech: bool = True
     note: str | None = None
     uncertain: bool = False
+    dimensions: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probabilities", _frozen_mapping(self.probabilities))
+        object.__setattr__(self, "dimensions", _frozen_mapping(self.dimensions))
         object.__setattr__(self, "top_k", tuple((str(k), float(p)) for k, p in self.top_k))
         if self.timeline is not None:
             object.__setattr__(self, "timeline", tuple(self.timeline))
@@ -175,7 +185,8 @@ class Prediction:
 
         A failed input gives ``{"path", "error"}``. Otherwise ``{"path", "label", "speech",
         "uncertain", "duration", "probabilities"}`` plus ``"top_k"``, ``"timeline"``,
-        ``"embedding"`` and ``"note"`` when present. Probabilities are rounded to 6 decimals,
+        ``"embedding"`` and ``"note"`` when present; ``"valence"``, ``"arousal"``,
+        ``"dominance"`` for a model with a VAD head. Probabilities are rounded to 6 decimals,
         times to 1 ms.
         """
         if self.error is not None:
@@ -188,6 +199,7 @@ class Prediction:
             "duration": None if self.duration is None else round(float(self.duration), 3),
             "probabilities": _rounded(self.probabilities),
         }
+        doc.update(_rounded(self.dimensions))
         if self.top_k:
             doc["top_k"] = [[name, round(p, 6)] for name, p in self.top_k]
         if self.timeline is not None:

@@ -8,8 +8,11 @@ Format (UTF-8, a BOM is fine, comma-separated, first line is the header)::
     long/call.wav,,spk03,,,4.5,9.0,3.5,2.0,4.0
 
 Required columns: ``path``, ``label``, ``speaker``. Optional: ``gender``, ``session``,
-``start``, ``end`` (seconds), ``valence``, ``arousal``, ``dominance`` (numbers, any scale).
-Column names are matched case-insensitively; any other column is kept in ``extra`` as text.
+``start``, ``end`` (seconds), ``valence``, ``arousal``, ``dominance`` (numbers) with
+``vad_scale`` (their scale, e.g. ``1..5``), and a label distribution: one ``p_<emotion>``
+column per emotion (``p_angry,p_sad,...``) or one ``label_distribution`` column holding JSON
+(``{"angry": 0.6, "sad": 0.4}``). Column names are matched case-insensitively; any other
+column is kept in ``extra`` as text.
 
 - ``path``: the audio file, relative to the CSV's folder or absolute; it must exist.
 - ``label``: a canonical emotion name or alias (``anger``, ``sadness``...; see
@@ -19,6 +22,14 @@ Column names are matched case-insensitively; any other column is kept in ``extra
 - ``gender``: empty, ``female``/``f`` or ``male``/``m`` (any case).
 - ``start`` / ``end``: a segment of a longer file; both optional, non-negative, ``end`` after
   ``start``. ``Utterance.duration`` is ``end - start`` when ``end`` is given.
+- ``valence`` / ``arousal`` / ``dominance``: numbers on the row's ``vad_scale`` when one is
+  given (a value outside it is an error); without a scale, training uses the range of its
+  recordings.
+- ``p_<emotion>`` / ``label_distribution``: shares (or raters' proportions) that sum to 1, none
+  negative, over known emotions (:mod:`emovox.targets`); empty ``p_`` cells of a row that has
+  others count as 0; a row with all of them empty has no distribution. Used for training with
+  ``data.targets = "distribution"``. With an empty ``label`` the row's label is the
+  distribution's most likely emotion (ties: the first in canonical order).
 
 ``root`` is the CSV file itself or a folder holding ``manifest.csv``. Ids are
 ``<corpus>/<path stem>``; when several rows share one audio file, every one of them gets
@@ -32,6 +43,7 @@ Licence: your own data; the licence of the audio you list applies.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import re
@@ -41,14 +53,16 @@ from typing import Any
 
 from emovox.corpora._common import ClassSpec, Skips, finish, resolve_classes
 from emovox.errors import ConfigError, CorpusError
-from emovox.labels import canonical
+from emovox.labels import canonical, ordered
+from emovox.targets import check_distribution, check_vad, parse_scale
 from emovox.types import Utterance
 
 NAME = "manifest"
 FILENAME = "manifest.csv"
 REQUIRED: tuple[str, ...] = ("path", "label", "speaker")
 OPTIONAL: tuple[str, ...] = (
-    "gender", "session", "start", "end", "valence", "arousal", "dominance",
+    "gender", "session", "start", "end", "valence", "arousal", "dominance", "vad_scale",
+    "label_distribution",
 )  # fmt: skip
 LAYOUT = (
     "a CSV file (or a folder holding manifest.csv) with header path,label,speaker and optional "
@@ -162,6 +176,28 @@ def load(
     return finish(corpus, csv_path, LAYOUT, found, Skips(), wanted)
 
 
+def _distribution(row: dict[str, str], where: str) -> dict[str, float]:
+    """The row's label distribution from its ``p_<emotion>`` cells or its JSON column."""
+    shares = {name[2:]: value for name, value in row.items() if name.startswith("p_")}
+    text = row.get("label_distribution", "")
+    if text and any(shares.values()):
+        raise CorpusError(f"{where}: give the label distribution once (p_<emotion> columns or "
+                          f"label_distribution), not both")
+    if text:
+        try:
+            given = json.loads(text)
+        except json.JSONDecodeError:
+            raise CorpusError(f"{where}: label_distribution is not JSON (e.g. "
+                              f"{{\"angry\": 0.6, \"sad\": 0.4}})") from None
+        if not isinstance(given, dict):
+            raise CorpusError(f"{where}: label_distribution must be a JSON object "
+                              f"(emotion -> share)")
+        return check_distribution(given, where)
+    if not any(shares.values()):
+        return {}
+    return check_distribution({name: value or 0.0 for name, value in shares.items()}, where)
+
+
 def _parse_row(
     where: str, row: dict[str, str], folder: Path, corpus: str
 ) -> tuple[Path, str, dict[str, Any]]:
@@ -192,17 +228,28 @@ def _parse_row(
     for name in _DIMENSIONS:
         if row.get(name):
             extra[name] = _number(row[name], name, where)
+    if row.get("vad_scale"):
+        scale = parse_scale(row["vad_scale"], where)
+        check_vad(extra, scale, where)
+        extra["vad_scale"] = list(scale)
+    distribution = _distribution(row, where)
+    if distribution:
+        extra["label_distribution"] = distribution
     if row["label"]:
         try:
             label: str | None = canonical(row["label"])
         except ValueError as exc:
             raise CorpusError(f"{where}: {exc}") from None
+    elif distribution:
+        label = max(ordered(distribution), key=lambda name: distribution[name])
     elif any(name in extra for name in _DIMENSIONS):
         label = None
     else:
-        raise CorpusError(f"{where}: empty label and no valence, arousal or dominance")
+        raise CorpusError(f"{where}: empty label and no label distribution, valence, arousal "
+                          f"or dominance")
     for name, value in row.items():
-        if name not in REQUIRED and name not in OPTIONAL and value:
+        if name not in REQUIRED and name not in OPTIONAL and not name.startswith("p_") \
+                and value:
             extra[name] = value
 
     fields: dict[str, Any] = {
