@@ -13,11 +13,13 @@ import soundfile as sf
 from emovox.corpora import (
     CORPORA,
     cremad,
+    em2ldl,
     emodb,
     iemocap,
     load_corpus,
     manifest,
     msp_improv,
+    msp_podcast,
     ravdess,
     savee,
     tess,
@@ -157,7 +159,8 @@ ERKENNUNG = (
     "Nr.\tSatz\terkannt\tnatuerlich\n"
     "1\u00a0\u00a0\t03a01Fa.wav\t90,00\u00a0\u00a0\u00a0\t75,00\u00a0\u00a0\n"
     "2\u00a0\u00a0\t08a02Wb.wav\t100,00\u00a0\t95,00\u00a0\n"
-    "3\u00a0\u00a0\tbroken line\n"
+    "3\u00a0\u00a0\t13a05Ea.wav\t40,00\u00a0\t60,00\u00a0\n"
+    "4\u00a0\u00a0\tbroken line\n"
 )
 
 
@@ -190,6 +193,11 @@ def test_emodb_fields(emodb_root: Path, corpus_log) -> None:
         "version": "a",
         "recognition_rate": 90.0,
         "naturalness": 75.0,
+        # 90 % recognised happiness; the other 10 % spread evenly over the six other emotions.
+        "label_distribution": pytest.approx({
+            "happy": 0.9, "angry": 0.1 / 6, "bored": 0.1 / 6, "disgust": 0.1 / 6,
+            "fearful": 0.1 / 6, "sad": 0.1 / 6, "neutral": 0.1 / 6,
+        }),
     }
     angry = found["emodb/08a02Wb"]
     assert (angry.gender, angry.label, angry.extra["recognition_rate"]) == (
@@ -197,10 +205,26 @@ def test_emodb_fields(emodb_root: Path, corpus_log) -> None:
         "angry",
         100.0,
     )
+    assert angry.extra["label_distribution"] == {"angry": 1.0}  # zero shares are dropped
     assert found["emodb/16b10Lc"].label == "bored"
     assert found["emodb/13a05Ea"].label == "disgust"
+    assert found["emodb/13a05Ea"].extra["label_distribution"] == pytest.approx(
+        {"disgust": 0.4, **{e: 0.1 for e in ("angry", "bored", "fearful", "happy", "sad",
+                                               "neutral")}}
+    )
+    # No row in erkennung.txt: neither rate nor distribution.
     assert "recognition_rate" not in found["emodb/16b10Lc"].extra
+    assert "label_distribution" not in found["emodb/16b10Lc"].extra
     assert "skipped 3" in corpus_log.records[-1].getMessage()
+
+
+def test_emodb_rate_outside_percent_is_a_one_line_error(emodb_root: Path) -> None:
+    (emodb_root / "erkennung.txt").write_bytes(
+        (ERKENNUNG + "4\u00a0\t03a01Fa.wav\t120,00\t75,00\n").encode("latin-1")
+    )
+    with pytest.raises(CorpusError) as excinfo:
+        emodb.load(emodb_root)
+    assert_one_line_corpus_error(excinfo, "erkennung.txt:6", "recognition rate 120")
 
 
 def test_emodb_files_directly_in_root_without_listening_test(emodb_root: Path) -> None:
@@ -208,6 +232,7 @@ def test_emodb_files_directly_in_root_without_listening_test(emodb_root: Path) -
     utts = emodb.load(emodb_root / "wav")
     assert len(utts) == 4
     assert all("recognition_rate" not in u.extra for u in utts)
+    assert all("label_distribution" not in u.extra for u in utts)
 
 
 def test_emodb_listening_test_found_beside_wav_and_garbage_ignored(emodb_root: Path) -> None:
@@ -341,6 +366,33 @@ DEMOGRAPHICS = (
     '1091,29,"Female","Asian","Not Hispanic"\n'
 )
 
+# processedResults/tabulatedVotes.csv as in the CREMA-D repository: the first (unnamed) column is
+# 100000 * queryType + clipNum (1 voice only, 2 face only, 3 audio-visual); 27 columns.
+VOTES_HEADER = (
+    '"","A","D","F","H","N","S","fileName","numResponses","agreement","emoVote","meanEmoResp",'
+    '"meanAngerResp","meanDisgustResp","meanFearResp","meanHappyResp","meanNeutralResp",'
+    '"meanSadResp","medianEmoResp","meanEmoRespNorm","meanAngerRespNorm","meanDisgustRespNorm",'
+    '"meanFearRespNorm","meanHappyRespNorm","meanNeutralRespNorm","meanSadRespNorm",'
+    '"medianEmoRespNorm"\n'
+)
+MEANS = ",50,50,-1,-1,-1,-1,-1,50,50,-1,-1,-1,-1,-1,-1,50"
+
+
+def votes_row(row_id: int, a: int, d: int, f: int, h: int, n: int, s: int, name: str) -> str:
+    total = a + d + f + h + n + s
+    return f'"{row_id}",{a},{d},{f},{h},{n},{s},"{name}",{total},0.5,"A"{MEANS}\n'
+
+
+TABULATED = (
+    VOTES_HEADER
+    + votes_row(100001, 6, 2, 0, 0, 1, 1, "1001_DFA_ANG_XX")  # voice only: read
+    + votes_row(100002, 0, 0, 0, 3, 6, 0, "1002_IEO_HAP_HI")
+    + votes_row(100003, 0, 0, 1, 0, 0, 0, "1091_TSI_SAD_LO")
+    + votes_row(200001, 9, 0, 0, 0, 0, 1, "1001_DFA_ANG_XX")  # face only: ignored
+    + votes_row(300001, 10, 0, 0, 0, 0, 0, "1001_DFA_ANG_XX")  # audio-visual: ignored
+    + votes_row(300002, 0, 0, 0, 9, 0, 0, "1050_IEO_NEU_MD")  # no voice-only row
+)
+
 
 @pytest.fixture
 def cremad_root(tmp_path: Path) -> Path:
@@ -357,6 +409,8 @@ def cremad_root(tmp_path: Path) -> Path:
     ):
         touch(root, name)
     (root / "VideoDemographics.csv").write_text(DEMOGRAPHICS, encoding="utf-8")
+    (root / "processedResults").mkdir()
+    (root / "processedResults/tabulatedVotes.csv").write_text(TABULATED, encoding="utf-8")
     return root
 
 
@@ -375,17 +429,60 @@ def test_cremad_fields(cremad_root: Path, corpus_log) -> None:
         "sentence": "DFA",
         "intensity": "unspecified",
         "age": 51,
+        # The voice-only votes 6 A, 2 D, 1 N, 1 S of 10 (the face and audio-visual rows differ).
+        "label_distribution": pytest.approx(
+            {"angry": 0.6, "disgust": 0.2, "neutral": 0.1, "sad": 0.1}
+        ),
+        "raters": 10,
     }
     assert found["cremad/1002_IEO_HAP_HI"].extra["intensity"] == "high"
+    assert found["cremad/1002_IEO_HAP_HI"].extra["label_distribution"] == pytest.approx(
+        {"happy": 1 / 3, "neutral": 2 / 3}
+    )
+    # The crowd heard fear in a clip acted as sad: the distribution says so, the label does not.
+    sad = found["cremad/1091_TSI_SAD_LO"]
+    assert (sad.label, sad.extra["label_distribution"], sad.extra["raters"]) == (
+        "sad", {"fearful": 1.0}, 1
+    )
     assert found["cremad/1091_TSI_SAD_LO"].gender == "female"
     assert found["cremad/1050_IEO_NEU_MD"].gender is None
+    assert "label_distribution" not in found["cremad/1050_IEO_NEU_MD"].extra  # no voice row
     assert "skipped 3" in corpus_log.records[-1].getMessage()
 
 
 def test_cremad_without_demographics_and_from_audiowav(cremad_root: Path) -> None:
-    assert cremad.load(cremad_root / "AudioWAV")[0].gender == "male"
+    from_audiowav = cremad.load(cremad_root / "AudioWAV")
+    assert from_audiowav[0].gender == "male"
+    assert from_audiowav[0].extra["label_distribution"]["angry"] == pytest.approx(0.6)
     (cremad_root / "VideoDemographics.csv").unlink()
-    assert {u.gender for u in cremad.load(cremad_root)} == {None}
+    (cremad_root / "processedResults/tabulatedVotes.csv").unlink()
+    utts = cremad.load(cremad_root)
+    assert {u.gender for u in utts} == {None}
+    assert all("label_distribution" not in u.extra for u in utts)
+
+
+@pytest.mark.parametrize(
+    ("votes", "fragments"),
+    [
+        (VOTES_HEADER + votes_row(100001, 6, -2, 0, 0, 1, 1, "1001_DFA_ANG_XX"),
+         ["tabulatedVotes.csv:2", "D='-2'", "not a count"]),
+        (VOTES_HEADER + votes_row(100001, 0, 0, 0, 0, 0, 0, "1001_DFA_ANG_XX"),
+         ["tabulatedVotes.csv:2", "no votes"]),
+        (VOTES_HEADER + votes_row(100001, 1, 0, 0, 0, 0, 0, "1001_DFA_ANG_XX")
+         + votes_row(100009, 0, 1, 0, 0, 0, 0, "1001_DFA_ANG_XX"),
+         ["tabulatedVotes.csv:3", "second voice-only row"]),
+        (VOTES_HEADER + votes_row(100001, 1, 0, 0, 0, 0, 0, "x").replace('"100001"', '"clip"'),
+         ["tabulatedVotes.csv:2", "row id 'clip'"]),
+        (VOTES_HEADER.replace('"S",', '"Surprise",'), ["tabulatedVotes.csv:1", "column(s) S"]),
+    ],
+)
+def test_cremad_malformed_votes_are_one_line_errors(
+    cremad_root: Path, votes: str, fragments: list[str]
+) -> None:
+    (cremad_root / "processedResults/tabulatedVotes.csv").write_text(votes, encoding="utf-8")
+    with pytest.raises(CorpusError) as excinfo:
+        cremad.load(cremad_root)
+    assert_one_line_corpus_error(excinfo, *fragments)
 
 
 def test_cremad_bad_demographics_is_an_error(cremad_root: Path) -> None:
@@ -401,13 +498,25 @@ def test_cremad_bad_demographics_is_an_error(cremad_root: Path) -> None:
 EMO_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 
 
-def emo_line(start: str, end: str, utt: str, code: str, vad: str) -> str:
-    # The summary line, then per-rater lines as in the release (ignored by the loader).
+def emo_line(start: str, end: str, utt: str, code: str, vad: str,
+             raters: str = "C-E2:\tNeutral;\t()\n") -> str:
+    # The summary line, then per-rater lines as in the release: categorical (C-), then
+    # attribute (A-, not read).
     return (
         f"[{start} - {end}]\t{utt}\t{code}\t[{vad}]\n"
-        "C-E2:\tNeutral;\t()\n"
-        "A-E3:\tval 3; act 2; dom  2;\t()\n\n"
+        + raters
+        + "A-E3:\tval 3; act 2; dom  2;\t()\n"
+        "A-F1:\tval 3; act 2; dom  1;\t(mildly aggravated but staying polite, attitude)\n\n"
     )
+
+
+# Three evaluators, one of whom chose two categories, and the actor's self-evaluation.
+MIXED_RATERS = (
+    "C-E1:\tFrustration; Anger;\t()\n"
+    "C-E2:\tAnger;\t(threatening, belligerent)\n"
+    "C-E4:\tNeutral state;\t()\n"
+    "C-M1:\tHappiness;\t(curious)\n"
+)
 
 
 @pytest.fixture
@@ -418,9 +527,11 @@ def iemocap_root(tmp_path: Path) -> Path:
     (evaluation / "Ses01F_impro01.txt").write_text(
         EMO_HEADER
         + emo_line("6.2901", "8.2357", "Ses01F_impro01_F000", "neu", "2.5000, 2.5000, 2.5000")
-        + emo_line("10.0100", "11.3925", "Ses01F_impro01_M001", "exc", "4.0000, 3.5000, 3.0000")
+        + emo_line("10.0100", "11.3925", "Ses01F_impro01_M001", "exc", "4.0000, 3.5000, 3.0000",
+                   "C-E1:\tExcited;\t()\nC-E3:\tHappiness; Excited;\t()\n")
         + emo_line("14.8872", "18.0175", "Ses01F_impro01_F002", "xxx", "2.5000, 3.5000, 3.5000")
-        + emo_line("19.2900", "20.7875", "Ses01F_impro01_M003", "ang", "1.5000, 4.0000, 4.5000")
+        + emo_line("19.2900", "20.7875", "Ses01F_impro01_M003", "ang", "1.5000, 4.0000, 4.5000",
+                   MIXED_RATERS)
         + emo_line("21.3257", "24.7400", "Ses01F_impro01_F004", "fru", "2.0000, 3.0000, 3.0000")
         + emo_line("25.0000", "26.5000", "Ses01F_impro01_M005", "sad", "2.0000, 2.0000, 2.0000"),
         encoding="utf-8",
@@ -440,7 +551,8 @@ def iemocap_root(tmp_path: Path) -> Path:
     (evaluation / "Ses02M_script01_1.txt").write_text(
         EMO_HEADER
         + emo_line("1.0000", "2.5000", "Ses02M_script01_1_F000", "sad", "2.0, 2.0, 2.0")
-        + emo_line("3.0000", "4.5000", "Ses02M_script01_1_M001", "hap", "4.0, 3.0, 3.0"),
+        + emo_line("3.0000", "4.5000", "Ses02M_script01_1_M001", "hap", "4.0, 3.0, 3.0",
+                   "C-F1:\tHappiness;\t()\n"),  # only a self-evaluation: no distribution
         encoding="utf-8",
     )
     touch(root, "Session2/sentences/wav/Ses02M_script01_1/Ses02M_script01_1_F000.flac")
@@ -470,10 +582,13 @@ def test_iemocap_defaults(iemocap_root: Path, corpus_log) -> None:
         "valence": 2.5,
         "arousal": 2.5,
         "dominance": 2.5,
+        "vad_scale": [1.0, 5.0],
         "dialog": "Ses01F_impro01",
         "improvised": True,
         "dialog_start": 6.2901,
         "dialog_end": 8.2357,
+        "label_distribution": {"neutral": 1.0},
+        "raters": 1,
     }
     excited = found["iemocap/Ses01F_impro01_M001"]
     assert (excited.label, excited.raw_label) == ("happy", "exc")
@@ -482,6 +597,17 @@ def test_iemocap_defaults(iemocap_root: Path, corpus_log) -> None:
         3.5,
         3.0,
     )
+    # merge_excited: Excited votes count for happy, like the label.
+    assert excited.extra["label_distribution"] == {"happy": 1.0}
+    assert excited.extra["raters"] == 2
+    # E1 splits its vote over Frustration and Anger (1/2 each), E2 Anger, E4 Neutral state;
+    # the male actor's self-evaluation (C-M1: Happiness) does not count.
+    angry = found["iemocap/Ses01F_impro01_M003"]
+    assert angry.extra["label_distribution"] == pytest.approx(
+        {"angry": 0.5, "frustrated": 1 / 6, "neutral": 1 / 3}
+    )
+    assert angry.extra["raters"] == 3
+    assert "label_distribution" not in found["iemocap/Ses02M_script01_1_M001"].extra
     scripted = found["iemocap/Ses02M_script01_1_F000"]
     assert (scripted.speaker, scripted.gender, scripted.session) == (
         "iemocap/Ses02F",
@@ -516,6 +642,9 @@ def test_iemocap_options(iemocap_root: Path) -> None:
     assert "iemocap/Ses02M_script01_1_M001" in unmerged  # hap stays happy
     unmerged_all = by_id(iemocap.load(iemocap_root, classes="all", merge_excited=False))
     assert unmerged_all["iemocap/Ses01F_impro01_M001"].label == "excited"
+    assert unmerged_all["iemocap/Ses01F_impro01_M001"].extra["label_distribution"] == (
+        pytest.approx({"excited": 0.75, "happy": 0.25})
+    )
 
     improvised = iemocap.load(iemocap_root, improvised_only=True)
     assert {u.extra["dialog"] for u in improvised} == {"Ses01F_impro01"}
@@ -533,6 +662,23 @@ def test_iemocap_errors(tmp_path: Path, iemocap_root: Path) -> None:
         iemocap.load(no_labels)
     assert_one_line_corpus_error(excinfo, "EmoEvaluation")
 
+    label_file = iemocap_root / "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
+    original = label_file.read_text(encoding="utf-8")
+    for bad, fragments in (
+        # Line 4 is C-E2 of the first utterance.
+        (("C-E2:\tNeutral;", "C-E2:\tBliss;"), ["Ses01F_impro01.txt:4", "category 'Bliss'"]),
+        (("C-E2:\tNeutral;", "C-E2:\t;"), ["Ses01F_impro01.txt:4", "without a category"]),
+        (("C-E2:\tNeutral;", "C-X2:\tNeutral;"), ["Ses01F_impro01.txt:4", "unknown rater 'C-X'"]),
+        (("% [START", "C-E1:\tAnger;\t()\n% [START"), ["Ses01F_impro01.txt:1", "before any"]),
+        (("2.5000, 2.5000, 2.5000", "2.5000, 5.5000, 2.5000"),
+         ["Ses01F_impro01.txt:3", "arousal 5.5 is outside the declared scale 1..5"]),
+    ):
+        label_file.write_text(original.replace(*bad, 1), encoding="utf-8")
+        with pytest.raises(CorpusError) as excinfo:
+            iemocap.load(iemocap_root)
+        assert_one_line_corpus_error(excinfo, *fragments)
+    label_file.write_text(original, encoding="utf-8")
+
     for wav in (iemocap_root / "Session1/sentences").rglob("*.wav"):
         wav.unlink()
     for audio in (iemocap_root / "Session2/sentences").rglob("*.*"):
@@ -548,6 +694,9 @@ def test_iemocap_errors(tmp_path: Path, iemocap_root: Path) -> None:
 EVALUATION = """UTD-IMPROV-S01A-F01-S-FM01.avi; A; A:4.000000; V:1.500000; D:4.000000 ; N:3.000000;
 rater-01; Angry; Frustrated; A:4.0; V:1.0; D:4.0; N:3.0;
 rater-02; Angry; ; A:4.0; V:2.0; D:4.0; N:3.0;
+rater-05; Sad; Depressed, Disappointed; A:2.0; V:1.0; D:2.0; N:3.0;
+rater-02; Angry; ; A:4.0; V:2.0; D:4.0; N:3.0;
+rater-07; Other; Frustrated; A:4.0; V:2.0; D:3.0; N:NaN;
 
 UTD-IMPROV-S01A-M01-R-MF01.avi; N; A:2.500000; V:3.000000; D:3.000000 ; N:2.000000;
 rater-01; Neutral; ; A:2.5; V:3.0; D:3.0; N:2.0;
@@ -607,6 +756,10 @@ def test_msp_improv_fields(msp_root: Path, corpus_log) -> None:
         "valence": 1.5,
         "dominance": 4.0,
         "naturalness": 3.0,
+        "vad_scale": [1.0, 5.0],
+        # Raters 01, 02 Angry, 05 Sad, 07 Other; rater-02's repeated line counts once.
+        "label_distribution": {"angry": 0.5, "sad": 0.25, "other": 0.25},
+        "raters": 4,
     }
     read = found["msp_improv/MSP-IMPROV-S01A-M01-R-MF01"]
     assert (read.speaker, read.gender, read.label, read.extra["condition_name"]) == (
@@ -615,8 +768,10 @@ def test_msp_improv_fields(msp_root: Path, corpus_log) -> None:
         "neutral",
         "read",
     )
+    assert read.extra["label_distribution"] == {"neutral": 1.0}
     happy = found["msp_improv/MSP-IMPROV-S02H-F03-T-FM02"]
     assert happy.session == "msp_improv/session3" and "naturalness" not in happy.extra
+    assert (happy.extra["label_distribution"], happy.extra["raters"]) == ({"happy": 1.0}, 1)
     message = corpus_log.records[-1].getMessage()
     assert "1 no agreement (X)" in message and "1 no consensus line" in message
 
@@ -640,6 +795,8 @@ def test_msp_improv_sessions_at_root_and_misspelt_label_file(tmp_path: Path) -> 
         "msp_improv/M04",
         "msp_improv/session4",
     )
+    # No rater line for this recording: ratings, no distribution.
+    assert "label_distribution" not in utt.extra and utt.extra["vad_scale"] == [1.0, 5.0]
 
 
 def test_msp_improv_errors(tmp_path: Path) -> None:
@@ -651,6 +808,300 @@ def test_msp_improv_errors(tmp_path: Path) -> None:
     with pytest.raises(CorpusError) as excinfo:
         msp_improv.load(tmp_path)
     assert_one_line_corpus_error(excinfo, "consensus")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragments"),
+    [
+        ("rater-05; Sad;", "rater-05; Bored;", ["Evaluation.txt:4", "unknown rater category"]),
+        ("rater-05; Sad; Depressed, Disappointed; A:2.0;", "rater-05 said sad",
+         ["Evaluation.txt:4", "neither a consensus line nor a rater line"]),
+        ("-MF01.avi; N; A:2.500000;", "-MF01.avi; N; A:2.5;;", ["Evaluation.txt:8", "malformed"]),
+        ("V:1.500000", "V:5.500000", ["Evaluation.txt:1", "valence 5.5 is outside", "1..5"]),
+        ("V:1.600000; D:2.000000", "V:1.600000; D:0.000000",
+         ["Evaluation.txt:18", "dominance 0 is outside"]),
+    ],
+)
+def test_msp_improv_malformed_evaluation_is_a_one_line_error(
+    msp_root: Path, old: str, new: str, fragments: list[str]
+) -> None:
+    assert EVALUATION.count(old) == 1
+    (msp_root / "Evaluation.txt").write_text(EVALUATION.replace(old, new), encoding="utf-8")
+    touch(msp_root, "Audio/session2/S04N/S/MSP-IMPROV-S04N-F02-S-FF01.wav")
+    touch(msp_root, "Audio/session4/S05S/T/MSP-IMPROV-S05S-M04-T-MF01.wav")
+    with pytest.raises(CorpusError) as excinfo:
+        msp_improv.load(msp_root, classes="all")
+    assert_one_line_corpus_error(excinfo, *fragments)
+
+
+# --------------------------------------------------------------------------------------------
+# MSP-Podcast
+
+CONSENSUS = (
+    "FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set\n"
+    "MSP-PODCAST_0001_0008.wav,A,5.4,2.2,5.6,127,Male,Train\n"
+    "MSP-PODCAST_0001_0010.wav,N,3.8,4.0,4.2,127,Male,Train\n"
+    "MSP-PODCAST_0002_0003.wav,C,4.0,3.0,5.0,Unknown,Unknown,Test1\n"
+    "MSP-PODCAST_0003_0001.wav,X,3.0,3.0,3.0,25,Female,Development\n"
+    "MSP-PODCAST_0003_0002.wav,U,5.0,,NaN,25,Female,Development\n"
+    "MSP-PODCAST_0004_0001.wav,,,,,,,Test3\n"
+    "MSP-PODCAST_0004_0002.wav,H,4.0,5.0,4.0,31,Female,Train\n"
+)
+# labels_detailed.csv in the 1.7-1.12 layout (FileName,EmoDetail) ...
+DETAILED_EMODETAIL = (
+    "FileName,EmoDetail\n"
+    '"MSP-PODCAST_0001_0008.wav","WORKER00014; Angry; Frustrated,Annoyed; A:6.0; V:2.0; D:6.0;"\n'
+    '"MSP-PODCAST_0001_0008.wav","WORKER00021; Angry; ; A:5.0; V:2.0; D:5.0;"\n'
+    '"MSP-PODCAST_0001_0008.wav","WORKER00033; Contempt; Angry; A:5.0; V:3.0; D:6.0;"\n'
+    '"MSP-PODCAST_0001_0008.wav","WORKER00014; Angry; Frustrated,Annoyed; A:6.0; V:2.0; D:6.0;"\n'
+    '"MSP-PODCAST_0001_0008.wav","WORKER00052; Other-Sarcastic; ; A:5.0; V:2.0; D:5.0;"\n'
+    '"MSP-PODCAST_0003_0001.wav","WORKER00014; Happy; Amused; A:3.0; V:4.0; D:3.0;"\n'
+    '"MSP-PODCAST_0003_0001.wav","WORKER00021; Sad; ; A:3.0; V:2.0; D:3.0;"\n'
+    '"MSP-PODCAST_0003_0002.wav","WORKER00021; Surprise; ; A:5.0; V:4.0; D:4.0;"\n'
+)
+# ... and in the 2.0 layout (1.6: Workers instead of WorkerID).
+DETAILED_COLUMNS = (
+    "FileName,WorkerID,EmoClass_Major,EmoClass_Second,EmoAct,EmoVal,EmoDom\n"
+    'MSP-PODCAST_0001_0008.wav,WORKER00014,Angry,"Frustrated,Annoyed",6,2,6\n'
+    "MSP-PODCAST_0001_0008.wav,WORKER00021,Angry,,5,2,5\n"
+    "MSP-PODCAST_0001_0008.wav,WORKER00033,Contempt,Angry,5,3,6\n"
+    'MSP-PODCAST_0001_0008.wav,WORKER00014,Angry,"Frustrated,Annoyed",6,2,6\n'
+    "MSP-PODCAST_0001_0008.wav,WORKER00052,Other-Sarcastic,,5,2,5\n"
+    "MSP-PODCAST_0003_0001.wav,WORKER00014,Happy,Amused,3,4,3\n"
+    "MSP-PODCAST_0003_0001.wav,WORKER00021,Sad,,3,2,3\n"
+    "MSP-PODCAST_0003_0002.wav,WORKER00021,Surprise,,5,4,4\n"
+)
+
+
+@pytest.fixture
+def podcast_root(tmp_path: Path) -> Path:
+    root = tmp_path / "MSP-PODCAST-Publish-1.11"
+    (root / "Labels").mkdir(parents=True)
+    (root / "Labels/labels_consensus.csv").write_text(CONSENSUS, encoding="utf-8")
+    (root / "Labels/labels_detailed.csv").write_text(DETAILED_EMODETAIL, encoding="utf-8")
+    for stem in ("0001_0008", "0001_0010", "0002_0003", "0003_0001", "0003_0002", "0004_0001"):
+        touch(root, f"Audios/MSP-PODCAST_{stem}.wav")  # 0004_0002 has no audio
+    touch(root, "Audios/notes.wav")  # not in the consensus file: ignored
+    return root
+
+
+@pytest.mark.parametrize("detailed", [DETAILED_EMODETAIL, DETAILED_COLUMNS,
+                                      DETAILED_COLUMNS.replace("WorkerID", "Workers")])
+def test_msp_podcast_fields(podcast_root: Path, detailed: str, corpus_log) -> None:
+    (podcast_root / "Labels/labels_detailed.csv").write_text(detailed, encoding="utf-8")
+    found = by_id(msp_podcast.load(podcast_root))
+    assert list(found) == [
+        "msp_podcast/MSP-PODCAST_0001_0008",
+        "msp_podcast/MSP-PODCAST_0001_0010",
+        "msp_podcast/MSP-PODCAST_0002_0003",
+        "msp_podcast/MSP-PODCAST_0003_0002",
+    ]
+    angry = found["msp_podcast/MSP-PODCAST_0001_0008"]
+    assert (angry.speaker, angry.gender, angry.label) == ("msp_podcast/127", "male", "angry")
+    assert dict(angry.extra) == {
+        "raw_label": "A",
+        "split": "Train",
+        "valence": 2.2,
+        "arousal": 5.4,
+        "dominance": 5.6,
+        "vad_scale": [1.0, 7.0],
+        # Primary emotions of 4 raters (WORKER00014's repeated row counts once); the secondary
+        # emotions are not votes.
+        "label_distribution": {"angry": 0.5, "contempt": 0.25, "other": 0.25},
+        "raters": 4,
+    }
+    unknown = found["msp_podcast/MSP-PODCAST_0002_0003"]
+    assert (unknown.speaker, unknown.gender, unknown.label) == (
+        "msp_podcast/unknown", None, "contempt"
+    )
+    assert "label_distribution" not in unknown.extra  # no rater rows
+    surprised = found["msp_podcast/MSP-PODCAST_0003_0002"]
+    assert surprised.label == "surprised"
+    assert (surprised.extra["arousal"], "valence" in surprised.extra,
+            "dominance" in surprised.extra) == (5.0, False, False)  # empty and NaN: missing
+    message = corpus_log.records[-1].getMessage()
+    assert "1 no agreement (X)" in message and "1 missing audio" in message
+    assert "1 no consensus label" in message
+
+
+def test_msp_podcast_options(podcast_root: Path) -> None:
+    development = msp_podcast.load(podcast_root, splits=("development", "TEST1"))
+    assert [u.extra["split"] for u in development] == ["Test1", "Development"]
+    ambiguous = by_id(msp_podcast.load(podcast_root, keep_no_agreement=True))
+    no_agreement = ambiguous["msp_podcast/MSP-PODCAST_0003_0001"]
+    assert (no_agreement.label, no_agreement.raw_label) == (None, "X")
+    assert no_agreement.extra["label_distribution"] == {"happy": 0.5, "sad": 0.5}
+    assert len(msp_podcast.load(podcast_root, keep_no_agreement=True, classes="angry")) == 1
+    (podcast_root / "Labels/labels_detailed.csv").unlink()
+    assert all("label_distribution" not in u.extra for u in msp_podcast.load(podcast_root))
+
+
+def test_msp_podcast_older_label_folder_and_misspelt_consensus(tmp_path: Path) -> None:
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels/labels_concensus.csv").write_text(CONSENSUS, encoding="utf-8")
+    touch(tmp_path, "Audio/MSP-PODCAST_0004_0002.wav")
+    (utt,) = msp_podcast.load(tmp_path)
+    assert (utt.label, utt.speaker, utt.gender) == ("happy", "msp_podcast/31", "female")
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "fragments"),
+    [
+        ("labels_consensus.csv", "0001_0010.wav,N,", "0001_0010.wav,Q,",
+         ["labels_consensus.csv:3", "unknown EmoClass 'Q'"]),
+        ("labels_consensus.csv", "5.4,2.2,5.6", "5.4,7.5,5.6",
+         ["labels_consensus.csv:2", "valence 7.5 is outside the declared scale 1..7"]),
+        ("labels_consensus.csv", "5.4,2.2,5.6", "5.4,low,5.6",
+         ["labels_consensus.csv:2", "EmoVal 'low' is not a number"]),
+        ("labels_consensus.csv", ",Gender,", ",Sex,", ["labels_consensus.csv:1", "Gender"]),
+        ("labels_detailed.csv", "WORKER00033; Contempt;", "WORKER00033; Scorn;",
+         ["labels_detailed.csv:4", "unknown primary emotion 'Scorn'"]),
+        ("labels_detailed.csv", "WORKER00033; Contempt; Angry; A:5.0; V:3.0; D:6.0;", "Contempt",
+         ["labels_detailed.csv:4", "EmoDetail is not"]),
+        ("labels_detailed.csv", "FileName,EmoDetail", "FileName,Detail",
+         ["labels_detailed.csv:1", "expected the columns"]),
+    ],
+)
+def test_msp_podcast_malformed_labels_are_one_line_errors(
+    podcast_root: Path, name: str, old: str, new: str, fragments: list[str]
+) -> None:
+    path = podcast_root / "Labels" / name
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(CorpusError) as excinfo:
+        msp_podcast.load(podcast_root)
+    assert_one_line_corpus_error(excinfo, *fragments)
+
+
+# --------------------------------------------------------------------------------------------
+# EM2LDL
+
+EM2LDL_CATEGORIES = (
+    "ecstacy,joy,serenity,love,admiration,trust,acceptance,submission,terror,fear,apprehension,"
+    "awe,amazement,surprise,distraction,disapproval,grief,sadness,pensiveness,remorse,loathing,"
+    "disgust,boredom,contempt,rage,anger,annoyance,aggresiveness,vigilance,anticipation,"
+    "interest,optimism"
+).split(",")
+EM2LDL_HEADER = (
+    "AudioID," + ",".join(EM2LDL_CATEGORIES)
+    + ",speaker ID,gender,age,ageClass,mbtiSingle,mbtiDouble,lang\n"
+)
+
+
+def em2ldl_row(audio_id: int, shares: dict[str, str], meta: str) -> str:
+    return (f"{audio_id}," + ",".join(shares.get(c, "0") for c in EM2LDL_CATEGORIES)
+            + f",{meta}\n")
+
+
+EM2LDL_LABELS = (
+    EM2LDL_HEADER
+    # Rows as in the published file: shares of the raters' labels, rounded to 9 digits.
+    + em2ldl_row(1, {"ecstacy": "0.107142857", "joy": "0.178571429", "serenity": "0.071428571",
+                     "admiration": "0.071428571", "trust": "0.071428571",
+                     "acceptance": "0.035714286", "submission": "0.035714286",
+                     "surprise": "0.071428571", "rage": "0.035714286",
+                     "aggresiveness": "0.107142857", "anticipation": "0.107142857",
+                     "interest": "0.107142857"},
+                 "speaker1,male,Youth,Youth,i,in,ce")
+    + em2ldl_row(2, {"ecstacy": "0.347826087", "joy": "0.347826087", "serenity": "0.043478261",
+                     "trust": "0.043478261", "acceptance": "0.043478261", "fear": "0.043478261",
+                     "apprehension": "0.043478261", "anticipation": "0.043478261",
+                     "interest": "0.043478261"},
+                 "speaker3,male,中年,Non-Youth,none,none,ce")
+    + em2ldl_row(3, {"anger": "0.36", "contempt": "0.16", "serenity": "0.12",
+                     "vigilance": "0.12", "grief": "0.04", "apprehension": "0.04",
+                     "amazement": "0.04", "boredom": "0.04", "rage": "0.04",
+                     "aggresiveness": "0.04"},
+                 "speaker5,female,22岁,Youth,e,es,me")
+    + em2ldl_row(4, {"sadness": "1"}, "speaker5,female,22岁,Youth,e,es,mc")  # no audio
+)
+
+
+@pytest.fixture
+def em2ldl_root(tmp_path: Path) -> Path:
+    root = tmp_path / "EM2LDL"
+    (root / "labels").mkdir(parents=True)
+    (root / "labels/labels_distributions_Info.csv").write_text(EM2LDL_LABELS, encoding="utf-8")
+    split = root / "models/train_val_test"
+    split.mkdir(parents=True)
+    (split / "train_ids.csv").write_text("audio_id\n0001\n0002\n", encoding="utf-8")
+    (split / "test_ids.csv").write_text("audio_id\n0003\n", encoding="utf-8")
+    for name in (
+        "audio/0001_intj_ce.wav",
+        "audio/0002_mbti_ce.WAV",
+        "audio/0003_esfp_me.flac",
+        "audio/0009_mbti_ce.wav",  # no label row: skipped
+        "audio/readme.wav",  # not <AudioID>_...: skipped
+    ):
+        touch(root, name)
+    return root
+
+
+def test_em2ldl_fields(em2ldl_root: Path, corpus_log) -> None:
+    found = by_id(em2ldl.load(em2ldl_root))
+    assert list(found) == ["em2ldl/0001_intj_ce", "em2ldl/0002_mbti_ce", "em2ldl/0003_esfp_me"]
+    first = found["em2ldl/0001_intj_ce"]
+    assert (first.speaker, first.gender, first.label) == ("em2ldl/speaker1", "male", "happy")
+    distribution = first.extra["label_distribution"]
+    assert len(distribution) == 12 and sum(distribution.values()) == pytest.approx(1.0)
+    assert distribution["happy"] == pytest.approx(0.178571429)  # joy
+    assert distribution["ecstasy"] == pytest.approx(0.107142857)  # spelt ecstacy in the file
+    assert distribution["aggressiveness"] == pytest.approx(0.107142857)
+    assert {k: v for k, v in first.extra.items() if k != "label_distribution"} == {
+        "raw_label": "joy",
+        "label_tied": False,
+        "age": "Youth",
+        "age_group": "Youth",
+        "mbti_single": "i",
+        "mbti_double": "in",
+        "lang": "ce",
+        "split": "train",
+    }
+    # ecstacy and joy tie at 0.348: the first column in the file's order wins, and says so.
+    tied = found["em2ldl/0002_mbti_ce"]
+    assert (tied.label, tied.raw_label, tied.extra["label_tied"]) == ("ecstasy", "ecstacy", True)
+    assert tied.extra["age"] == "中年"
+    angry = found["em2ldl/0003_esfp_me"]
+    assert (angry.label, angry.gender, angry.extra["split"]) == ("angry", "female", "test")
+    assert angry.extra["label_distribution"]["contempt"] == pytest.approx(0.16)
+    message = corpus_log.records[-1].getMessage()
+    assert "1 no label row" in message and "1 missing audio" in message
+    assert "1 name not <AudioID>_..." in message
+    assert [u.label for u in em2ldl.load(em2ldl_root, classes="angry")] == ["angry"]
+
+
+def test_em2ldl_without_split_files(em2ldl_root: Path) -> None:
+    for path in (em2ldl_root / "models/train_val_test").iterdir():
+        path.unlink()
+    assert all("split" not in u.extra for u in em2ldl.load(em2ldl_root))
+
+
+def _em2ldl_error(root: Path, text: str, *fragments: str) -> None:
+    (root / "labels/labels_distributions_Info.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(CorpusError) as excinfo:
+        em2ldl.load(root)
+    assert_one_line_corpus_error(excinfo, "labels_distributions_Info.csv", *fragments)
+
+
+def test_em2ldl_malformed_distributions_are_one_line_errors(em2ldl_root: Path) -> None:
+    row3 = em2ldl_row(3, {"anger": "0.36", "contempt": "0.16"}, "speaker5,female,22,Youth,e,es,me")
+    _em2ldl_error(em2ldl_root, EM2LDL_HEADER + row3, ":2", "sums to 0.52, not 1")
+    negative = em2ldl_row(1, {"anger": "1.2", "rage": "-0.2"}, "speaker1,male,Youth,Youth,i,in,ce")
+    _em2ldl_error(em2ldl_root, EM2LDL_HEADER + negative, ":2", "share of 'rage' is negative")
+    text = em2ldl_row(1, {"anger": "most"}, "speaker1,male,Youth,Youth,i,in,ce")
+    _em2ldl_error(em2ldl_root, EM2LDL_HEADER + text, ":2", "share of 'angry' is 'most'")
+    unknown = EM2LDL_LABELS.replace(",optimism,", ",hope,", 1)
+    _em2ldl_error(em2ldl_root, unknown, ":1", "unknown emotion category column(s) hope")
+    twice = EM2LDL_HEADER + em2ldl_row(1, {"joy": "1"}, "s1,male,x,Youth,i,in,ce") * 2
+    _em2ldl_error(em2ldl_root, twice, ":3", "AudioID 1 is given twice")
+    (em2ldl_root / "labels/labels_distributions_Info.csv").write_text(EM2LDL_LABELS,
+                                                                      encoding="utf-8")
+    (em2ldl_root / "models/train_val_test/val_ids.csv").write_text("audio_id\n0003\n",
+                                                                  encoding="utf-8")
+    with pytest.raises(CorpusError) as excinfo:
+        em2ldl.load(em2ldl_root)
+    assert_one_line_corpus_error(excinfo, "test_ids.csv:2", "already in the val split")
 
 
 # --------------------------------------------------------------------------------------------
@@ -828,6 +1279,8 @@ def test_registry_fields() -> None:
         "cremad",
         "iemocap",
         "msp_improv",
+        "msp_podcast",
+        "em2ldl",
         "urdu",
         "manifest",
     }

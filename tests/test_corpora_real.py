@@ -56,3 +56,28 @@ def test_emodb_real_counts() -> None:
     }
     # erkennung.txt covers every released file.
     assert all(0.0 <= u.extra["recognition_rate"] <= 100.0 for u in utts)
+
+
+def test_emodb_real_listening_test_soft_targets() -> None:
+    utts = load_corpus("emodb", _root("emodb"))
+    # erkennung.txt gives every one of the 535 released files a rate, hence a distribution.
+    assert sum("label_distribution" in u.extra for u in utts) == 535
+    others = len(emodb.ANSWERS) - 1
+    one_hot = 0
+    for u in utts:
+        rate = u.extra["recognition_rate"] / 100.0
+        distribution = u.extra["label_distribution"]
+        assert distribution[u.label] == pytest.approx(rate)
+        assert sum(distribution.values()) == pytest.approx(1.0)
+        if rate == 1.0:
+            one_hot += 1
+            assert distribution == {u.label: 1.0}
+        else:
+            assert set(distribution) == set(emodb.ANSWERS)
+            assert all(share == pytest.approx((1.0 - rate) / others)
+                       for name, share in distribution.items() if name != u.label)
+    # The release kept files recognised by at least 80 % of the listeners; 184 by all of them.
+    assert min(u.extra["recognition_rate"] for u in utts) >= 80.0
+    assert one_hot == 184
+    happy = next(u for u in utts if u.id == "emodb/03a01Fa")
+    assert happy.extra["label_distribution"]["happy"] == pytest.approx(0.9)

@@ -23,6 +23,33 @@ EMOTIONS: tuple[str, ...] = (
     "other",
     "sad",
     "surprised",
+    # Appended later, never reordered (code and bundles rely on the order above): MSP-Podcast's
+    # contempt, then the EM2LDL categories (Plutchik's wheel) that have no name above.
+    "contempt",
+    "ecstasy",
+    "serenity",
+    "love",
+    "admiration",
+    "trust",
+    "acceptance",
+    "submission",
+    "terror",
+    "apprehension",
+    "awe",
+    "amazement",
+    "distraction",
+    "disapproval",
+    "grief",
+    "pensiveness",
+    "remorse",
+    "loathing",
+    "rage",
+    "annoyance",
+    "aggressiveness",
+    "vigilance",
+    "anticipation",
+    "interest",
+    "optimism",
 )
 
 #: The seven classes of the bundled default model (RAVDESS calm and EmoDB boredom are left out).
@@ -112,6 +139,105 @@ MSP_IMPROV: dict[str, str] = {
     "S": "sad",
     "N": "neutral",
     "O": "other",
+}
+
+#: IEMOCAP evaluator category in the ``C-E<n>:`` lines of the EmoEvaluation files ("Neutral
+#: state" is the annotation tool's name for Neutral).
+IEMOCAP_RATER: dict[str, str] = {
+    "Anger": "angry",
+    "Happiness": "happy",
+    "Excited": "excited",
+    "Sadness": "sad",
+    "Neutral": "neutral",
+    "Neutral state": "neutral",
+    "Frustration": "frustrated",
+    "Fear": "fearful",
+    "Surprise": "surprised",
+    "Disgust": "disgust",
+    "Other": "other",
+}
+
+#: MSP-IMPROV rater category (second field of a rater line in Evaluation.txt).
+MSP_IMPROV_RATER: dict[str, str] = {
+    "Angry": "angry",
+    "Happy": "happy",
+    "Sad": "sad",
+    "Neutral": "neutral",
+    "Other": "other",
+}
+
+#: MSP-Podcast consensus class letter (``EmoClass`` of labels_consensus.csv; "X" = no agreement).
+MSP_PODCAST: dict[str, str] = {
+    "A": "angry",
+    "C": "contempt",
+    "D": "disgust",
+    "F": "fearful",
+    "H": "happy",
+    "N": "neutral",
+    "O": "other",
+    "S": "sad",
+    "U": "surprised",
+}
+
+#: MSP-Podcast rater's primary emotion (``EmoClass_Major``, or the second field of
+#: ``EmoDetail``, in labels_detailed.csv); every "Other-<text>" is "other" too.
+MSP_PODCAST_RATER: dict[str, str] = {
+    "Angry": "angry",
+    "Contempt": "contempt",
+    "Disgust": "disgust",
+    "Fear": "fearful",
+    "Happy": "happy",
+    "Neutral": "neutral",
+    "Other": "other",
+    "Sad": "sad",
+    "Surprise": "surprised",
+}
+
+#: CREMA-D vote-count column of processedResults/tabulatedVotes.csv.
+CREMAD_VOTES: dict[str, str] = {
+    "A": "angry",
+    "D": "disgust",
+    "F": "fearful",
+    "H": "happy",
+    "N": "neutral",
+    "S": "sad",
+}
+
+#: EM2LDL category column of labels/labels_distributions_Info.csv, spelt as in its header
+#: (``ecstacy``, ``aggresiveness``), in the file's order (Plutchik's wheel).
+EM2LDL: dict[str, str] = {
+    "ecstacy": "ecstasy",
+    "joy": "happy",
+    "serenity": "serenity",
+    "love": "love",
+    "admiration": "admiration",
+    "trust": "trust",
+    "acceptance": "acceptance",
+    "submission": "submission",
+    "terror": "terror",
+    "fear": "fearful",
+    "apprehension": "apprehension",
+    "awe": "awe",
+    "amazement": "amazement",
+    "surprise": "surprised",
+    "distraction": "distraction",
+    "disapproval": "disapproval",
+    "grief": "grief",
+    "sadness": "sad",
+    "pensiveness": "pensiveness",
+    "remorse": "remorse",
+    "loathing": "loathing",
+    "disgust": "disgust",
+    "boredom": "bored",
+    "contempt": "contempt",
+    "rage": "rage",
+    "anger": "angry",
+    "annoyance": "annoyance",
+    "aggresiveness": "aggressiveness",
+    "vigilance": "vigilance",
+    "anticipation": "anticipation",
+    "interest": "interest",
+    "optimism": "optimism",
 }
 
 #: URDU corpus folder name.

@@ -12,7 +12,7 @@ expected layout.
 
     >>> from emovox.corpora import CORPORA, load_corpus
     >>> sorted(CORPORA)[:3]
-    ['cremad', 'emodb', 'iemocap']
+    ['cremad', 'em2ldl', 'emodb']
     >>> utts = load_corpus("ravdess", "data/ravdess", classes="default7")  # doctest: +SKIP
 """
 
@@ -26,10 +26,12 @@ from typing import Any
 
 from emovox.corpora import (
     cremad,
+    em2ldl,
     emodb,
     iemocap,
     manifest,
     msp_improv,
+    msp_podcast,
     ravdess,
     savee,
     tess,
@@ -127,6 +129,26 @@ CORPORA: dict[str, CorpusInfo] = {
             licence=msp_improv.LICENCE,
             protocol="msp_improv_loso",
             default_classes=SUBSETS["msp_improv4"],
+        ),
+        CorpusInfo(
+            name="msp_podcast",
+            title="MSP-Podcast: naturalistic emotional speech from podcasts",
+            load=msp_podcast.load,
+            layout=msp_podcast.LAYOUT,
+            licence=msp_podcast.LICENCE,
+            # The official Split_Set partitions (extra["split"]) are the corpus's protocol;
+            # until emovox.folds has one for them, speaker k-fold.
+            protocol="speaker_kfold",
+        ),
+        CorpusInfo(
+            name="em2ldl",
+            title="EM2LDL: multilingual speech for mixed emotions (32-category distributions)",
+            load=em2ldl.load,
+            layout=em2ldl.LAYOUT,
+            licence=em2ldl.LICENCE,
+            # The official speaker-independent split (extra["split"]) is the corpus's protocol;
+            # until emovox.folds has one for it, speaker k-fold.
+            protocol="speaker_kfold",
         ),
         CorpusInfo(
             name="urdu",

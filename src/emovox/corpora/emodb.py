@@ -21,10 +21,19 @@ The full release has 535 files. ``erkennung.txt`` is a tab/space separated table
 ``Nr. Satz erkannt natuerlich``: row number, file name (``03a01Fa.wav``), the share of 20
 listeners who recognised the intended emotion and the share who judged it natural, in percent
 with a decimal comma (``65,00``). When it parses, ``extra`` gets ``recognition_rate`` and
-``naturalness`` (percent, floats); when it is absent or unreadable it is ignored.
+``naturalness`` (percent, floats); when it is absent or unreadable it is ignored, and a rate
+outside 0-100 raises a one-line :class:`~emovox.errors.CorpusError` naming the file and line.
+
+The recognition rate becomes a soft target, ``extra["label_distribution"]``
+(:func:`emovox.targets.spread_rate`): the rate for the intended emotion and, a declared choice,
+the rest spread evenly over the six other emotions of the test's answer set (the corpus's seven:
+anger, boredom, disgust, fear, happiness, sadness, neutral). The file publishes only the share
+of listeners who recognised the intended emotion, not what the others chose instead, so the
+even spread is an assumption, not data. Files without a parsed rate get no distribution.
 
 Ids are ``emodb/<stem>``, speakers ``emodb/<SS>``; ``extra`` holds ``raw_label`` (the letter),
-``text`` and ``version``.
+``text``, ``version`` and, with the listening test, ``recognition_rate``, ``naturalness`` and
+``label_distribution``.
 
 Licence: free for research use. Citation: Burkhardt F, Paeschke A, Rolfes M, Sendlmeier W,
 Weiss B (2005), A database of German emotional speech, Proc. Interspeech 2005, 1517-1520.
@@ -45,6 +54,8 @@ from emovox.corpora._common import (
     finish,
     resolve_classes,
 )
+from emovox.errors import CorpusError
+from emovox.targets import check_distribution, spread_rate
 from emovox.types import Utterance
 
 NAME = "emodb"
@@ -68,21 +79,27 @@ SPEAKERS: dict[str, str] = {
     "16": "female",
 }
 
+#: The listening test's answer set: the corpus's seven emotions.
+ANSWERS: tuple[str, ...] = tuple(labels.EMODB.values())
+
 _FIELDS = re.compile(r"^(\d{2})([ab]\d{2})([A-Z])([a-z])$")
 
 
-def read_listening_test(path: Path) -> dict[str, tuple[float, float]]:
-    """Parse ``erkennung.txt``: stem -> (recognition rate %, naturalness %).
+def read_listening_test(path: Path) -> dict[str, tuple[float, float, int]]:
+    """Parse ``erkennung.txt``: stem -> (recognition rate %, naturalness %, line number).
 
     Lines that do not parse (the header, blank lines) are ignored; an unreadable file gives an
     empty dict, so the listening-test data stays optional.
+
+    Raises:
+        CorpusError: A rate outside 0-100 (one line, ``<file>:<line>: ...``).
     """
     try:
         text = path.read_text(encoding="latin-1")
     except OSError:
         return {}
-    rates: dict[str, tuple[float, float]] = {}
-    for line in text.splitlines():
+    rates: dict[str, tuple[float, float, int]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
         # Columns are separated by tabs padded with no-break spaces (U+00A0); str.split()
         # treats both as whitespace.
         fields = line.split()
@@ -94,7 +111,10 @@ def read_listening_test(path: Path) -> dict[str, tuple[float, float]]:
             natural = float(fields[3].replace(",", "."))
         except ValueError:
             continue
-        rates[stem] = (recognised, natural)
+        for name, value in (("recognition rate", recognised), ("naturalness", natural)):
+            if not 0.0 <= value <= 100.0:
+                raise CorpusError(f"{path}:{number}: {name} {value:g} % is outside 0-100")
+        rates[stem] = (recognised, natural, number)
     return rates
 
 
@@ -116,7 +136,8 @@ def load(root: str | os.PathLike[str], *, classes: ClassSpec = None) -> list[Utt
         Utterances sorted by id.
 
     Raises:
-        CorpusError: If the root is missing or holds no EmoDB file.
+        CorpusError: If the root is missing or holds no EmoDB file, or ``erkennung.txt`` gives
+            a rate outside 0-100.
         ConfigError: On an unknown class name.
     """
     wanted = resolve_classes(classes)
@@ -135,15 +156,20 @@ def load(root: str | os.PathLike[str], *, classes: ClassSpec = None) -> list[Utt
             skips.add("unknown speaker or emotion code", path)
             continue
         extra: dict[str, object] = {"raw_label": emotion, "text": text, "version": version}
+        label = labels.EMODB[emotion]
         if path.stem in rates:
-            extra["recognition_rate"], extra["naturalness"] = rates[path.stem]
+            recognised, natural, number = rates[path.stem]
+            extra["recognition_rate"], extra["naturalness"] = recognised, natural
+            extra["label_distribution"] = check_distribution(
+                spread_rate(label, recognised / 100.0, ANSWERS), f"{listening}:{number}"
+            )
         found.append(
             Utterance(
                 id=f"{NAME}/{path.stem}",
                 path=str(path),
                 corpus=NAME,
                 speaker=f"{NAME}/{speaker}",
-                label=labels.EMODB[emotion],
+                label=label,
                 gender=SPEAKERS[speaker],
                 extra=extra,
             )
