@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "emovox"
 
 #: The stages in the order of the README's table ("How the code is arranged").
 STAGES = [
-    "_version", "errors", "types", "labels", "files",   # records and plumbing
+    "_version", "errors", "types", "labels", "targets", "files",   # records and plumbing
     "config",                                           # recipes: every option, checked
     "ops", "layers",                                    # numbers (numpy, torch)
     "audio", "vad", "cues", "voice",                    # audio; its cues; voice conversion

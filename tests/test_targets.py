@@ -151,6 +151,53 @@ def vad_corpus(tmp_path_factory):
     return load_corpus("manifest", root / "manifest.csv")
 
 
+def _tone(f0, tilt, gain, rng, seconds=0.6, sr=16000):
+    """Harmonics of ``f0`` falling by ``k ** -tilt`` (brightness), scaled by ``gain``."""
+    t = np.arange(int(seconds * sr)) / sr
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))) / sr
+    x = sum(np.sin(k * phase) / k ** tilt for k in range(1, 12))
+    env = np.minimum(1, np.minimum(t, t[-1] - t) * 20)
+    return np.clip(gain * 0.15 * env * x + 0.005 * rng.normal(size=t.size), -1, 1)
+
+
+@pytest.fixture(scope="module")
+def vad_only_corpus(tmp_path_factory):
+    """No labels at all: valence is pitch, arousal loudness, dominance brightness."""
+    root = tmp_path_factory.mktemp("vadonly")
+    rng = np.random.default_rng(1)
+    rows = ["path,label,speaker,valence,arousal,dominance,vad_scale"]
+    for s in range(6):
+        for i in range(12):
+            v, a, d = rng.uniform(-1, 1, size=3)
+            x = _tone(160 * 2 ** (v / 2), 1.75 - 0.75 * d, 10 ** (a * 6 / 20), rng)
+            sf.write(root / f"s{s}_{i}.wav", x.astype(np.float32), 16000)
+            rows.append(f"s{s}_{i}.wav,,spk{s},{v:.3f},{a:.3f},{d:.3f},-1..1")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"
+
+
+def test_the_vad_recipe_trains_on_dimensions_alone(vad_only_corpus, tmp_path, capsys):
+    out = tmp_path / "vad.pt"
+    assert main(["train", "--corpus", "manifest", "--root", str(vad_only_corpus), "--recipe",
+                 "vad", *sum((["--set", s] for s in [*TINY_MODEL, "optim.epochs=25",
+                                                      "data.normalization=none"]), []),
+                 "--out", str(out), "--cache", str(tmp_path)]) == 0
+    capsys.readouterr()
+    utts = load_corpus("manifest", vad_only_corpus)
+    held = [u for u in utts if u.speaker == "custom/spk5"]
+    assert main(["predict", *[u.path for u in held], "--model", str(out), "--format",
+                 "jsonl"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all(d["label"] is None and d["probabilities"] == {} for d in lines)
+    truth = vad_matrix(held)
+    got = np.array([[d["valence"], d["arousal"], d["dominance"]] for d in lines])
+    assert np.all((got > -3) & (got < 3))  # on the declared scale's order, not standardised
+    assert ccc(got[:, 0], truth[:, 0]) > 0.5 and ccc(got[:, 1], truth[:, 1]) > 0.5
+    assert main(["predict", held[0].path, "--model", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "valence" in table and "arousal" in table
+
+
 def ccc(p, t):
     return 2 * np.cov(p, t, bias=True)[0, 1] / (p.var() + t.var() + (p.mean() - t.mean()) ** 2)
 

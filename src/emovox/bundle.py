@@ -45,7 +45,14 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .config import TrainConfig, build_section, config_from_dict, frontend_options, member_config
+from .config import (
+    LossConfig,
+    TrainConfig,
+    build_section,
+    config_from_dict,
+    frontend_options,
+    member_config,
+)
 from .errors import EmovoxError
 from .ops import Moments, Stats, pool_stats
 
@@ -184,8 +191,6 @@ def _frame_network(config: TrainConfig, frame_shape: Sequence[int], num_classes:
     layers = int(frame_shape[0]) if len(frame_shape) == 2 else None
     concat = layers is not None and config.model.get("layer_mix") == "concat"
     input_dim = int(frame_shape[-1]) * ((layers or 1) if concat else 1)
-    from .losses import LossConfig
-
     loss = build_section(LossConfig, config.loss, "loss")
     heads = {"num_regression": 3 if loss.vad > 0 else 0,
              "num_regions": 8 * loss.sphere_radius_bins if loss.sphere > 0 else 0}

@@ -576,19 +576,21 @@ def _predictions_csv(predictions: Sequence[Any], labels: Sequence[str],
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     where = ["start", "end"] if timeline else []
-    writer.writerow(["path", *where, "label", "uncertain", "error", *labels])
+    dims = [d for d in ("valence", "arousal", "dominance")
+            if any(d in p.dimensions for p in predictions if p.error is None)]
+    writer.writerow(["path", *where, "label", "uncertain", "error", *labels, *dims])
 
-    def probs(values: Any) -> list[str]:
-        return [f"{values[name]:.6f}" if name in values else "" for name in labels]
+    def probs(values: Any, names: Sequence[str] = labels) -> list[str]:
+        return [f"{values[name]:.6f}" if name in values else "" for name in names]
 
     for p in predictions:
         flag = "" if p.error is not None else str(p.uncertain).lower()
         whole = ["", ""] if timeline else []
         writer.writerow([p.path or "", *whole, p.label or "", flag, p.error or "",
-                         *probs(p.probabilities)])
+                         *probs(p.probabilities), *probs(p.dimensions, dims)])
         for seg in (p.timeline or ()) if timeline else ():
             writer.writerow([p.path or "", f"{seg.start:.3f}", f"{seg.end:.3f}", seg.label, "",
-                             "", *probs(seg.probabilities)])
+                             "", *probs(seg.probabilities), *probs(seg.dimensions, dims)])
     return out.getvalue()
 
 
@@ -603,9 +605,11 @@ def _predictions_table(predictions: Sequence[Any], show_timeline: bool) -> str:
             rows.append([p.path, p.label, "-", duration, p.note or ""])
             continue
         top = ", ".join(f"{name} {value:.2f}" for name, value in p.top_k[1:])
-        note = "; ".join(x for x in ("uncertain" if p.uncertain else "", top) if x)
+        dims = ", ".join(f"{name} {value:.2f}" for name, value in p.dimensions.items())
+        note = "; ".join(x for x in ("uncertain" if p.uncertain else "", dims, top) if x)
         label = f"{p.label}?" if p.uncertain else p.label
-        rows.append([p.path, label, f"{p.probabilities[p.label]:.2f}", duration, note])
+        sure = f"{p.probabilities[p.label]:.2f}" if p.label in p.probabilities else "-"
+        rows.append([p.path, label or "-", sure, duration, note])
     text = _table(rows, ["path", "label", "p", "duration", "note"])
     if show_timeline:
         for p in predictions:
@@ -615,7 +619,10 @@ def _predictions_table(predictions: Sequence[Any], show_timeline: bool) -> str:
             for seg in p.timeline:
                 where = f"  {seg.start:7.1f} - {seg.end:7.1f} s  "
                 if seg.speech:
-                    text += f"\n{where}{seg.label:<10} {seg.probabilities[seg.label]:.2f}"
+                    sure = seg.probabilities.get(seg.label)
+                    text += f"\n{where}{seg.label:<10} " + ("" if sure is None else f"{sure:.2f}")
+                    text += "".join(f"  {name} {value:.2f}" for name, value in
+                                    seg.dimensions.items())
                 else:
                     text += f"\n{where}silence"
     return text

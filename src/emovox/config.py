@@ -143,7 +143,10 @@ class ModelConfig:
             raise ConfigError(
                 f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLING_NAMES)}"
             )
-        for name in ("input_dim", "num_classes", "embedding_dim", "mlp_dim", "num_heads"):
+        if self.num_classes < 1 and self.num_regression < 1:
+            raise ConfigError("ModelConfig.num_classes must be >= 1 (0 only for a model that "
+                              "regresses valence/arousal/dominance alone)")
+        for name in ("input_dim", "embedding_dim", "mlp_dim", "num_heads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.hidden_dim is not None and self.hidden_dim < 1:

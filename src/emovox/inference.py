@@ -1177,7 +1177,8 @@ class Recognizer:
                   dims: np.ndarray | None = None) -> tuple[Segment, ...]:
         sr = self.sample_rate
         return tuple(
-            Segment(a / sr, b / sr, self.labels[int(np.argmax(probs[k]))],
+            Segment(a / sr, b / sr,
+                    self.labels[int(np.argmax(probs[k]))] if self.labels else "speech",
                     {n: float(v) for n, v in zip(self.labels, probs[k], strict=True)}, True,
                     _dimensions(None if dims is None else dims[k]))
             if windows.speech[k] else Segment(a / sr, b / sr, SILENCE, {}, False)
@@ -1190,6 +1191,11 @@ class Recognizer:
                               note=_silence_note(overall.peak_db))
         probs = overall.probabilities
         emb = overall.embedding if opts.embeddings else None
+        if not self.labels:  # a model of valence/arousal/dominance alone: no emotion label
+            return Prediction(label=None, probabilities={}, timeline=overall.timeline,
+                              embedding=None if emb is None else tuple(float(v) for v in emb),
+                              duration=rec.seconds, path=rec.name, speech=True,
+                              dimensions=_dimensions(overall.dimensions))
         best = float(np.max(probs))
         uncertain = best < self.min_confidence
         return Prediction(

@@ -16,6 +16,7 @@ Reference for FLAM: Wang et al., arXiv 2512.04551 (``METHOD.md`` section 1).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -408,7 +409,9 @@ class SERModel(nn.Module):
             nn.Linear(config.mlp_dim, config.embedding_dim),
             nn.GELU(),
         )
-        self.classifier = nn.Linear(config.embedding_dim, config.num_classes)
+        with warnings.catch_warnings():  # no emotion classes (VAD alone): an empty layer
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+            self.classifier = nn.Linear(config.embedding_dim, config.num_classes)
         self.projection: nn.Module | None = None
         if config.projection_dim > 0:
             self.projection = nn.Sequential(

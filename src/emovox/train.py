@@ -55,7 +55,7 @@ from .config import (
 )
 from .dataset import FeatureBank, fit_normalizer, group_of
 from .errors import ConfigError, EmovoxError, require
-from .evaluate import unweighted_accuracy
+from .evaluate import ccc, unweighted_accuracy
 from .features import build_frontend, condition_signal, gate_frames
 from .labels import ordered
 from .layers import pad_frames, pad_waves
@@ -107,7 +107,11 @@ def fit(
         train, valid = list(train) + list(valid), []
     classes = list(labels) if labels else list(ordered(u.label for u in train if u.label))
     present = {u.label for u in list(train) + list(valid) if u.label}
-    if len(present) < 2:
+    dimensional_only = not present and config.method == "neural" and \
+        build_section(LossConfig, config.loss, "loss").vad > 0
+    if dimensional_only:  # valence/arousal/dominance only: a model without emotion classes
+        classes = []
+    elif len(present) < 2:
         raise EmovoxError(f"training needs recordings of at least 2 emotions; these "
                           f"{len(train) + len(valid)} are all {sorted(present) or ['unlabelled']}")
     if config.method != "neural":
@@ -400,6 +404,9 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         mean, std = normalizer.stats["*"]
         network = WaveModel(frontend.torch_module(), mean, std, network)
     loss_config = build_section(LossConfig, config.loss, "loss")
+    if not classes:  # dimensional only: no emotion terms
+        loss_config = dataclasses.replace(loss_config, kl=0.0, focal=0.0, center=0.0,
+                                          supcon=0.0, ce=0.0)
     loss_fn = MLLLoss(loss_config, len(classes), network.model.config.embedding_dim)
     device = torch.device(opt_cfg.device)
     network.to(device)
@@ -430,17 +437,22 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         encoder.eval()
     max_frames = max(1, int(config.data.max_train_seconds / max(frontend.frame_seconds, 1e-3)))
     max_samples = int(config.data.max_train_seconds * frontend.sample_rate)
-    valid = [u for u in valid if u.label in classes]  # early stopping on categories
+    plan = vad_plan(config, train)
+    # early stopping on categories, or on valence/arousal/dominance for a model without them
+    valid = ([u for u in valid if u.label in classes] if classes else
+             [u for u in valid if plan and any(u.extra.get(d) is not None
+                                               for d in plan["dimensions"])])
     valid_feats = [] if finetune else [normalizer(bank.get(u), group_of(u, mode)) for u in valid]
-    valid_true = [classes.index(str(u.label)) for u in valid]
+    valid_true = [classes.index(str(u.label)) for u in valid] if classes else []
     valid_sizes = [len(bank.wave(u)) for u in valid] if finetune else [
         f.shape[-2] for f in valid_feats]
 
     def valid_ua() -> float:
-        probs = (run_network(network, [bank.wave(u) for u in valid], valid_sizes, pad_waves, 8)
-                 if finetune else run_network(network, valid_feats, valid_sizes, pad_frames, 64)
-                 ).probabilities
-        return round(_ua(valid_true, probs.argmax(axis=1)), 2)
+        out = (run_network(network, [bank.wave(u) for u in valid], valid_sizes, pad_waves, 8)
+               if finetune else run_network(network, valid_feats, valid_sizes, pad_frames, 64))
+        if not classes:  # dimensional only: 100 x the mean CCC of the dimensions given
+            return round(100 * _mean_ccc(out.dimensions, vad_matrix(valid), plan), 2)
+        return round(_ua(valid_true, out.probabilities.argmax(axis=1)), 2)
 
     state: dict[str, Any] = {"epoch": 0, "best_ua": -1.0, "best_epoch": 0, "best_state": None,
                              "history": [], "bad_epochs": 0, "avg_state": None, "n_avg": 0}
@@ -723,6 +735,24 @@ def _split_targets(y: np.ndarray, layout: tuple[int, bool, int],
         region = y[:, classes + 6:classes + 6 + regions].copy()
         region[~known.all(axis=1)] = 0.0
     return dist, vad, region
+
+
+def _mean_ccc(predicted: np.ndarray | None, truth: np.ndarray,
+              plan: Mapping[str, Any] | None) -> float:
+    """Mean CCC over the plan's dimensions, each on the items that have it.
+
+    Standardised outputs against standardised values (one affine map applied to both does not
+    change CCC).
+    """
+    if predicted is None or not plan:
+        return float("nan")
+    values = []
+    for k, name in enumerate(DIMENSIONS):
+        have = np.isfinite(truth[:, k])
+        if name in plan["dimensions"] and have.sum() >= 2:
+            z = (truth[have, k] - plan["mean"][k]) / plan["std"][k]
+            values.append(ccc(z, predicted[have, k]))
+    return float(np.mean(values)) if values else float("nan")
 
 
 def _onehot(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:

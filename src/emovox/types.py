@@ -86,7 +86,8 @@ class Segment:
     Attributes:
         start: Start of the window in the recording, in seconds.
         end: End of the window, in seconds.
-        label: Most probable emotion, or ``"silence"`` when the window holds no speech.
+        label: Most probable emotion, or ``"silence"`` when the window holds no speech
+            (``"speech"`` for a model of valence/arousal/dominance alone).
         probabilities: Emotion -> probability (sums to 1); empty for a silent window, which is
             not run through the model.
         speech: Whether voice activity detection found speech in the window.
@@ -127,7 +128,8 @@ class Prediction:
     is not forced into an emotion.
 
     Attributes:
-        label: Most probable emotion; ``"silence"`` when no speech was found; ``None`` on error.
+        label: Most probable emotion; ``"silence"`` when no speech was found; ``None`` on error
+            or for a model of valence/arousal/dominance alone (no emotion classes).
         probabilities: Emotion -> probability over the model's classes (sums to 1).
         top_k: The ``k`` most probable ``(emotion, probability)`` pairs, best first (empty
             unless asked for).
