@@ -280,3 +280,22 @@ def test_ldl_measures_match_their_definitions():
                                           + np.sqrt((1 / 3) ** 2 + 1)) / 2)
     assert got["kl"] == pytest.approx((0.5 * np.log(2) + 0.5 * np.log(2 / 3) + np.log(2)) / 2)
     assert got["intersection"] == pytest.approx((0.75 + 0.5) / 2)
+
+
+def test_the_readme_soft_target_table_is_what_the_committed_record_gives():
+    import importlib.util
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("soft_targets",
+                                                  repo / "benchmarks" / "soft_targets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    doc = json.loads((module.RESULTS / "soft_targets.json").read_text())
+    readme = module.README.read_text()
+    block = readme.split(module.START)[1].split(module.END)[0].strip()
+    assert block == module.render(doc).strip()
+    hard = doc["rows"]["whisper_logreg"]
+    assert hard["folds"] == 10 and len(hard["per_fold"]) == 10
+    assert abs(hard["mean"]["ua"] - json.loads(
+        (module.RESULTS / "whisper_logreg" / "results.json").read_text())["mean"]["ua"]) < 0.01
