@@ -299,3 +299,20 @@ def test_the_readme_soft_target_table_is_what_the_committed_record_gives():
     assert hard["folds"] == 10 and len(hard["per_fold"]) == 10
     assert abs(hard["mean"]["ua"] - json.loads(
         (module.RESULTS / "whisper_logreg" / "results.json").read_text())["mean"]["ua"]) < 0.01
+
+
+def test_the_readme_synthetic_vad_line_is_what_the_committed_folds_give():
+    import importlib.util
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("vad_synthetic",
+                                                  repo / "benchmarks" / "vad_synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    block = module.README.read_text().split(module.START)[1].split(module.END)[0].strip()
+    assert block == module.render().strip()
+    # the rule that makes the corpus: the ends of the scale reach the ends of each setting
+    low, high = module.style(np.full(3, -1.0)), module.style(np.full(3, 1.0))
+    assert low["pitch"] < high["pitch"] and low["speed"] < high["speed"]
+    assert high["gain_db"] - low["gain_db"] == pytest.approx(18) and high["gain_db"] <= 0
