@@ -391,11 +391,12 @@ def ship(args: argparse.Namespace) -> None:
     views = mixture_views(bank, utts, args.views, cfg.seed) if args.views else None
     items = build_items(teacher, bank, inputs, utts, versions, cfg, frames, views, args.soften)
     y = [labels.index(str(u.label)) for u in utts] + [-1] * (len(items) - len(utts))
+    meta = provenance()  # before the bundled files change (the revision is of a clean tree)
     started = time.time()
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
     for old in pretrained.glob("edge-*.onnx"):
         old.unlink()
-    record = {**provenance(), "teacher": DEFAULT_MODEL, "n_recordings": len(utts),
+    record = {**meta, "teacher": DEFAULT_MODEL, "n_recordings": len(utts),
               "versions": len(versions), "views": args.views, "soften": args.soften,
               "train_seconds": round(time.time() - started, 1),
               "distill": {k: (list(v) if isinstance(v, tuple) else v)
