@@ -316,3 +316,46 @@ def test_the_readme_synthetic_vad_line_is_what_the_committed_folds_give():
     low, high = module.style(np.full(3, -1.0)), module.style(np.full(3, 1.0))
     assert low["pitch"] < high["pitch"] and low["speed"] < high["speed"]
     assert high["gain_db"] - low["gain_db"] == pytest.approx(18) and high["gain_db"] <= 0
+
+
+def test_cv_scores_ccc_per_fold_for_dimensions_alone(vad_only_corpus, tmp_path, capsys):
+    sets = sum((["--set", s] for s in [*TINY_MODEL, "optim.epochs=6", "data.normalization=none",
+                                       "loss.sphere=0"]), [])
+    assert main(["cv", "--corpus", "manifest", "--root", str(vad_only_corpus), "--recipe",
+                 "vad", *sets, "--folds", "1,2", "--out", str(tmp_path / "cv"),
+                 "--cache", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "cv" / "results.json").read_text())
+    assert doc["mean"]["ua"] is None and set(doc["mean"]["ccc"]) == {"valence", "arousal",
+                                                                       "dominance"}
+    fold = json.loads((tmp_path / "cv" / "folds" / "fold_1.json").read_text())
+    assert fold["predictions"][0]["label"] is None and "valence" in fold["predictions"][0]
+    truth = {u.id: u for u in load_corpus("manifest", vad_only_corpus)}
+    mine = np.array([[p["valence"], truth[p["id"]].extra["valence"]]
+                     for p in fold["predictions"]])
+    assert fold["ccc"]["valence"] == pytest.approx(ccc(mine[:, 0], mine[:, 1]), abs=1e-3)
+    assert "CCC valence" in (tmp_path / "cv" / "report.md").read_text()
+
+
+def test_entropy_weighting_trusts_the_sure_member_more():
+    from emovox.models import Ensemble, ModelOutput
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, probs):
+            super().__init__()
+            self.logits = torch.log(torch.tensor([probs]))
+
+        def forward(self, x, mask):
+            return ModelOutput(logits=self.logits.expand(x.shape[0], -1),
+                               embedding=torch.zeros(x.shape[0], 1))
+
+    sure, unsure = Fixed([0.9, 0.05, 0.05]), Fixed([0.3, 0.4, 0.3])
+    x, mask = torch.zeros(2, 3, 4), torch.ones(2, 3, dtype=torch.bool)
+    mean = torch.softmax(Ensemble([sure, unsure])(x, mask).logits, dim=-1)[0]
+    weighted = torch.softmax(Ensemble([sure, unsure], "entropy")(x, mask).logits, dim=-1)[0]
+    assert float(mean[0]) == pytest.approx(0.6)
+    h = [-(p * np.log(p)).sum() for p in (np.array([0.9, 0.05, 0.05]), np.array([0.3, 0.4, 0.3]))]
+    w = np.exp(-np.array(h)) / np.exp(-np.array(h)).sum()
+    assert float(weighted[0]) == pytest.approx(w[0] * 0.9 + w[1] * 0.3, rel=1e-5)
+    assert float(weighted[0]) > float(mean[0])
+    with pytest.raises(ConfigError, match="ensemble_weighting"):
+        load_recipe("mll", ["optim.ensemble_weighting=vote"])

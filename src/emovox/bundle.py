@@ -182,7 +182,8 @@ def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: 
                for k in range(config.optim.ensemble)]
     if config.classic.fuse:
         members.append(LinearMember(frame_shape, num_classes, config.classic.layer))
-    return members[0] if len(members) == 1 else Ensemble(members)
+    return members[0] if len(members) == 1 else Ensemble(members,
+                                                           config.optim.ensemble_weighting)
 
 
 def _frame_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: int) -> Any:

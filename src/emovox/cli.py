@@ -205,7 +205,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
     git_revision()  # the revision of the code this run imported, whatever happens meanwhile
     from .corpora import CORPORA
-    from .experiment import run_cv
+    from .experiment import run_cv, score_line
 
     config = _recipe(args)
     utterances = _load_corpora([args.corpus], [args.root], _class_spec(args, config))[0]
@@ -215,8 +215,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
                  progress=not args.quiet, save_models=args.save_models)
     m = doc["mean"]
     done = f"{len(doc['folds'])}/{doc['n_folds']} folds"
-    _print(f"{config.name} on {args.corpus} ({protocol}, {done}): UA {m['ua']:.2f}  "
-           f"WA {m['wa']:.2f}  macro-F1 {m['macro_f1']:.2f}  -> {args.out}/results.json")
+    _print(f"{config.name} on {args.corpus} ({protocol}, {done}): {score_line(m)}  -> "
+           f"{args.out}/results.json")
     return EXIT_OK
 
 

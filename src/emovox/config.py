@@ -537,6 +537,10 @@ class OptimConfig:
         ensemble: Train this many models with seeds ``seed``, ``seed + 1``, ... and average
             their class probabilities (1: one model). Member 1 is exactly the one-model run
             (and resumes from its ``last.pt``); member k keeps its own in ``member_k/``.
+        ensemble_weighting: How members' probabilities combine: ``"mean"`` (equal weights) or
+            ``"entropy"`` (per recording, each member weighted by ``exp(-H)``, its predictive
+            entropy ``H`` in nats: a member unsure of this recording counts less; the
+            uncertainty-aware ensembling of MATER, in a simple form).
     """
 
     epochs: int = 20
@@ -552,6 +556,7 @@ class OptimConfig:
     device: str = "cpu"
     average_from: int = 0
     ensemble: int = 1
+    ensemble_weighting: str = "mean"
 
 
 #: The frontend options that condition the signal (emovox.features.Conditioned): any of them
@@ -678,6 +683,9 @@ class TrainConfig:
         if not 0 <= self.optim.average_from <= self.optim.epochs:
             raise ConfigError(f"optim.average_from must be in [0, optim.epochs = "
                               f"{self.optim.epochs}], got {self.optim.average_from}")
+        if self.optim.ensemble_weighting not in ("mean", "entropy"):
+            raise ConfigError(f"optim.ensemble_weighting must be 'mean' or 'entropy', got "
+                              f"{self.optim.ensemble_weighting!r}")
         if self.optim.ensemble < 1:
             raise ConfigError(f"optim.ensemble must be >= 1, got {self.optim.ensemble}")
         if self.optim.ensemble > 1 and is_finetuned(self):

@@ -25,18 +25,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .bundle import Bundle, save_checkpoint
+from .bundle import Bundle, Classified, save_checkpoint
 from .config import TrainConfig, frontend_options
 from .dataset import FeatureBank, fit_normalizer, group_of
 from .errors import EmovoxError
 from .evaluate import (
     LDL_MEASURES,
+    ccc,
     classification_scores,
     expected_calibration_error,
     ldl_measures,
@@ -45,11 +46,12 @@ from .features import build_frontend
 from .files import provenance, save_png, write_text
 from .folds import make_folds
 from .labels import ordered
-from .targets import distribution_matrix
+from .targets import DIMENSIONS, distribution_matrix, vad_matrix
 from .train import fit
 from .types import Utterance
 
-__all__ = ["evaluate_model", "merge_results", "predict_utterances", "render_report", "run_cv"]
+__all__ = ["assess_utterances", "evaluate_model", "merge_results", "predict_utterances",
+           "render_report", "run_cv", "score_line"]
 
 
 def predict_utterances(model: Bundle, bank: FeatureBank,
@@ -59,14 +61,45 @@ def predict_utterances(model: Bundle, bank: FeatureBank,
     Through :meth:`Bundle.classify` (or :meth:`Bundle.classify_waves` for a fine-tuned model),
     with each utterance's group statistics when the model was trained per speaker.
     """
+    return assess_utterances(model, bank, utterances).probabilities
+
+
+def assess_utterances(model: Bundle, bank: FeatureBank,
+                      utterances: Sequence[Utterance]) -> Classified:
+    """Everything the model says about utterances in ``bank`` (probabilities, VAD).
+
+    The same path as :func:`predict_utterances`.
+    """
     if model.finetuned:
-        return model.classify_waves([bank.wave(u) for u in utterances]).probabilities
+        return model.classify_waves([bank.wave(u) for u in utterances])
     mode = model.normalizer.mode
     stats = [model.normalizer.stats.get(group_of(u, mode)) for u in utterances]
-    return model.classify([bank.get(u) for u in utterances], stats).probabilities
+    return model.classify([bank.get(u) for u in utterances], stats)
+
+
+def _dimension_scores(dimensions: np.ndarray | None,
+                      test: Sequence[Utterance]) -> dict[str, Any]:
+    """CCC per dimension the model predicts, on the test recordings that have a value."""
+    if dimensions is None:
+        return {}
+    truth = vad_matrix(test)
+    out = {}
+    for k, name in enumerate(DIMENSIONS):
+        have = np.isfinite(truth[:, k]) & np.isfinite(dimensions[:, k])
+        if have.sum() >= 2:
+            out[name] = round(ccc(truth[have, k], dimensions[have, k]), 4)
+    return {"ccc": out} if out else {}
 
 
 def _scores(model: Bundle, probs: np.ndarray, test: Sequence[Utterance]) -> dict[str, Any]:
+    if not model.labels:  # a model of valence/arousal/dominance alone
+        return {"wa": None, "ua": None, "macro_f1": None, "labels": [], "confusion": [],
+                "n": len(test)}
+    keep = [k for k, u in enumerate(test) if u.label]  # dimensional-only: no label to score
+    if not keep:
+        return {"wa": None, "ua": None, "macro_f1": None, "labels": model.labels,
+                "confusion": [[0] * len(model.labels) for _ in model.labels], "n": 0}
+    probs, test = probs[keep], [test[k] for k in keep]
     pred = [model.labels[i] for i in probs.argmax(axis=1)]
     scores = classification_scores([str(u.label) for u in test], pred, model.labels)
     known = [k for k, u in enumerate(test) if u.label in model.labels]
@@ -95,13 +128,31 @@ def _member_uas(model: Bundle, bank: FeatureBank,
     return uas
 
 
-def _predictions(model: Bundle, probs: np.ndarray,
-                 test: Sequence[Utterance]) -> list[dict[str, Any]]:
+def _predictions(model: Bundle, probs: np.ndarray, test: Sequence[Utterance],
+                 dimensions: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Every test utterance's prediction, as the fold record keeps it."""
-    return [{"id": u.id, "label": model.labels[int(np.argmax(p))],
-             "probabilities": {name: round(float(v), 6)
-                               for name, v in zip(model.labels, p, strict=True)}}
-            for u, p in zip(test, probs, strict=True)]
+    out = []
+    for i, (u, p) in enumerate(zip(test, probs, strict=True)):
+        doc: dict[str, Any] = {
+            "id": u.id, "label": model.labels[int(np.argmax(p))] if model.labels else None,
+            "probabilities": {name: round(float(v), 6)
+                              for name, v in zip(model.labels, p, strict=True)}}
+        if dimensions is not None:
+            doc.update({name: round(float(v), 4) for name, v in
+                        zip(DIMENSIONS, dimensions[i], strict=True) if np.isfinite(v)})
+        out.append(doc)
+    return out
+
+
+def score_line(scores: Mapping[str, Any]) -> str:
+    """Scores (a fold's, or the mean) as one line: UA, WA, macro-F1 and CCC, those present."""
+    parts = []
+    if scores.get("ua") is not None:
+        parts.append(f"UA {scores['ua']:.2f}  WA {scores['wa']:.2f}  "
+                     f"macro-F1 {scores['macro_f1']:.2f}")
+    if scores.get("ccc"):
+        parts.append("CCC " + ", ".join(f"{k} {v:.3f}" for k, v in scores["ccc"].items()))
+    return "  ".join(parts) or "nothing to score"
 
 
 def run_cv(
@@ -143,7 +194,7 @@ def run_cv(
     (out / "folds").mkdir(parents=True, exist_ok=True)
     all_folds = make_folds(utterances, protocol, k=k, seed=fold_seed)
     chosen = make_folds(utterances, protocol, k=k, seed=fold_seed, select=folds)
-    labels = list(ordered(str(u.label) for u in utterances))
+    labels = list(ordered(str(u.label) for u in utterances if u.label))
     frontend = build_frontend(frontend_options(config))
     bank = FeatureBank(frontend, sorted(utterances, key=lambda u: u.id),
                        Path(cache_dir) if cache_dir else None, config.data.cache_dtype, progress)
@@ -155,8 +206,10 @@ def run_cv(
         model = fit(config, fold.train, fold.valid, labels=labels, extra=fold.test,
                     frontend=frontend, bank=bank, run_dir=out / "runs" / f"fold_{fold.index}",
                     progress=progress)
-        probs = predict_utterances(model, bank, fold.test)
-        scores = _scores(model, probs, fold.test)
+        said = assess_utterances(model, bank, fold.test)
+        probs = said.probabilities
+        scores = {**_scores(model, probs, fold.test),
+                  **_dimension_scores(said.dimensions, fold.test)}
         record = {
             "fold": fold.index,
             "fold_seed": fold_seed,
@@ -172,14 +225,13 @@ def run_cv(
             "best_epoch": model.info.get("best_epoch"),
             "train_seconds": round(time.monotonic() - started, 1),
             **meta,
-            "predictions": _predictions(model, probs, fold.test),
+            "predictions": _predictions(model, probs, fold.test, said.dimensions),
         }
         write_text(out / "folds" / f"fold_{fold.index}.json", json.dumps(record, indent=1))
         if save_models:
             save_checkpoint(model, out / "models" / f"fold_{fold.index}.pt")
         if progress:
-            sys_log(f"fold {fold.index}: UA {scores['ua']:.2f}  WA {scores['wa']:.2f}  "
-                    f"macro-F1 {scores['macro_f1']:.2f}")
+            sys_log(f"fold {fold.index}: " + score_line(scores))
     return merge_results(out, config=config, corpus=corpus, protocol=protocol,
                          n_folds=len(all_folds), labels=labels, argv=argv, fold_seed=fold_seed)
 
@@ -210,8 +262,12 @@ def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, prot
     records.sort(key=lambda r: r["fold"])
     present = {r["fold"] for r in records}
     missing = [i for i in range(1, n_folds + 1) if i not in present]
-    mean: dict[str, Any] = {key: float(np.mean([r[key] for r in records])) if records else None
+    scored = [r for r in records if r.get("ua") is not None]
+    mean: dict[str, Any] = {key: float(np.mean([r[key] for r in scored])) if scored else None
                             for key in ("wa", "ua", "macro_f1")}
+    if records and all(r.get("ccc") for r in records):
+        mean["ccc"] = {name: float(np.mean([r["ccc"][name] for r in records]))
+                       for name in DIMENSIONS if all(name in r["ccc"] for r in records)}
     if records and all("ece" in r for r in records):
         mean["ece"] = float(np.mean([r["ece"] for r in records]))
     if records and all("ldl" in r for r in records):
@@ -220,7 +276,7 @@ def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, prot
     fold_keys = ("fold", "test_speakers", "valid_speakers", "n_train", "n_valid", "n", "wa", "ua",
                  "macro_f1", "per_class_recall", "confusion", "valid_ua", "member_ua", "best_epoch",
                  "train_seconds", "command", "git_revision", "date", "machine", "ece", "ldl",
-                 "n_ldl")
+                 "n_ldl", "ccc")
     doc = {
         "corpus": corpus,
         "protocol": protocol,
@@ -258,14 +314,23 @@ def render_report(doc: dict[str, Any]) -> str:
     if doc["transductive"]:
         lines += ["Transductive: features standardised per speaker with each test speaker's own "
                   "unlabelled statistics.", ""]
-    lines += ["| fold | test speakers | WA | UA | macro-F1 |", "| --- | --- | --- | --- | --- |"]
+    dims = list(doc["mean"].get("ccc") or {})
+    lines += ["| fold | test speakers | WA | UA | macro-F1 |" + "".join(
+        f" CCC {d} |" for d in dims), "| --- | --- | --- | --- | --- |" + " --- |" * len(dims)]
+
+    def cell(value: Any, bold: bool = False, digits: int = 2) -> str:
+        text = "-" if value is None else f"{value:.{digits}f}"
+        return f"**{text}**" if bold and value is not None else text
+
     for f in doc["folds"]:
         lines.append(f"| {f['fold']} | {' '.join(s.split('/')[-1] for s in f['test_speakers'])} "
-                     f"| {f['wa']:.2f} | {f['ua']:.2f} | {f['macro_f1']:.2f} |")
+                     f"| {cell(f['wa'])} | {cell(f['ua'])} | {cell(f['macro_f1'])} |" + "".join(
+                         f" {cell((f.get('ccc') or {}).get(d), digits=3)} |" for d in dims))
     m = doc["mean"]
-    if m["ua"] is not None:
-        lines.append(f"| **mean** | | **{m['wa']:.2f}** | **{m['ua']:.2f}** | "
-                     f"**{m['macro_f1']:.2f}** |")
+    if m["ua"] is not None or dims:
+        lines.append(f"| **mean** | | {cell(m['wa'], True)} | {cell(m['ua'], True)} | "
+                     f"{cell(m['macro_f1'], True)} |" + "".join(
+                         f" {cell(m['ccc'][d], True, 3)} |" for d in dims))
     labels = doc["labels"]
     lines += ["", "Confusion matrix (all folds; rows = reference, columns = prediction):", "",
               "| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]

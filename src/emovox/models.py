@@ -649,14 +649,17 @@ class LinearMember(nn.Module):
 class Ensemble(nn.Module):
     """Several networks with the same inputs; their class probabilities are averaged.
 
+    ``weighting="entropy"``: per recording, each member's probabilities weigh ``exp(-H)``
+    (``H`` its predictive entropy), normalised over the members, instead of equally.
     The output's logits are the log of the mean probability (so a softmax gives the mean), the
     embedding is the members' embeddings side by side, frame weights the mean of those members
     that have them.
     """
 
-    def __init__(self, members: Sequence[nn.Module]) -> None:
+    def __init__(self, members: Sequence[nn.Module], weighting: str = "mean") -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.weighting = weighting
 
     @property
     def model(self) -> Any:
@@ -666,7 +669,13 @@ class Ensemble(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> ModelOutput:
         """Average the members' probabilities."""
         outs = [m(x, mask) for m in self.members]
-        probs = torch.stack([torch.softmax(o.logits, dim=-1) for o in outs]).mean(dim=0)
+        each = torch.stack([torch.softmax(o.logits.float(), dim=-1) for o in outs])  # [M, B, C]
+        if self.weighting == "entropy":  # an unsure member counts less on this recording
+            entropy = -(each * torch.log(each.clamp_min(1e-12))).sum(dim=-1, keepdim=True)
+            weight = torch.softmax(-entropy, dim=0)  # exp(-H) normalised over the members
+            probs = (weight * each).sum(dim=0)
+        else:
+            probs = each.mean(dim=0)
         weights = [o.frame_weights for o in outs if o.frame_weights is not None]
         regression = [o.regression for o in outs]
         return ModelOutput(

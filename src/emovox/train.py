@@ -366,7 +366,7 @@ def _fuse_linear(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
     linear = LinearMember(shape, len(classes), config.classic.layer)
     linear.set_head(head.arrays())
     nets = list(model.network.members) if config.optim.ensemble > 1 else [model.network]
-    network = Ensemble([*nets, linear])
+    network = Ensemble([*nets, linear], config.optim.ensemble_weighting)
     network.eval()
     if progress:
         _log(f"fused a logistic regression on pooled statistics ({head.coef.shape[1]} "
@@ -606,7 +606,7 @@ def _fit_ensemble(config: TrainConfig, train: Sequence[Utterance], valid: Sequen
         members.append(_fit_neural(cfg, train, valid, bank, normalizer, mode, classes,
                                    frontend, {**base, "config": cfg}, member_dir, progress,
                                    copies=copies))
-    network = Ensemble([m.network for m in members])
+    network = Ensemble([m.network for m in members], config.optim.ensemble_weighting)
     network.eval()
     info: dict[str, Any] = {
         "n_train": len(train), "n_valid": len(valid),
