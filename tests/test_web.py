@@ -162,3 +162,60 @@ def test_explain_html_report_opens_with_its_cue_table_and_overlay(browser, tmp_p
     assert all(u.startswith(("file:", "data:")) for u in requests)  # nothing from a network
     assert not errors
     page.close()
+
+
+@pytest.fixture(scope="module")
+def vad_site(browser, tmp_path_factory, tone_corpus):
+    """A model with a VAD head (the tone corpus, valence = its pitch class, arousal random)."""
+    import numpy as np
+
+    from conftest import TINY_MODEL
+    from emovox.bundle import save_checkpoint
+    from emovox.config import load_recipe
+    from emovox.corpora import load_corpus
+    from emovox.train import fit
+    from emovox.types import Utterance
+
+    rng = np.random.default_rng(0)
+    utts = [Utterance(**{**u.to_dict(), "extra": {
+        "valence": (4.0 if u.label == "happy" else 2.0) + rng.normal(0, 0.3),
+        "arousal": float(rng.uniform(1, 5)), "vad_scale": [1.0, 5.0]}})
+        for u in load_corpus("manifest", tone_corpus)]
+    config = load_recipe("mll", [*TINY_MODEL, "optim.epochs=3", "loss.vad=1"])
+    path = tmp_path_factory.mktemp("vad-model") / "model.pt"
+    save_checkpoint(fit(config, utts, [], progress=False), path)
+    log = tmp_path_factory.mktemp("web-vad") / "server.log"
+    with running_server(path, log=log) as (url, _):
+        yield url
+
+
+def test_a_vad_model_shows_the_valence_arousal_plane(browser, vad_site):
+    card = httpx.get(vad_site + "/v1/model").json()
+    assert card["dimensions"]["names"] == ["valence", "arousal"]
+    assert card["dimensions"]["range"]["valence"] == [1.0, 5.0]
+    expected = httpx.post(vad_site + "/v1/predict?timeline=true",
+                          files={"file": ("example.wav", EXAMPLE.read_bytes())}).json()
+    assert 0 < expected["valence"] < 6 and "dominance" not in expected
+    context = browser.new_context(base_url=vad_site)
+    page = context.new_page()
+    page.goto("/")
+    expect(page.locator("#model-info")).to_contain_text("also: valence, arousal")
+    page.check("#timeline-toggle")
+    page.set_input_files("#file", str(EXAMPLE))
+    expect(page.locator("#plane-box")).to_be_visible(timeout=30_000)
+    expect(page.locator("#dimensions")).to_have_text(
+        f"valence {expected['valence']:.2f} \u00b7 arousal {expected['arousal']:.2f}")
+    dot = page.locator("#plane circle.recording")
+    expect(dot).to_have_count(1)
+    # the dot sits where the valence is on the 1..5 axis (x from 24 to 196 in a 220 box)
+    cx = float(dot.get_attribute("cx"))
+    assert cx == pytest.approx(24 + 172 * (expected["valence"] - 1) / 4, abs=0.5)
+    windows = [s for s in expected["timeline"] if s["speech"]]
+    expect(page.locator("#plane circle.window")).to_have_count(len(windows))
+    context.close()
+
+
+def test_an_emotion_model_has_no_plane(page):
+    page.set_input_files("#file", str(EXAMPLE))
+    expect(page.locator("#result")).to_be_visible(timeout=30_000)
+    expect(page.locator("#plane-box")).to_be_hidden()

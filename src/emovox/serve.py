@@ -503,6 +503,7 @@ def _model_card(recognizer: "Recognizer", settings: "ServeSettings") -> dict[str
         "emovox_version": __version__,
         "model_card": info.get("model_card"),
         "model_card_text": None,
+        "dimensions": _dimensions_card(info.get("vad")),
     }
     if settings.model_path:
         path = Path(settings.model_path)
@@ -511,6 +512,20 @@ def _model_card(recognizer: "Recognizer", settings: "ServeSettings") -> dict[str
                 card["model_card_text"] = candidate.read_text(encoding="utf-8")
                 break
     return card
+
+
+def _dimensions_card(plan: Any) -> dict[str, Any] | None:
+    """What a VAD-head model predicts, for plotting; ``None`` without a VAD head.
+
+    Its dimensions and the range of each (the declared scale, else the training data's).
+    """
+    if not plan:
+        return None
+    centre, half = plan["centre"], plan["half"]
+    names = ("valence", "arousal", "dominance")
+    return {"names": list(plan["dimensions"]), "scale": plan.get("scale"),
+            "range": {n: [centre[k] - half[k], centre[k] + half[k]] for k, n in enumerate(names)
+                      if n in plan["dimensions"]}}
 
 
 def _web_file(name: str) -> bytes:

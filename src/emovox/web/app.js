@@ -56,6 +56,7 @@ async function loadModel() {
     const card = m.model_card || {};
     const parts = [`Model: ${card.name || m.name || "emovox"}`, `emotions: ${m.labels.join(", ")}`,
                    `up to ${m.limits.max_seconds} s and ${m.limits.max_upload_mb} MB per recording`];
+    if (m.dimensions) parts.push(`also: ${m.dimensions.names.join(", ")}`);
     if (card.licence) parts.push(`licence: ${card.licence}`);
     $("model-info").textContent = parts.join(" \u00b7 ");
   } catch (err) {
@@ -114,7 +115,9 @@ function render(doc, name) {
   $("result").hidden = false;
   $("file-name").textContent = doc.path || name;
   // an uncertain answer is still the best guess, marked as such (its note says why)
-  $("label").textContent = doc.uncertain ? `${doc.label}?` : doc.label;
+  // a model of valence/arousal/dominance alone names no emotion (label null)
+  $("label").textContent = doc.label == null ? (doc.speech ? "" : "silence")
+    : (doc.uncertain ? `${doc.label}?` : doc.label);
   $("label").style.color = doc.speech ? colorOf(doc.label) : "";
   const p = doc.probabilities[doc.label];
   const dur = doc.duration != null ? `${doc.duration.toFixed(1)} s` : "";
@@ -123,6 +126,7 @@ function render(doc, name) {
   $("note").hidden = !doc.note;
   $("note").textContent = doc.note || "";
   renderBars(doc.probabilities, doc.label);
+  renderPlane(doc);
   renderTimeline(doc.timeline, doc.duration);
   $("why-result").hidden = true;
   $("why").disabled = !doc.speech;
@@ -152,6 +156,52 @@ function renderBars(probs, top) {
     row.append(name, track, value);
     box.appendChild(row);
   }
+}
+
+// Valence (x) against arousal (y) for a model with a VAD head: the recording as a dot, each
+// timeline window with speech as a smaller one; the axes span the model's scale.
+function renderPlane(doc) {
+  const box = $("plane-box"), holder = $("plane");
+  holder.textContent = "";
+  const has = doc.valence != null && doc.arousal != null;
+  box.hidden = !has;
+  const dims = ["valence", "arousal", "dominance"].filter((d) => doc[d] != null);
+  $("dimensions").textContent = dims.map((d) => `${d} ${doc[d].toFixed(2)}`).join(" \u00b7 ");
+  if (!has) return;
+  const info = (state.model && state.model.dimensions) || {};
+  const windows = (doc.timeline || []).filter((s) => s.speech && s.valence != null);
+  const span = (name) => {
+    if (info.range && info.range[name]) return info.range[name];
+    const values = [doc[name], ...windows.map((s) => s[name])];
+    return [Math.min(...values) - 1, Math.max(...values) + 1];
+  };
+  const [v0, v1] = span("valence"), [a0, a1] = span("arousal");
+  const S = 220, pad = 24;
+  const x = (v) => pad + (S - 2 * pad) * Math.min(1, Math.max(0, (v - v0) / (v1 - v0 || 1)));
+  const y = (a) => S - pad - (S - 2 * pad) * Math.min(1, Math.max(0, (a - a0) / (a1 - a0 || 1)));
+  const chart = svg("svg", { viewBox: `0 0 ${S} ${S}`, role: "img",
+                             "aria-label": "Valence and arousal" });
+  chart.appendChild(svg("rect", { x: pad, y: pad, width: S - 2 * pad, height: S - 2 * pad,
+                                  fill: "none", stroke: "#d8dde3" }));
+  const vm = (v0 + v1) / 2, am = (a0 + a1) / 2;
+  chart.appendChild(svg("line", { x1: x(vm), x2: x(vm), y1: pad, y2: S - pad, stroke: "#eceff3" }));
+  chart.appendChild(svg("line", { x1: pad, x2: S - pad, y1: y(am), y2: y(am), stroke: "#eceff3" }));
+  chart.appendChild(svg("text", { x: S / 2, y: S - 6, "text-anchor": "middle" },
+                        `valence ${v0.toFixed(1)} \u2013 ${v1.toFixed(1)}`));
+  chart.appendChild(svg("text", { x: 10, y: S / 2, "text-anchor": "middle",
+                                  transform: `rotate(-90 10 ${S / 2})` },
+                        `arousal ${a0.toFixed(1)} \u2013 ${a1.toFixed(1)}`));
+  for (const seg of windows) {
+    const dot = svg("circle", { cx: x(seg.valence), cy: y(seg.arousal), r: 3, fill: "#9aa3ad",
+                                class: "window" });
+    dot.appendChild(svg("title", {}, `${seg.start.toFixed(1)}\u2013${seg.end.toFixed(1)} s`));
+    chart.appendChild(dot);
+  }
+  const me = svg("circle", { cx: x(doc.valence), cy: y(doc.arousal), r: 6,
+                             fill: "#2f6fdf", class: "recording" });
+  me.appendChild(svg("title", {}, `valence ${doc.valence.toFixed(2)}, arousal ${doc.arousal.toFixed(2)}`));
+  chart.appendChild(me);
+  holder.appendChild(chart);
 }
 
 // A line per emotion (its probability at each window's centre), grey bands where no speech.
