@@ -359,3 +359,28 @@ def test_entropy_weighting_trusts_the_sure_member_more():
     assert float(weighted[0]) > float(mean[0])
     with pytest.raises(ConfigError, match="ensemble_weighting"):
         load_recipe("mll", ["optim.ensemble_weighting=vote"])
+
+
+def test_cv_splits_its_scores_by_gender(tone_corpus, tmp_path):
+    lines = tone_corpus.read_text().splitlines()
+    rows = [lines[0] + ",p_happy,p_sad"]
+    for line in lines[1:]:
+        happy = line.split(",")[1] == "happy"
+        rows.append(line + (",0.8,0.2" if happy else ",0.1,0.9"))
+    manifest = tone_corpus.parent / "soft_manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    assert main(["cv", "--corpus", "manifest", "--root", str(manifest), "--recipe",
+                 "whisper_logreg", "--set", 'frontend={name = "logmel", n_mels = 32}',
+                 "--out", str(tmp_path / "cv"), "--cache", str(tmp_path), "--quiet"]) == 0
+    doc = json.loads((tmp_path / "cv" / "results.json").read_text())
+    folds = doc["folds"]
+    by_gender = doc["mean"]["groups"]["gender"]
+    assert set(by_gender) == {"female", "male"}
+    assert by_gender["female"]["n"] + by_gender["male"]["n"] == sum(f["n"] for f in folds)
+    assert set(by_gender["male"]["ldl"]) == {"chebyshev", "clark", "canberra", "kl", "cosine",
+                                             "intersection"}
+    # the n-weighted mean of the folds' female UA
+    got = [(f["groups"]["gender"]["female"]["ua"], f["groups"]["gender"]["female"]["n"])
+           for f in folds if "female" in (f.get("groups") or {}).get("gender", {})]
+    assert by_gender["female"]["ua"] == pytest.approx(sum(u * n for u, n in got)
+                                                      / sum(n for _, n in got))

@@ -91,6 +91,36 @@ def _dimension_scores(dimensions: np.ndarray | None,
     return {"ccc": out} if out else {}
 
 
+#: Groups a fold's scores are also split by, where the test recordings carry them (gender, and
+#: the age group and personality EM2LDL reports its measures by).
+GROUP_KEYS = ("gender", "age_group", "mbti_single")
+
+
+def _group_of(utt: Utterance, key: str) -> str | None:
+    value = utt.gender if key == "gender" else utt.extra.get(key)
+    return None if value in (None, "") else str(value)
+
+
+def _group_scores(model: Bundle, probs: np.ndarray, dimensions: np.ndarray | None,
+                  test: Sequence[Utterance]) -> dict[str, Any]:
+    """The fold's UA, LDL measures and CCC per value of each group key the recordings have."""
+    out: dict[str, Any] = {}
+    for key in GROUP_KEYS:
+        values = sorted({v for u in test if (v := _group_of(u, key)) is not None})
+        if not values:  # a fold of one group still counts for that group (e.g. LOSO)
+            continue
+        out[key] = {}
+        for value in values:
+            idx = [k for k, u in enumerate(test) if _group_of(u, key) == value]
+            part = [test[k] for k in idx]
+            scores: dict[str, Any] = _scores(model, probs[idx], part) if model.labels else {}
+            doc: dict[str, Any] = {
+                "n": len(idx), **{k: scores[k] for k in ("ua", "ldl") if k in scores},
+                **_dimension_scores(None if dimensions is None else dimensions[idx], part)}
+            out[key][value] = doc
+    return out
+
+
 def _scores(model: Bundle, probs: np.ndarray, test: Sequence[Utterance]) -> dict[str, Any]:
     if not model.labels:  # a model of valence/arousal/dominance alone
         return {"wa": None, "ua": None, "macro_f1": None, "labels": [], "confusion": [],
@@ -210,6 +240,9 @@ def run_cv(
         probs = said.probabilities
         scores = {**_scores(model, probs, fold.test),
                   **_dimension_scores(said.dimensions, fold.test)}
+        groups = _group_scores(model, probs, said.dimensions, fold.test)
+        if groups:
+            scores["groups"] = groups
         record = {
             "fold": fold.index,
             "fold_seed": fold_seed,
@@ -273,10 +306,13 @@ def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, prot
     if records and all("ldl" in r for r in records):
         mean["ldl"] = {name: float(np.mean([r["ldl"][name] for r in records]))
                        for name in LDL_MEASURES}
+    groups = _merge_groups(records)
+    if groups:
+        mean["groups"] = groups
     fold_keys = ("fold", "test_speakers", "valid_speakers", "n_train", "n_valid", "n", "wa", "ua",
                  "macro_f1", "per_class_recall", "confusion", "valid_ua", "member_ua", "best_epoch",
                  "train_seconds", "command", "git_revision", "date", "machine", "ece", "ldl",
-                 "n_ldl", "ccc")
+                 "n_ldl", "ccc", "groups")
     doc = {
         "corpus": corpus,
         "protocol": protocol,
@@ -296,6 +332,41 @@ def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, prot
     write_text(out / "report.md", render_report(doc))
     _plot_confusion(doc, out / "confusion.png")
     return doc
+
+
+def _merge_groups(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per group value, the folds' scores averaged, each fold weighted by its recordings.
+
+    A fold without recordings of a group does not count for it.
+    """
+    out: dict[str, Any] = {}
+    for r in records:
+        for key, values in (r.get("groups") or {}).items():
+            for value, doc in values.items():
+                out.setdefault(key, {}).setdefault(value, []).append(doc)
+    merged: dict[str, Any] = {}
+    for key, values in out.items():
+        merged[key] = {}
+        for value, docs in values.items():
+            n = np.array([d["n"] for d in docs], dtype=float)
+            entry: dict[str, Any] = {"n": int(n.sum()), "folds": len(docs)}
+
+            def wmean(get: Any, docs: list = docs, n: np.ndarray = n) -> float | None:
+                have = [(get(d), w) for d, w in zip(docs, n, strict=True) if get(d) is not None]
+                if not have:
+                    return None
+                return float(sum(v * w for v, w in have) / sum(w for _, w in have))
+
+            if any(d.get("ua") is not None for d in docs):
+                entry["ua"] = wmean(lambda d: d.get("ua"))
+            if all("ldl" in d for d in docs):
+                entry["ldl"] = {m: wmean(lambda d, m=m: d["ldl"][m]) for m in LDL_MEASURES}
+            names = {name for d in docs for name in d.get("ccc", {})}
+            if names:
+                entry["ccc"] = {name: wmean(lambda d, name=name: d.get("ccc", {}).get(name))
+                                for name in sorted(names)}
+            merged[key][value] = entry
+    return {key: values for key, values in merged.items() if len(values) > 1}
 
 
 def _sum_confusion(records: Sequence[dict[str, Any]], n: int) -> list[list[int]]:
