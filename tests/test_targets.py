@@ -384,3 +384,21 @@ def test_cv_splits_its_scores_by_gender(tone_corpus, tmp_path):
            for f in folds if "female" in (f.get("groups") or {}).get("gender", {})]
     assert by_gender["female"]["ua"] == pytest.approx(sum(u * n for u, n in got)
                                                       / sum(n for _, n in got))
+
+
+def test_a_network_on_soft_targets_is_less_sure_than_on_labels(tone_corpus, tmp_path):
+    utts = load_corpus("manifest", tone_corpus)
+    soft = [Utterance(**{**u.to_dict(), "extra": {
+        "label_distribution": {"happy": 0.6, "sad": 0.4} if u.label == "happy"
+        else {"happy": 0.4, "sad": 0.6}}}) for u in utts]
+    sets = [*TINY_MODEL, "optim.epochs=8", "augment.method=none", "loss.focal=0",
+            "loss.center=0", "loss.supcon=0"]
+    on_soft = fit(load_recipe("mll", [*sets, "data.targets=distribution"]), soft, [],
+                  cache_dir=tmp_path, progress=False)
+    on_labels = fit(load_recipe("mll", sets), soft, [], cache_dir=tmp_path, progress=False)
+    bank = FeatureBank(build_frontend(frontend_options(on_soft.config)), soft, tmp_path,
+                       "float16", False)
+    feats = [bank.get(u) for u in soft]
+    top_soft = on_soft.classify(feats).probabilities.max(axis=1).mean()
+    top_hard = on_labels.classify(feats).probabilities.max(axis=1).mean()
+    assert top_soft < 0.7 < top_hard  # KL to 0.6/0.4 caps the confidence the labels push up
