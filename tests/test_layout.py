@@ -22,6 +22,7 @@ STAGES = [
     "features", "conditions", "augment",                # frontends; test and training audio
     "models", "losses", "evaluate",                     # networks, objectives, metrics
     "bundle",                                           # what a trained model is
+    "asr", "text",                                      # what is said: transcripts, text scores
     "dataset", "covada", "train", "experiment",         # training and cross-validation
     "explain", "report",                                # why a model said what it said
     "inference", "robustness", "fairness", "live", "serve", "export",  # using a model

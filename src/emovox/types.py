@@ -77,6 +77,34 @@ def _rounded(probabilities: Mapping[str, float], digits: int = 6) -> dict[str, f
 
 
 @dataclass(frozen=True)
+class Word:
+    """One recognised word of a transcript (:mod:`emovox.asr`).
+
+    Attributes:
+        text: The word as heard (punctuation attached, no surrounding spaces).
+        start: Its start in the recording, in seconds.
+        end: Its end, in seconds.
+        probability: The recogniser's probability of the word, in [0, 1].
+    """
+
+    text: str
+    start: float
+    end: float
+    probability: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"word", "start", "end", "probability"}`` (times to 1 ms, probability to 1e-3)."""
+        return {"word": self.text, "start": round(float(self.start), 3),
+                "end": round(float(self.end), 3), "probability": round(float(self.probability), 3)}
+
+
+def _text_fields(transcript: str | None, text_probabilities: Mapping[str, float],
+                 fused_label: str | None, fused: Mapping[str, float]) -> dict[str, Any]:
+    return {"transcript": transcript, "text_probabilities": _rounded(text_probabilities),
+            "fused_label": fused_label, "fused_probabilities": _rounded(fused)}
+
+
+@dataclass(frozen=True)
 class Segment:
     """One analysis window of a timeline.
 
@@ -93,6 +121,14 @@ class Segment:
         speech: Whether voice activity detection found speech in the window.
         dimensions: Valence, arousal, dominance (the ones the model learned) for a model with
             a VAD head; empty otherwise.
+        transcript: With text (``--with-text``, :mod:`emovox.text`): the words whose midpoint
+            falls in the window (``""`` for none); ``None`` when text was not analysed or the
+            transcript has no word times (a given one).
+        text_probabilities: The text emotion score of ``transcript``; empty without one.
+        fused_label: With text: the most probable emotion of ``fused_probabilities``
+            (``"silence"`` for a silent window); ``None`` when text was not analysed.
+        fused_probabilities: With text: the late fusion of the audio and text probabilities,
+            or the audio ones alone when the window has no text score.
     """
 
     start: float
@@ -101,10 +137,14 @@ class Segment:
     probabilities: Mapping[str, float] = field(default_factory=dict)
     speech: bool = True
     dimensions: Mapping[str, float] = field(default_factory=dict)
+    transcript: str | None = None
+    text_probabilities: Mapping[str, float] = field(default_factory=dict)
+    fused_label: str | None = None
+    fused_probabilities: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "probabilities", _frozen_mapping(self.probabilities))
-        object.__setattr__(self, "dimensions", _frozen_mapping(self.dimensions))
+        for name in ("probabilities", "dimensions", "text_probabilities", "fused_probabilities"):
+            object.__setattr__(self, name, _frozen_mapping(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (times in seconds, probabilities rounded to 1e-6)."""
@@ -116,6 +156,9 @@ class Segment:
             "probabilities": _rounded(self.probabilities),
         }
         doc.update(_rounded(self.dimensions))
+        if self.fused_label is not None:
+            doc.update(_text_fields(self.transcript, self.text_probabilities, self.fused_label,
+                                    self.fused_probabilities))
         return doc
 
 
@@ -148,6 +191,22 @@ class Prediction:
             (the note says so). Always ``False`` without speech.
         dimensions: ``valence``, ``arousal``, ``dominance`` (those the model learned, on its
             training data's scale) for a model with a VAD head; empty otherwise.
+        transcript: With text (``--with-text``, :mod:`emovox.text`): what was said (``""``
+            when nothing was heard); ``None`` when text was not analysed or no transcript
+            could be had (``text_note`` says why).
+        words: The transcript's words with their times (empty for a given transcript).
+        transcript_source: ``"asr"`` (speech recognition), ``"given"`` (the user's sidecar
+            ``.txt``) or ``None``.
+        text_probabilities: The zero-shot text emotion score over the model's classes; empty
+            when there is no text to score.
+        fused_label: The most probable emotion of ``fused_probabilities`` (``"silence"``
+            without speech); ``None`` when text was not analysed.
+        fused_probabilities: Late fusion: ``(1 - text_weight) * probabilities + text_weight *
+            text_probabilities``; the audio probabilities alone when there is no text score.
+        text_weight: The text weight of the fusion; ``None`` when text was not analysed (the
+            marker that the text fields are present).
+        text_note: Why the fused result is audio alone (no speech, ASR failed, empty
+            transcript), else ``None``.
     """
 
     label: str | None
@@ -162,10 +221,19 @@ class Prediction:
     note: str | None = None
     uncertain: bool = False
     dimensions: Mapping[str, float] = field(default_factory=dict)
+    transcript: str | None = None
+    words: tuple[Word, ...] = ()
+    transcript_source: str | None = None
+    text_probabilities: Mapping[str, float] = field(default_factory=dict)
+    fused_label: str | None = None
+    fused_probabilities: Mapping[str, float] = field(default_factory=dict)
+    text_weight: float | None = None
+    text_note: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "probabilities", _frozen_mapping(self.probabilities))
-        object.__setattr__(self, "dimensions", _frozen_mapping(self.dimensions))
+        for name in ("probabilities", "dimensions", "text_probabilities", "fused_probabilities"):
+            object.__setattr__(self, name, _frozen_mapping(getattr(self, name)))
+        object.__setattr__(self, "words", tuple(self.words))
         object.__setattr__(self, "top_k", tuple((str(k), float(p)) for k, p in self.top_k))
         if self.timeline is not None:
             object.__setattr__(self, "timeline", tuple(self.timeline))
@@ -188,8 +256,10 @@ class Prediction:
         A failed input gives ``{"path", "error"}``. Otherwise ``{"path", "label", "speech",
         "uncertain", "duration", "probabilities"}`` plus ``"top_k"``, ``"timeline"``,
         ``"embedding"`` and ``"note"`` when present; ``"valence"``, ``"arousal"``,
-        ``"dominance"`` for a model with a VAD head. Probabilities are rounded to 6 decimals,
-        times to 1 ms.
+        ``"dominance"`` for a model with a VAD head; with text (``text_weight`` set), also
+        ``"transcript"``, ``"transcript_source"``, ``"words"``, ``"text_probabilities"``,
+        ``"fused_label"``, ``"fused_probabilities"``, ``"text_weight"`` and ``"text_note"``
+        (when set). Probabilities are rounded to 6 decimals, times to 1 ms.
         """
         if self.error is not None:
             return {"path": self.path, "error": self.error}
@@ -210,4 +280,12 @@ class Prediction:
             doc["embedding"] = [round(v, 6) for v in self.embedding]
         if self.note:
             doc["note"] = self.note
+        if self.text_weight is not None:
+            doc.update(_text_fields(self.transcript, self.text_probabilities, self.fused_label,
+                                    self.fused_probabilities))
+            doc["transcript_source"] = self.transcript_source
+            doc["words"] = [w.to_dict() for w in self.words]
+            doc["text_weight"] = self.text_weight
+            if self.text_note:
+                doc["text_note"] = self.text_note
         return doc
