@@ -568,8 +568,12 @@ def _recognizer(args: argparse.Namespace, **options: Any) -> Any:
 
 
 def _predictions_csv(predictions: Sequence[Any], labels: Sequence[str],
-                     timeline: bool = False) -> str:
-    """One row per recording; with ``timeline``, also one row per window (its start and end)."""
+                     timeline: bool = False, with_text: bool = False) -> str:
+    """One row per recording; with ``timeline``, also one row per window (its start and end).
+
+    With ``with_text``, also the transcript, its source, the fused label, the text note, and
+    the text and fused probabilities (columns ``text:<emotion>`` and ``fused:<emotion>``).
+    """
     import csv
     import io
 
@@ -578,24 +582,46 @@ def _predictions_csv(predictions: Sequence[Any], labels: Sequence[str],
     where = ["start", "end"] if timeline else []
     dims = [d for d in ("valence", "arousal", "dominance")
             if any(d in p.dimensions for p in predictions if p.error is None)]
-    writer.writerow(["path", *where, "label", "uncertain", "error", *labels, *dims])
+    text_header = (["transcript", "transcript_source", "fused_label", "text_note",
+                    *(f"text:{name}" for name in labels), *(f"fused:{name}" for name in labels)]
+                   if with_text else [])
+    writer.writerow(["path", *where, "label", "uncertain", "error", *labels, *dims,
+                     *text_header])
 
     def probs(values: Any, names: Sequence[str] = labels) -> list[str]:
         return [f"{values[name]:.6f}" if name in values else "" for name in names]
+
+    def text(r: Any, source: str = "", note: str = "") -> list[str]:
+        if not with_text:
+            return []
+        words = "" if r.transcript is None else r.transcript
+        return [words, source, r.fused_label or "", note, *probs(r.text_probabilities),
+                *probs(r.fused_probabilities)]
 
     for p in predictions:
         flag = "" if p.error is not None else str(p.uncertain).lower()
         whole = ["", ""] if timeline else []
         writer.writerow([p.path or "", *whole, p.label or "", flag, p.error or "",
-                         *probs(p.probabilities), *probs(p.dimensions, dims)])
+                         *probs(p.probabilities), *probs(p.dimensions, dims),
+                         *text(p, p.transcript_source or "", p.text_note or "")])
         for seg in (p.timeline or ()) if timeline else ():
             writer.writerow([p.path or "", f"{seg.start:.3f}", f"{seg.end:.3f}", seg.label, "",
-                             "", *probs(seg.probabilities), *probs(seg.dimensions, dims)])
+                             "", *probs(seg.probabilities), *probs(seg.dimensions, dims),
+                             *text(seg)])
     return out.getvalue()
 
 
-def _predictions_table(predictions: Sequence[Any], show_timeline: bool) -> str:
+def _fused_cell(r: Any) -> str:
+    """``label p`` of a record's or window's fused result (``with_text`` tables)."""
+    sure = r.fused_probabilities.get(r.fused_label)
+    return f"{r.fused_label or '-'}" + ("" if sure is None else f" {sure:.2f}")
+
+
+def _predictions_table(predictions: Sequence[Any], show_timeline: bool,
+                       with_text: bool = False) -> str:
     rows = []
+    fused = ([] if not with_text else
+             ["-" if p.error is not None else _fused_cell(p) for p in predictions])
     for p in predictions:
         if p.error is not None:
             rows.append([p.path, "error", "-", "-", p.error])
@@ -610,7 +636,19 @@ def _predictions_table(predictions: Sequence[Any], show_timeline: bool) -> str:
         label = f"{p.label}?" if p.uncertain else p.label
         sure = f"{p.probabilities[p.label]:.2f}" if p.label in p.probabilities else "-"
         rows.append([p.path, label or "-", sure, duration, note])
-    text = _table(rows, ["path", "label", "p", "duration", "note"])
+    if with_text:  # the fused result beside the audio one; the text notes in the note column
+        rows = [[*row[:3], cell, *row[3:4],
+                 "; ".join(x for x in (row[4], p.text_note if p.error is None else "") if x)]
+                for row, cell, p in zip(rows, fused, predictions, strict=True)]
+        text = _table(rows, ["path", "label", "p", "fused", "duration", "note"])
+        said = [(p.path, p.transcript, p.transcript_source) for p in predictions
+                if p.error is None and p.transcript is not None]
+        if said:
+            text += "\n\ntranscripts:"
+            text += "".join(f"\n  {path} ({source}): {words or '(empty)'}"
+                            for path, words, source in said)
+    else:
+        text = _table(rows, ["path", "label", "p", "duration", "note"])
     if show_timeline:
         for p in predictions:
             if not p.timeline:
@@ -625,6 +663,10 @@ def _predictions_table(predictions: Sequence[Any], show_timeline: bool) -> str:
                                     seg.dimensions.items())
                 else:
                     text += f"\n{where}silence"
+                if with_text and seg.fused_label is not None and seg.speech:
+                    text += f"  fused {_fused_cell(seg)}"
+                    if seg.transcript:
+                        text += f'  "{seg.transcript}"'
     return text
 
 
@@ -656,9 +698,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
         require("matplotlib", "plot")
     if args.group_by == "speaker" and not args.speakers:
         raise EmovoxError("--group-by speaker needs --speakers FILE.csv (columns path,speaker)")
+    if args.text_weight is not None and not args.with_text:
+        raise EmovoxError("--text-weight weighs the text of --with-text: add --with-text")
+    if args.with_text:
+        from .text import TEXT_WEIGHT, check_text_extra
+
+        check_text_extra()  # a missing extra fails before any recording is read
+        if args.text_weight is None:
+            args.text_weight = TEXT_WEIGHT
+        if not 0.0 <= args.text_weight <= 1.0:
+            raise EmovoxError(f"--text-weight must be in [0, 1] (got {args.text_weight:g})")
     speakers = read_speakers(args.speakers) if args.speakers else None
     recognizer = _recognizer(args, window=args.window, hop=args.hop,
                              timeline_after=args.timeline_after)
+    analyzer = None
+    if args.with_text:
+        from .text import TextAnalyzer
+
+        analyzer = TextAnalyzer(recognizer.labels, text_weight=args.text_weight,
+                                threads=args.threads)
     found = find_audio(args.paths, recursive=args.recursive)
     files = [path for path, error in found if error is None]
     bar = _ProgressBar(len(files)) if sys.stderr.isatty() and len(files) >= 20 else None
@@ -669,14 +727,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
         group_by=args.group_by, speakers=speakers, progress=bar))
     predictions = [next(results) if error is None else Prediction.failed(path, error)
                    for path, error in found]
+    if analyzer is not None:
+        predictions = analyzer.add_text_all(predictions)
     if args.format == "json":
         text = json.dumps([p.to_dict() for p in predictions], indent=1, ensure_ascii=False)
     elif args.format == "jsonl":
         text = "\n".join(json.dumps(p.to_dict(), ensure_ascii=False) for p in predictions)
     elif args.format == "csv":
-        text = _predictions_csv(predictions, recognizer.labels, timeline=bool(args.timeline))
+        text = _predictions_csv(predictions, recognizer.labels, timeline=bool(args.timeline),
+                                with_text=bool(args.with_text))
     else:
-        text = _predictions_table(predictions, show_timeline=bool(args.timeline))
+        text = _predictions_table(predictions, show_timeline=bool(args.timeline),
+                                  with_text=bool(args.with_text))
     _emit(_safe(text), args.output)
     failed = sum(1 for p in predictions if p.error is not None)
     if args.plot:
@@ -1134,6 +1196,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for --group-by speaker: a CSV with path and speaker columns")
     p.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True,
                    help="search sub-folders (default: yes)")
+    p.add_argument("--with-text", action="store_true",
+                   help="also what is said (emovox[text]): the transcript (a <name>.txt beside "
+                   "the file, else speech recognition, cached), a zero-shot text emotion score "
+                   "and the audio and text probabilities fused, per file and timeline window")
+    p.add_argument("--text-weight", type=float, metavar="W",
+                   help="weight of the text in the fused result, in [0, 1] (default 0.3)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
