@@ -600,3 +600,34 @@ def test_cli_parser_and_missing_model(tmp_path):
     assert main(["serve", "--model", str(tmp_path / "none.pt"), "--port", "1"]) == 2
     with pytest.raises(SystemExit):
         main(["serve", "--port", "x"])
+
+
+def test_predict_with_text_gives_the_record_of_emovox_predict_with_text(tiny_model, uploads,
+                                                                       capsys, monkeypatch):
+    pytest.importorskip("faster_whisper")  # the text extra is in dev: CI has it
+    rec = Recognizer.from_checkpoint(tiny_model)
+    client = make_client(rec, uploads)
+    assert client.post("/v1/predict?text_weight=0.5", content=EXAMPLE.read_bytes(),
+                       headers={"content-type": "audio/wav"}).status_code == 400
+    with open(EXAMPLE, "rb") as handle:
+        served = client.post("/v1/predict?with_text=true&text_weight=0.5",
+                             files={"file": ("example.wav", handle)})
+    assert served.status_code == 200, served.text
+    assert cli_main(["predict", str(EXAMPLE), "--model", str(tiny_model), "--format", "jsonl",
+                     "--with-text", "--text-weight", "0.5"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    body = served.json()
+    assert body["transcript"] and body["transcript"] == printed["transcript"]
+    assert body["fused_label"] == printed["fused_label"] and body["text_weight"] == 0.5
+    for name, p in body["fused_probabilities"].items():
+        assert p == pytest.approx(0.5 * body["probabilities"][name]
+                                  + 0.5 * body["text_probabilities"][name], abs=1e-5)
+    # without the extra the server says which one, before reading the upload
+    import emovox.text as text_module
+
+    def missing() -> None:
+        raise text_module.MissingExtraError("faster-whisper", "text")
+
+    monkeypatch.setattr(text_module, "check_text_extra", missing)
+    refused = client.post("/v1/predict?with_text=true", files={"file": ("x.wav", b"RIFF")})
+    assert refused.status_code == 501 and "text" in refused.json()["error"]

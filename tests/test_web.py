@@ -219,3 +219,23 @@ def test_an_emotion_model_has_no_plane(page):
     page.set_input_files("#file", str(EXAMPLE))
     expect(page.locator("#result")).to_be_visible(timeout=30_000)
     expect(page.locator("#plane-box")).to_be_hidden()
+
+
+def test_what_is_said_shows_the_transcript_and_the_fused_label(page, site):
+    pytest.importorskip("faster_whisper")  # the text extra is in dev: CI has it
+    expected = httpx.post(site + "/v1/predict?with_text=true",
+                          files={"file": ("example.wav", EXAMPLE.read_bytes())},
+                          timeout=120).json()
+    assert expected["transcript"]
+    page.check("#text-toggle")
+    page.set_input_files("#file", str(EXAMPLE))
+    expect(page.locator("#text-box")).to_be_visible(timeout=60_000)
+    expect(page.locator("#transcript")).to_have_text(f"\u201c{expected['transcript']}\u201d")
+    expect(page.locator("#fused")).to_contain_text(f"voice and words: {expected['fused_label']}")
+    expect(page.locator("#label")).to_have_text(expected["label"])  # the audio label stays
+
+
+def test_audio_alone_shows_no_text_box(page):
+    page.set_input_files("#file", str(EXAMPLE))
+    expect(page.locator("#result")).to_be_visible(timeout=30_000)
+    expect(page.locator("#text-box")).to_be_hidden()

@@ -401,6 +401,8 @@ class _State:
         self.in_flight = 0
         self.running = 0
         self.served = 0
+        self.texts: dict[float, Any] = {}  # TextAnalyzer per text weight, built on first use
+        self.text_lock = threading.Lock()
 
     def admit(self) -> bool:
         with self.lock:
@@ -413,13 +415,33 @@ class _State:
         with self.lock:
             self.in_flight -= 1
 
+    def text_analyzer(self, weight: float) -> Any:
+        """The :class:`~emovox.text.TextAnalyzer` of a text weight, built on first use.
+
+        ASR and MiniLM are loaded once; without the ``text`` extra, the one-line missing-extra
+        error.
+        """
+        from .text import TextAnalyzer
+
+        with self.text_lock:  # not the admission lock: loading takes seconds
+            if weight not in self.texts:
+                self.texts[weight] = TextAnalyzer(self.recognizer.labels, text_weight=weight,
+                                                  threads=1)
+            return self.texts[weight]
+
     def analyse(self, upload: _Upload, timeline: bool | None, top_k: int | None,
-                embeddings: bool) -> dict[str, Any]:
-        """Run the recognizer on an upload (in a worker thread); the JSON record."""
+                embeddings: bool, text_weight: float | None = None) -> dict[str, Any]:
+        """Run the recognizer on an upload (in a worker thread); the JSON record.
+
+        ``text_weight``: also transcribe it and fuse a text score with that weight
+        (``emovox predict --with-text``); ``None``: audio alone.
+        """
 
         def work(path: str) -> dict[str, Any]:
             pred = self.recognizer.predict_file(path, timeline=timeline, top_k=top_k,
                                                 embeddings=embeddings)
+            if text_weight is not None:
+                pred = self.text_analyzer(text_weight).add_text(pred)
             return replace(pred, path=upload.name).to_dict()
 
         return self.run(upload, work)
@@ -671,9 +693,24 @@ def create_app(recognizer: "Recognizer", settings: "ServeSettings | None" = None
         top_k: int | None = Query(None, ge=1, description="also list the K best emotions"),
         embeddings: bool = Query(False, description="include the model's embedding"),
         filename: str | None = Query(None, description="name of a raw-body upload"),
+        with_text: bool = Query(False, description="also the transcript, a text emotion score "
+                                "and the fused result (needs the `text` extra)"),
+        text_weight: float | None = Query(None, ge=0.0, le=1.0, description="the text's "
+                                          "weight in the fused result (default 0.3)"),
     ) -> JSONResponse:
+        if text_weight is not None and not with_text:
+            return JSONResponse({"error": "text_weight needs with_text=true"}, status_code=400)
+        if with_text:
+            from .text import TEXT_WEIGHT, check_text_extra
+
+            try:  # before the upload is read: a missing extra is the server's, said at once
+                check_text_extra()
+            except EmovoxError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=501)
+        weight = None if not with_text else (TEXT_WEIGHT if text_weight is None
+                                             else text_weight)
         return await answer(request, filename, lambda upload: state.analyse(
-            upload, timeline, top_k, embeddings))
+            upload, timeline, top_k, embeddings, weight))
 
     @app.post(
         "/v1/explain",

@@ -86,6 +86,7 @@ async function analyse(blob, name) {
   form.append("file", blob, name);
   const query = new URLSearchParams({ top_k: "3" });
   if ($("timeline-toggle").checked) query.set("timeline", "true");
+  if ($("text-toggle").checked) query.set("with_text", "true");
   try {
     const res = await fetch("/v1/predict?" + query.toString(), { method: "POST", body: form });
     let doc = null;
@@ -127,6 +128,7 @@ function render(doc, name) {
   $("note").textContent = doc.note || "";
   renderBars(doc.probabilities, doc.label);
   renderPlane(doc);
+  renderText(doc);
   renderTimeline(doc.timeline, doc.duration);
   $("why-result").hidden = true;
   $("why").disabled = !doc.speech;
@@ -156,6 +158,27 @@ function renderBars(probs, top) {
     row.append(name, track, value);
     box.appendChild(row);
   }
+}
+
+// What was said (`with_text`): the transcript, the text's own guess and the fused label.
+function renderText(doc) {
+  const box = $("text-box");
+  const has = "fused_label" in doc;
+  box.hidden = !has;
+  if (!has) return;
+  $("transcript").textContent = doc.transcript ? `\u201c${doc.transcript}\u201d` : "";
+  const text = doc.text_probabilities || {};
+  const top = Object.entries(text).sort((a, b) => b[1] - a[1])[0];
+  const fusedP = doc.fused_probabilities ? doc.fused_probabilities[doc.fused_label] : null;
+  const parts = [];
+  if (top) parts.push(`words alone: ${top[0]} ${(100 * top[1]).toFixed(0)} %`);
+  if (doc.fused_label) {
+    parts.push(`voice and words: ${doc.fused_label}` +
+               (fusedP != null ? ` ${(100 * fusedP).toFixed(0)} %` : ""));
+  }
+  $("fused").textContent = parts.join(" \u00b7 ");
+  $("text-note").hidden = !doc.text_note;
+  $("text-note").textContent = doc.text_note || "";
 }
 
 // Valence (x) against arousal (y) for a model with a VAD head: the recording as a dot, each
