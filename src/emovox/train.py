@@ -423,7 +423,8 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     center_params = loss_fn.center_parameters()
     center_opt = torch.optim.SGD(center_params, lr=loss_config.center_lr) if center_params else None
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=opt_cfg.lr_decay)
-    targets, layout = _batch_targets(config, train, classes, vad_plan(config, train))
+    plan = vad_plan(config, train)
+    targets, layout = _batch_targets(config, train, classes, plan)
     mixer = config.augment.mixer_config()
     speeds: list[Any] = [1.0, *config.augment.speed_factors]
     if not finetune:
@@ -437,7 +438,6 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         encoder.eval()
     max_frames = max(1, int(config.data.max_train_seconds / max(frontend.frame_seconds, 1e-3)))
     max_samples = int(config.data.max_train_seconds * frontend.sample_rate)
-    plan = vad_plan(config, train)
     # early stopping on categories, or on valence/arousal/dominance for a model without them
     valid = ([u for u in valid if u.label in classes] if classes else
              [u for u in valid if plan and any(u.extra.get(d) is not None
