@@ -177,7 +177,9 @@ def test_read_ctranslate2_errors(tmp_path: Path) -> None:
 
 
 def test_default_model_dir_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(whisper.importlib.util, "find_spec", lambda name: None)
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(MissingExtraError, match=r"emovox\[whisper\]"):
         whisper.default_model_dir()
     with pytest.raises(MissingExtraError):

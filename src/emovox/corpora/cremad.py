@@ -60,6 +60,7 @@ from emovox.corpora._common import (
     audio_files,
     corpus_root,
     finish,
+    read_csv_table,
     resolve_classes,
 )
 from emovox.errors import CorpusError
@@ -119,12 +120,7 @@ def read_votes(path: Path) -> dict[str, tuple[dict[str, float], int]]:
         CorpusError: If the file cannot be read, lacks the vote or ``fileName`` columns, or a
             voice-only row is malformed (one line, ``<file>:<line>: ...``).
     """
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CorpusError(f"{NAME}: cannot read '{path}': {exc}") from None
-    header = [h.strip() for h in rows[0]] if rows else []
+    header, rows = read_csv_table(path, NAME)
     needed = [*labels.CREMAD_VOTES, "fileName"]
     missing = [name for name in needed if name not in header]
     if missing:
@@ -132,12 +128,7 @@ def read_votes(path: Path) -> dict[str, tuple[dict[str, float], int]]:
                           f"header \"\",\"A\",\"D\",\"F\",\"H\",\"N\",\"S\",\"fileName\",...)")
     column = {name: header.index(name) for name in needed}
     votes: dict[str, tuple[dict[str, float], int]] = {}
-    for number, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        where = f"{path}:{number}"
-        if len(row) < len(header):
-            raise CorpusError(f"{where}: {len(row)} fields, the header has {len(header)}")
+    for _, where, row in rows:
         try:
             row_id = int(row[0].strip())
         except ValueError:

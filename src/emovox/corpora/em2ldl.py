@@ -55,7 +55,6 @@ Recognition through Label Distribution Learning.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from pathlib import Path
@@ -67,6 +66,7 @@ from emovox.corpora._common import (
     audio_files,
     corpus_root,
     finish,
+    read_csv_table,
     resolve_classes,
 )
 from emovox.errors import CorpusError
@@ -100,17 +100,6 @@ METADATA: dict[str, str | None] = {
 _AUDIO = re.compile(r"^(\d+)(?:_.*)?$")
 
 
-def _read_csv(path: Path) -> list[list[str]]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CorpusError(f"{NAME}: cannot read '{path}': {exc}") from None
-    if not rows:
-        raise CorpusError(f"{path}: empty file")
-    return rows
-
-
 def read_labels(path: Path) -> dict[int, tuple[int, dict[str, str], dict[str, float]]]:
     """Parse the labels file: AudioID -> (line number, metadata cells, label distribution).
 
@@ -120,8 +109,7 @@ def read_labels(path: Path) -> dict[int, tuple[int, dict[str, str], dict[str, fl
         CorpusError: A missing or unknown column, or a malformed row (one line,
             ``<file>:<line>: ...``).
     """
-    rows = _read_csv(path)
-    header = [h.strip() for h in rows[0]]
+    header, rows = read_csv_table(path, NAME)
     unknown = [h for h in header if h not in METADATA and h not in labels.EM2LDL]
     if unknown:
         raise CorpusError(f"{path}:1: unknown emotion category column(s) {', '.join(unknown)} "
@@ -131,12 +119,7 @@ def read_labels(path: Path) -> dict[int, tuple[int, dict[str, str], dict[str, fl
         raise CorpusError(f"{path}:1: lacks the column(s) {', '.join(missing)}")
     categories = [(i, h) for i, h in enumerate(header) if h in labels.EM2LDL]
     result: dict[int, tuple[int, dict[str, str], dict[str, float]]] = {}
-    for number, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        where = f"{path}:{number}"
-        if len(row) < len(header):
-            raise CorpusError(f"{where}: {len(row)} fields, the header has {len(header)}")
+    for number, where, row in rows:
         cells = {h: row[i].strip() for i, h in enumerate(header) if h in METADATA}
         try:
             audio_id = int(cells["AudioID"])
@@ -164,17 +147,14 @@ def read_splits(folder: Path) -> dict[int, str]:
         path = folder / f"{split}_ids.csv"
         if not path.is_file():
             continue
-        rows = _read_csv(path)
-        for number, row in enumerate(rows[1:], start=2):
-            if not row or not row[0].strip():
-                continue
+        _, rows = read_csv_table(path, NAME)
+        for _, where, row in rows:
             try:
                 audio_id = int(row[0].strip())
             except ValueError:
-                raise CorpusError(f"{path}:{number}: audio id '{row[0]}' is not a number") \
-                    from None
+                raise CorpusError(f"{where}: audio id '{row[0]}' is not a number") from None
             if audio_id in result:
-                raise CorpusError(f"{path}:{number}: audio id {row[0].strip()} is already in "
+                raise CorpusError(f"{where}: audio id {row[0].strip()} is already in "
                                   f"the {result[audio_id]} split")
             result[audio_id] = split
     return result

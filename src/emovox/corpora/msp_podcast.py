@@ -65,7 +65,6 @@ retrieving emotional speech from existing podcast recordings, IEEE Trans. Affect
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections.abc import Sequence
@@ -78,6 +77,7 @@ from emovox.corpora._common import (
     audio_files,
     corpus_root,
     finish,
+    read_csv_table,
     resolve_classes,
 )
 from emovox.errors import CorpusError
@@ -109,17 +109,6 @@ _DIMENSIONS = (("EmoVal", "valence"), ("EmoAct", "arousal"), ("EmoDom", "dominan
 _UNKNOWN_SPEAKERS = {"", "unknown", "nan", "none"}
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CorpusError(f"{NAME}: cannot read '{path}': {exc}") from None
-    if not rows:
-        raise CorpusError(f"{path}: empty file")
-    return [h.strip() for h in rows[0]], rows[1:]
-
-
 def _rating(text: str, column: str, where: str) -> float | None:
     """A mean rating, or ``None`` when empty or NaN."""
     text = text.strip()
@@ -138,18 +127,13 @@ def read_consensus(path: Path) -> list[tuple[int, dict[str, str]]]:
     Raises:
         CorpusError: If the file is unreadable, lacks a column, or a row has too few fields.
     """
-    header, rows = _read_csv(path)
+    header, rows = read_csv_table(path, NAME)
     missing = [c for c in CONSENSUS_COLUMNS if c not in header]
     if missing:
         raise CorpusError(f"{path}:1: lacks the column(s) {', '.join(missing)} (expected "
                           f"{','.join(CONSENSUS_COLUMNS)})")
     out: list[tuple[int, dict[str, str]]] = []
-    for number, row in enumerate(rows, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) < len(header):
-            raise CorpusError(f"{path}:{number}: {len(row)} fields, the header has "
-                              f"{len(header)}")
+    for number, _, row in rows:
         out.append((number, {name: row[i].strip() for i, name in enumerate(header)}))
     return out
 
@@ -172,7 +156,7 @@ def read_detailed(path: Path) -> dict[str, tuple[dict[str, float], int]]:
         CorpusError: If the file is unreadable or has neither layout, or a row is malformed
             (one line, ``<file>:<line>: ...``).
     """
-    header, rows = _read_csv(path)
+    header, rows = read_csv_table(path, NAME)
     if "FileName" not in header:
         raise CorpusError(f"{path}:1: lacks the FileName column")
     worker_column = next((c for c in ("WorkerID", "Workers") if c in header), None)
@@ -184,12 +168,7 @@ def read_detailed(path: Path) -> dict[str, tuple[dict[str, float], int]]:
     index = {name: i for i, name in enumerate(header)}
     votes: dict[str, dict[str, float]] = {}
     raters: dict[str, set[str]] = {}
-    for number, row in enumerate(rows, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        where = f"{path}:{number}"
-        if len(row) < len(header):
-            raise CorpusError(f"{where}: {len(row)} fields, the header has {len(header)}")
+    for _, where, row in rows:
         name = row[index["FileName"]].strip()
         if worker_column is None:
             # EmoDetail: WORKER00014; Angry; Frustrated,Annoyed; A:2.0; V:3.0; D:4.0;

