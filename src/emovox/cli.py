@@ -701,12 +701,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.text_weight is not None and not args.with_text:
         raise EmovoxError("--text-weight weighs the text of --with-text: add --with-text")
     if args.with_text:
-        from .text import TEXT_WEIGHT, check_text_extra
+        from .text import check_text_extra
 
         check_text_extra()  # a missing extra fails before any recording is read
-        if args.text_weight is None:
-            args.text_weight = TEXT_WEIGHT
-        if not 0.0 <= args.text_weight <= 1.0:
+        if args.text_weight is not None and not 0.0 <= args.text_weight <= 1.0:
             raise EmovoxError(f"--text-weight must be in [0, 1] (got {args.text_weight:g})")
     speakers = read_speakers(args.speakers) if args.speakers else None
     recognizer = _recognizer(args, window=args.window, hop=args.hop,
@@ -715,8 +713,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.with_text:
         from .text import TextAnalyzer
 
-        analyzer = TextAnalyzer(recognizer.labels, text_weight=args.text_weight,
-                                threads=args.threads)
+        # a model trained with text fusion brings its own text classifier and weight
+        analyzer = TextAnalyzer.for_model(recognizer.model, text_weight=args.text_weight,
+                                          threads=args.threads)
     found = find_audio(args.paths, recursive=args.recursive)
     files = [path for path, error in found if error is None]
     bar = _ProgressBar(len(files)) if sys.stderr.isatty() and len(files) >= 20 else None
@@ -1198,10 +1197,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="search sub-folders (default: yes)")
     p.add_argument("--with-text", action="store_true",
                    help="also what is said (emovox[text]): the transcript (a <name>.txt beside "
-                   "the file, else speech recognition, cached), a zero-shot text emotion score "
-                   "and the audio and text probabilities fused, per file and timeline window")
+                   "the file, else speech recognition, cached), a text emotion score (the "
+                   "model's trained text classifier, else a zero-shot rule) and the audio and "
+                   "text probabilities fused, per file and timeline window")
     p.add_argument("--text-weight", type=float, metavar="W",
-                   help="weight of the text in the fused result, in [0, 1] (default 0.3)")
+                   help="weight of the text in the fused result, in [0, 1] (default: the weight "
+                   "a text-fusion model learned, else 0.3)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(

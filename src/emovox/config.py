@@ -629,6 +629,45 @@ class ClassicConfig:
 
 
 @dataclass
+class TextConfig:
+    """Audio + text fusion trained with the acoustic model (:mod:`emovox.fusion`).
+
+    Attributes:
+        fusion: ``"none"`` (audio alone) or ``"late"``: a text classifier on sentence
+            embeddings of the transcripts and a weight ``w`` of ``(1 - w) * audio + w * text``,
+            both learned on the training speakers only.
+        source: Where transcripts come from: ``"transcript"`` (what the corpus or manifest
+            states), ``"asr"`` (speech recognition, cached; needs the ``text`` extra) or
+            ``"auto"`` (the stated one, else ASR).
+        weight: A fixed fusion weight in [0, 1]; ``None``: learned by ``folds`` speaker folds
+            of the training data (the recipe is refitted once per fold).
+        folds: Speaker folds of the training data for the learned weight (>= 2).
+        C: Inverse regularisation of the text classifier (a logistic regression).
+    """
+
+    fusion: Literal["none", "late"] = "none"
+    source: Literal["auto", "transcript", "asr"] = "auto"
+    weight: float | None = None
+    folds: int = 4
+    C: float = 1.0  # noqa: N815 - scikit-learn's name
+
+    def __post_init__(self) -> None:
+        if self.fusion not in ("none", "late"):
+            raise ConfigError(f"text.fusion must be none or late (got {self.fusion!r})")
+        if self.source not in ("auto", "transcript", "asr"):
+            raise ConfigError(f"text.source must be auto, transcript or asr (got "
+                              f"{self.source!r})")
+        weight = self.weight
+        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float)
+                                   or not 0.0 <= weight <= 1.0):
+            raise ConfigError(f"text.weight must be a number in [0, 1] (got {weight!r})")
+        if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 2:
+            raise ConfigError(f"text.folds must be an integer >= 2 (got {self.folds!r})")
+        if not self.C > 0:
+            raise ConfigError(f"text.C must be > 0 (got {self.C!r})")
+
+
+@dataclass
 class TrainConfig:
     """A whole training run (one recipe).
 
@@ -643,6 +682,7 @@ class TrainConfig:
         loss: Options of :class:`emovox.losses.LossConfig`.
         optim: :class:`OptimConfig`.
         classic: :class:`ClassicConfig`.
+        text: :class:`TextConfig` (audio + text fusion; off by default).
     """
 
     name: str = "custom"
@@ -654,6 +694,7 @@ class TrainConfig:
     loss: dict[str, Any] = field(default_factory=dict)
     optim: OptimConfig = field(default_factory=OptimConfig)
     classic: ClassicConfig = field(default_factory=ClassicConfig)
+    text: TextConfig = field(default_factory=TextConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain values."""
@@ -704,6 +745,9 @@ class TrainConfig:
                 and self.method != "neural"):
             raise ConfigError("augment.covada_score = \"speed\" needs method = \"neural\" (the "
                               "classic early model has no epochs)")
+        if self.text.fusion != "none" and is_finetuned(self):
+            raise ConfigError("text.fusion needs a frozen frontend (the weight is learned by "
+                              "refitting on cached features)")
         if self.classic.fuse and (self.method != "neural" or is_finetuned(self)):
             raise ConfigError("classic.fuse needs method = \"neural\" and a frozen frontend")
 
@@ -737,7 +781,7 @@ def build_section(cls: Any, values: Mapping[str, Any], section: str) -> Any:
 
 
 _SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "optim": OptimConfig,
-             "classic": ClassicConfig}
+             "classic": ClassicConfig, "text": TextConfig}
 
 
 def config_from_dict(values: Mapping[str, Any]) -> TrainConfig:

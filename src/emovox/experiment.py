@@ -174,6 +174,32 @@ def _predictions(model: Bundle, probs: np.ndarray, test: Sequence[Utterance],
     return out
 
 
+def _with_text(model: Bundle, audio: np.ndarray, test: Sequence[Utterance],
+               cache_dir: str | Path | None, progress: bool
+               ) -> tuple[np.ndarray, dict[str, Any]]:
+    """A text-fusion model's fused probabilities of test utterances, and what text did.
+
+    The test transcripts come from the model's ``text.source`` (stated, or ASR of the test
+    audio); the record holds the audio-alone and text-alone scores beside the fused ones.
+    """
+    from .fusion import fuse_matrix, text_probabilities, utterance_texts
+
+    texts = utterance_texts(test, model.config.text.source, cache_dir=cache_dir,
+                            threads=model.config.optim.threads, progress=progress)
+    text, has = text_probabilities(model, texts)
+    weight = float(model.info["text"]["weight"])
+    fused = fuse_matrix(audio, text, has, weight)
+    audio_scores = _scores(model, audio, test)
+    record: dict[str, Any] = {"weight": weight, "n_with_text": int(has.sum()),
+                              "audio": {k: audio_scores.get(k) for k in ("ua", "wa", "macro_f1",
+                                                                         "ece")}}
+    rows = [i for i in range(len(test)) if has[i]]
+    if rows:
+        alone = _scores(model, text[rows], [test[i] for i in rows])
+        record["text_alone"] = {k: alone.get(k) for k in ("ua", "wa", "macro_f1", "n")}
+    return fused, record
+
+
 def score_line(scores: Mapping[str, Any]) -> str:
     """Scores (a fold's, or the mean) as one line: UA, WA, macro-F1 and CCC, those present."""
     parts = []
@@ -182,6 +208,10 @@ def score_line(scores: Mapping[str, Any]) -> str:
                      f"macro-F1 {scores['macro_f1']:.2f}")
     if scores.get("ccc"):
         parts.append("CCC " + ", ".join(f"{k} {v:.3f}" for k, v in scores["ccc"].items()))
+    text = scores.get("text")
+    if text and text.get("audio", {}).get("ua") is not None:
+        parts.append(f"(fused with text, weight {text['weight']:.2f}; audio alone UA "
+                     f"{text['audio']['ua']:.2f})")
     return "  ".join(parts) or "nothing to score"
 
 
@@ -238,8 +268,13 @@ def run_cv(
                     progress=progress)
         said = assess_utterances(model, bank, fold.test)
         probs = said.probabilities
+        text_record = None
+        if model.info.get("text"):  # a fused model answers with its fused probabilities
+            probs, text_record = _with_text(model, probs, fold.test, cache_dir, progress)
         scores = {**_scores(model, probs, fold.test),
                   **_dimension_scores(said.dimensions, fold.test)}
+        if text_record is not None:
+            scores["text"] = text_record
         groups = _group_scores(model, probs, said.dimensions, fold.test)
         if groups:
             scores["groups"] = groups
@@ -306,13 +341,16 @@ def merge_results(out_dir: str | Path, *, config: TrainConfig, corpus: str, prot
     if records and all("ldl" in r for r in records):
         mean["ldl"] = {name: float(np.mean([r["ldl"][name] for r in records]))
                        for name in LDL_MEASURES}
+    if scored and all(r.get("text") for r in scored):
+        mean["text"] = {"weight": float(np.mean([r["text"]["weight"] for r in scored])),
+                        "audio_ua": float(np.mean([r["text"]["audio"]["ua"] for r in scored]))}
     groups = _merge_groups(records)
     if groups:
         mean["groups"] = groups
     fold_keys = ("fold", "test_speakers", "valid_speakers", "n_train", "n_valid", "n", "wa", "ua",
                  "macro_f1", "per_class_recall", "confusion", "valid_ua", "member_ua", "best_epoch",
                  "train_seconds", "command", "git_revision", "date", "machine", "ece", "ldl",
-                 "n_ldl", "ccc", "groups")
+                 "n_ldl", "ccc", "groups", "text")
     doc = {
         "corpus": corpus,
         "protocol": protocol,
@@ -402,6 +440,10 @@ def render_report(doc: dict[str, Any]) -> str:
         lines.append(f"| **mean** | | {cell(m['wa'], True)} | {cell(m['ua'], True)} | "
                      f"{cell(m['macro_f1'], True)} |" + "".join(
                          f" {cell(m['ccc'][d], True, 3)} |" for d in dims))
+    if m.get("text"):
+        lines += ["", f"Fused with a text classifier (mean weight {m['text']['weight']:.2f}, "
+                      f"learned per fold on its training speakers); the same folds' audio "
+                      f"alone: UA {m['text']['audio_ua']:.2f}."]
     labels = doc["labels"]
     lines += ["", "Confusion matrix (all folds; rows = reference, columns = prediction):", "",
               "| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
@@ -466,6 +508,8 @@ def evaluate_model(model: Bundle, utterances: Sequence[Utterance], *,
     if model.normalizer.mode == "speaker":
         model.normalizer.stats.update(fit_normalizer("speaker", bank, [], known).stats)
     probs = predict_utterances(model, bank, known)
+    if model.info.get("text"):
+        probs = _with_text(model, probs, known, cache_dir, progress)[0]
     cols = [model.labels.index(c) for c in classes]
     pred = [classes[i] for i in probs[:, cols].argmax(axis=1)]
     scores = classification_scores([str(u.label) for u in known], pred, classes)

@@ -415,32 +415,36 @@ class _State:
         with self.lock:
             self.in_flight -= 1
 
-    def text_analyzer(self, weight: float) -> Any:
-        """A :class:`~emovox.text.TextAnalyzer` with this text weight.
+    def text_analyzer(self, weight: float | None) -> Any:
+        """A :class:`~emovox.text.TextAnalyzer` with this text weight (``None``: the model's).
 
-        ASR and MiniLM are loaded once, on first use, and shared by every weight; without the
-        ``text`` extra, the one-line missing-extra error.
+        ASR and MiniLM (or the model's trained text classifier) are loaded once, on first use,
+        and shared by every weight; without the ``text`` extra, the one-line missing-extra
+        error.
         """
         from .text import TextAnalyzer
 
         with self.text_lock:  # not the admission lock: loading takes seconds
             if self.text is None:
-                self.text = TextAnalyzer(self.recognizer.labels, threads=1)
+                self.text = TextAnalyzer.for_model(self.recognizer.model, threads=1)
+        if weight is None:
+            return self.text
         return TextAnalyzer(self.recognizer.labels, text_weight=weight,
                             transcriber=self.text.transcriber, scorer=self.text.scorer)
 
     def analyse(self, upload: _Upload, timeline: bool | None, top_k: int | None,
-                embeddings: bool, text_weight: float | None = None) -> dict[str, Any]:
+                embeddings: bool, with_text: bool = False,
+                text_weight: float | None = None) -> dict[str, Any]:
         """Run the recognizer on an upload (in a worker thread); the JSON record.
 
-        ``text_weight``: also transcribe it and fuse a text score with that weight
-        (``emovox predict --with-text``); ``None``: audio alone.
+        ``with_text``: also transcribe it and fuse a text score (``emovox predict
+        --with-text``), with ``text_weight`` (``None``: the model's learned weight, else 0.3).
         """
 
         def work(path: str) -> dict[str, Any]:
             pred = self.recognizer.predict_file(path, timeline=timeline, top_k=top_k,
                                                 embeddings=embeddings)
-            if text_weight is not None:
+            if with_text:
                 pred = self.text_analyzer(text_weight).add_text(pred)
             return replace(pred, path=upload.name).to_dict()
 
@@ -696,21 +700,20 @@ def create_app(recognizer: "Recognizer", settings: "ServeSettings | None" = None
         with_text: bool = Query(False, description="also the transcript, a text emotion score "
                                 "and the fused result (needs the `text` extra)"),
         text_weight: float | None = Query(None, ge=0.0, le=1.0, description="the text's "
-                                          "weight in the fused result (default 0.3)"),
+                                          "weight in the fused result (default: the weight a "
+                                          "text-fusion model learned, else 0.3)"),
     ) -> JSONResponse:
         if text_weight is not None and not with_text:
             return JSONResponse({"error": "text_weight needs with_text=true"}, status_code=400)
         if with_text:
-            from .text import TEXT_WEIGHT, check_text_extra
+            from .text import check_text_extra
 
             try:  # before the upload is read: a missing extra is the server's, said at once
                 check_text_extra()
             except EmovoxError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=501)
-        weight = None if not with_text else (TEXT_WEIGHT if text_weight is None
-                                             else text_weight)
         return await answer(request, filename, lambda upload: state.analyse(
-            upload, timeline, top_k, embeddings, weight))
+            upload, timeline, top_k, embeddings, with_text, text_weight))
 
     @app.post(
         "/v1/explain",

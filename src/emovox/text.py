@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -299,6 +300,31 @@ class TextAnalyzer:
         self.transcriber = transcriber or Transcriber(threads=threads, cache_dir=cache_dir)
         self.scorer = scorer if scorer is not None or not self.labels else TextScorer(
             self.labels, threads=threads)
+
+    @classmethod
+    def for_model(cls, model: Any, *, text_weight: float | None = None,
+                  threads: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
+                  transcriber: Transcriber | None = None,
+                  encoder: Callable[[Sequence[str]], np.ndarray] | None = None) -> TextAnalyzer:
+        """The analyzer a model asks for: its trained text classifier and learned weight.
+
+        A model trained with ``text.fusion`` (:mod:`emovox.fusion`; ``info["text"]``) scores
+        text with its own classifier and fuses with the weight it learned on its training
+        speakers; any other model gets the zero-shot prototype score and :data:`TEXT_WEIGHT`.
+        ``text_weight`` overrides the weight either way; ``encoder`` replaces the MiniLM
+        sentence encoder of a trained classifier (tests).
+        """
+        trained = (getattr(model, "info", None) or {}).get("text")
+        labels = list(getattr(model, "labels", ()))
+        if not trained:
+            return cls(labels, text_weight=TEXT_WEIGHT if text_weight is None else text_weight,
+                       threads=threads, cache_dir=cache_dir, transcriber=transcriber)
+        from .fusion import TextHead
+
+        scorer = TextHead.from_dict(trained["head"]).scorer(encoder, threads)
+        weight = float(trained["weight"]) if text_weight is None else text_weight
+        return cls(labels, text_weight=weight, threads=threads, cache_dir=cache_dir,
+                   transcriber=transcriber, scorer=scorer)  # type: ignore[arg-type]
 
     def add_text(self, prediction: Prediction) -> Prediction:
         """The prediction with its text fields set (a failed one is returned unchanged)."""

@@ -16,7 +16,8 @@ with ``augment.covada``, voice-converted copies of the recordings an early model
 easily (:mod:`emovox.covada`; only those recordings have them).
 
 Flow of :func:`fit`: features (bank) -> normalisation statistics -> (CO-VADA: early model,
-selection, converted copies) -> the trainer -> a bundle.
+selection, converted copies) -> the trainer -> (``text.fusion``: the text classifier and the
+fusion weight, :mod:`emovox.fusion`) -> a bundle.
 The recipe options are documented in :mod:`emovox.config`.
 """
 
@@ -156,12 +157,32 @@ def fit(
         if config.classic.fuse:
             model = _fuse_linear(config, model, list(train) + list(valid), bank, normalizer,
                                  classes, progress, plan.copies)
+    if config.text.fusion != "none":
+        model = _attach_text(config, model, list(train) + list(valid), classes, frontend, bank,
+                             cache_dir, progress)
     model.info["trained_classes"] = trained
     if config.method == "neural" and (plan_vad := vad_plan(config, train)):
         model.info["vad"] = plan_vad
     if config.augment.covada:
         model.info["covada"] = plan.record
     return model
+
+
+def _attach_text(config: TrainConfig, model: Bundle, pool: Sequence[Utterance],
+                 classes: list[str], frontend: Any, bank: FeatureBank,
+                 cache_dir: str | Path | None, progress: bool) -> Bundle:
+    """The text classifier and fusion weight (:func:`emovox.fusion.attach_text`)."""
+    from .fusion import attach_text
+
+    audio_only = dataclasses.replace(config, text=dataclasses.replace(config.text,
+                                                                      fusion="none"))
+
+    def refit(subset: Sequence[Utterance]) -> Bundle:
+        return fit(audio_only, subset, [], labels=classes, frontend=frontend, bank=bank,
+                   progress=False)
+
+    return attach_text(config, model, pool, bank, cache_dir=cache_dir, progress=progress,
+                       refit=refit)
 
 
 def _covada(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank,

@@ -1,0 +1,375 @@
+"""Audio + text fusion learned on the training speakers (``text.fusion``; issue #20, item 2).
+
+A recipe with ``text.fusion = "late"`` trains, beside its acoustic model and on the same
+training speakers only:
+
+- **a text classifier**: a logistic regression on all-MiniLM-L6-v2 sentence embeddings of the
+  training recordings' transcripts (:class:`TextHead`, plain arrays in the model file);
+- **the fusion weight** ``w`` of ``(1 - w) * audio + w * text``: speaker folds of the training
+  data (``text.folds``), each held-out fold scored by an acoustic model and a text classifier
+  fitted on the other folds (the recipe itself, so a neural recipe trains ``text.folds`` more
+  times); ``w`` is the grid value (0, 0.05, ..., 1) with the lowest log loss of the fused
+  out-of-fold probabilities (ties: the smaller weight). ``text.weight`` fixes it instead.
+
+Recordings without a transcript (none given, or ASR heard no words) count as audio alone in
+every step: they are left out of the text classifier's training and keep the audio
+probabilities when fused. Where the transcript comes from is ``text.source``: ``"transcript"``
+(what the corpus or manifest states, ``Utterance.extra["transcript"]``), ``"asr"`` (speech
+recognition, :class:`~emovox.asr.Transcriber`, cached by file content) or ``"auto"`` (the
+stated one where there is one, else ASR).
+
+At prediction time (``emovox predict --with-text`` with such a model) the trained classifier
+replaces the zero-shot prototype score of :mod:`emovox.text` and the learned weight its default
+weight; :meth:`TextHead.scorer` gives the same interface as :class:`emovox.text.TextScorer`.
+
+When it cannot help: on corpora that say the same sentences in every emotion (RAVDESS, EmoDB)
+the text classifier learns the class prior and the weight goes to (about) 0, so the fused model
+answers as the acoustic one; ``benchmarks/text_fusion.py`` measures both that and a corpus
+whose words do carry the emotion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ConfigError, EmovoxError, MissingExtraError, require
+from .types import Utterance
+
+if TYPE_CHECKING:
+    from .bundle import Bundle
+    from .config import TrainConfig
+    from .dataset import FeatureBank
+
+__all__ = ["WEIGHT_GRID", "TextHead", "TrainedTextScorer", "attach_text", "fuse_matrix",
+           "fused_probabilities", "text_probabilities", "utterance_texts"]
+
+#: The fusion weights tried on the training speakers' out-of-fold probabilities.
+WEIGHT_GRID = tuple(round(0.05 * k, 2) for k in range(21))
+
+Encoder = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class TextHead:
+    """A logistic regression on sentence embeddings: ``softmax(((v - mean) / scale) @ coef + b)``.
+
+    Attributes:
+        labels: Output classes, in order (the acoustic model's).
+        mean, scale: Standardisation of the embedding ``[D]``.
+        coef: ``[D, C]``; a class absent from the text training data keeps weight 0 and
+            intercept -inf-like (-30), so it never gains probability from text.
+        intercept: ``[C]``.
+    """
+
+    labels: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[N, C]`` of embeddings ``[N, D]``."""
+        z = ((np.asarray(vectors, dtype=np.float64) - self.mean) / self.scale) @ self.coef
+        z = z + self.intercept
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists (the model file's JSON)."""
+        return {"labels": list(self.labels), "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(), "coef": self.coef.tolist(),
+                "intercept": self.intercept.tolist()}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> TextHead:
+        """Read :meth:`to_dict` back."""
+        return cls(tuple(doc["labels"]), np.asarray(doc["mean"], dtype=np.float64),
+                   np.asarray(doc["scale"], dtype=np.float64),
+                   np.asarray(doc["coef"], dtype=np.float64),
+                   np.asarray(doc["intercept"], dtype=np.float64))
+
+    def scorer(self, encoder: Encoder | None = None, threads: int | None = None
+               ) -> TrainedTextScorer:
+        """A text scorer (the :class:`emovox.text.TextScorer` interface) on this head."""
+        return TrainedTextScorer(self, encoder, threads)
+
+
+class TrainedTextScorer:
+    """Text emotion scores from a trained :class:`TextHead` (``scores`` / ``score``).
+
+    Args:
+        head: The trained head.
+        encoder: Texts -> unit sentence vectors (``None``: all-MiniLM-L6-v2, loaded now).
+        threads: Torch threads of the sentence encoder.
+    """
+
+    def __init__(self, head: TextHead, encoder: Encoder | None = None,
+                 threads: int | None = None) -> None:
+        from .text import _minilm
+
+        self.head = head
+        self.labels = head.labels
+        self.encoder = encoder or _minilm(threads)
+
+    def scores(self, texts: Sequence[str]) -> list[dict[str, float] | None]:
+        """The text score of each text (``None`` for an empty one), in order."""
+        kept = [i for i, t in enumerate(texts) if t and t.strip()]
+        out: list[dict[str, float] | None] = [None] * len(texts)
+        if kept:
+            probs = self.head.predict_proba(self.encoder([texts[i].strip() for i in kept]))
+            for i, row in zip(kept, probs, strict=True):
+                out[i] = {name: float(p) for name, p in zip(self.labels, row, strict=True)}
+        return out
+
+    def score(self, text: str) -> dict[str, float] | None:
+        """The text score of one text (``None`` when it is empty)."""
+        return self.scores([text])[0]
+
+
+# --- transcripts of training and test utterances ---
+
+def utterance_texts(utterances: Sequence[Utterance], source: str, *,
+                    cache_dir: str | Path | None = None, threads: int | None = None,
+                    progress: bool = False, transcriber: Any = None) -> list[str]:
+    """The transcript of each utterance per ``source`` (``""`` where there is none).
+
+    ``"transcript"``: ``extra["transcript"]``; ``"asr"``: speech recognition (whole files
+    through the cache, a stretch of a file without it); ``"auto"``: the stated transcript,
+    else ASR. A recording ASR fails on gets ``""`` (audio alone), never an error.
+
+    Raises:
+        ConfigError: On an unknown source.
+        MissingExtraError: When ASR is needed without the ``text`` extra.
+    """
+    if source not in ("auto", "transcript", "asr"):
+        raise ConfigError(f"text.source must be auto, transcript or asr (got {source!r})")
+    texts = ["" if source == "asr" else str(u.extra.get("transcript") or "").strip()
+             for u in utterances]
+    todo = [i for i, t in enumerate(texts) if not t and source != "transcript"]
+    if not todo:
+        return texts
+    if transcriber is None:
+        from .asr import Transcriber
+
+        transcriber = Transcriber(threads=threads, cache_dir=cache_dir, use_sidecar=False)
+    for n, i in enumerate(todo, 1):
+        u = utterances[i]
+        try:
+            if u.start == 0 and u.duration is None:
+                texts[i] = transcriber.transcribe_file(u.path).text.strip()
+            else:
+                from . import audio
+
+                wave = audio.load(u.path, 16000, max_seconds=None)
+                a = int(round(u.start * 16000))
+                b = len(wave) if u.duration is None else a + int(round(u.duration * 16000))
+                texts[i] = transcriber.transcribe_signal(wave[a:b]).text.strip()
+        except MissingExtraError:
+            raise
+        except EmovoxError:
+            texts[i] = ""
+        if progress and (n % 100 == 0 or n == len(todo)):
+            print(f"transcripts (ASR): {n}/{len(todo)}", file=sys.stderr, flush=True)
+    return texts
+
+
+class _Embeddings:
+    """Sentence vectors of texts, each distinct text encoded once."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.known: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        new = sorted({t for t in texts if t and t not in self.known})
+        if new:
+            for t, v in zip(new, self.encoder(new), strict=True):
+                self.known[t] = np.asarray(v, dtype=np.float64)
+        return np.stack([self.known[t] for t in texts]) if texts else np.zeros((0, 1))
+
+
+def fit_text_head(vectors: np.ndarray, labels: Sequence[str], classes: Sequence[str],
+                  C: float = 1.0, seed: int = 0) -> TextHead:  # noqa: N803 - scikit-learn's C
+    """A :class:`TextHead` fitted on embeddings and their labels (at least 2 classes)."""
+    require("sklearn", "sklearn")
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(vectors, dtype=np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(scale > 1e-8, scale, 1.0)
+    present = sorted({str(y) for y in labels}, key=list(classes).index)
+    if len(present) < 2:
+        raise EmovoxError(f"the text classifier needs transcripts of at least 2 emotions "
+                          f"(these are all {present or ['none']})")
+    clf = LogisticRegression(C=C, max_iter=3000, random_state=seed)
+    clf.fit((x - mean) / scale, [str(y) for y in labels])
+    coef = np.zeros((x.shape[1], len(classes)))
+    intercept = np.full(len(classes), -30.0)
+    raw_coef = clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_[0], clf.coef_[0]])
+    raw_b = clf.intercept_ if len(clf.classes_) > 2 else np.array([-clf.intercept_[0],
+                                                                   clf.intercept_[0]])
+    if len(clf.classes_) == 2:  # a two-class fit is one logit: split it evenly
+        raw_coef, raw_b = raw_coef / 2, raw_b / 2
+    for j, name in enumerate(clf.classes_):
+        k = list(classes).index(str(name))
+        coef[:, k], intercept[k] = raw_coef[j], raw_b[j]
+    return TextHead(tuple(classes), mean, scale, coef, intercept)
+
+
+def fuse_matrix(audio: np.ndarray, text: np.ndarray, has_text: np.ndarray,
+                weight: float) -> np.ndarray:
+    """Row-wise late fusion; rows without text keep the audio probabilities."""
+    fused = (1.0 - weight) * audio + weight * text
+    return np.where(has_text[:, None], fused, audio)
+
+
+def _log_loss(probs: np.ndarray, truth: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(truth)), truth], 1e-12, None))))
+
+
+def _speaker_folds(utterances: Sequence[Utterance], k: int) -> list[list[int]]:
+    """``k`` groups of indices, whole speakers each, balanced by count (deterministic)."""
+    by_speaker: dict[str, list[int]] = {}
+    for i, u in enumerate(utterances):
+        by_speaker.setdefault(u.speaker, []).append(i)
+    groups: list[list[int]] = [[] for _ in range(k)]
+    for speaker in sorted(by_speaker, key=lambda s: (-len(by_speaker[s]), s)):
+        min(groups, key=len).extend(by_speaker[speaker])
+    return [sorted(g) for g in groups if g]
+
+
+def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
+                bank: FeatureBank, *, cache_dir: str | Path | None = None,
+                encoder: Encoder | None = None, progress: bool = True,
+                refit: Callable[[Sequence[Utterance]], Bundle] | None = None) -> Bundle:
+    """The trained model with a text classifier and a fusion weight (``info["text"]``).
+
+    Args:
+        config: The recipe (its ``text`` section).
+        model: The acoustic model trained on ``train``.
+        train: The training utterances (speakers the model trained on; never test speakers).
+        bank: Their features.
+        cache_dir: The transcript cache root for ASR.
+        encoder: A sentence encoder (``None``: all-MiniLM-L6-v2).
+        progress: Progress lines on stderr.
+        refit: Trains the acoustic recipe on a subset of ``train`` (for the out-of-fold
+            weight; required unless ``text.weight`` is set).
+
+    Raises:
+        EmovoxError: Fewer than 2 emotions among the transcribed training recordings.
+    """
+    from .experiment import predict_utterances
+
+    section = config.text
+    train = [u for u in train if u.label in model.labels]
+    texts = utterance_texts(train, section.source, cache_dir=cache_dir,
+                            threads=config.optim.threads, progress=progress)
+    has = np.array([bool(t) for t in texts])
+    if progress:
+        _log(f"text: {int(has.sum())} of {len(train)} training recordings have a transcript "
+             f"(source {section.source})")
+    if encoder is None:
+        from .text import _minilm
+
+        encoder = _minilm(config.optim.threads)
+    embed = _Embeddings(encoder)
+    classes = list(model.labels)
+    truth = np.array([classes.index(str(u.label)) for u in train])
+
+    def head_on(idx: Sequence[int]) -> TextHead:
+        keep = [i for i in idx if has[i]]
+        return fit_text_head(embed([texts[i] for i in keep]), [str(train[i].label) for i in keep],
+                             classes, section.C, config.optim.seed)
+
+    head = head_on(range(len(train)))
+    record: dict[str, Any] = {"fusion": section.fusion, "source": section.source,
+                              "embedder": "all-MiniLM-L6-v2", "n_train": len(train),
+                              "n_text": int(has.sum()), "head": head.to_dict()}
+    if section.weight is not None:
+        record.update(weight=float(section.weight), weight_rule="given (text.weight)")
+    else:
+        if refit is None:
+            raise EmovoxError("the fusion weight is learned by refitting the recipe: give refit")
+        folds = _speaker_folds(train, section.folds)
+        if len(folds) < 2:
+            raise EmovoxError("learning the fusion weight needs training recordings of at "
+                              "least 2 speakers (or set text.weight)")
+        audio_oof = np.zeros((len(train), len(classes)))
+        text_oof = np.zeros((len(train), len(classes)))
+        for n, held in enumerate(folds, 1):
+            held_set = set(held)
+            rest = [i for i in range(len(train)) if i not in held_set]
+            if progress:
+                _log(f"text fusion weight: training-speaker fold {n}/{len(folds)}")
+            inner = refit([train[i] for i in rest])
+            audio_oof[held] = _on_classes(inner, predict_utterances(inner, bank,
+                                                                    [train[i] for i in held]),
+                                          classes)
+            try:
+                inner_head = head_on(rest)
+            except EmovoxError:  # too few transcribed emotions in this fold: audio alone
+                text_oof[held] = audio_oof[held]
+                continue
+            with_text = [i for i in held if has[i]]
+            if with_text:
+                text_oof[with_text] = inner_head.predict_proba(embed([texts[i]
+                                                                      for i in with_text]))
+        curve = [_log_loss(fuse_matrix(audio_oof, text_oof, has, w), truth) for w in WEIGHT_GRID]
+        best = int(np.argmin(np.round(curve, 6)))
+        from .evaluate import unweighted_accuracy
+
+        record.update(
+            weight=WEIGHT_GRID[best], weight_rule=f"lowest out-of-fold log loss over "
+            f"{len(folds)} training-speaker folds",
+            curve={f"{w:.2f}": {"log_loss": round(c, 4), "ua": round(100 * unweighted_accuracy(
+                truth, fuse_matrix(audio_oof, text_oof, has, w).argmax(axis=1)), 2)}
+                for w, c in zip(WEIGHT_GRID, curve, strict=True)})
+    if progress:
+        _log(f"text fusion: weight {record['weight']:.2f} ({record['weight_rule']})")
+    return dataclasses.replace(model, info={**model.info, "text": record})
+
+
+def _on_classes(model: Bundle, probs: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """``probs`` over ``model.labels`` rearranged to ``classes`` (absent classes 0)."""
+    if list(model.labels) == list(classes):
+        return probs
+    out = np.zeros((len(probs), len(classes)))
+    for j, name in enumerate(model.labels):
+        if name in classes:
+            out[:, list(classes).index(name)] = probs[:, j]
+    return out
+
+
+def text_probabilities(model: Bundle, texts: Sequence[str], encoder: Encoder | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The trained text classifier's probabilities ``[N, C]`` and which rows have text."""
+    head = TextHead.from_dict(model.info["text"]["head"])
+    has = np.array([bool(t and t.strip()) for t in texts], dtype=bool)
+    probs = np.zeros((len(texts), len(model.labels)))
+    if has.any():
+        if encoder is None:
+            from .text import _minilm
+
+            encoder = _minilm(model.config.optim.threads)
+        probs[has] = head.predict_proba(encoder([t.strip() for t, h in zip(texts, has,
+                                                                           strict=True) if h]))
+    return probs, has
+
+
+def fused_probabilities(model: Bundle, audio: np.ndarray, texts: Sequence[str],
+                        encoder: Encoder | None = None) -> np.ndarray:
+    """A text-fusion model's answer: its audio probabilities fused with its text classifier."""
+    text, has = text_probabilities(model, texts, encoder)
+    return fuse_matrix(audio, text, has, float(model.info["text"]["weight"]))
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,215 @@
+"""Audio + text fusion trained on the training speakers (`text.fusion`, emovox.fusion)."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import _voice
+from emovox.bundle import load_checkpoint, save_checkpoint
+from emovox.config import load_recipe
+from emovox.dataset import FeatureBank
+from emovox.errors import ConfigError, EmovoxError
+from emovox.experiment import predict_utterances, run_cv
+from emovox.features import build_frontend
+from emovox.fusion import (
+    TextHead,
+    fit_text_head,
+    fuse_matrix,
+    fused_probabilities,
+    utterance_texts,
+)
+from emovox.text import TextAnalyzer
+from emovox.train import fit
+from emovox.types import Prediction, Utterance
+
+#: Axes of the toy sentence space: words of one meaning share an axis, as near-synonyms lie
+#: close together in a real sentence embedding.
+AXES = (("glad", "joy"), ("gloom", "tears"), ("table", "train"))
+
+
+def toy_encoder(texts):
+    """A stand-in sentence encoder: one axis per meaning, plus a constant axis (unit vectors)."""
+    v = np.array([[float(any(k in t.lower() for k in axis)) for axis in AXES] + [0.5]
+                  for t in texts])
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture(autouse=True)
+def no_minilm(monkeypatch):
+    """Every sentence encoder in this file is the toy one (MiniLM is tested in test_text)."""
+    monkeypatch.setattr("emovox.text._minilm", lambda threads=None: toy_encoder)
+
+
+LOGMEL_LOGREG = ['frontend={name = "logmel", n_mels = 32}']
+
+
+@pytest.fixture(scope="module")
+def lexical_corpus(tmp_path_factory):
+    """6 speakers, 'happy' and 'sad'. Half the recordings say it by pitch over a neutral
+    sentence; the other half at one pitch, the emotion in the words only."""
+    root = tmp_path_factory.mktemp("lexical")
+    rng = np.random.default_rng(3)
+    words = {"happy": ("I am glad", "what a joy", "so glad today", "pure joy"),
+             "sad": ("such gloom", "in tears again", "gloom all day", "tears and more tears")}
+    utts = []
+    for s in range(6):
+        base = 110 + 12 * s
+        for i in range(12):
+            label = "happy" if i % 2 == 0 else "sad"
+            prosodic = i < 6
+            if prosodic:
+                f0, text = base * (1.9 if label == "happy" else 1.0), "the train is on the table"
+            else:
+                f0, text = base * 1.4, words[label][(i + s) % 4]
+            f0 *= 1 + 0.03 * rng.normal()
+            path = root / f"s{s}_{i}.wav"
+            sf.write(path, _voice(f0, 0.6, rng), 16000)
+            utts.append(Utterance(f"lex/s{s}_{i}", str(path), "lex", f"lex/s{s}", label,
+                                  extra={"raw_label": label, "transcript": text,
+                                         "prosodic": prosodic}))
+    return utts
+
+
+def split(utts):
+    test_speakers = {"lex/s4", "lex/s5"}
+    return ([u for u in utts if u.speaker not in test_speakers],
+            [u for u in utts if u.speaker in test_speakers])
+
+
+def ua(probs, utts, labels):
+    truth = np.array([labels.index(u.label) for u in utts])
+    pred = probs.argmax(axis=1)
+    return np.mean([np.mean(pred[truth == k] == k) for k in np.unique(truth)])
+
+
+def test_text_head_learns_words_and_never_gives_an_absent_class_probability():
+    vectors = toy_encoder(["so glad", "a joy", "gloom", "tears"])
+    head = fit_text_head(vectors, ["happy", "happy", "sad", "sad"], ["angry", "happy", "sad"])
+    probs = head.predict_proba(toy_encoder(["glad and joy", "tears of gloom"]))
+    assert probs.argmax(axis=1).tolist() == [1, 2]
+    assert probs[:, 0].max() < 1e-9  # "angry" never seen in text
+    again = TextHead.from_dict(json.loads(json.dumps(head.to_dict())))
+    np.testing.assert_allclose(again.predict_proba(vectors), head.predict_proba(vectors))
+    with pytest.raises(EmovoxError, match="at least 2 emotions"):
+        fit_text_head(vectors[:2], ["happy", "happy"], ["happy", "sad"])
+
+
+def test_rows_without_text_keep_the_audio_probabilities():
+    audio = np.array([[0.9, 0.1], [0.2, 0.8]])
+    text = np.array([[0.0, 1.0], [0.0, 0.0]])
+    fused = fuse_matrix(audio, text, np.array([True, False]), 0.5)
+    np.testing.assert_allclose(fused, [[0.45, 0.55], [0.2, 0.8]])
+
+
+def test_transcript_sources(tmp_path):
+    class Fake:
+        def __init__(self):
+            self.calls = []
+
+        def transcribe_file(self, path):
+            self.calls.append(path)
+            if path.endswith("bad.wav"):
+                raise EmovoxError("speech recognition failed (boom)")
+            return type("T", (), {"text": f" heard {path[-5]} "})()
+
+    stated = Utterance("c/a", "/x/a.wav", "c", "c/1", "sad", extra={"transcript": " said "})
+    unstated = Utterance("c/b", "/x/b.wav", "c", "c/1", "sad")
+    broken = Utterance("c/z", "/x/bad.wav", "c", "c/1", "sad")
+    utts = [stated, unstated, broken]
+    fake = Fake()
+    assert utterance_texts(utts, "auto", transcriber=fake) == ["said", "heard b", ""]
+    assert fake.calls == ["/x/b.wav", "/x/bad.wav"]  # the stated one is not recognised
+    assert utterance_texts(utts, "transcript", transcriber=Fake()) == ["said", "", ""]
+    assert utterance_texts(utts, "asr", transcriber=fake)[:2] == ["heard a", "heard b"]
+    with pytest.raises(ConfigError, match="text.source"):
+        utterance_texts(utts, "subtitles")
+
+
+@pytest.mark.parametrize("override, match", [
+    ("text.weight=1.5", "text.weight"), ("text.folds=1", "text.folds"),
+    ("text.fusion='early'", "text.fusion"), ("text.source='ocr'", "text.source"),
+    ("text.C=0", "text.C")])
+def test_bad_text_settings_are_config_errors(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_recipe("whisper_logreg", [override])
+
+
+def test_fusion_learns_a_weight_that_recovers_the_words(lexical_corpus, tmp_path):
+    train, test = split(lexical_corpus)
+    audio_cfg = load_recipe("whisper_logreg", LOGMEL_LOGREG)
+    fused_cfg = load_recipe("whisper_logreg", [*LOGMEL_LOGREG, "text.fusion='late'",
+                                               "text.folds=2"])
+    audio = fit(audio_cfg, train, [], extra=test, cache_dir=tmp_path, progress=False)
+    fused = fit(fused_cfg, train, [], extra=test, cache_dir=tmp_path, progress=False)
+    record = fused.info["text"]
+    assert record["n_text"] == len(train) and record["source"] == "auto"
+    assert 0.2 <= record["weight"] <= 0.8  # both halves need both branches
+    assert set(record["curve"]) == {f"{0.05 * k:.2f}" for k in range(21)}
+    bank = FeatureBank(build_frontend(audio.frontend_config), test, tmp_path, "float16", False)
+    p_audio = predict_utterances(audio, bank, test)
+    np.testing.assert_allclose(predict_utterances(fused, bank, test), p_audio)  # same acoustics
+    texts = [u.extra["transcript"] for u in test]
+    p_fused = fused_probabilities(fused, p_audio, texts)
+    lexical = [i for i, u in enumerate(test) if not u.extra["prosodic"]]
+    prosodic = [i for i, u in enumerate(test) if u.extra["prosodic"]]
+    lex_utts = [test[i] for i in lexical]
+    assert ua(p_fused[lexical], lex_utts, fused.labels) >= \
+        ua(p_audio[lexical], lex_utts, fused.labels) + 0.3
+    pro_utts = [test[i] for i in prosodic]
+    assert ua(p_fused[prosodic], pro_utts, fused.labels) >= \
+        ua(p_audio[prosodic], pro_utts, fused.labels) - 0.1
+    # the model file keeps the classifier and the weight (.npz and .pt)
+    for name in ("m.npz", "m.pt"):
+        save_checkpoint(fused, tmp_path / name)
+        back = load_checkpoint(tmp_path / name)
+        assert back.config.text.fusion == "late"
+        np.testing.assert_allclose(fused_probabilities(back, p_audio, texts), p_fused)
+
+
+def test_the_same_sentence_in_every_emotion_never_changes_an_answer(lexical_corpus, tmp_path):
+    """RAVDESS-like: one sentence for every class; the text learns the (balanced) prior."""
+    train, test = split([u for u in lexical_corpus if u.extra["prosodic"]])
+    config = load_recipe("whisper_logreg", [*LOGMEL_LOGREG, "text.fusion='late'",
+                                            "text.folds=2"])
+    model = fit(config, train, [], extra=test, cache_dir=tmp_path, progress=False)
+    bank = FeatureBank(build_frontend(model.frontend_config), test, tmp_path, "float16", False)
+    p_audio = predict_utterances(model, bank, test)
+    p_fused = fused_probabilities(model, p_audio, [u.extra["transcript"] for u in test])
+    assert (p_fused.argmax(axis=1) == p_audio.argmax(axis=1)).all()
+
+
+def test_cv_scores_the_fused_answer_beside_audio_alone(lexical_corpus, tmp_path):
+    config = load_recipe("whisper_logreg", [*LOGMEL_LOGREG, "text.fusion='late'",
+                                            "text.weight=0.5"])
+    doc = run_cv(config, lexical_corpus, corpus="lex", protocol="speaker_kfold", k=3,
+                 out_dir=tmp_path / "cv", folds=[1], cache_dir=tmp_path, progress=False)
+    fold = doc["folds"][0]
+    assert fold["text"]["weight"] == 0.5 and fold["text"]["n_with_text"] == fold["n"]
+    assert fold["ua"] > fold["text"]["audio"]["ua"]  # the words add the lexical half
+    assert "audio alone: UA" in (tmp_path / "cv" / "report.md").read_text()
+    record = json.loads((tmp_path / "cv" / "folds" / "fold_1.json").read_text())
+    assert record["text"]["text_alone"]["n"] == fold["n"]
+
+
+def test_predict_with_text_uses_the_models_classifier_and_weight(lexical_corpus, tmp_path):
+    train, _ = split(lexical_corpus)
+    config = load_recipe("whisper_logreg", [*LOGMEL_LOGREG, "text.fusion='late'",
+                                            "text.weight=0.6"])
+    model = fit(config, train, [], cache_dir=tmp_path, progress=False)
+
+    class Given:
+        def transcribe_file(self, path):
+            from emovox.asr import Transcript
+
+            return Transcript("tears and gloom", (), "en", "given", "given")
+
+    analyzer = TextAnalyzer.for_model(model, transcriber=Given(), encoder=toy_encoder)
+    pred = Prediction(label="happy", probabilities={"happy": 0.7, "sad": 0.3}, duration=1.0,
+                      path="x.wav")
+    out = analyzer.add_text(pred)
+    assert out.text_weight == 0.6 and out.text_probabilities["sad"] > 0.9
+    assert out.fused_label == "sad"  # 0.4 * 0.7 < 0.6 * ~1 + 0.4 * 0.3
+    assert TextAnalyzer.for_model(model, text_weight=0.1, transcriber=Given(),
+                                  encoder=toy_encoder).add_text(pred).fused_label == "happy"
