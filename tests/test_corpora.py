@@ -109,7 +109,9 @@ def test_ravdess_fields(ravdess_root: Path, corpus_log) -> None:
         "intensity": "strong",
         "statement": "02",
         "repetition": "01",
+        "transcript": "Dogs are sitting by the door",
     }
+    assert first.extra["transcript"] == "Kids are talking by the door"
     assert angry.raw_label == "05"
     message = corpus_log.records[-1].getMessage()
     assert "4 utterances" in message and "skipped 4" in message
@@ -190,6 +192,7 @@ def test_emodb_fields(emodb_root: Path, corpus_log) -> None:
     assert dict(happy.extra) == {
         "raw_label": "F",
         "text": "a01",
+        "transcript": "Der Lappen liegt auf dem Eisschrank.",
         "version": "a",
         "recognition_rate": 90.0,
         "naturalness": 75.0,
@@ -207,6 +210,12 @@ def test_emodb_fields(emodb_root: Path, corpus_log) -> None:
     )
     assert angry.extra["label_distribution"] == {"angry": 1.0}  # zero shares are dropped
     assert found["emodb/16b10Lc"].label == "bored"
+    assert found["emodb/16b10Lc"].extra["transcript"] == (
+        "Die wird auf dem Platz sein, wo wir sie immer hinlegen."
+    )
+    assert found["emodb/13a05Ea"].extra["transcript"] == (
+        "Das schwarze Stück Papier befindet sich da oben neben dem Holzstück."
+    )
     assert found["emodb/13a05Ea"].label == "disgust"
     assert found["emodb/13a05Ea"].extra["label_distribution"] == pytest.approx(
         {"disgust": 0.4, **{e: 0.1 for e in ("angry", "bored", "fearful", "happy", "sad",
@@ -216,6 +225,18 @@ def test_emodb_fields(emodb_root: Path, corpus_log) -> None:
     assert "recognition_rate" not in found["emodb/16b10Lc"].extra
     assert "label_distribution" not in found["emodb/16b10Lc"].extra
     assert "skipped 3" in corpus_log.records[-1].getMessage()
+
+
+def test_emodb_transcript_only_for_the_ten_sentences(tmp_path: Path) -> None:
+    touch(tmp_path, "wav/11b03Td.wav")
+    touch(tmp_path, "wav/11a03Td.wav")  # a text code the corpus does not have
+    found = by_id(emodb.load(tmp_path))
+    assert found["emodb/11b03Td"].extra["transcript"] == (
+        "An den Wochenenden bin ich jetzt immer nach Hause gefahren und habe Agnes besucht."
+    )
+    assert "transcript" not in found["emodb/11a03Td"].extra
+    assert set(emodb.SENTENCES) == {"a01", "a02", "a04", "a05", "a07",
+                                    "b01", "b02", "b03", "b09", "b10"}
 
 
 def test_emodb_rate_outside_percent_is_a_one_line_error(emodb_root: Path) -> None:
@@ -293,7 +314,11 @@ def test_tess_fields(tess_root: Path, corpus_log) -> None:
         "surprised",
         "female",
     )
-    assert dict(surprise.extra) == {"raw_label": "ps", "word": "dog"}
+    assert dict(surprise.extra) == {
+        "raw_label": "ps", "word": "dog", "transcript": "Say the word dog",
+    }
+    assert found["tess/OAF_back_angry"].extra["transcript"] == "Say the word back"
+    assert misnamed.extra["transcript"] == "Say the word bite"
     assert found["tess/OAF_back_fear"].label == "fearful"
     assert {u.gender for u in found.values()} == {"female"}
     assert "skipped 3" in corpus_log.records[-1].getMessage()
@@ -340,6 +365,11 @@ def test_savee_original_layout(savee_root: Path, corpus_log) -> None:
     assert found["savee/KL_d03"].label == "disgust"
     assert found["savee/JK_n30"].label == "neutral"
     assert "skipped 2" in corpus_log.records[-1].getMessage()
+
+
+def test_savee_has_no_transcript(savee_root: Path) -> None:
+    # The sentence numbers are known, their words are not shipped with the audio.
+    assert all("transcript" not in u.extra for u in savee.load(savee_root))
 
 
 def test_savee_flattened_layout_gives_the_same_ids(tmp_path: Path) -> None:
@@ -427,6 +457,7 @@ def test_cremad_fields(cremad_root: Path, corpus_log) -> None:
     assert dict(angry.extra) == {
         "raw_label": "ANG",
         "sentence": "DFA",
+        "transcript": "Don't forget a jacket",
         "intensity": "unspecified",
         "age": 51,
         # The voice-only votes 6 A, 2 D, 1 N, 1 S of 10 (the face and audio-visual rows differ).
@@ -436,6 +467,8 @@ def test_cremad_fields(cremad_root: Path, corpus_log) -> None:
         "raters": 10,
     }
     assert found["cremad/1002_IEO_HAP_HI"].extra["intensity"] == "high"
+    assert found["cremad/1002_IEO_HAP_HI"].extra["transcript"] == "It's eleven o'clock"
+    assert found["cremad/1091_TSI_SAD_LO"].extra["transcript"] == "The surface is slick"
     assert found["cremad/1002_IEO_HAP_HI"].extra["label_distribution"] == pytest.approx(
         {"happy": 1 / 3, "neutral": 2 / 3}
     )
@@ -545,6 +578,23 @@ def iemocap_root(tmp_path: Path) -> Path:
     for utt in ("F000", "M001", "F002", "M003", "F004", "F009"):  # M005 has no audio
         touch(root, f"Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_{utt}.wav")
     touch(root, "Session1/sentences/wav/Ses01F_impro01/._Ses01F_impro01_F000.wav")
+    # What was said, as in the release: one line per turn, including turns without a label
+    # (M000) and ones whose audio is missing; F004 has no words, M001's line is absent.
+    transcriptions = root / "Session1/dialog/transcriptions"
+    transcriptions.mkdir(parents=True)
+    (transcriptions / "Ses01F_impro01.txt").write_text(
+        "Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.\n"
+        "Ses01F_impro01_M000 [007.5712-010.4750]: Do you have your forms?\n"
+        "Ses01F_impro01_F002 [014.8872-018.0175]: Is there a problem?\n"
+        "this line is not a turn\n"
+        "\n"
+        "Ses01F_impro01_M003 [019.2900-020.7875]:   Who told you to get in this line? "
+        "[LAUGHTER]  \n"
+        "Ses01F_impro01_F004 [021.3257-024.7400]: \n"
+        "Ses01F_impro01_M005 [025.0000-026.5000]: Fine.\n",
+        encoding="utf-8",
+    )
+    (transcriptions / "._Ses01F_impro01.txt").write_bytes(b"\x00\x05\x16\x07")
 
     evaluation = root / "Session2/dialog/EmoEvaluation"
     evaluation.mkdir(parents=True)
@@ -587,6 +637,7 @@ def test_iemocap_defaults(iemocap_root: Path, corpus_log) -> None:
         "improvised": True,
         "dialog_start": 6.2901,
         "dialog_end": 8.2357,
+        "transcript": "Excuse me.",
         "label_distribution": {"neutral": 1.0},
         "raters": 1,
     }
@@ -627,6 +678,25 @@ def test_iemocap_speaker_comes_from_the_utterance_not_the_dialog(iemocap_root: P
     assert (utt.speaker, utt.gender) == ("iemocap/Ses02F", "female")
     speakers = {u.speaker for u in iemocap.load(iemocap_root, classes="all")}
     assert speakers == {"iemocap/Ses01F", "iemocap/Ses01M", "iemocap/Ses02F", "iemocap/Ses02M"}
+
+
+def test_iemocap_transcripts(iemocap_root: Path) -> None:
+    found = by_id(iemocap.load(iemocap_root, classes="all"))
+    assert found["iemocap/Ses01F_impro01_F000"].extra["transcript"] == "Excuse me."
+    # Stripped, the corpus's markup kept.
+    assert found["iemocap/Ses01F_impro01_M003"].extra["transcript"] == (
+        "Who told you to get in this line? [LAUGHTER]"
+    )
+    # A turn missing from the file, a turn without words, a session without transcriptions.
+    for utt in ("Ses01F_impro01_M001", "Ses01F_impro01_F004", "Ses02M_script01_1_F000"):
+        assert "transcript" not in found[f"iemocap/{utt}"].extra
+    # Without the folder every turn still loads, with no transcript.
+    for path in (iemocap_root / "Session1/dialog/transcriptions").iterdir():
+        path.unlink()
+    (iemocap_root / "Session1/dialog/transcriptions").rmdir()
+    utts = iemocap.load(iemocap_root, classes="all")
+    assert len(utts) == len(found)
+    assert all("transcript" not in u.extra for u in utts)
 
 
 def test_iemocap_options(iemocap_root: Path) -> None:
@@ -924,6 +994,33 @@ def test_msp_podcast_fields(podcast_root: Path, detailed: str, corpus_log) -> No
     assert "1 no consensus label" in message
 
 
+def test_msp_podcast_transcripts(podcast_root: Path) -> None:
+    # Recent releases: Transcripts/<FileName stem>.txt, one file per segment.
+    transcripts = podcast_root / "Transcripts"
+    transcripts.mkdir()
+    (transcripts / "MSP-PODCAST_0001_0008.txt").write_text(
+        "I told you, I don't want to talk about it anymore.\n", encoding="utf-8"
+    )
+    (transcripts / "MSP-PODCAST_0001_0010.txt").write_text("  \n", encoding="utf-8")  # empty
+    (transcripts / "MSP-PODCAST_0003_0002.txt").write_bytes(
+        "Wait, the caf\u00e9 closed?".encode("latin-1")
+    )
+    (transcripts / "._MSP-PODCAST_0002_0003.txt").write_bytes(b"\x00\x05\x16\x07")
+    found = by_id(msp_podcast.load(podcast_root))
+    assert found["msp_podcast/MSP-PODCAST_0001_0008"].extra["transcript"] == (
+        "I told you, I don't want to talk about it anymore."
+    )
+    assert found["msp_podcast/MSP-PODCAST_0003_0002"].extra["transcript"] == (
+        "Wait, the caf\u00e9 closed?"
+    )
+    # An empty file, no file (and a macOS resource fork): no transcript.
+    assert "transcript" not in found["msp_podcast/MSP-PODCAST_0001_0010"].extra
+    assert "transcript" not in found["msp_podcast/MSP-PODCAST_0002_0003"].extra
+    transcripts.rename(podcast_root / "transcripts")
+    found = by_id(msp_podcast.load(podcast_root))
+    assert found["msp_podcast/MSP-PODCAST_0001_0008"].extra["transcript"].startswith("I told")
+
+
 def test_msp_podcast_options(podcast_root: Path) -> None:
     development = msp_podcast.load(podcast_root, splits=("development", "TEST1"))
     assert [u.extra["split"] for u in development] == ["Test1", "Development"]
@@ -1197,6 +1294,39 @@ def test_manifest_fields(manifest_root: Path) -> None:
     assert (dimensional.start, dimensional.duration) == (4.5, 4.75)
     assert (dimensional.extra["valence"], dimensional.extra["arousal"]) == (3.5, 2.0)
     assert found["calls/abs"].start == 0.0 and found["calls/abs"].duration is None
+
+
+@pytest.mark.parametrize("column", ["transcript", "Text"])
+def test_manifest_transcripts(tmp_path: Path, column: str) -> None:
+    touch(tmp_path, "clips/a.wav")
+    touch(tmp_path, "clips/b.wav")
+    touch(tmp_path, "long/call.wav")
+    (tmp_path / "manifest.csv").write_text(
+        f"path,label,speaker,start,end,{column}\n"
+        'clips/a.wav,angry,s1,,,"  I said no, and I meant it. "\n'
+        "clips/b.wav,sad,s1,,,\n"
+        'long/call.wav,neutral,s2,0,4.5,"Hello,\nis anyone there?"\n'
+        "long/call.wav,happy,s2,4.5,9,   \n",
+        encoding="utf-8",
+    )
+    found = by_id(manifest.load(tmp_path))
+    assert dict(found["custom/a"].extra) == {
+        "raw_label": "angry", "transcript": "I said no, and I meant it.",
+    }
+    assert found["custom/call#0"].extra["transcript"] == "Hello, is anyone there?"
+    # An empty (or blank) cell: no transcript, and the column is not kept as text either.
+    for utt in ("custom/b", "custom/call#4.5"):
+        assert dict(found[utt].extra) == {"raw_label": found[utt].raw_label}
+
+
+def test_manifest_transcript_given_twice_is_an_error(tmp_path: Path) -> None:
+    touch(tmp_path, "clips/a.wav")
+    (tmp_path / "manifest.csv").write_text(
+        "path,label,speaker,transcript,text\nclips/a.wav,sad,s,oh no,oh no\n", encoding="utf-8"
+    )
+    with pytest.raises(CorpusError) as excinfo:
+        manifest.load(tmp_path)
+    assert_one_line_corpus_error(excinfo, "manifest.csv:1:", "transcript", "text")
 
 
 def test_manifest_root_may_be_the_csv_and_default_corpus(manifest_root: Path) -> None:

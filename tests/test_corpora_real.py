@@ -36,6 +36,12 @@ def test_ravdess_real_counts() -> None:
     }
     assert Counter(u.extra["intensity"] for u in utts) == {"normal": 768, "strong": 672}
     assert [u.id for u in utts] == sorted(u.id for u in utts)
+    # Every file says one of the two statements, half each.
+    angry = next(u for u in utts if u.id == "ravdess/03-01-05-01-02-01-12")
+    assert angry.extra["transcript"] == "Dogs are sitting by the door"
+    assert Counter(u.extra["transcript"] for u in utts) == {
+        "Kids are talking by the door": 720, "Dogs are sitting by the door": 720,
+    }
 
 
 def test_emodb_real_counts() -> None:
@@ -56,6 +62,10 @@ def test_emodb_real_counts() -> None:
     }
     # erkennung.txt covers every released file.
     assert all(0.0 <= u.extra["recognition_rate"] <= 100.0 for u in utts)
+    # Every file says one of the ten documented sentences.
+    happy = next(u for u in utts if u.id == "emodb/03a01Fa")
+    assert happy.extra["transcript"] == "Der Lappen liegt auf dem Eisschrank."
+    assert {u.extra["transcript"] for u in utts} == set(emodb.SENTENCES.values())
 
 
 def test_emodb_real_listening_test_soft_targets() -> None:

@@ -103,7 +103,8 @@ FEW_SPEAKERS = 5
 #: Utterance fields that can group (besides ``extra`` entries).
 ATTRIBUTES = ("gender", "session", "corpus")
 #: ``extra`` entries that are measurements of the utterance, not groups.
-_NOT_GROUPS = frozenset({"raw_label", "valence", "arousal", "dominance", "label_distribution"})
+_NOT_GROUPS = frozenset({"raw_label", "valence", "arousal", "dominance", "label_distribution",
+                          "transcript"})
 #: Recordings per speaker whose F0 :func:`speaker_clusters` measures.
 CLUSTER_FILES = 20
 

@@ -33,7 +33,9 @@ class Utterance:
         duration: Length in seconds, or ``None`` for "to the end of the file".
         extra: Everything else, read-only. Always holds ``"raw_label"`` (the corpus's own label,
             so every mapping can be audited); may hold ``"valence"``, ``"arousal"``,
-            ``"dominance"`` (floats) and ``"label_distribution"`` (emotion -> probability).
+            ``"dominance"`` (floats), ``"label_distribution"`` (emotion -> probability) and
+            ``"transcript"``: what was said, the words as the corpus (or the manifest) states
+            them, stripped; absent when unknown, never ``""``.
     """
 
     id: str

@@ -2,11 +2,14 @@
 
 Every loader scans a user's local copy in the corpus's *original* layout and file names (WAV or
 FLAC, extension case ignored), maps the corpus's own labels to the canonical names of
-:mod:`emovox.labels` and keeps the raw code in ``Utterance.extra["raw_label"]``. Ids, speakers
-and sessions are namespaced by corpus (``ravdess/12``). Files that do not follow the naming
-are skipped and counted in a log line (logger ``emovox.corpora``); a root that is missing or
-holds nothing usable raises a one-line :class:`~emovox.errors.CorpusError` that names the
-expected layout.
+:mod:`emovox.labels` and keeps the raw code in ``Utterance.extra["raw_label"]``. Loaders that
+can know what was said (the fixed sentences of RAVDESS, EmoDB, CREMA-D and TESS, the
+transcription files of IEMOCAP and MSP-Podcast, a manifest's ``transcript`` column) put it in
+``Utterance.extra["transcript"]``; it is absent when unknown (SAVEE, MSP-IMPROV, EM2LDL, URDU).
+Ids, speakers and sessions are namespaced by corpus (``ravdess/12``). Files that do not follow
+the naming are skipped and counted in a log line (logger ``emovox.corpora``); a root that is
+missing or holds nothing usable raises a one-line :class:`~emovox.errors.CorpusError` that
+names the expected layout.
 
 :data:`CORPORA` lists them all; :func:`load_corpus` loads one by name::
 

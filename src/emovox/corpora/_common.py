@@ -162,6 +162,39 @@ def finish(
     return kept
 
 
+#: The ``extra`` key of what was said (:func:`clean_transcript`).
+TRANSCRIPT = "transcript"
+
+
+def clean_transcript(text: str | None) -> str | None:
+    """A transcript as stored in ``extra["transcript"]``, or ``None`` when there is none.
+
+    The words are kept as the corpus states them (case, punctuation and markup such as
+    ``[LAUGHTER]`` untouched); each line is stripped and line breaks become single spaces.
+    Empty or blank text gives ``None``: a transcript is never ``""``.
+    """
+    if text is None:
+        return None
+    joined = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return joined or None
+
+
+def read_text(path: Path, corpus: str) -> str:
+    """The text of a corpus's own text file: UTF-8 (a BOM is dropped), else Latin-1.
+
+    Raises:
+        CorpusError: If the file cannot be read (one line naming it).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{corpus}: cannot read '{path}': {exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 def read_csv_table(path: Path, corpus: str,
                    ) -> tuple[list[str], list[tuple[int, str, list[str]]]]:
     """A published CSV table: its header (cells stripped) and its non-blank rows.

@@ -13,7 +13,9 @@ Layout followed (the release at github.com/CheyneyComputerScience/CREMA-D)::
 File names are ``AAAA_SSS_EEE_LL``:
 
 - ``AAAA`` actor, 1001-1091 (91 actors, 48 male and 43 female).
-- ``SSS`` sentence: IEO TIE IOM IWW TAI MTI IWL ITH DFA ITS TSI WSI (12 sentences).
+- ``SSS`` sentence: IEO TIE IOM IWW TAI MTI IWL ITH DFA ITS TSI WSI (12 sentences, spelt out
+  in the repository's README: IEO "It's eleven o'clock", ..., WSI "We'll stop in a couple of
+  minutes"; :data:`SENTENCE_TEXT`).
 - ``EEE`` intended emotion: ANG DIS FEA HAP NEU SAD (:data:`emovox.labels.CREMAD`).
 - ``LL`` intended level: LO low, MD medium, HI high, XX unspecified (only sentence IEO was
   recorded at three levels).
@@ -36,8 +38,9 @@ file without the ``A``...``S`` and ``fileName`` columns raises a one-line
 :class:`~emovox.errors.CorpusError` naming the file and line.
 
 The release has 7442 clips. Ids are ``cremad/<stem>``, speakers ``cremad/<AAAA>``; ``extra``
-holds ``raw_label`` (``EEE``), ``sentence``, ``intensity`` (low/medium/high/unspecified), with
-the demographics file ``age``, and with the votes ``label_distribution`` and ``raters``. Labels
+holds ``raw_label`` (``EEE``), ``sentence``, ``transcript`` (the sentence's words, as the README
+spells them, without a final period), ``intensity`` (low/medium/high/unspecified), with the
+demographics file ``age``, and with the votes ``label_distribution`` and ``raters``. Labels
 are the actors' intended emotions, not the crowd's perceived ones.
 
 Licence: Open Database License 1.0; contents under the Database Contents License 1.0.
@@ -55,6 +58,7 @@ from pathlib import Path
 
 from emovox import labels
 from emovox.corpora._common import (
+    TRANSCRIPT,
     ClassSpec,
     Skips,
     audio_files,
@@ -78,9 +82,22 @@ LICENCE = (
     "Multimodal Actors Dataset, IEEE Trans. Affective Computing 5(4): 377-390."
 )
 
-SENTENCES: tuple[str, ...] = (
-    "IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI",
-)  # fmt: skip
+#: Sentence code -> the words spoken (the repository's README).
+SENTENCE_TEXT: dict[str, str] = {
+    "IEO": "It's eleven o'clock",
+    "TIE": "That is exactly what happened",
+    "IOM": "I'm on my way to the meeting",
+    "IWW": "I wonder what this is about",
+    "TAI": "The airplane is almost full",
+    "MTI": "Maybe tomorrow it will be cold",
+    "IWL": "I would like a new alarm clock",
+    "ITH": "I think I have a doctor's appointment",
+    "DFA": "Don't forget a jacket",
+    "ITS": "I think I've seen this before",
+    "TSI": "The surface is slick",
+    "WSI": "We'll stop in a couple of minutes",
+}
+SENTENCES: tuple[str, ...] = tuple(SENTENCE_TEXT)
 _LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 _FIELDS = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 DEMOGRAPHICS = "VideoDemographics.csv"
@@ -198,6 +215,7 @@ def load(root: str | os.PathLike[str], *, classes: ClassSpec = None) -> list[Utt
         extra: dict[str, object] = {
             "raw_label": emotion,
             "sentence": sentence,
+            TRANSCRIPT: SENTENCE_TEXT[sentence],
             "intensity": _LEVELS[level],
         }
         if age is not None:

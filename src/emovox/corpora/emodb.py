@@ -11,7 +11,8 @@ below ``root`` is scanned. Extensions ``.wav`` and ``.flac`` (any case).
 File names are ``SSTTTEV`` (7 characters):
 
 - ``SS`` speaker: 03 08 09 10 11 12 13 14 15 16; female 08 09 13 14 16, the rest male.
-- ``TTT`` text code, ``a01`` ... ``b10`` (ten German sentences).
+- ``TTT`` text code, ``a01`` ... ``b10``: one of the ten German sentences of the corpus's
+  documentation (:data:`SENTENCES`; ``a01`` "Der Lappen liegt auf dem Eisschrank.").
 - ``E`` emotion letter, German initials: W Wut (anger), L Langeweile (boredom), E Ekel
   (disgust), A Angst (fear), F Freude (happiness), T Trauer (sadness), N neutral
   (:data:`emovox.labels.EMODB`).
@@ -32,8 +33,11 @@ of listeners who recognised the intended emotion, not what the others chose inst
 even spread is an assumption, not data. Files without a parsed rate get no distribution.
 
 Ids are ``emodb/<stem>``, speakers ``emodb/<SS>``; ``extra`` holds ``raw_label`` (the letter),
-``text``, ``version`` and, with the listening test, ``recognition_rate``, ``naturalness`` and
-``label_distribution``.
+``text`` (the text code), ``transcript`` (that sentence, spelt as documented, e.g.
+``"Der Lappen liegt auf dem Eisschrank."``; absent for a code outside the ten), ``version``
+and, with the listening test, ``recognition_rate``, ``naturalness`` and
+``label_distribution``. The release ships no sentence file (``erklaerung.txt`` explains the
+listening test only), so the sentences are those of the corpus's documentation.
 
 Licence: free for research use. Citation: Burkhardt F, Paeschke A, Rolfes M, Sendlmeier W,
 Weiss B (2005), A database of German emotional speech, Proc. Interspeech 2005, 1517-1520.
@@ -47,6 +51,7 @@ from pathlib import Path
 
 from emovox import labels
 from emovox.corpora._common import (
+    TRANSCRIPT,
     ClassSpec,
     Skips,
     audio_files,
@@ -77,6 +82,20 @@ SPEAKERS: dict[str, str] = {
     "14": "female",
     "15": "male",
     "16": "female",
+}
+
+#: Text code -> the sentence spoken (the corpus's documentation, Burkhardt et al. 2005).
+SENTENCES: dict[str, str] = {
+    "a01": "Der Lappen liegt auf dem Eisschrank.",
+    "a02": "Das will sie am Mittwoch abgeben.",
+    "a04": "Heute abend könnte ich es ihm sagen.",
+    "a05": "Das schwarze Stück Papier befindet sich da oben neben dem Holzstück.",
+    "a07": "In sieben Stunden wird es soweit sein.",
+    "b01": "Was sind denn das für Tüten, die da unter dem Tisch stehen?",
+    "b02": "Sie haben es gerade hochgetragen und jetzt gehen sie wieder runter.",
+    "b03": "An den Wochenenden bin ich jetzt immer nach Hause gefahren und habe Agnes besucht.",
+    "b09": "Ich will das eben wegbringen und dann mit Karl was trinken gehen.",
+    "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
 }
 
 #: The listening test's answer set: the corpus's seven emotions.
@@ -156,6 +175,8 @@ def load(root: str | os.PathLike[str], *, classes: ClassSpec = None) -> list[Utt
             skips.add("unknown speaker or emotion code", path)
             continue
         extra: dict[str, object] = {"raw_label": emotion, "text": text, "version": version}
+        if text in SENTENCES:
+            extra[TRANSCRIPT] = SENTENCES[text]
         label = labels.EMODB[emotion]
         if path.stem in rates:
             recognised, natural, number = rates[path.stem]

@@ -3,6 +3,7 @@
 Layout followed (the release from USC SAIL, ``IEMOCAP_full_release``)::
 
     <root>/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt
+    <root>/Session1/dialog/transcriptions/Ses01F_impro01.txt     (optional: what was said)
     <root>/Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav
     ...
     <root>/Session5/...
@@ -53,6 +54,16 @@ the file and line.
 Audio is ``SessionN/sentences/wav/<dialog>/<utterance>.wav`` (``.flac`` also accepted, any
 case). Utterances whose audio is missing are skipped and counted.
 
+What was said comes from the dialog's transcription file,
+``SessionN/dialog/transcriptions/<dialog>.txt``, one line per turn::
+
+    Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.
+
+(turn id, ``[start-end]`` in seconds, a colon, the words). ``extra["transcript"]`` is the
+words as written there, stripped, markup such as ``[LAUGHTER]`` kept. Lines that do not have
+this form are ignored; a turn without a line (or with no words), or a session without the
+folder, has no transcript. Hidden ``._*`` files are ignored.
+
 The speaker comes from the *utterance* id, not the dialog id: in ``Ses01F_impro01_M003`` the
 dialog ``Ses01F_impro01`` was led by the female actor, but this turn is spoken by the male
 actor of session 1, so the speaker is ``iemocap/Ses01M`` and the gender ``male`` (parsing the
@@ -62,7 +73,8 @@ dialog id instead mislabels about half the turns). Sessions are ``iemocap/Sessio
 Ids are ``iemocap/<utterance id>``. ``extra`` holds ``raw_label``, ``valence``, ``arousal``,
 ``dominance``, ``vad_scale``, ``dialog``, ``improvised`` (bool), ``dialog_start`` /
 ``dialog_end`` (seconds inside the dialog; the sentence wav already starts at the utterance, so
-``Utterance.start`` stays 0) and, when evaluators voted, ``label_distribution`` and ``raters``.
+``Utterance.start`` stays 0), ``transcript`` when the transcription has the turn and, when
+evaluators voted, ``label_distribution`` and ``raters``.
 
 By default the literature's four classes are kept (``classes="iemocap4"``: angry, happy,
 neutral, sad) with excited merged into happy (``merge_excited=True``), giving 5531 utterances.
@@ -82,11 +94,14 @@ from pathlib import Path
 
 from emovox import labels
 from emovox.corpora._common import (
+    TRANSCRIPT,
     ClassSpec,
     Skips,
     audio_files,
+    clean_transcript,
     corpus_root,
     finish,
+    read_text,
     resolve_classes,
 )
 from emovox.errors import CorpusError
@@ -117,6 +132,8 @@ _SUMMARY = re.compile(
 _RATER = re.compile(r"^C-([A-Za-z])(\d+)\s*:(.*)$")
 # Ses01F_impro01_M003, Ses05M_script01_1b_F012: session, dialog lead, dialog, speaker, turn.
 _UTTERANCE = re.compile(r"^Ses(\d{2})([FM])_(\S+)_([FM])(\d{3})$")
+# Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.
+_TRANSCRIPTION = re.compile(r"^(\S+)\s*\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\s*:(.*)$")
 _RATER_CATEGORIES = {name.lower(): emotion for name, emotion in labels.IEMOCAP_RATER.items()}
 
 
@@ -191,6 +208,31 @@ def read_evaluation(path: Path, merge_excited: bool) -> list[_Block]:
     return blocks
 
 
+def read_transcriptions(folder: Path) -> dict[str, str]:
+    """Parse a session's ``dialog/transcriptions/*.txt``: turn id -> what was said.
+
+    Lines that are not ``<turn> [<start>-<end>]: <words>`` are ignored, and so are turns
+    without words; a missing folder gives an empty dict.
+
+    Raises:
+        CorpusError: If a transcription file cannot be read.
+    """
+    said: dict[str, str] = {}
+    if not folder.is_dir():
+        return said
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() != ".txt" or path.name.startswith("."):
+            continue
+        for line in read_text(path, NAME).splitlines():
+            match = _TRANSCRIPTION.match(line.strip())
+            if match is None:
+                continue
+            words = clean_transcript(match.group(2))
+            if words is not None:
+                said.setdefault(match.group(1), words)
+    return said
+
+
 def _sessions(base: Path) -> list[tuple[str, Path]]:
     found = []
     for child in sorted(base.iterdir()):
@@ -245,6 +287,7 @@ def load(
             else []
         )
         label_files += len(files)
+        transcripts = read_transcriptions(session_dir / "dialog" / "transcriptions")
         wav_dir = session_dir / "sentences" / "wav"
         audio: dict[str, Path] = {}
         if wav_dir.is_dir():
@@ -285,6 +328,8 @@ def load(
                                             "vad_scale": list(VAD_SCALE)}
                 extra.update(dialog=dialog, improvised=improvised, dialog_start=float(start),
                              dialog_end=float(end))
+                if utt_id in transcripts:
+                    extra[TRANSCRIPT] = transcripts[utt_id]
                 if block.raters:
                     extra["label_distribution"] = distribution_from_votes(block.votes, where)
                     extra["raters"] = block.raters

@@ -9,10 +9,10 @@ Format (UTF-8, a BOM is fine, comma-separated, first line is the header)::
 
 Required columns: ``path``, ``label``, ``speaker``. Optional: ``gender``, ``session``,
 ``start``, ``end`` (seconds), ``valence``, ``arousal``, ``dominance`` (numbers) with
-``vad_scale`` (their scale, e.g. ``1..5``), and a label distribution: one ``p_<emotion>``
+``vad_scale`` (their scale, e.g. ``1..5``), a label distribution: one ``p_<emotion>``
 column per emotion (``p_angry,p_sad,...``) or one ``label_distribution`` column holding JSON
-(``{"angry": 0.6, "sad": 0.4}``). Column names are matched case-insensitively; any other
-column is kept in ``extra`` as text.
+(``{"angry": 0.6, "sad": 0.4}``), and ``transcript`` (or ``text``): what was said. Column
+names are matched case-insensitively; any other column is kept in ``extra`` as text.
 
 - ``path``: the audio file, relative to the CSV's folder or absolute; it must exist.
 - ``label``: a canonical emotion name or alias (``anger``, ``sadness``...; see
@@ -30,6 +30,10 @@ column is kept in ``extra`` as text.
   others count as 0; a row with all of them empty has no distribution. Used for training with
   ``data.targets = "distribution"``. With an empty ``label`` the row's label is the
   distribution's most likely emotion (ties: the first in canonical order).
+- ``transcript`` / ``text``: the words of the row's audio (or segment) as written, stripped
+  (a line break inside a quoted cell becomes a space), in ``extra["transcript"]`` (used by
+  audio + text training); an empty cell means no transcript. A file with both columns is an
+  error (give it once).
 
 ``root`` is the CSV file itself or a folder holding ``manifest.csv``. Ids are
 ``<corpus>/<path stem>``; when several rows share one audio file, every one of them gets
@@ -51,7 +55,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from emovox.corpora._common import ClassSpec, Skips, finish, resolve_classes
+from emovox.corpora._common import (
+    TRANSCRIPT,
+    ClassSpec,
+    Skips,
+    clean_transcript,
+    finish,
+    resolve_classes,
+)
 from emovox.errors import ConfigError, CorpusError
 from emovox.labels import canonical, ordered
 from emovox.targets import check_distribution, check_vad, parse_scale
@@ -62,11 +73,14 @@ FILENAME = "manifest.csv"
 REQUIRED: tuple[str, ...] = ("path", "label", "speaker")
 OPTIONAL: tuple[str, ...] = (
     "gender", "session", "start", "end", "valence", "arousal", "dominance", "vad_scale",
-    "label_distribution",
+    "label_distribution", "transcript", "text",
 )  # fmt: skip
+#: The columns that may hold a row's transcript (one of them per file).
+TRANSCRIPT_COLUMNS: tuple[str, ...] = ("transcript", "text")
 LAYOUT = (
     "a CSV file (or a folder holding manifest.csv) with header path,label,speaker and optional "
-    "gender,session,start,end,valence,arousal,dominance; paths relative to the CSV's folder"
+    "gender,session,start,end,valence,arousal,dominance,transcript; paths relative to the CSV's "
+    "folder"
 )
 LICENCE = "Your own data: the licence of the audio you list applies."
 
@@ -145,6 +159,9 @@ def load(
             duplicated = [name for name, n in Counter(columns).items() if n > 1]
             if duplicated:
                 raise CorpusError(f"{csv_path}:1: duplicate column '{duplicated[0]}'")
+            if all(name in columns for name in TRANSCRIPT_COLUMNS):
+                raise CorpusError(f"{csv_path}:1: give the transcript once (a 'transcript' or "
+                                  f"a 'text' column, not both)")
             rows = []
             for values in reader:
                 if not any(v.strip() for v in values):
@@ -235,6 +252,10 @@ def _parse_row(
     distribution = _distribution(row, where)
     if distribution:
         extra["label_distribution"] = distribution
+    for name in TRANSCRIPT_COLUMNS:
+        words = clean_transcript(row.get(name))
+        if words is not None:
+            extra[TRANSCRIPT] = words
     if row["label"]:
         try:
             label: str | None = canonical(row["label"])

@@ -6,6 +6,7 @@ under the root)::
     <root>/Labels/labels_consensus.csv
     <root>/Labels/labels_detailed.csv          (optional; one row per rater and segment)
     <root>/Audios/MSP-PODCAST_0001_0008.wav
+    <root>/Transcripts/MSP-PODCAST_0001_0008.txt   (optional; recent releases)
     ...
 
 The label folder may be spelt ``Labels``, ``labels`` or ``label`` and the consensus file
@@ -42,6 +43,13 @@ counted: a declared choice). A rater listed twice for one segment counts once (t
 distribution. The column layouts follow public parsers of the releases (not checked against a
 copy here).
 
+Transcripts: recent releases ship one text file per segment, ``Transcripts/<FileName
+stem>.txt`` (the folder directly under the root, any case, also spelt ``Transcript``; files at
+any depth below it), holding the segment's words. ``extra["transcript"]`` is that text, lines
+stripped and joined by single spaces (UTF-8, else Latin-1); a segment without a file, or with
+an empty one, has no transcript. Which tool made the transcripts (people or ASR) depends on the
+release; the file is taken as given.
+
 Speakers: ``SpkrID`` is a number; segments whose speaker is not identified (``Unknown`` or
 empty) share the speaker ``msp_podcast/unknown``, so a speaker-independent split keeps them
 together (a declared choice: they may be several people). ``Gender`` Female / Male, else
@@ -52,10 +60,10 @@ Protocol: the official ``Split_Set`` partitions, speaker-independent by design, 
 protocols have no "official split" yet, so the registry names ``speaker_kfold``.
 
 Ids are ``msp_podcast/<FileName stem>``; ``extra`` holds ``raw_label`` (the letter), ``split``,
-``valence``, ``arousal``, ``dominance`` and ``vad_scale`` (``[1.0, 7.0]``) when given, and
-``label_distribution`` / ``raters`` with the rater file. Any malformed row (a number that is not
-one, a rating outside 1-7, an unknown category) raises a one-line
-:class:`~emovox.errors.CorpusError` naming the file and line.
+``valence``, ``arousal``, ``dominance`` and ``vad_scale`` (``[1.0, 7.0]``) when given,
+``label_distribution`` / ``raters`` with the rater file and ``transcript`` with a transcript
+file. Any malformed row (a number that is not one, a rating outside 1-7, an unknown category)
+raises a one-line :class:`~emovox.errors.CorpusError` naming the file and line.
 
 Licence: academic licence agreement with the MSP lab, UT Dallas (no redistribution).
 Citation: Lotfian R, Busso C (2019), Building naturalistic emotionally balanced speech corpus by
@@ -72,12 +80,15 @@ from pathlib import Path
 
 from emovox import labels
 from emovox.corpora._common import (
+    TRANSCRIPT,
     ClassSpec,
     Skips,
     audio_files,
+    clean_transcript,
     corpus_root,
     finish,
     read_csv_table,
+    read_text,
     resolve_classes,
 )
 from emovox.errors import CorpusError
@@ -107,6 +118,7 @@ _CONSENSUS_FILES = ("labels_consensus.csv", "labels_concensus.csv")
 _DETAILED_FILE = "labels_detailed.csv"
 _DIMENSIONS = (("EmoVal", "valence"), ("EmoAct", "arousal"), ("EmoDom", "dominance"))
 _UNKNOWN_SPEAKERS = {"", "unknown", "nan", "none"}
+_TRANSCRIPT_DIRS = ("transcripts", "transcript")
 
 
 def _rating(text: str, column: str, where: str) -> float | None:
@@ -194,6 +206,24 @@ def read_detailed(path: Path) -> dict[str, tuple[dict[str, float], int]]:
     }
 
 
+def find_transcripts(base: Path) -> dict[str, Path]:
+    """Segment stem -> its transcript file, from the ``Transcripts`` folder (empty without one).
+
+    Hidden files and folders are ignored; the first file of a stem (sorted paths) wins.
+    """
+    found: dict[str, Path] = {}
+    folders = [c for c in sorted(base.iterdir())
+               if c.is_dir() and c.name.lower() in _TRANSCRIPT_DIRS]
+    for folder in folders:
+        for walk_dir, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                path = Path(walk_dir) / name
+                if path.suffix.lower() == ".txt" and not name.startswith("."):
+                    found.setdefault(path.stem, path)
+    return found
+
+
 def _find_labels(base: Path) -> tuple[Path | None, Path | None]:
     """(consensus file, detailed file or None) in the label folder (or the root itself)."""
     folders = [base] + [c for c in sorted(base.iterdir())
@@ -243,6 +273,7 @@ def load(
     audio: dict[str, Path] = {}
     for path in audio_files(base):
         audio.setdefault(path.stem, path)
+    transcript_files = find_transcripts(base)
     skips = Skips()
     found: list[Utterance] = []
     for number, row in rows:
@@ -278,6 +309,10 @@ def load(
             extra["vad_scale"] = list(VAD_SCALE)
         if file_name in detailed:
             extra["label_distribution"], extra["raters"] = detailed[file_name]
+        if stem in transcript_files:
+            words = clean_transcript(read_text(transcript_files[stem], NAME))
+            if words is not None:
+                extra[TRANSCRIPT] = words
         speaker = row["SpkrID"]
         if speaker.lower() in _UNKNOWN_SPEAKERS:
             speaker = "unknown"

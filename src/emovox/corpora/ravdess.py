@@ -23,7 +23,9 @@ File names are seven two-digit fields ``MM-VC-EE-II-SS-RR-AA``:
 
 The speech part has 1440 files (24 actors x 60). Some original files are stereo (emovox.audio
 downmixes on load). Ids are ``ravdess/<stem>``, speakers ``ravdess/<AA>``; ``extra`` holds
-``raw_label`` (the ``EE`` code), ``intensity``, ``statement`` and ``repetition``.
+``raw_label`` (the ``EE`` code), ``intensity``, ``statement``, ``repetition`` and
+``transcript``, the statement's words as the corpus documents them (``SS`` 01 gives
+``"Kids are talking by the door"``).
 
 Licence: CC BY-NC-SA 4.0 (non-commercial, share-alike, attribution; a model trained on it must
 say so). Citation: Livingstone SR, Russo FA (2018), The Ryerson Audio-Visual Database of
@@ -37,6 +39,7 @@ import re
 
 from emovox import labels
 from emovox.corpora._common import (
+    TRANSCRIPT,
     ClassSpec,
     Skips,
     audio_files,
@@ -58,6 +61,7 @@ LICENCE = (
 
 _FIELDS = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 _INTENSITY = {"01": "normal", "02": "strong"}
+#: Statement code -> the words spoken (the corpus's own documentation, no final period).
 _STATEMENT = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 
 
@@ -121,6 +125,7 @@ def load(root: str | os.PathLike[str], *, classes: ClassSpec = None) -> list[Utt
                     "intensity": _INTENSITY[intensity],
                     "statement": statement,
                     "repetition": repetition,
+                    TRANSCRIPT: _STATEMENT[statement],
                 },
             )
         )

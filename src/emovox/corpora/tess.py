@@ -19,12 +19,15 @@ File names are ``<speaker>_<word>_<emotion>``:
   Both are women. One file of the real release is misnamed ``OAF_neutral/OA_bite_neutral.wav``;
   a truncated prefix like ``OA`` is resolved through the folder's prefix (``OAF``).
 - ``word``: one of the 200 NU-6 target words spoken in the carrier phrase "Say the word ...".
+  ``extra["transcript"]`` is that phrase with the word (``OAF_back_angry`` -> ``"Say the word
+  back"``).
 - ``emotion`` (any case): angry, disgust, fear, happy, neutral, ps (pleasant surprise), sad
   (:data:`emovox.labels.TESS`).
 
 The release has 2800 files (2 speakers x 7 emotions x 200 words). Ids are ``tess/<stem>``
 (the stem as found, so ``tess/OA_bite_neutral``), speakers ``tess/OAF`` and ``tess/YAF``;
-``extra`` holds ``raw_label`` (the emotion word, lower case) and ``word``.
+``extra`` holds ``raw_label`` (the emotion word, lower case), ``word`` (lower case) and
+``transcript``.
 
 Licence: CC BY-NC-ND 4.0. Citation: Dupuis K, Pichora-Fuller MK (2010), Toronto emotional
 speech set (TESS), University of Toronto, Psychology Department; doi:10.5683/SP2/E8H2MF.
@@ -36,6 +39,7 @@ import os
 
 from emovox import labels
 from emovox.corpora._common import (
+    TRANSCRIPT,
     ClassSpec,
     Skips,
     audio_files,
@@ -53,6 +57,8 @@ LICENCE = (
 )
 
 SPEAKERS: tuple[str, ...] = ("OAF", "YAF")
+#: The carrier phrase every target word is spoken in.
+CARRIER = "Say the word"
 
 
 def load(root: str | os.PathLike[str], *, classes: ClassSpec = None) -> list[Utterance]:
@@ -91,6 +97,9 @@ def load(root: str | os.PathLike[str], *, classes: ClassSpec = None) -> list[Utt
         if emotion not in labels.TESS:
             skips.add("unknown emotion word", path)
             continue
+        extra = {"raw_label": emotion, "word": word.lower()}
+        if word:
+            extra[TRANSCRIPT] = f"{CARRIER} {word.lower()}"
         found.append(
             Utterance(
                 id=f"{NAME}/{path.stem}",
@@ -99,7 +108,7 @@ def load(root: str | os.PathLike[str], *, classes: ClassSpec = None) -> list[Utt
                 speaker=f"{NAME}/{speaker}",
                 label=labels.TESS[emotion],
                 gender="female",
-                extra={"raw_label": emotion, "word": word.lower()},
+                extra=extra,
             )
         )
     return finish(NAME, base, LAYOUT, found, skips, wanted)
