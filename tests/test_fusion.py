@@ -213,3 +213,41 @@ def test_predict_with_text_uses_the_models_classifier_and_weight(lexical_corpus,
     assert out.fused_label == "sad"  # 0.4 * 0.7 < 0.6 * ~1 + 0.4 * 0.3
     assert TextAnalyzer.for_model(model, text_weight=0.1, transcriber=Given(),
                                   encoder=toy_encoder).add_text(pred).fused_label == "happy"
+
+
+def test_lexical_benchmark_never_tests_a_seen_voice_or_sentence(load_benchmark):
+    bench = load_benchmark("text_fusion")
+    from emovox.text import load_prototypes
+
+    prototypes = {s for v in load_prototypes()[0].values() for s in v}
+    sentences = [s for label in bench.CLASSES for s in bench.SENTENCES[label]]
+    assert all(len(bench.SENTENCES[label]) == 20 for label in bench.CLASSES)
+    assert len(set(sentences)) == len(sentences) and not prototypes & set(sentences)
+    rows = bench.plan(4)
+    for group in range(1, 5):
+        inside = {(label, i) for _, label, i, g in rows if g == group}
+        outside = {(label, i) for _, label, i, g in rows if g != group}
+        assert inside and not inside & outside
+        assert not {v for v, *_, g in rows if g == group} & {v for v, *_, g in rows if g != group}
+    assert len(rows) == len(bench.VOICES) * len(sentences) // 4  # each voice: its group's 30
+
+
+def test_benchmark_block_states_both_measurements(load_benchmark, tmp_path, monkeypatch):
+    bench = load_benchmark("text_fusion")
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    assert "has not been run" in bench.render()
+    (tmp_path / "lexical").mkdir()
+    half = {"n": 10, "audio_ua": 40.0, "fused_ua": 60.0, "text_ua": 70.0}
+    for k, gain in ((1, 20.0), (2, 10.0)):
+        doc = {"git_revision": "abc1234567890", "recipe": "whisper_logreg", "weight": 0.5,
+               "all": {**half, "fused_ua": 40.0 + gain}, "words": half,
+               "voice": {**half, "text_ua": None}}
+        (tmp_path / "lexical" / f"fold_{k}.json").write_text(json.dumps(doc))
+    (tmp_path / "ravdess").mkdir()
+    folds = [{"ua": 70.0 + k, "text": {"weight": 0.05 * k, "audio": {"ua": 70.0}}}
+             for k in (1, 2)]
+    (tmp_path / "ravdess" / "results.json").write_text(json.dumps(
+        {"recipe": "whisper_logreg", "n_folds": 6, "folds": folds}))
+    text = bench.render()
+    assert "fused **55.0** (gain +15.0, lowest fold +10.0" in text and "2 of 4 folds" in text
+    assert "UA audio alone 70.0, fused **71.5** (+1.5)" in text and "2 of 6 folds" in text
