@@ -56,7 +56,7 @@ from emovox.evaluate import classification_scores  # noqa: E402
 from emovox.experiment import predict_utterances, run_cv  # noqa: E402
 from emovox.features import build_frontend  # noqa: E402
 from emovox.files import provenance, write_between, write_text  # noqa: E402
-from emovox.fusion import fuse_matrix, text_probabilities, utterance_texts  # noqa: E402
+from emovox.fusion import model_fuse, text_probabilities, utterance_texts  # noqa: E402
 from emovox.train import fit  # noqa: E402
 from emovox.types import Utterance  # noqa: E402
 
@@ -286,12 +286,13 @@ def run_lexical_fold(k: int, utts: list[Utterance], args: argparse.Namespace) ->
     texts = utterance_texts(test, args.source, cache_dir=args.cache)
     text, has = text_probabilities(model, texts)
     weight = float(model.info["text"]["weight"])
-    fused = fuse_matrix(audio, text, has, weight)
+    fused = model_fuse(model, audio, text, has)
     labels = list(model.labels)
     doc = {**provenance(), "fold": k, "recipe": args.recipe, "sets": args.set,
            "source": args.source, "n_train": len(train), "n_test": len(test),
            "test_voices": sorted({u.speaker for u in test}), "train_seconds": seconds,
-           "weight": weight, "weight_curve": model.info["text"].get("curve"),
+           "weight": weight, "rule": model.info["text"]["rule"],
+           "weight_curve": model.info["text"].get("curve"),
            "n_test_with_text": int(has.sum())}
     for half in ("all", "words", "voice"):
         rows = [i for i, u in enumerate(test) if half == "all" or u.extra["half"] == half]

@@ -14,7 +14,9 @@ from emovox.errors import ConfigError, EmovoxError
 from emovox.experiment import predict_utterances, run_cv
 from emovox.features import build_frontend
 from emovox.fusion import (
+    RULES,
     TextHead,
+    combine,
     fit_text_head,
     fuse_matrix,
     fused_probabilities,
@@ -96,6 +98,24 @@ def test_text_head_learns_words_and_never_gives_an_absent_class_probability():
         fit_text_head(vectors[:2], ["happy", "happy"], ["happy", "sad"])
 
 
+def test_fusion_rules():
+    audio = np.array([[0.9, 0.1], [0.5, 0.5]])
+    text = np.array([[0.2, 0.8], [0.05, 0.95]])
+    np.testing.assert_allclose(combine(audio, text, 0.25), 0.75 * audio + 0.25 * text)
+    # entropy: the sure branch counts more on its own recording
+    fused = combine(audio, text, 0.5, "entropy")
+    assert fused[0, 0] > 0.5 * (0.9 + 0.2) and fused[1, 1] > 0.5 * (0.5 + 0.95)
+    np.testing.assert_allclose(fused.sum(axis=1), 1.0)
+    # product: a branch that rules a class out keeps it out
+    out = combine(np.array([0.6, 0.4, 0.0]), np.array([0.0, 0.3, 0.7]), 0.5, "product")
+    assert out.argmax() == 1 and out[0] < 1e-5 and out[2] < 1e-5
+    for rule in RULES:  # weight 0 is audio alone, 1 is text alone
+        np.testing.assert_allclose(combine(audio, text, 0.0, rule), audio, atol=1e-9)
+        np.testing.assert_allclose(combine(audio, text, 1.0, rule), text, atol=1e-9)
+    with pytest.raises(ConfigError, match="text.rule"):
+        combine(audio, text, 0.5, "max")
+
+
 def test_rows_without_text_keep_the_audio_probabilities():
     audio = np.array([[0.9, 0.1], [0.2, 0.8]])
     text = np.array([[0.0, 1.0], [0.0, 0.0]])
@@ -130,7 +150,7 @@ def test_transcript_sources(tmp_path):
 @pytest.mark.parametrize("override, match", [
     ("text.weight=1.5", "text.weight"), ("text.folds=1", "text.folds"),
     ("text.fusion='early'", "text.fusion"), ("text.source='ocr'", "text.source"),
-    ("text.C=0", "text.C")])
+    ("text.C=0", "text.C"), ("text.rule='max'", "text.rule")])
 def test_bad_text_settings_are_config_errors(override, match):
     with pytest.raises(ConfigError, match=match):
         load_recipe("whisper_logreg", [override])
@@ -145,8 +165,11 @@ def test_fusion_learns_a_weight_that_recovers_the_words(lexical_corpus, tmp_path
     fused = fit(fused_cfg, train, [], extra=test, cache_dir=tmp_path, progress=False)
     record = fused.info["text"]
     assert record["n_text"] == len(train) and record["source"] == "auto"
-    assert 0.2 <= record["weight"] <= 0.8  # both halves need both branches
-    assert set(record["curve"]) == {f"{0.05 * k:.2f}" for k in range(21)}
+    assert record["rule"] in RULES and 0.05 <= record["weight"] <= 0.95  # both branches count
+    assert set(record["curve"]) == set(RULES)
+    assert set(record["curve"]["mean"]) == {f"{0.05 * k:.2f}" for k in range(21)}
+    chosen = record["curve"][record["rule"]][f"{record['weight']:.2f}"]["log_loss"]
+    assert chosen == min(c["log_loss"] for r in record["curve"].values() for c in r.values())
     bank = FeatureBank(build_frontend(audio.frontend_config), test, tmp_path, "float16", False)
     p_audio = predict_utterances(audio, bank, test)
     np.testing.assert_allclose(predict_utterances(fused, bank, test), p_audio)  # same acoustics
@@ -187,6 +210,7 @@ def test_cv_scores_the_fused_answer_beside_audio_alone(lexical_corpus, tmp_path)
                  out_dir=tmp_path / "cv", folds=[1], cache_dir=tmp_path, progress=False)
     fold = doc["folds"][0]
     assert fold["text"]["weight"] == 0.5 and fold["text"]["n_with_text"] == fold["n"]
+    assert fold["text"]["rule"] == "mean"  # a fixed weight keeps the plain mean
     assert fold["ua"] > fold["text"]["audio"]["ua"]  # the words add the lexical half
     assert "audio alone: UA" in (tmp_path / "cv" / "report.md").read_text()
     record = json.loads((tmp_path / "cv" / "folds" / "fold_1.json").read_text())

@@ -639,6 +639,10 @@ class TextConfig:
         source: Where transcripts come from: ``"transcript"`` (what the corpus or manifest
             states), ``"asr"`` (speech recognition, cached; needs the ``text`` extra) or
             ``"auto"`` (the stated one, else ASR).
+        rule: How the two probability vectors combine (:func:`emovox.fusion.combine`):
+            ``"mean"``, ``"entropy"`` (shares scaled per recording by each branch's certainty),
+            ``"product"`` (log-linear pooling), or ``"auto"``: the one with the lowest
+            out-of-fold log loss on the training speakers (with ``weight`` fixed: ``"mean"``).
         weight: A fixed fusion weight in [0, 1]; ``None``: learned by ``folds`` speaker folds
             of the training data (the recipe is refitted once per fold).
         folds: Speaker folds of the training data for the learned weight (>= 2).
@@ -647,6 +651,7 @@ class TextConfig:
 
     fusion: Literal["none", "late"] = "none"
     source: Literal["auto", "transcript", "asr"] = "auto"
+    rule: Literal["auto", "mean", "entropy", "product"] = "auto"
     weight: float | None = None
     folds: int = 4
     C: float = 1.0  # noqa: N815 - scikit-learn's name
@@ -657,6 +662,9 @@ class TextConfig:
         if self.source not in ("auto", "transcript", "asr"):
             raise ConfigError(f"text.source must be auto, transcript or asr (got "
                               f"{self.source!r})")
+        if self.rule not in ("auto", "mean", "entropy", "product"):
+            raise ConfigError(f"text.rule must be auto, mean, entropy or product (got "
+                              f"{self.rule!r})")
         weight = self.weight
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float)
                                    or not 0.0 <= weight <= 1.0):

@@ -182,15 +182,16 @@ def _with_text(model: Bundle, audio: np.ndarray, test: Sequence[Utterance],
     The test transcripts come from the model's ``text.source`` (stated, or ASR of the test
     audio); the record holds the audio-alone and text-alone scores beside the fused ones.
     """
-    from .fusion import fuse_matrix, text_probabilities, utterance_texts
+    from .fusion import model_fuse, text_probabilities, utterance_texts
 
     texts = utterance_texts(test, model.config.text.source, cache_dir=cache_dir,
                             threads=model.config.optim.threads, progress=progress)
     text, has = text_probabilities(model, texts)
-    weight = float(model.info["text"]["weight"])
-    fused = fuse_matrix(audio, text, has, weight)
+    fused = model_fuse(model, audio, text, has)
     audio_scores = _scores(model, audio, test)
-    record: dict[str, Any] = {"weight": weight, "n_with_text": int(has.sum()),
+    record: dict[str, Any] = {"weight": float(model.info["text"]["weight"]),
+                              "rule": model.info["text"].get("rule", "mean"),
+                              "n_with_text": int(has.sum()),
                               "audio": {k: audio_scores.get(k) for k in ("ua", "wa", "macro_f1",
                                                                          "ece")}}
     rows = [i for i in range(len(test)) if has[i]]
@@ -210,7 +211,8 @@ def score_line(scores: Mapping[str, Any]) -> str:
         parts.append("CCC " + ", ".join(f"{k} {v:.3f}" for k, v in scores["ccc"].items()))
     text = scores.get("text")
     if text and text.get("audio", {}).get("ua") is not None:
-        parts.append(f"(fused with text, weight {text['weight']:.2f}; audio alone UA "
+        parts.append(f"(fused with text, {text.get('rule', 'mean')} rule, weight "
+                     f"{text['weight']:.2f}; audio alone UA "
                      f"{text['audio']['ua']:.2f})")
     return "  ".join(parts) or "nothing to score"
 

@@ -5,11 +5,14 @@ training speakers only:
 
 - **a text classifier**: a logistic regression on all-MiniLM-L6-v2 sentence embeddings of the
   training recordings' transcripts (:class:`TextHead`, plain arrays in the model file);
-- **the fusion weight** ``w`` of ``(1 - w) * audio + w * text``: speaker folds of the training
-  data (``text.folds``), each held-out fold scored by an acoustic model and a text classifier
+- **the fusion rule and weight** ``w`` (:func:`combine`: the weighted mean of the two
+  probability vectors, the same with each branch's share scaled per recording by its
+  certainty ``exp(-entropy)``, or log-linear pooling): speaker folds of the training data
+  (``text.folds``), each held-out fold scored by an acoustic model and a text classifier
   fitted on the other folds (the recipe itself, so a neural recipe trains ``text.folds`` more
-  times); ``w`` is the grid value (0, 0.05, ..., 1) with the lowest log loss of the fused
-  out-of-fold probabilities (ties: the smaller weight). ``text.weight`` fixes it instead.
+  times); the rule and grid weight (0, 0.05, ..., 1) with the lowest log loss of the fused
+  out-of-fold probabilities win (ties: the earlier rule, then the smaller weight).
+  ``text.rule`` and ``text.weight`` fix them instead.
 
 Recordings without a transcript (none given, or ASR heard no words) count as audio alone in
 every step: they are left out of the text classifier's training and keep the audio
@@ -47,8 +50,9 @@ if TYPE_CHECKING:
     from .config import TrainConfig
     from .dataset import FeatureBank
 
-__all__ = ["WEIGHT_GRID", "TextHead", "TrainedTextScorer", "attach_text", "fuse_matrix",
-           "fused_probabilities", "text_probabilities", "utterance_texts"]
+__all__ = ["RULES", "WEIGHT_GRID", "TextHead", "TrainedTextScorer", "attach_text", "combine",
+           "fuse_matrix", "fused_probabilities", "model_fuse", "text_probabilities",
+           "utterance_texts"]
 
 #: The fusion weights tried on the training speakers' out-of-fold probabilities.
 WEIGHT_GRID = tuple(round(0.05 * k, 2) for k in range(21))
@@ -224,11 +228,50 @@ def fit_text_head(vectors: np.ndarray, labels: Sequence[str], classes: Sequence[
     return TextHead(tuple(classes), mean, scale, coef, intercept)
 
 
+#: How audio and text probabilities combine (``text.rule``), each with the text weight ``w``.
+RULES = ("mean", "entropy", "product")
+
+
+def combine(audio: np.ndarray, text: np.ndarray, weight: float, rule: str = "mean"
+            ) -> np.ndarray:
+    """Fuse probability rows ``[N, C]`` (or one row ``[C]``) of audio and text.
+
+    - ``"mean"``: ``(1 - w) * audio + w * text``;
+    - ``"entropy"``: the same mixture with each branch's share also multiplied, per recording,
+      by ``exp(-H)`` of its own probabilities (``H`` the predictive entropy) and renormalised:
+      an unsure branch counts less on that recording (MATER's uncertainty-aware weighting,
+      as ``optim.ensemble_weighting = "entropy"`` does for ensemble members);
+    - ``"product"``: log-linear pooling, ``audio**(1 - w) * text**w`` renormalised: a branch
+      that rules a class out keeps it out.
+
+    Raises:
+        ConfigError: On an unknown rule or a weight outside [0, 1].
+    """
+    if rule not in RULES:
+        raise ConfigError(f"text.rule must be one of {', '.join(RULES)} (got {rule!r})")
+    if not 0.0 <= weight <= 1.0:
+        raise ConfigError(f"text weight must be in [0, 1] (got {weight:g})")
+    a = np.asarray(audio, dtype=np.float64)
+    t = np.asarray(text, dtype=np.float64)
+    if rule == "mean":
+        return (1.0 - weight) * a + weight * t
+    if rule == "entropy":
+        def sure(p: np.ndarray) -> np.ndarray:
+            return np.exp((p * np.log(np.clip(p, 1e-12, None))).sum(axis=-1, keepdims=True))
+
+        wa, wt = (1.0 - weight) * sure(a), weight * sure(t)
+        return (wa * a + wt * t) / np.clip(wa + wt, 1e-300, None)
+    logp = (1.0 - weight) * np.log(np.clip(a, 1e-12, None)) + \
+        weight * np.log(np.clip(t, 1e-12, None))
+    logp -= logp.max(axis=-1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def fuse_matrix(audio: np.ndarray, text: np.ndarray, has_text: np.ndarray,
-                weight: float) -> np.ndarray:
-    """Row-wise late fusion; rows without text keep the audio probabilities."""
-    fused = (1.0 - weight) * audio + weight * text
-    return np.where(has_text[:, None], fused, audio)
+                weight: float, rule: str = "mean") -> np.ndarray:
+    """Row-wise fusion (:func:`combine`); rows without text keep the audio probabilities."""
+    return np.where(has_text[:, None], combine(audio, text, weight, rule), audio)
 
 
 def _log_loss(probs: np.ndarray, truth: np.ndarray) -> float:
@@ -293,8 +336,10 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
     record: dict[str, Any] = {"fusion": section.fusion, "source": section.source,
                               "embedder": "all-MiniLM-L6-v2", "n_train": len(train),
                               "n_text": int(has.sum()), "head": head.to_dict()}
+    rules = RULES if section.rule == "auto" else (section.rule,)
     if section.weight is not None:
-        record.update(weight=float(section.weight), weight_rule="given (text.weight)")
+        record.update(weight=float(section.weight), rule=rules[0] if len(rules) == 1 else "mean",
+                      weight_rule="given (text.weight)")
     else:
         if refit is None:
             raise EmovoxError("the fusion weight is learned by refitting the recipe: give refit")
@@ -322,18 +367,27 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
             if with_text:
                 text_oof[with_text] = inner_head.predict_proba(embed([texts[i]
                                                                       for i in with_text]))
-        curve = [_log_loss(fuse_matrix(audio_oof, text_oof, has, w), truth) for w in WEIGHT_GRID]
-        best = int(np.argmin(np.round(curve, 6)))
         from .evaluate import unweighted_accuracy
 
-        record.update(
-            weight=WEIGHT_GRID[best], weight_rule=f"lowest out-of-fold log loss over "
-            f"{len(folds)} training-speaker folds",
-            curve={f"{w:.2f}": {"log_loss": round(c, 4), "ua": round(100 * unweighted_accuracy(
-                truth, fuse_matrix(audio_oof, text_oof, has, w).argmax(axis=1)), 2)}
-                for w, c in zip(WEIGHT_GRID, curve, strict=True)})
+        curves: dict[str, dict[str, dict[str, float]]] = {}
+        best: tuple[float, int, float, str] | None = None
+        for order, rule in enumerate(rules):
+            curves[rule] = {}
+            for w in WEIGHT_GRID:
+                fused = fuse_matrix(audio_oof, text_oof, has, w, rule)
+                loss = round(_log_loss(fused, truth), 6)
+                curves[rule][f"{w:.2f}"] = {"log_loss": round(loss, 4), "ua": round(
+                    100 * unweighted_accuracy(truth, fused.argmax(axis=1)), 2)}
+                key = (loss, order, w, rule)  # ties: the earlier rule, then the smaller weight
+                if best is None or key[:3] < best[:3]:
+                    best = key
+        assert best is not None
+        record.update(weight=best[2], rule=best[3], weight_rule=(
+            f"lowest out-of-fold log loss over {len(folds)} training-speaker folds"
+            + (f", of the rules {', '.join(rules)}" if len(rules) > 1 else "")), curve=curves)
     if progress:
-        _log(f"text fusion: weight {record['weight']:.2f} ({record['weight_rule']})")
+        _log(f"text fusion: rule {record['rule']}, weight {record['weight']:.2f} "
+             f"({record['weight_rule']})")
     return dataclasses.replace(model, info={**model.info, "text": record})
 
 
@@ -368,7 +422,14 @@ def fused_probabilities(model: Bundle, audio: np.ndarray, texts: Sequence[str],
                         encoder: Encoder | None = None) -> np.ndarray:
     """A text-fusion model's answer: its audio probabilities fused with its text classifier."""
     text, has = text_probabilities(model, texts, encoder)
-    return fuse_matrix(audio, text, has, float(model.info["text"]["weight"]))
+    return model_fuse(model, audio, text, has)
+
+
+def model_fuse(model: Bundle, audio: np.ndarray, text: np.ndarray, has: np.ndarray
+               ) -> np.ndarray:
+    """:func:`fuse_matrix` with a text-fusion model's learned rule and weight."""
+    record = model.info["text"]
+    return fuse_matrix(audio, text, has, float(record["weight"]), record.get("rule", "mean"))
 
 
 def _log(message: str) -> None:

@@ -430,7 +430,8 @@ class _State:
         if weight is None:
             return self.text
         return TextAnalyzer(self.recognizer.labels, text_weight=weight,
-                            transcriber=self.text.transcriber, scorer=self.text.scorer)
+                            transcriber=self.text.transcriber, scorer=self.text.scorer,
+                            rule=self.text.rule)
 
     def analyse(self, upload: _Upload, timeline: bool | None, top_k: int | None,
                 embeddings: bool, with_text: bool = False,

@@ -142,18 +142,22 @@ def softmax_scores(similarities: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def fuse(audio: Mapping[str, float], text: Mapping[str, float] | None,
-         text_weight: float = TEXT_WEIGHT) -> dict[str, float]:
-    """Late fusion: ``(1 - text_weight) * audio + text_weight * text``, per class of ``audio``.
+         text_weight: float = TEXT_WEIGHT, rule: str = "mean") -> dict[str, float]:
+    """Late fusion per class of ``audio``; by default ``(1 - w) * audio + w * text``.
 
     Args:
         audio: Emotion -> probability from the voice.
         text: Emotion -> probability from the words, or ``None`` (then ``audio`` alone).
-        text_weight: The text's weight, in [0, 1].
+        text_weight: The text's weight ``w``, in [0, 1].
+        rule: ``"mean"``, ``"entropy"`` or ``"product"`` (:func:`emovox.fusion.combine`; a
+            model trained with ``text.fusion`` declares its own).
 
     Raises:
-        ConfigError: If ``text_weight`` is outside [0, 1] or ``text`` lacks a class of
-            ``audio``.
+        ConfigError: If ``text_weight`` is outside [0, 1], the rule is unknown or ``text``
+            lacks a class of ``audio``.
     """
+    from .fusion import combine
+
     if not 0.0 <= text_weight <= 1.0:
         raise ConfigError(f"text weight must be in [0, 1] (got {text_weight:g})")
     if text is None:
@@ -161,7 +165,10 @@ def fuse(audio: Mapping[str, float], text: Mapping[str, float] | None,
     missing = [k for k in audio if k not in text]
     if missing:
         raise ConfigError(f"text scores lack the class(es) {', '.join(missing)}")
-    return {k: float((1.0 - text_weight) * audio[k] + text_weight * text[k]) for k in audio}
+    names = list(audio)
+    row = combine(np.array([audio[k] for k in names]), np.array([text[k] for k in names]),
+                  text_weight, rule)
+    return {k: float(v) for k, v in zip(names, row, strict=True)}
 
 
 def embedder_dir() -> Path:
@@ -291,12 +298,14 @@ class TextAnalyzer:
 
     def __init__(self, labels: Sequence[str], *, text_weight: float = TEXT_WEIGHT,
                  threads: int | None = None, cache_dir: str | os.PathLike[str] | None = None,
-                 transcriber: Transcriber | None = None, scorer: TextScorer | None = None
-                 ) -> None:
+                 transcriber: Transcriber | None = None, scorer: TextScorer | None = None,
+                 rule: str = "mean") -> None:
         if not 0.0 <= text_weight <= 1.0:
             raise ConfigError(f"text weight must be in [0, 1] (got {text_weight:g})")
+        fuse({"x": 1.0}, {"x": 1.0}, text_weight, rule)  # an unknown rule fails here
         self.labels = tuple(labels)
         self.text_weight = float(text_weight)
+        self.rule = rule
         self.transcriber = transcriber or Transcriber(threads=threads, cache_dir=cache_dir)
         self.scorer = scorer if scorer is not None or not self.labels else TextScorer(
             self.labels, threads=threads)
@@ -324,7 +333,8 @@ class TextAnalyzer:
         scorer = TextHead.from_dict(trained["head"]).scorer(encoder, threads)
         weight = float(trained["weight"]) if text_weight is None else text_weight
         return cls(labels, text_weight=weight, threads=threads, cache_dir=cache_dir,
-                   transcriber=transcriber, scorer=scorer)  # type: ignore[arg-type]
+                   transcriber=transcriber, scorer=scorer,  # type: ignore[arg-type]
+                   rule=str(trained.get("rule", "mean")))
 
     def add_text(self, prediction: Prediction) -> Prediction:
         """The prediction with its text fields set (a failed one is returned unchanged)."""
@@ -382,7 +392,7 @@ class TextAnalyzer:
         scored = self.scorer.scores([transcript.text, *window_texts])
         text = scored[0]
         assert text is not None
-        fused = fuse(prediction.probabilities, text, self.text_weight)
+        fused = fuse(prediction.probabilities, text, self.text_weight, self.rule)
         timeline = prediction.timeline
         if timeline is not None:
             timeline = tuple(self._segment(s, transcript, scores)
@@ -400,7 +410,7 @@ class TextAnalyzer:
             words = transcript.text_between(segment.start, segment.end)
         if not segment.speech or not segment.probabilities:
             return replace(segment, transcript=words, fused_label=segment.label)
-        fused = fuse(segment.probabilities, scores, self.text_weight)
+        fused = fuse(segment.probabilities, scores, self.text_weight, self.rule)
         return replace(segment, transcript=words, text_probabilities=dict(scores or {}),
                        fused_label=_best(fused), fused_probabilities=fused)
 
