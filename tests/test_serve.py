@@ -109,6 +109,13 @@ def test_model_card_summary_and_text(rec, uploads, tmp_path, monkeypatch):
     doc = TestClient(app).get("/v1/model").json()
     assert doc["model_card"] == {"name": "tones", "licence": "CC0"}
     assert doc["model_card_text"].startswith("# Tones")
+    assert doc["text_fusion"] is None  # trained without text
+    monkeypatch.setitem(rec.model.info, "text", {"rule": "product", "weight": 0.35,
+                                                 "source": "asr", "head": {"coef": []}})
+    app = create_app(rec, ServeSettings(model_path=str(tmp_path / "model.pt")))
+    doc = TestClient(app).get("/v1/model").json()
+    assert doc["text_fusion"]["rule"] == "product" and doc["text_fusion"]["weight"] == 0.35
+    assert "head" not in doc["text_fusion"]
 
 
 def test_predict_gives_the_record_of_emovox_predict(tiny_model, uploads, capsys):

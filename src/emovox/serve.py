@@ -531,6 +531,10 @@ def _model_card(recognizer: "Recognizer", settings: "ServeSettings") -> dict[str
         "model_card": info.get("model_card"),
         "model_card_text": None,
         "dimensions": _dimensions_card(info.get("vad")),
+        # a model trained with text fusion: how it fuses what is said (`with_text=true`)
+        "text_fusion": {k: info["text"].get(k) for k in ("rule", "weight", "source",
+                                                          "embedder", "n_text")}
+        if info.get("text") else None,
     }
     if settings.model_path:
         path = Path(settings.model_path)
