@@ -202,7 +202,11 @@ class _Embeddings:
 
 def fit_text_head(vectors: np.ndarray, labels: Sequence[str], classes: Sequence[str],
                   C: float = 1.0, seed: int = 0) -> TextHead:  # noqa: N803 - scikit-learn's C
-    """A :class:`TextHead` fitted on embeddings and their labels (at least 2 classes)."""
+    """A :class:`TextHead` fitted on embeddings and their labels (at least 2 classes).
+
+    Every class weighs the same in the fit whatever its count, so an uninformative text
+    scores every class evenly.
+    """
     require("sklearn", "sklearn")
     from sklearn.linear_model import LogisticRegression
 
@@ -213,7 +217,11 @@ def fit_text_head(vectors: np.ndarray, labels: Sequence[str], classes: Sequence[
     if len(present) < 2:
         raise EmovoxError(f"the text classifier needs transcripts of at least 2 emotions "
                           f"(these are all {present or ['none']})")
-    clf = LogisticRegression(C=C, max_iter=3000, random_state=seed)
+    # Balanced class weights: text that says nothing (the same sentence in every emotion)
+    # gets even probabilities, not the training set's class frequencies, which the acoustic
+    # model already carries; fusing them in again would tilt every answer towards the
+    # frequent classes.
+    clf = LogisticRegression(C=C, max_iter=3000, random_state=seed, class_weight="balanced")
     clf.fit((x - mean) / scale, [str(y) for y in labels])
     coef = np.zeros((x.shape[1], len(classes)))
     intercept = np.full(len(classes), -30.0)
