@@ -14,14 +14,15 @@ only in their voice.
 Folds: voices, actors *and sentences* are dealt to ``--folds`` groups (4): fold K tests on the
 group-K espeak voices reading the group-K sentences and the group-K actors, and trains on the
 rest, so no test voice, actor or sentence is seen in training. The recipe (``--recipe``,
-default ``whisper_logreg``) is trained once per fold with ``text.fusion = "late"``; its acoustic
-part alone is the audio-only model (the same model: fusion changes no acoustic weight). The
+default ``whisper_logreg``) is trained once per fold with ``text.fusion = "embedding"``
+(``--fusion``); its acoustic part alone is the audio-only model (the same model: fusion
+changes no acoustic weight), and both its late fusion and its joint head are scored. The
 transcripts are the stated ones (the sentence read; RAVDESS's statement), or speech
 recognition with ``--source asr``. Per fold: UA of audio alone, text alone, fused, each also on
 the two halves, and the learned weight.
 
 **RAVDESS** (``--part ravdess``; ``results/text_fusion/ravdess``): the corpus's own 6-fold
-speaker-independent protocol, 8 classes, the same recipe with ``text.fusion = "late"`` and the
+speaker-independent protocol, 8 classes, the same recipe and fusion, with the
 statements as transcripts, through ``emovox cv`` (fold files beside each other), fused UA
 against audio alone fold by fold. The text cannot help here; the check is that it does not
 hurt.
@@ -53,10 +54,10 @@ from emovox.config import load_recipe  # noqa: E402
 from emovox.corpora import load_corpus  # noqa: E402
 from emovox.dataset import FeatureBank  # noqa: E402
 from emovox.evaluate import classification_scores  # noqa: E402
-from emovox.experiment import predict_utterances, run_cv  # noqa: E402
+from emovox.experiment import assess_utterances, run_cv  # noqa: E402
 from emovox.features import build_frontend  # noqa: E402
 from emovox.files import provenance, write_between, write_text  # noqa: E402
-from emovox.fusion import model_fuse, text_probabilities, utterance_texts  # noqa: E402
+from emovox.fusion import fused_answer, utterance_texts  # noqa: E402
 from emovox.train import fit  # noqa: E402
 from emovox.types import Utterance  # noqa: E402
 
@@ -275,37 +276,39 @@ def run_lexical_fold(k: int, utts: list[Utterance], args: argparse.Namespace) ->
     """Train with fusion on the other groups; score audio, text and fused on group ``k``."""
     test = [u for u in utts if u.extra["group"] == k]
     train = [u for u in utts if u.extra["group"] != k]
-    config = load_recipe(args.recipe, [*args.set, "text.fusion='late'",
+    config = load_recipe(args.recipe, [*args.set, f"text.fusion='{args.fusion}'",
                                        f"text.source='{args.source}'"])
     started = time.time()
     model = fit(config, train, [], extra=test, cache_dir=args.cache, progress=True)
     seconds = round(time.time() - started, 1)
     bank = FeatureBank(build_frontend(model.frontend_config), test, args.cache,
                        config.data.cache_dtype, False)
-    audio = predict_utterances(model, bank, test)
+    said = assess_utterances(model, bank, test, vectors=args.fusion == "embedding")
+    audio = said.probabilities
     texts = utterance_texts(test, args.source, cache_dir=args.cache)
-    text, has = text_probabilities(model, texts)
-    weight = float(model.info["text"]["weight"])
-    fused = model_fuse(model, audio, text, has)
+    answer = fused_answer(model, audio, texts, said.embeddings)
+    has = answer.has_text
     labels = list(model.labels)
     doc = {**provenance(), "fold": k, "recipe": args.recipe, "sets": args.set,
-           "source": args.source, "n_train": len(train), "n_test": len(test),
-           "test_voices": sorted({u.speaker for u in test}), "train_seconds": seconds,
-           "weight": weight, "rule": model.info["text"]["rule"],
-           "weight_curve": model.info["text"].get("curve"),
+           "fusion": args.fusion, "source": args.source, "n_train": len(train),
+           "n_test": len(test), "test_voices": sorted({u.speaker for u in test}),
+           "train_seconds": seconds, "weight": float(model.info["text"]["weight"]),
+           "rule": model.info["text"]["rule"], "weight_curve": model.info["text"].get("curve"),
            "n_test_with_text": int(has.sum())}
     for half in ("all", "words", "voice"):
         rows = [i for i, u in enumerate(test) if half == "all" or u.extra["half"] == half]
         truth = [str(test[i].label) for i in rows]
         with_text = [i for i in rows if has[i]]
         doc[half] = {"n": len(rows), "audio_ua": _ua(truth, audio[rows], labels),
-                     "fused_ua": _ua(truth, fused[rows], labels),
-                     "text_ua": _ua([str(test[i].label) for i in with_text], text[with_text],
-                                    labels) if with_text else None}
+                     "late_ua": _ua(truth, answer.late[rows], labels),
+                     "fused_ua": _ua(truth, answer.fused[rows], labels),
+                     "text_ua": _ua([str(test[i].label) for i in with_text],
+                                    answer.text[with_text], labels) if with_text else None}
     doc["predictions"] = [{"id": u.id, "half": u.extra["half"], "transcript": texts[i],
                            "audio": labels[int(audio[i].argmax())],
-                           "text": labels[int(text[i].argmax())] if has[i] else None,
-                           "fused": labels[int(fused[i].argmax())]}
+                           "text": labels[int(answer.text[i].argmax())] if has[i] else None,
+                           "late": labels[int(answer.late[i].argmax())],
+                           "fused": labels[int(answer.fused[i].argmax())]}
                           for i, u in enumerate(test)]
     return doc
 
@@ -313,7 +316,7 @@ def run_lexical_fold(k: int, utts: list[Utterance], args: argparse.Namespace) ->
 def run_ravdess(args: argparse.Namespace, folds: list[int] | None) -> None:
     """The RAVDESS 6-fold protocol with fusion, through run_cv (fold files kept)."""
     utts = load_corpus("ravdess", args.data / "ravdess")
-    config = load_recipe(args.recipe, [*args.set, "text.fusion='late'",
+    config = load_recipe(args.recipe, [*args.set, f"text.fusion='{args.fusion}'",
                                        f"text.source='{args.source}'"])
     out = (args.out or OUT) / ("ravdess" if args.source == "transcript" else
                                f"ravdess@{args.source}")
@@ -339,25 +342,31 @@ def render() -> str:
         docs = _lexical_docs(source)
         if not docs:
             continue
-        mean = {h: {k: _mean([d[h][k] for d in docs]) for k in ("audio_ua", "fused_ua", "text_ua")}
+        mean = {h: {k: _mean([d[h].get(k) for d in docs])
+                    for k in ("audio_ua", "late_ua", "fused_ua", "text_ua")}
                 for h in ("all", "words", "voice")}
+        joint = all(d.get("fusion") == "embedding" for d in docs)
         gains = [d["all"]["fused_ua"] - d["all"]["audio_ua"] for d in docs]
         revisions = sorted({d["git_revision"][:10] for d in docs})
+        rules = sorted({f"{d['rule']} {d['weight']:.2f}" for d in docs})
+        model = "joint head" if joint else "late fusion"
+        late = (f"; late fusion alone (learned rule and weight: {', '.join(rules)}) "
+                f"{mean['all']['late_ua']:.1f}" if joint else
+                f" (learned rule and weight: {', '.join(rules)})")
         parts.append(
             f"- **Words or voice** (`benchmarks/text_fusion.py --part lexical`"
-            f"{'' if source == 'transcript' else ' --source asr'}; {docs[0]['recipe']}, "
-            f"transcripts {'as stated' if source == 'transcript' else 'by ASR'}; "
-            f"{len(docs)} of 4 folds of held-out espeak-ng voices, sentences and RAVDESS "
-            f"actors; revision {', '.join(revisions)}): UA audio alone "
-            f"{mean['all']['audio_ua']:.1f}, fused **{mean['all']['fused_ua']:.1f}** (gain "
-            f"{np.mean(gains):+.1f}, lowest fold {min(gains):+.1f}; learned weight "
-            f"{np.mean([d['weight'] for d in docs]):.2f}). On the recordings whose words carry "
-            f"the emotion: audio {mean['words']['audio_ua']:.1f}, text "
-            f"{mean['words']['text_ua']:.1f}, fused {mean['words']['fused_ua']:.1f}; on those "
-            f"whose voice does: audio {mean['voice']['audio_ua']:.1f}, fused "
-            f"{mean['voice']['fused_ua']:.1f}. Synthetic: it shows the fusion machinery "
-            f"recovers what the words say on unseen voices and sentences, not how much text "
-            f"helps on natural speech.")
+            f"{'' if source == 'transcript' else ' --source asr'}; {docs[0]['recipe']} with "
+            f"`text.fusion={'embedding' if joint else 'late'}`, transcripts "
+            f"{'as stated' if source == 'transcript' else 'by ASR'}; {len(docs)} of 4 folds of "
+            f"held-out espeak-ng voices, sentences and RAVDESS actors; revision "
+            f"{', '.join(revisions)}): UA audio alone {mean['all']['audio_ua']:.1f}, {model} "
+            f"**{mean['all']['fused_ua']:.1f}** (gain {np.mean(gains):+.1f}, lowest fold "
+            f"{min(gains):+.1f}){late}. Where the words carry the emotion: audio "
+            f"{mean['words']['audio_ua']:.1f}, text alone {mean['words']['text_ua']:.1f}, "
+            f"{model} {mean['words']['fused_ua']:.1f}; where the voice does: audio "
+            f"{mean['voice']['audio_ua']:.1f}, {model} {mean['voice']['fused_ua']:.1f}. "
+            f"Synthetic: it shows the fusion recovers what the words say on unseen voices and "
+            f"sentences, not how much text helps on natural speech.")
     for source in ("transcript", "asr"):
         folder = OUT / ("ravdess" if source == "transcript" else f"ravdess@{source}")
         if not (folder / "results.json").exists():
@@ -368,14 +377,19 @@ def render() -> str:
             continue
         audio = float(np.mean([f["text"]["audio"]["ua"] for f in folds]))
         fused = float(np.mean([f["ua"] for f in folds]))
-        weights = [f["text"]["weight"] for f in folds]
+        joint = all(f["text"].get("late") for f in folds)
+        late = (f"; late fusion alone {np.mean([f['text']['late']['ua'] for f in folds]):.1f}"
+                if joint else "")
+        rules = sorted({f"{f['text'].get('rule', 'mean')} {f['text']['weight']:.2f}"
+                        for f in folds})
         parts.append(
             f"- **RAVDESS** (6-fold speaker-independent, 8 classes, `--part ravdess`; "
-            f"{doc['recipe']}, transcripts {'as stated' if source == 'transcript' else 'by ASR'}"
-            f"; {len(folds)} of {doc['n_folds']} folds): UA audio alone {audio:.1f}, fused "
-            f"**{fused:.1f}** ({fused - audio:+.1f}); learned weights "
-            f"{min(weights):.2f}-{max(weights):.2f}. Both sentences are said in every emotion, "
-            f"so the words cannot help; the check is that fusion does not hurt.")
+            f"{doc['recipe']} with `text.fusion={'embedding' if joint else 'late'}`, "
+            f"transcripts {'as stated' if source == 'transcript' else 'by ASR'}; "
+            f"{len(folds)} of {doc['n_folds']} folds): UA audio alone {audio:.1f}, "
+            f"{'joint head' if joint else 'fused'} **{fused:.1f}** ({fused - audio:+.1f}){late}"
+            f" (learned rules and weights: {', '.join(rules)}). Both sentences are said in "
+            f"every emotion, so the words cannot help; the check is that fusion does not hurt.")
     if not parts:
         return "The text fusion benchmark has not been run yet (`benchmarks/text_fusion.py`)."
     return "\n".join(parts)
@@ -389,6 +403,9 @@ def main() -> None:
     parser.add_argument("--folds-run", default=None, help="folds to run, e.g. 1,2")
     parser.add_argument("--recipe", default="whisper_logreg")
     parser.add_argument("--source", choices=("transcript", "asr"), default="transcript")
+    parser.add_argument("--fusion", choices=("late", "embedding"), default="embedding",
+                        help="the model's fusion (embedding: the joint head, and the late "
+                        "fusion it also learns, both scored)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) /
                         "emovox-text-fusion", help="where the espeak-ng half is made (kept)")

@@ -11,7 +11,7 @@ from emovox.bundle import load_checkpoint, save_checkpoint
 from emovox.config import load_recipe
 from emovox.dataset import FeatureBank
 from emovox.errors import ConfigError, EmovoxError
-from emovox.experiment import predict_utterances, run_cv
+from emovox.experiment import assess_utterances, predict_utterances, run_cv
 from emovox.features import build_frontend
 from emovox.fusion import (
     RULES,
@@ -19,9 +19,10 @@ from emovox.fusion import (
     combine,
     fit_text_head,
     fuse_matrix,
-    fused_probabilities,
+    fused_answer,
     utterance_texts,
 )
+from emovox.inference import Recognizer
 from emovox.text import TextAnalyzer
 from emovox.train import fit
 from emovox.types import Prediction, Utterance
@@ -174,7 +175,7 @@ def test_fusion_learns_a_weight_that_recovers_the_words(lexical_corpus, tmp_path
     p_audio = predict_utterances(audio, bank, test)
     np.testing.assert_allclose(predict_utterances(fused, bank, test), p_audio)  # same acoustics
     texts = [u.extra["transcript"] for u in test]
-    p_fused = fused_probabilities(fused, p_audio, texts)
+    p_fused = fused_answer(fused, p_audio, texts).fused
     lexical = [i for i, u in enumerate(test) if not u.extra["prosodic"]]
     prosodic = [i for i, u in enumerate(test) if u.extra["prosodic"]]
     lex_utts = [test[i] for i in lexical]
@@ -188,7 +189,7 @@ def test_fusion_learns_a_weight_that_recovers_the_words(lexical_corpus, tmp_path
         save_checkpoint(fused, tmp_path / name)
         back = load_checkpoint(tmp_path / name)
         assert back.config.text.fusion == "late"
-        np.testing.assert_allclose(fused_probabilities(back, p_audio, texts), p_fused)
+        np.testing.assert_allclose(fused_answer(back, p_audio, texts).fused, p_fused)
 
 
 def test_an_uninformative_text_scores_every_class_evenly_whatever_their_counts():
@@ -211,7 +212,7 @@ def test_the_same_sentence_in_every_emotion_never_changes_an_answer(lexical_corp
     model = fit(config, train, [], extra=test, cache_dir=tmp_path, progress=False)
     bank = FeatureBank(build_frontend(model.frontend_config), test, tmp_path, "float16", False)
     p_audio = predict_utterances(model, bank, test)
-    p_fused = fused_probabilities(model, p_audio, [u.extra["transcript"] for u in test])
+    p_fused = fused_answer(model, p_audio, [u.extra["transcript"] for u in test]).fused
     assert (p_fused.argmax(axis=1) == p_audio.argmax(axis=1)).all()
 
 
@@ -273,17 +274,66 @@ def test_benchmark_block_states_both_measurements(load_benchmark, tmp_path, monk
     monkeypatch.setattr(bench, "OUT", tmp_path)
     assert "has not been run" in bench.render()
     (tmp_path / "lexical").mkdir()
-    half = {"n": 10, "audio_ua": 40.0, "fused_ua": 60.0, "text_ua": 70.0}
+    half = {"n": 10, "audio_ua": 40.0, "late_ua": 50.0, "fused_ua": 60.0, "text_ua": 70.0}
     for k, gain in ((1, 20.0), (2, 10.0)):
         doc = {"git_revision": "abc1234567890", "recipe": "whisper_logreg", "weight": 0.5,
+               "rule": "product", "fusion": "embedding",
                "all": {**half, "fused_ua": 40.0 + gain}, "words": half,
                "voice": {**half, "text_ua": None}}
         (tmp_path / "lexical" / f"fold_{k}.json").write_text(json.dumps(doc))
     (tmp_path / "ravdess").mkdir()
-    folds = [{"ua": 70.0 + k, "text": {"weight": 0.05 * k, "audio": {"ua": 70.0}}}
-             for k in (1, 2)]
+    folds = [{"ua": 70.0 + k, "text": {"weight": 0.05 * k, "rule": "mean",
+                                       "audio": {"ua": 70.0}}} for k in (1, 2)]
     (tmp_path / "ravdess" / "results.json").write_text(json.dumps(
         {"recipe": "whisper_logreg", "n_folds": 6, "folds": folds}))
     text = bench.render()
-    assert "fused **55.0** (gain +15.0, lowest fold +10.0" in text and "2 of 4 folds" in text
+    assert "joint head **55.0** (gain +15.0, lowest fold +10.0)" in text
+    assert "late fusion alone (learned rule and weight: product 0.50) 50.0" in text
+    assert "2 of 4 folds" in text
     assert "UA audio alone 70.0, fused **71.5** (+1.5)" in text and "2 of 6 folds" in text
+    assert "mean 0.05, mean 0.10" in text
+
+
+def test_a_joint_head_reads_the_acoustic_vector_and_the_sentence(lexical_corpus, tmp_path):
+    train, test = split(lexical_corpus)
+    # a small acoustic vector (8 mel bands): 48 training recordings cannot pin down more
+    config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 8}',
+                                            "text.fusion='embedding'", "text.folds=2"])
+    model = fit(config, train, [], extra=test, cache_dir=tmp_path, progress=False)
+    record = model.info["text"]
+    assert record["joint_dims"][1] == len(AXES) + 1 and "weight" in record  # late one too
+    bank = FeatureBank(build_frontend(model.frontend_config), test, tmp_path, "float16", False)
+    said = assess_utterances(model, bank, test, vectors=True)
+    assert said.embeddings.shape[1] == record["joint_dims"][0]
+    texts = [u.extra["transcript"] for u in test]
+    answer = fused_answer(model, said.probabilities, texts, said.embeddings)
+    assert not np.allclose(answer.fused, answer.late)  # the joint head answers
+    lexical = [i for i, u in enumerate(test) if not u.extra["prosodic"]]
+    lex = [test[i] for i in lexical]
+    assert ua(answer.fused[lexical], lex, model.labels) >= \
+        ua(said.probabilities[lexical], lex, model.labels) + 0.3
+    # without a transcript a recording keeps its audio answer
+    silent = fused_answer(model, said.probabilities, [""] * len(test), said.embeddings)
+    np.testing.assert_allclose(silent.fused, said.probabilities)
+    # prediction: the recognizer hands the vector on, outputs never show it
+    path = tmp_path / "joint.npz"
+    save_checkpoint(model, path)
+    rec = Recognizer.from_checkpoint(path)
+    pred = rec.predict_file(test[lexical[0]].path)
+    assert pred.fusion_vector is not None and pred.embedding is None
+    assert "fusion_vector" not in pred.to_dict()
+    np.testing.assert_allclose(pred.fusion_vector, said.embeddings[lexical[0]], rtol=1e-4,
+                               atol=1e-4)
+
+    class Given:
+        def transcribe_file(self, path):
+            from emovox.asr import Transcript
+
+            return Transcript(texts[lexical[0]], (), "en", "given", "given")
+
+    out = TextAnalyzer.for_model(model, transcriber=Given(), encoder=toy_encoder).add_text(pred)
+    np.testing.assert_allclose([out.fused_probabilities[k] for k in model.labels],
+                               answer.fused[lexical[0]], atol=1e-3)
+    late = TextAnalyzer.for_model(model, text_weight=0.5, transcriber=Given(),
+                                  encoder=toy_encoder)
+    assert late.joint is None  # a given weight means late fusion

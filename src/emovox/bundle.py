@@ -267,7 +267,8 @@ class Bundle:
         return np.asarray(features).astype(self.feature_dtype).astype(np.float32)
 
     def classify(self, features: Sequence[np.ndarray], stats: Sequence[Stats | None] | None = None,
-                 *, batch_size: int = 32, rounded: bool = False) -> Classified:
+                 *, batch_size: int = 32, rounded: bool = False,
+                 vectors: bool = False) -> Classified:
         """Class probabilities (and embeddings) for clean feature matrices: the one classify path.
 
         Args:
@@ -279,6 +280,9 @@ class Bundle:
                 an item does not depend on it beyond float rounding).
             rounded: The features are already at :attr:`feature_dtype` precision (as
                 :meth:`as_trained` returns them): skip rounding them again.
+            vectors: Classic models: return the pooled, standardised statistics each item is
+                classified from as its ``embeddings`` (what a joint audio + text head reads;
+                neural models always return their embedding).
 
         Returns:
             A :class:`Classified`.
@@ -295,7 +299,8 @@ class Bundle:
         feats = [f if rounded else self.as_trained(f) for f in features]
         if self.config.method != "neural":
             x = np.stack([self._pooled(f, s) for f, s in zip(feats, groups, strict=True)])
-            return Classified(np.asarray(self.network.predict_proba(x), dtype=np.float64))
+            return Classified(np.asarray(self.network.predict_proba(x), dtype=np.float64),
+                              embeddings=x.astype(np.float32) if vectors else None)
         normed = [self.normalizer.apply(f, s) for f, s in zip(feats, groups, strict=True)]
         from .layers import pad_frames
 

@@ -633,9 +633,13 @@ class TextConfig:
     """Audio + text fusion trained with the acoustic model (:mod:`emovox.fusion`).
 
     Attributes:
-        fusion: ``"none"`` (audio alone) or ``"late"``: a text classifier on sentence
-            embeddings of the transcripts and a weight ``w`` of ``(1 - w) * audio + w * text``,
-            both learned on the training speakers only.
+        fusion: ``"none"`` (audio alone); ``"late"``: a text classifier on sentence
+            embeddings of the transcripts and a rule and weight ``w`` that fuse its
+            probabilities with the audio ones, all learned on the training speakers only;
+            ``"embedding"``: the same, plus a joint head (a logistic regression on the
+            acoustic vector the model classifies from, beside the sentence embedding) that
+            gives the answer for a whole recording with a transcript (timeline windows use
+            the late fusion).
         source: Where transcripts come from: ``"transcript"`` (what the corpus or manifest
             states), ``"asr"`` (speech recognition, cached; needs the ``text`` extra) or
             ``"auto"`` (the stated one, else ASR).
@@ -649,7 +653,7 @@ class TextConfig:
         C: Inverse regularisation of the text classifier (a logistic regression).
     """
 
-    fusion: Literal["none", "late"] = "none"
+    fusion: Literal["none", "late", "embedding"] = "none"
     source: Literal["auto", "transcript", "asr"] = "auto"
     rule: Literal["auto", "mean", "entropy", "product"] = "auto"
     weight: float | None = None
@@ -657,8 +661,9 @@ class TextConfig:
     C: float = 1.0  # noqa: N815 - scikit-learn's name
 
     def __post_init__(self) -> None:
-        if self.fusion not in ("none", "late"):
-            raise ConfigError(f"text.fusion must be none or late (got {self.fusion!r})")
+        if self.fusion not in ("none", "late", "embedding"):
+            raise ConfigError(f"text.fusion must be none, late or embedding (got "
+                              f"{self.fusion!r})")
         if self.source not in ("auto", "transcript", "asr"):
             raise ConfigError(f"text.source must be auto, transcript or asr (got "
                               f"{self.source!r})")

@@ -65,16 +65,17 @@ def predict_utterances(model: Bundle, bank: FeatureBank,
 
 
 def assess_utterances(model: Bundle, bank: FeatureBank,
-                      utterances: Sequence[Utterance]) -> Classified:
+                      utterances: Sequence[Utterance], *, vectors: bool = False) -> Classified:
     """Everything the model says about utterances in ``bank`` (probabilities, VAD).
 
-    The same path as :func:`predict_utterances`.
+    The same path as :func:`predict_utterances`; ``vectors``: also a classic model's pooled
+    statistics as ``embeddings`` (:meth:`Bundle.classify`).
     """
     if model.finetuned:
         return model.classify_waves([bank.wave(u) for u in utterances])
     mode = model.normalizer.mode
     stats = [model.normalizer.stats.get(group_of(u, mode)) for u in utterances]
-    return model.classify([bank.get(u) for u in utterances], stats)
+    return model.classify([bank.get(u) for u in utterances], stats, vectors=vectors)
 
 
 def _dimension_scores(dimensions: np.ndarray | None,
@@ -175,30 +176,35 @@ def _predictions(model: Bundle, probs: np.ndarray, test: Sequence[Utterance],
 
 
 def _with_text(model: Bundle, audio: np.ndarray, test: Sequence[Utterance],
-               cache_dir: str | Path | None, progress: bool
-               ) -> tuple[np.ndarray, dict[str, Any]]:
-    """A text-fusion model's fused probabilities of test utterances, and what text did.
+               cache_dir: str | Path | None, progress: bool,
+               acoustic: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """A text-fusion model's answer for test utterances, and what text did.
 
     The test transcripts come from the model's ``text.source`` (stated, or ASR of the test
-    audio); the record holds the audio-alone and text-alone scores beside the fused ones.
+    audio); ``acoustic``: their acoustic vectors, for a model with a joint head. The record
+    holds the audio-alone, text-alone and (with a joint head) late-fusion scores beside the
+    model's.
     """
-    from .fusion import model_fuse, text_probabilities, utterance_texts
+    from .fusion import fused_answer, utterance_texts
 
     texts = utterance_texts(test, model.config.text.source, cache_dir=cache_dir,
                             threads=model.config.optim.threads, progress=progress)
-    text, has = text_probabilities(model, texts)
-    fused = model_fuse(model, audio, text, has)
+    answer = fused_answer(model, audio, texts, acoustic)
+    keys = ("ua", "wa", "macro_f1", "ece")
     audio_scores = _scores(model, audio, test)
-    record: dict[str, Any] = {"weight": float(model.info["text"]["weight"]),
+    record: dict[str, Any] = {"fusion": model.info["text"].get("fusion", "late"),
+                              "weight": float(model.info["text"]["weight"]),
                               "rule": model.info["text"].get("rule", "mean"),
-                              "n_with_text": int(has.sum()),
-                              "audio": {k: audio_scores.get(k) for k in ("ua", "wa", "macro_f1",
-                                                                         "ece")}}
-    rows = [i for i in range(len(test)) if has[i]]
+                              "n_with_text": int(answer.has_text.sum()),
+                              "audio": {k: audio_scores.get(k) for k in keys}}
+    if answer.fused is not answer.late:
+        late = _scores(model, answer.late, test)
+        record["late"] = {k: late.get(k) for k in keys}
+    rows = [i for i in range(len(test)) if answer.has_text[i]]
     if rows:
-        alone = _scores(model, text[rows], [test[i] for i in rows])
+        alone = _scores(model, answer.text[rows], [test[i] for i in rows])
         record["text_alone"] = {k: alone.get(k) for k in ("ua", "wa", "macro_f1", "n")}
-    return fused, record
+    return answer.fused, record
 
 
 def score_line(scores: Mapping[str, Any]) -> str:
@@ -211,8 +217,9 @@ def score_line(scores: Mapping[str, Any]) -> str:
         parts.append("CCC " + ", ".join(f"{k} {v:.3f}" for k, v in scores["ccc"].items()))
     text = scores.get("text")
     if text and text.get("audio", {}).get("ua") is not None:
-        parts.append(f"(fused with text, {text.get('rule', 'mean')} rule, weight "
-                     f"{text['weight']:.2f}; audio alone UA "
+        how = ("joint head" if text.get("fusion") == "embedding" else
+               f"{text.get('rule', 'mean')} rule, weight {text['weight']:.2f}")
+        parts.append(f"(fused with text, {how}; audio alone UA "
                      f"{text['audio']['ua']:.2f})")
     return "  ".join(parts) or "nothing to score"
 
@@ -268,11 +275,13 @@ def run_cv(
         model = fit(config, fold.train, fold.valid, labels=labels, extra=fold.test,
                     frontend=frontend, bank=bank, run_dir=out / "runs" / f"fold_{fold.index}",
                     progress=progress)
-        said = assess_utterances(model, bank, fold.test)
+        joint = bool((model.info.get("text") or {}).get("joint"))
+        said = assess_utterances(model, bank, fold.test, vectors=joint)
         probs = said.probabilities
         text_record = None
         if model.info.get("text"):  # a fused model answers with its fused probabilities
-            probs, text_record = _with_text(model, probs, fold.test, cache_dir, progress)
+            probs, text_record = _with_text(model, probs, fold.test, cache_dir, progress,
+                                            said.embeddings if joint else None)
         scores = {**_scores(model, probs, fold.test),
                   **_dimension_scores(said.dimensions, fold.test)}
         if text_record is not None:
@@ -509,9 +518,12 @@ def evaluate_model(model: Bundle, utterances: Sequence[Utterance], *,
                        model.config.data.cache_dtype, progress)
     if model.normalizer.mode == "speaker":
         model.normalizer.stats.update(fit_normalizer("speaker", bank, [], known).stats)
-    probs = predict_utterances(model, bank, known)
+    joint = bool((model.info.get("text") or {}).get("joint"))
+    said = assess_utterances(model, bank, known, vectors=joint)
+    probs = said.probabilities
     if model.info.get("text"):
-        probs = _with_text(model, probs, known, cache_dir, progress)[0]
+        probs = _with_text(model, probs, known, cache_dir, progress,
+                           said.embeddings if joint else None)[0]
     cols = [model.labels.index(c) for c in classes]
     pred = [classes[i] for i in probs[:, cols].argmax(axis=1)]
     scores = classification_scores([str(u.label) for u in known], pred, classes)

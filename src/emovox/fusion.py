@@ -50,9 +50,8 @@ if TYPE_CHECKING:
     from .config import TrainConfig
     from .dataset import FeatureBank
 
-__all__ = ["RULES", "WEIGHT_GRID", "TextHead", "TrainedTextScorer", "attach_text", "combine",
-           "fuse_matrix", "fused_probabilities", "model_fuse", "text_probabilities",
-           "utterance_texts"]
+__all__ = ["RULES", "WEIGHT_GRID", "FusedAnswer", "TextHead", "TrainedTextScorer",
+           "attach_text", "combine", "fuse_matrix", "fused_answer", "utterance_texts"]
 
 #: The fusion weights tried on the training speakers' out-of-fold probabilities.
 WEIGHT_GRID = tuple(round(0.05 * k, 2) for k in range(21))
@@ -201,11 +200,12 @@ class _Embeddings:
 
 
 def fit_text_head(vectors: np.ndarray, labels: Sequence[str], classes: Sequence[str],
-                  C: float = 1.0, seed: int = 0) -> TextHead:  # noqa: N803 - scikit-learn's C
-    """A :class:`TextHead` fitted on embeddings and their labels (at least 2 classes).
+                  C: float = 1.0, seed: int = 0,  # noqa: N803 - scikit-learn's C
+                  class_weight: str | None = "balanced") -> TextHead:
+    """A :class:`TextHead` fitted on vectors and their labels (at least 2 classes).
 
-    Every class weighs the same in the fit whatever its count, so an uninformative text
-    scores every class evenly.
+    With ``class_weight = "balanced"`` (the text classifier's) every class weighs the same in
+    the fit whatever its count, so an uninformative text scores every class evenly.
     """
     require("sklearn", "sklearn")
     from sklearn.linear_model import LogisticRegression
@@ -221,7 +221,7 @@ def fit_text_head(vectors: np.ndarray, labels: Sequence[str], classes: Sequence[
     # gets even probabilities, not the training set's class frequencies, which the acoustic
     # model already carries; fusing them in again would tilt every answer towards the
     # frequent classes.
-    clf = LogisticRegression(C=C, max_iter=3000, random_state=seed, class_weight="balanced")
+    clf = LogisticRegression(C=C, max_iter=3000, random_state=seed, class_weight=class_weight)
     clf.fit((x - mean) / scale, [str(y) for y in labels])
     coef = np.zeros((x.shape[1], len(classes)))
     intercept = np.full(len(classes), -30.0)
@@ -317,7 +317,7 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
     Raises:
         EmovoxError: Fewer than 2 emotions among the transcribed training recordings.
     """
-    from .experiment import predict_utterances
+    from .experiment import assess_utterances, predict_utterances
 
     section = config.text
     train = [u for u in train if u.label in model.labels]
@@ -344,6 +344,20 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
     record: dict[str, Any] = {"fusion": section.fusion, "source": section.source,
                               "embedder": "all-MiniLM-L6-v2", "n_train": len(train),
                               "n_text": int(has.sum()), "head": head.to_dict()}
+    if section.fusion == "embedding":
+        rows = [i for i in range(len(train)) if has[i]]
+        acoustic = assess_utterances(model, bank, [train[i] for i in rows],
+                                     vectors=True).embeddings
+        if acoustic is None:
+            raise EmovoxError("this model gives no acoustic vector for a joint text head")
+        joint = fit_text_head(np.hstack([acoustic, embed([texts[i] for i in rows])]),
+                              [str(train[i].label) for i in rows], classes, section.C,
+                              config.optim.seed, config.classic.class_weight)
+        record.update(joint=joint.to_dict(), joint_dims=[int(acoustic.shape[1]),
+                                                         int(joint.mean.size - acoustic.shape[1])])
+        if progress:
+            _log(f"text fusion: a joint head on the acoustic vector ({acoustic.shape[1]}) and "
+                 f"the sentence embedding ({joint.mean.size - acoustic.shape[1]})")
     rules = RULES if section.rule == "auto" else (section.rule,)
     if section.weight is not None:
         record.update(weight=float(section.weight), rule=rules[0] if len(rules) == 1 else "mean",
@@ -410,34 +424,56 @@ def _on_classes(model: Bundle, probs: np.ndarray, classes: Sequence[str]) -> np.
     return out
 
 
-def text_probabilities(model: Bundle, texts: Sequence[str], encoder: Encoder | None = None
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """The trained text classifier's probabilities ``[N, C]`` and which rows have text."""
-    head = TextHead.from_dict(model.info["text"]["head"])
+@dataclass(frozen=True)
+class FusedAnswer:
+    """A text-fusion model's answer for ``N`` recordings.
+
+    Attributes:
+        fused: ``[N, C]``, the model's answer: the joint head's where it has one and the
+            recording has text, else the late fusion's (audio alone without text).
+        late: ``[N, C]``, the late fusion by the learned rule and weight.
+        text: ``[N, C]``, the text classifier's probabilities (zeros without text).
+        has_text: ``[N]``, which recordings have a transcript.
+    """
+
+    fused: np.ndarray
+    late: np.ndarray
+    text: np.ndarray
+    has_text: np.ndarray
+
+
+def fused_answer(model: Bundle, audio: np.ndarray, texts: Sequence[str],
+                 acoustic: np.ndarray | None = None, encoder: Encoder | None = None
+                 ) -> FusedAnswer:
+    """Fuse a text-fusion model's audio probabilities with the transcripts.
+
+    Args:
+        model: A model trained with ``text.fusion`` (``info["text"]``).
+        audio: Its audio probabilities ``[N, C]``.
+        texts: Each recording's transcript (``""``: none).
+        acoustic: The acoustic vectors ``[N, D]`` (:meth:`Bundle.classify` with
+            ``vectors=True``) for a joint head; ``None``: late fusion only.
+        encoder: The sentence encoder (``None``: all-MiniLM-L6-v2).
+    """
+    record = model.info["text"]
+    head = TextHead.from_dict(record["head"])
     has = np.array([bool(t and t.strip()) for t in texts], dtype=bool)
-    probs = np.zeros((len(texts), len(model.labels)))
+    text = np.zeros((len(texts), len(model.labels)))
+    vectors = None
     if has.any():
         if encoder is None:
             from .text import _minilm
 
             encoder = _minilm(model.config.optim.threads)
-        probs[has] = head.predict_proba(encoder([t.strip() for t, h in zip(texts, has,
-                                                                           strict=True) if h]))
-    return probs, has
-
-
-def fused_probabilities(model: Bundle, audio: np.ndarray, texts: Sequence[str],
-                        encoder: Encoder | None = None) -> np.ndarray:
-    """A text-fusion model's answer: its audio probabilities fused with its text classifier."""
-    text, has = text_probabilities(model, texts, encoder)
-    return model_fuse(model, audio, text, has)
-
-
-def model_fuse(model: Bundle, audio: np.ndarray, text: np.ndarray, has: np.ndarray
-               ) -> np.ndarray:
-    """:func:`fuse_matrix` with a text-fusion model's learned rule and weight."""
-    record = model.info["text"]
-    return fuse_matrix(audio, text, has, float(record["weight"]), record.get("rule", "mean"))
+        vectors = np.asarray(encoder([t.strip() for t, h in zip(texts, has, strict=True) if h]))
+        text[has] = head.predict_proba(vectors)
+    late = fuse_matrix(audio, text, has, float(record["weight"]), record.get("rule", "mean"))
+    fused = late
+    if record.get("joint") and acoustic is not None and vectors is not None:
+        joint = TextHead.from_dict(record["joint"])
+        fused = late.copy()
+        fused[has] = joint.predict_proba(np.hstack([np.asarray(acoustic)[has], vectors]))
+    return FusedAnswer(fused, late, text, has)
 
 
 def _log(message: str) -> None:

@@ -553,6 +553,9 @@ class Recognizer:
             raise ConfigError("runtime 'onnx' needs a model with an encoder graph (a .npz "
                               "model from `emovox export --npz`)")
         self.model = model
+        # a joint audio + text head reads each recording's acoustic vector (emovox.fusion)
+        self.fusion_vectors = bool(((getattr(model, "info", None) or {}).get("text") or {})
+                                   .get("joint"))
         self.labels: tuple[str, ...] = tuple(model.labels)
         self.frontend = build_frontend(model.frontend_config, encoder=encoder, threads=threads)
         self.runtime = "onnx" if encoder is not None else "torch"
@@ -986,6 +989,9 @@ class Recognizer:
         Probabilities, embeddings and, for a model with a VAD head, valence / arousal /
         dominance.
         """
+        if self.fusion_vectors:
+            return self.model.classify(features, stats, batch_size=self.batch_size,
+                                       rounded=True, vectors=True)
         return self.model.classify(features, stats, batch_size=self.batch_size, rounded=True)
 
     def windows(self, recording: Recording) -> Windows:
@@ -1190,7 +1196,13 @@ class Recognizer:
                               duration=rec.seconds, path=rec.name, speech=False,
                               note=_silence_note(overall.peak_db))
         probs = overall.probabilities
-        emb = overall.embedding if opts.embeddings else None
+        # a classic model's vector is there for the joint text head only, not an embedding
+        classic = getattr(getattr(self.model, "config", None), "method", "neural") != "neural"
+        emb = overall.embedding if opts.embeddings and not (classic and self.fusion_vectors) \
+            else None
+        vector = None
+        if self.fusion_vectors and overall.embedding is not None:
+            vector = tuple(float(v) for v in overall.embedding)
         if not self.labels:  # a model of valence/arousal/dominance alone: no emotion label
             return Prediction(label=None, probabilities={}, timeline=overall.timeline,
                               embedding=None if emb is None else tuple(float(v) for v in emb),
@@ -1210,6 +1222,7 @@ class Recognizer:
             duration=rec.seconds,
             path=rec.name,
             speech=True,
+            fusion_vector=vector,
             dimensions=_dimensions(overall.dimensions),
         )
 

@@ -306,6 +306,7 @@ class TextAnalyzer:
         self.labels = tuple(labels)
         self.text_weight = float(text_weight)
         self.rule = rule
+        self.joint: Any = None  # a text-fusion model's joint head (emovox.fusion.TextHead)
         self.transcriber = transcriber or Transcriber(threads=threads, cache_dir=cache_dir)
         self.scorer = scorer if scorer is not None or not self.labels else TextScorer(
             self.labels, threads=threads)
@@ -318,10 +319,12 @@ class TextAnalyzer:
         """The analyzer a model asks for: its trained text classifier and learned weight.
 
         A model trained with ``text.fusion`` (:mod:`emovox.fusion`; ``info["text"]``) scores
-        text with its own classifier and fuses with the weight it learned on its training
-        speakers; any other model gets the zero-shot prototype score and :data:`TEXT_WEIGHT`.
-        ``text_weight`` overrides the weight either way; ``encoder`` replaces the MiniLM
-        sentence encoder of a trained classifier (tests).
+        text with its own classifier and fuses by the rule and weight it learned on its
+        training speakers, or, trained with ``text.fusion = "embedding"``, answers for a whole
+        recording by its joint head (the prediction's ``fusion_vector``); any other model gets
+        the zero-shot prototype score and :data:`TEXT_WEIGHT`. ``text_weight`` overrides the
+        weight either way (and means late fusion); ``encoder`` replaces the MiniLM sentence
+        encoder of a trained classifier (tests).
         """
         trained = (getattr(model, "info", None) or {}).get("text")
         labels = list(getattr(model, "labels", ()))
@@ -332,9 +335,12 @@ class TextAnalyzer:
 
         scorer = TextHead.from_dict(trained["head"]).scorer(encoder, threads)
         weight = float(trained["weight"]) if text_weight is None else text_weight
-        return cls(labels, text_weight=weight, threads=threads, cache_dir=cache_dir,
-                   transcriber=transcriber, scorer=scorer,  # type: ignore[arg-type]
-                   rule=str(trained.get("rule", "mean")))
+        analyzer = cls(labels, text_weight=weight, threads=threads, cache_dir=cache_dir,
+                       transcriber=transcriber, scorer=scorer,  # type: ignore[arg-type]
+                       rule=str(trained.get("rule", "mean")))
+        if trained.get("joint") and text_weight is None:  # a given weight asks for late fusion
+            analyzer.joint = TextHead.from_dict(trained["joint"])
+        return analyzer
 
     def add_text(self, prediction: Prediction) -> Prediction:
         """The prediction with its text fields set (a failed one is returned unchanged)."""
@@ -393,6 +399,12 @@ class TextAnalyzer:
         text = scored[0]
         assert text is not None
         fused = fuse(prediction.probabilities, text, self.text_weight, self.rule)
+        if self.joint is not None and prediction.fusion_vector is not None:
+            # the joint head answers for the whole recording (windows keep the late fusion)
+            sentence = np.asarray(self.scorer.encoder([transcript.text.strip()]))
+            row = self.joint.predict_proba(np.hstack([np.asarray(
+                [prediction.fusion_vector]), sentence]))[0]
+            fused = {name: float(p) for name, p in zip(self.labels, row, strict=True)}
         timeline = prediction.timeline
         if timeline is not None:
             timeline = tuple(self._segment(s, transcript, scores)

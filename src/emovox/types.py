@@ -203,12 +203,17 @@ class Prediction:
             when there is no text to score.
         fused_label: The most probable emotion of ``fused_probabilities`` (``"silence"``
             without speech); ``None`` when text was not analysed.
-        fused_probabilities: Late fusion: ``(1 - text_weight) * probabilities + text_weight *
-            text_probabilities``; the audio probabilities alone when there is no text score.
+        fused_probabilities: The audio and text result fused: ``(1 - text_weight) *
+            probabilities + text_weight * text_probabilities`` by default (a model trained with
+            ``text.fusion`` fuses by its own rule, or by its joint head); the audio
+            probabilities alone when there is no text score.
         text_weight: The text weight of the fusion; ``None`` when text was not analysed (the
             marker that the text fields are present).
         text_note: Why the fused result is audio alone (no speech, ASR failed, empty
             transcript), else ``None``.
+        fusion_vector: The acoustic vector the joint audio + text head of a model trained with
+            ``text.fusion = "embedding"`` reads (:mod:`emovox.fusion`); ``None`` for other
+            models. Never written out (not in :meth:`to_dict`).
     """
 
     label: str | None
@@ -231,6 +236,7 @@ class Prediction:
     fused_probabilities: Mapping[str, float] = field(default_factory=dict)
     text_weight: float | None = None
     text_note: str | None = None
+    fusion_vector: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("probabilities", "dimensions", "text_probabilities", "fused_probabilities"):
