@@ -337,3 +337,72 @@ def test_a_joint_head_reads_the_acoustic_vector_and_the_sentence(lexical_corpus,
     late = TextAnalyzer.for_model(model, text_weight=0.5, transcriber=Given(),
                                   encoder=toy_encoder)
     assert late.joint is None  # a given weight means late fusion
+
+
+def test_word_level_pools_the_frames_each_word_spans():
+    from emovox.fusion import word_level
+    from emovox.types import Word
+
+    frames = np.arange(10, dtype=float)[:, None] * np.ones((1, 2))  # frame j holds j
+    words = [Word("glad", 0.0, 0.04, 1.0), Word("gloom", 0.1, 0.16, 1.0), Word("", 0.1, 0.2, 1.0)]
+    v = word_level(frames, 0.02, words, toy_encoder)
+    # "glad": frames 0-1 (mean 0.5); "gloom": frames 5-7 (mean 6); each word counts once
+    np.testing.assert_allclose(v[:2], [(0.5 + 6.0) / 2] * 2)
+    np.testing.assert_allclose(v[2:], toy_encoder(["glad", "gloom"]).mean(axis=0))
+    assert word_level(frames, 0.02, [], toy_encoder) is None
+    layers = np.stack([np.zeros((10, 2)), frames])  # [L, T, D]: the last layer is read
+    np.testing.assert_allclose(word_level(layers, 0.02, words, toy_encoder), v)
+
+
+def test_word_level_joint_head_from_asr_words(lexical_corpus, tmp_path, monkeypatch):
+    from emovox.asr import Transcript
+    from emovox.types import Word
+
+    said = {u.path: u.extra["transcript"] for u in lexical_corpus}
+
+    class FakeASR:
+        """Each file's sentence, its words spread evenly over the first 0.6 s."""
+
+        def __init__(self, **options):
+            self.calls = 0
+
+        def transcribe_file(self, path):
+            self.calls += 1
+            words = said[str(path)].split()
+            step = 0.6 / len(words)
+            return Transcript(" ".join(words), tuple(Word(w, k * step, (k + 1) * step, 1.0)
+                                                    for k, w in enumerate(words)),
+                              "en", "fake", "asr")
+
+    monkeypatch.setattr("emovox.asr.Transcriber", FakeASR)
+    with pytest.raises(ConfigError, match="text.words"):
+        load_recipe("whisper_logreg", ["text.fusion='embedding'", "text.words=true"])
+    train, test = split(lexical_corpus)
+    config = load_recipe("whisper_logreg", ['frontend={name = "logmel", n_mels = 8}',
+                                            "text.fusion='embedding'", "text.source='asr'",
+                                            "text.words=true", "text.folds=2"])
+    model = fit(config, train, [], extra=test, cache_dir=tmp_path, progress=False)
+    record = model.info["text"]
+    assert record["joint_words"] and record["joint_dims"] == [16, len(AXES) + 1,
+                                                             8 + len(AXES) + 1]
+    path = tmp_path / "words.npz"
+    save_checkpoint(model, path)
+    rec = Recognizer.from_checkpoint(path)
+    lexical = [u for u in test if not u.extra["prosodic"]]
+    preds = [rec.predict_file(u.path) for u in lexical]
+    analyzer = TextAnalyzer.for_model(model, transcriber=FakeASR(), encoder=toy_encoder)
+    assert analyzer.word_frontend is not None
+    out = analyzer.add_text_all(preds)
+    truth = [u.label for u in lexical]
+    assert np.mean([p.fused_label == t for p, t in zip(out, truth, strict=True)]) >= \
+        np.mean([p.label == t for p, t in zip(preds, truth, strict=True)]) + 0.3
+
+    class Given(FakeASR):  # a given transcript has no word times: late fusion answers
+        def transcribe_file(self, path):
+            return Transcript(said[str(path)], (), "en", "given", "given")
+
+    given = TextAnalyzer.for_model(model, transcriber=Given(), encoder=toy_encoder)
+    late = TextAnalyzer(model.labels, text_weight=record["weight"], transcriber=Given(),
+                        scorer=given.scorer, rule=record["rule"])
+    assert given.add_text(preds[0]).fused_probabilities == \
+        late.add_text(preds[0]).fused_probabilities

@@ -651,6 +651,10 @@ class TextConfig:
             of the training data (the recipe is refitted once per fold).
         folds: Speaker folds of the training data for the learned weight (>= 2).
         C: Inverse regularisation of the text classifier (a logistic regression).
+        words: With ``fusion = "embedding"`` and ``source = "asr"``: the joint head also reads
+            MATER's word level: the model's frontend frames (unconditioned, last layer)
+            averaged within each recognised word, and each word's sentence-encoder
+            embedding, both averaged over the words (:func:`emovox.fusion.word_level`).
     """
 
     fusion: Literal["none", "late", "embedding"] = "none"
@@ -659,6 +663,7 @@ class TextConfig:
     weight: float | None = None
     folds: int = 4
     C: float = 1.0  # noqa: N815 - scikit-learn's name
+    words: bool = False
 
     def __post_init__(self) -> None:
         if self.fusion not in ("none", "late", "embedding"):
@@ -678,6 +683,9 @@ class TextConfig:
             raise ConfigError(f"text.folds must be an integer >= 2 (got {self.folds!r})")
         if not self.C > 0:
             raise ConfigError(f"text.C must be > 0 (got {self.C!r})")
+        if self.words and (self.fusion != "embedding" or self.source != "asr"):
+            raise ConfigError("text.words needs text.fusion = \"embedding\" and text.source = "
+                              "\"asr\" (word times come from speech recognition)")
 
 
 @dataclass

@@ -185,11 +185,19 @@ def _with_text(model: Bundle, audio: np.ndarray, test: Sequence[Utterance],
     holds the audio-alone, text-alone and (with a joint head) late-fusion scores beside the
     model's.
     """
-    from .fusion import fused_answer, utterance_texts
+    from .fusion import fused_answer, utterance_transcripts, word_matrix
 
-    texts = utterance_texts(test, model.config.text.source, cache_dir=cache_dir,
-                            threads=model.config.optim.threads, progress=progress)
-    answer = fused_answer(model, audio, texts, acoustic)
+    heard = utterance_transcripts(test, model.config.text.source, cache_dir=cache_dir,
+                                  threads=model.config.optim.threads, progress=progress)
+    texts = [text for text, _ in heard]
+    words = has_words = None
+    if acoustic is not None and model.info["text"].get("joint_words"):
+        from .text import _minilm
+
+        words, has_words = word_matrix(test, [w for _, w in heard], model.frontend_config,
+                                       _minilm(model.config.optim.threads),
+                                       cache_dir=cache_dir, progress=progress)
+    answer = fused_answer(model, audio, texts, acoustic, words=words, has_words=has_words)
     keys = ("ua", "wa", "macro_f1", "ece")
     audio_scores = _scores(model, audio, test)
     record: dict[str, Any] = {"fusion": model.info["text"].get("fusion", "late"),

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ConfigError, EmovoxError, MissingExtraError, require
-from .types import Utterance
+from .types import Utterance, Word
 
 if TYPE_CHECKING:
     from .bundle import Bundle
@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from .dataset import FeatureBank
 
 __all__ = ["RULES", "WEIGHT_GRID", "FusedAnswer", "TextHead", "TrainedTextScorer",
-           "attach_text", "combine", "fuse_matrix", "fused_answer", "utterance_texts"]
+           "attach_text", "combine", "fuse_matrix", "fused_answer", "plain_frontend",
+           "utterance_texts", "utterance_transcripts", "word_level", "word_matrix"]
 
 #: The fusion weights tried on the training speakers' out-of-fold probabilities.
 WEIGHT_GRID = tuple(round(0.05 * k, 2) for k in range(21))
@@ -139,14 +140,16 @@ class TrainedTextScorer:
 
 # --- transcripts of training and test utterances ---
 
-def utterance_texts(utterances: Sequence[Utterance], source: str, *,
-                    cache_dir: str | Path | None = None, threads: int | None = None,
-                    progress: bool = False, transcriber: Any = None) -> list[str]:
-    """The transcript of each utterance per ``source`` (``""`` where there is none).
+def utterance_transcripts(utterances: Sequence[Utterance], source: str, *,
+                          cache_dir: str | Path | None = None, threads: int | None = None,
+                          progress: bool = False, transcriber: Any = None
+                          ) -> list[tuple[str, tuple[Word, ...]]]:
+    """Each utterance's transcript per ``source``: ``(text, timed words)``.
 
-    ``"transcript"``: ``extra["transcript"]``; ``"asr"``: speech recognition (whole files
-    through the cache, a stretch of a file without it); ``"auto"``: the stated transcript,
-    else ASR. A recording ASR fails on gets ``""`` (audio alone), never an error.
+    ``"transcript"``: ``extra["transcript"]`` (no word times); ``"asr"``: speech recognition
+    (whole files through the cache, a stretch of a file without it; its words are timed from
+    the stretch's start); ``"auto"``: the stated transcript, else ASR. A recording ASR fails on
+    gets ``("", ())`` (audio alone), never an error.
 
     Raises:
         ConfigError: On an unknown source.
@@ -154,11 +157,12 @@ def utterance_texts(utterances: Sequence[Utterance], source: str, *,
     """
     if source not in ("auto", "transcript", "asr"):
         raise ConfigError(f"text.source must be auto, transcript or asr (got {source!r})")
-    texts = ["" if source == "asr" else str(u.extra.get("transcript") or "").strip()
-             for u in utterances]
-    todo = [i for i, t in enumerate(texts) if not t and source != "transcript"]
+    out: list[tuple[str, tuple[Word, ...]]] = [
+        ("" if source == "asr" else str(u.extra.get("transcript") or "").strip(), ())
+        for u in utterances]
+    todo = [i for i, (t, _) in enumerate(out) if not t and source != "transcript"]
     if not todo:
-        return texts
+        return out
     if transcriber is None:
         from .asr import Transcriber
 
@@ -167,21 +171,89 @@ def utterance_texts(utterances: Sequence[Utterance], source: str, *,
         u = utterances[i]
         try:
             if u.start == 0 and u.duration is None:
-                texts[i] = transcriber.transcribe_file(u.path).text.strip()
+                heard = transcriber.transcribe_file(u.path)
             else:
                 from . import audio
 
                 wave = audio.load(u.path, 16000, max_seconds=None)
                 a = int(round(u.start * 16000))
                 b = len(wave) if u.duration is None else a + int(round(u.duration * 16000))
-                texts[i] = transcriber.transcribe_signal(wave[a:b]).text.strip()
+                heard = transcriber.transcribe_signal(wave[a:b])
+            out[i] = (heard.text.strip(), tuple(getattr(heard, "words", ()) or ()))
         except MissingExtraError:
             raise
         except EmovoxError:
-            texts[i] = ""
+            out[i] = ("", ())
         if progress and (n % 100 == 0 or n == len(todo)):
             print(f"transcripts (ASR): {n}/{len(todo)}", file=sys.stderr, flush=True)
-    return texts
+    return out
+
+
+def utterance_texts(utterances: Sequence[Utterance], source: str, **options: Any) -> list[str]:
+    """The text of :func:`utterance_transcripts` (``""`` where there is none)."""
+    return [text for text, _ in utterance_transcripts(utterances, source, **options)]
+
+
+def word_level(frames: np.ndarray, frame_seconds: float, words: Sequence[Word],
+               encoder: Encoder) -> np.ndarray | None:
+    """MATER-style word-level vector of one recording (``None`` without timed words).
+
+    ``frames``: the frontend's frames of the unconditioned recording (``[T, D]``, or
+    ``[L, T, D]``: the last layer is used), frame ``j`` starting at ``j * frame_seconds``.
+    Per word, the mean of the frames it spans (at least the one at its midpoint) and its
+    sentence-encoder embedding; the recording's vector is both averaged over its words (each
+    word counts once, however long), side by side ``[D + E]``.
+    """
+    timed = [w for w in words if w.text.strip() and w.end >= w.start]
+    if not timed or frame_seconds <= 0:
+        return None
+    x = np.asarray(frames, dtype=np.float64)
+    x = x[-1] if x.ndim == 3 else x
+    n = x.shape[0]
+    pooled = []
+    for w in timed:
+        a = min(n - 1, max(0, int(np.floor(w.start / frame_seconds))))
+        b = min(n, max(a + 1, int(np.ceil(w.end / frame_seconds))))
+        pooled.append(x[a:b].mean(axis=0))
+    text = np.asarray(encoder([w.text.strip() for w in timed]), dtype=np.float64)
+    return np.concatenate([np.mean(pooled, axis=0), text.mean(axis=0)])
+
+
+def plain_frontend(frontend_config: Mapping[str, Any]) -> Any:
+    """The model's frontend without conditioning (no trim, level or gate).
+
+    Its frames lie in the recording's own time, as :func:`word_level` needs.
+    """
+    from .features import CONDITIONING_OPTIONS, build_frontend
+
+    return build_frontend({k: v for k, v in frontend_config.items()
+                           if k not in CONDITIONING_OPTIONS})
+
+
+def word_matrix(utterances: Sequence[Utterance], words: Sequence[Sequence[Word]],
+                frontend_config: Mapping[str, Any], encoder: Encoder, *,
+                cache_dir: str | Path | None = None, progress: bool = False
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`word_level` of each utterance (zeros where ``None``) and which have one."""
+    from .dataset import FeatureBank
+
+    frontend = plain_frontend(frontend_config)
+    keep = [i for i, w in enumerate(words) if w]
+    vectors: dict[int, np.ndarray] = {}
+    if keep:
+        bank = FeatureBank(frontend, [utterances[i] for i in keep],
+                           Path(cache_dir) if cache_dir else None, "float16", progress)
+        for i in keep:
+            v = word_level(bank.get(utterances[i]), float(frontend.frame_seconds), words[i],
+                           encoder)
+            if v is not None:
+                vectors[i] = v
+    width = len(next(iter(vectors.values()))) if vectors else 0
+    out = np.zeros((len(utterances), width))
+    for i, v in vectors.items():
+        out[i] = v
+    has = np.array([i in vectors for i in range(len(utterances))], dtype=bool)
+    return out, has
 
 
 class _Embeddings:
@@ -321,8 +393,9 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
 
     section = config.text
     train = [u for u in train if u.label in model.labels]
-    texts = utterance_texts(train, section.source, cache_dir=cache_dir,
-                            threads=config.optim.threads, progress=progress)
+    heard = utterance_transcripts(train, section.source, cache_dir=cache_dir,
+                                  threads=config.optim.threads, progress=progress)
+    texts = [text for text, _ in heard]
     has = np.array([bool(t) for t in texts])
     if progress:
         _log(f"text: {int(has.sum())} of {len(train)} training recordings have a transcript "
@@ -345,19 +418,31 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
                               "embedder": "all-MiniLM-L6-v2", "n_train": len(train),
                               "n_text": int(has.sum()), "head": head.to_dict()}
     if section.fusion == "embedding":
+        parts = []
         rows = [i for i in range(len(train)) if has[i]]
+        if section.words:  # MATER's word level: only recordings with timed words
+            words, has_words = word_matrix(train, [w for _, w in heard], model.frontend_config,
+                                           embed, cache_dir=cache_dir, progress=progress)
+            rows = [i for i in rows if has_words[i]]
+        if len(rows) < 2:
+            raise EmovoxError("the joint text head needs training recordings with a "
+                              "transcript" + (" and timed words" if section.words else ""))
         acoustic = assess_utterances(model, bank, [train[i] for i in rows],
                                      vectors=True).embeddings
         if acoustic is None:
             raise EmovoxError("this model gives no acoustic vector for a joint text head")
-        joint = fit_text_head(np.hstack([acoustic, embed([texts[i] for i in rows])]),
-                              [str(train[i].label) for i in rows], classes, section.C,
-                              config.optim.seed, config.classic.class_weight)
-        record.update(joint=joint.to_dict(), joint_dims=[int(acoustic.shape[1]),
-                                                         int(joint.mean.size - acoustic.shape[1])])
+        parts = [acoustic, embed([texts[i] for i in rows])]
+        if section.words:
+            parts.append(words[rows])
+        joint = fit_text_head(np.hstack(parts), [str(train[i].label) for i in rows], classes,
+                              section.C, config.optim.seed, config.classic.class_weight)
+        record.update(joint=joint.to_dict(), joint_dims=[int(p.shape[1]) for p in parts],
+                      joint_words=bool(section.words), n_joint=len(rows))
         if progress:
-            _log(f"text fusion: a joint head on the acoustic vector ({acoustic.shape[1]}) and "
-                 f"the sentence embedding ({joint.mean.size - acoustic.shape[1]})")
+            _log(f"text fusion: a joint head on the acoustic vector ({parts[0].shape[1]}), the "
+                 f"sentence embedding ({parts[1].shape[1]})"
+                 + (f" and the word-level vector ({parts[2].shape[1]})" if section.words
+                    else "") + f", {len(rows)} recordings")
     rules = RULES if section.rule == "auto" else (section.rule,)
     if section.weight is not None:
         record.update(weight=float(section.weight), rule=rules[0] if len(rules) == 1 else "mean",
@@ -443,7 +528,8 @@ class FusedAnswer:
 
 
 def fused_answer(model: Bundle, audio: np.ndarray, texts: Sequence[str],
-                 acoustic: np.ndarray | None = None, encoder: Encoder | None = None
+                 acoustic: np.ndarray | None = None, encoder: Encoder | None = None,
+                 words: np.ndarray | None = None, has_words: np.ndarray | None = None
                  ) -> FusedAnswer:
     """Fuse a text-fusion model's audio probabilities with the transcripts.
 
@@ -454,6 +540,8 @@ def fused_answer(model: Bundle, audio: np.ndarray, texts: Sequence[str],
         acoustic: The acoustic vectors ``[N, D]`` (:meth:`Bundle.classify` with
             ``vectors=True``) for a joint head; ``None``: late fusion only.
         encoder: The sentence encoder (``None``: all-MiniLM-L6-v2).
+        words: A word-level joint head's input (:func:`word_matrix`).
+        has_words: Which rows of ``words`` hold one; rows without keep the late fusion.
     """
     record = model.info["text"]
     head = TextHead.from_dict(record["head"])
@@ -471,8 +559,17 @@ def fused_answer(model: Bundle, audio: np.ndarray, texts: Sequence[str],
     fused = late
     if record.get("joint") and acoustic is not None and vectors is not None:
         joint = TextHead.from_dict(record["joint"])
+        parts = [np.asarray(acoustic)[has], vectors]
+        rows = np.flatnonzero(has)
+        if record.get("joint_words"):
+            if words is None or has_words is None:
+                return FusedAnswer(late, late, text, has)
+            parts.append(np.asarray(words)[has])
+            ok = np.asarray(has_words)[has]
+            parts, rows = [p[ok] for p in parts], rows[ok]
         fused = late.copy()
-        fused[has] = joint.predict_proba(np.hstack([np.asarray(acoustic)[has], vectors]))
+        if len(rows):
+            fused[rows] = joint.predict_proba(np.hstack(parts))
     return FusedAnswer(fused, late, text, has)
 
 

@@ -307,6 +307,7 @@ class TextAnalyzer:
         self.text_weight = float(text_weight)
         self.rule = rule
         self.joint: Any = None  # a text-fusion model's joint head (emovox.fusion.TextHead)
+        self.word_frontend: Any = None  # its word level's frontend (unconditioned)
         self.transcriber = transcriber or Transcriber(threads=threads, cache_dir=cache_dir)
         self.scorer = scorer if scorer is not None or not self.labels else TextScorer(
             self.labels, threads=threads)
@@ -340,6 +341,10 @@ class TextAnalyzer:
                        rule=str(trained.get("rule", "mean")))
         if trained.get("joint") and text_weight is None:  # a given weight asks for late fusion
             analyzer.joint = TextHead.from_dict(trained["joint"])
+            if trained.get("joint_words"):
+                from .fusion import plain_frontend
+
+                analyzer.word_frontend = plain_frontend(model.frontend_config)
         return analyzer
 
     def add_text(self, prediction: Prediction) -> Prediction:
@@ -399,12 +404,9 @@ class TextAnalyzer:
         text = scored[0]
         assert text is not None
         fused = fuse(prediction.probabilities, text, self.text_weight, self.rule)
-        if self.joint is not None and prediction.fusion_vector is not None:
-            # the joint head answers for the whole recording (windows keep the late fusion)
-            sentence = np.asarray(self.scorer.encoder([transcript.text.strip()]))
-            row = self.joint.predict_proba(np.hstack([np.asarray(
-                [prediction.fusion_vector]), sentence]))[0]
-            fused = {name: float(p) for name, p in zip(self.labels, row, strict=True)}
+        joint = self._joint(prediction, transcript)
+        if joint is not None:  # the joint head answers for the whole recording
+            fused = joint
         timeline = prediction.timeline
         if timeline is not None:
             timeline = tuple(self._segment(s, transcript, scores)
@@ -413,6 +415,33 @@ class TextAnalyzer:
                        words=transcript.words, transcript_source=transcript.source,
                        text_probabilities=text, fused_label=_best(fused),
                        fused_probabilities=fused, text_weight=self.text_weight, text_note=None)
+
+    def _joint(self, prediction: Prediction, transcript: Transcript) -> dict[str, float] | None:
+        """The joint head's answer for a recording (``None``: late fusion answers).
+
+        Without the acoustic vector, or for a word-level head without timed words (a given
+        transcript), the late fusion stands.
+        """
+        if self.joint is None or prediction.fusion_vector is None:
+            return None
+        encoder = self.scorer.encoder  # type: ignore[union-attr]
+        parts = [np.asarray([prediction.fusion_vector]),
+                 np.asarray(encoder([transcript.text.strip()]))]
+        if self.word_frontend is not None:
+            from . import audio
+            from .fusion import word_level
+
+            if not transcript.words or prediction.path is None:
+                return None
+            wave = audio.load(prediction.path, int(self.word_frontend.sample_rate),
+                              max_seconds=None)
+            words = word_level(self.word_frontend(wave), float(self.word_frontend.frame_seconds),
+                               transcript.words, encoder)
+            if words is None:
+                return None
+            parts.append(words[None, :])
+        row = self.joint.predict_proba(np.hstack(parts))[0]
+        return {name: float(p) for name, p in zip(self.labels, row, strict=True)}
 
     def _segment(self, segment: Segment, transcript: Transcript | None,
                  scores: Mapping[str, float] | None) -> Segment:

@@ -175,7 +175,8 @@ def _attach_text(config: TrainConfig, model: Bundle, pool: Sequence[Utterance],
     from .fusion import attach_text
 
     audio_only = dataclasses.replace(config, text=dataclasses.replace(config.text,
-                                                                      fusion="none"))
+                                                                      fusion="none",
+                                                                      words=False))
 
     def refit(subset: Sequence[Utterance]) -> Bundle:
         return fit(audio_only, subset, [], labels=classes, frontend=frontend, bank=bank,
