@@ -349,7 +349,9 @@ def render() -> str:
         gains = [d["all"]["fused_ua"] - d["all"]["audio_ua"] for d in docs]
         revisions = sorted({d["git_revision"][:10] for d in docs})
         rules = sorted({f"{d['rule']} {d['weight']:.2f}" for d in docs})
-        model = "joint head" if joint else "late fusion"
+        words = any("text.words=true" in (d.get("sets") or []) for d in docs)
+        model = ("joint head with the word level" if words else "joint head") if joint \
+            else "late fusion"
         late = (f"; late fusion alone (learned rule and weight: {', '.join(rules)}) "
                 f"{mean['all']['late_ua']:.1f}" if joint else
                 f" (learned rule and weight: {', '.join(rules)})")
@@ -378,6 +380,7 @@ def render() -> str:
         audio = float(np.mean([f["text"]["audio"]["ua"] for f in folds]))
         fused = float(np.mean([f["ua"] for f in folds]))
         joint = all(f["text"].get("late") for f in folds)
+        words = "text.words=true" in str(doc.get("command") or "")
         late = (f"; late fusion alone {np.mean([f['text']['late']['ua'] for f in folds]):.1f}"
                 if joint else "")
         rules = sorted({f"{f['text'].get('rule', 'mean')} {f['text']['weight']:.2f}"
@@ -387,7 +390,8 @@ def render() -> str:
             f"{doc['recipe']} with `text.fusion={'embedding' if joint else 'late'}`, "
             f"transcripts {'as stated' if source == 'transcript' else 'by ASR'}; "
             f"{len(folds)} of {doc['n_folds']} folds): UA audio alone {audio:.1f}, "
-            f"{'joint head' if joint else 'fused'} **{fused:.1f}** ({fused - audio:+.1f}){late}"
+            f"{'joint head' if joint else 'fused'}{' with the word level' if words else ''} "
+            f"**{fused:.1f}** ({fused - audio:+.1f}){late}"
             f" (learned rules and weights: {', '.join(rules)}). Both sentences are said in "
             f"every emotion, so the words cannot help; the check is that fusion does not hurt.")
     if not parts:
