@@ -426,9 +426,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) /
                         "emovox-text-fusion", help="where the espeak-ng half is made (kept)")
     parser.add_argument("--cache", type=Path, default=None)
-    parser.add_argument("--table", action="store_true", help="only write the README block")
+    parser.add_argument("--table", action="store_true", help="only write the README block "
+                        "(runs never touch the README, so parts can follow each other in one "
+                        "clean checkout)")
     parser.add_argument("--out", type=Path, default=None, help="exploration: results go here "
-                        "instead of the committed folder, and the README is left alone")
+                        "instead of the committed folder")
     args = parser.parse_args()
     todo = [int(k) for k in args.folds_run.split(",")] if args.folds_run else None
     if not args.table:
@@ -452,9 +454,9 @@ def main() -> None:
                       f"{doc['all']['fused_ua']:.2f} (words: audio {doc['words']['audio_ua']:.2f}"
                       f", text {doc['words']['text_ua']}, fused {doc['words']['fused_ua']:.2f}; "
                       f"weight {doc['weight']:.2f})", flush=True)
-    if args.out is None:
+    if args.table:  # only here: a run leaves the checkout clean for the next part
         write_between(README, START, END, render())
-        print(render())
+    print(render())
 
 
 if __name__ == "__main__":
