@@ -17,13 +17,13 @@ from emovox.fusion import (
     RULES,
     TextHead,
     combine,
-    fit_text_head,
     fuse_matrix,
     fused_answer,
     utterance_texts,
 )
 from emovox.inference import Recognizer
 from emovox.text import TextAnalyzer
+from emovox.textfit import fit_text_head
 from emovox.train import fit
 from emovox.types import Prediction, Utterance
 
@@ -42,7 +42,8 @@ def toy_encoder(texts):
 @pytest.fixture(autouse=True)
 def no_minilm(monkeypatch):
     """Every sentence encoder in this file is the toy one (MiniLM is tested in test_text)."""
-    monkeypatch.setattr("emovox.text._minilm", lambda threads=None: toy_encoder)
+    for where in ("emovox.text", "emovox.fusion", "emovox.textfit"):
+        monkeypatch.setattr(f"{where}._minilm", lambda threads=None: toy_encoder)
 
 
 LOGMEL_LOGREG = ['frontend={name = "logmel", n_mels = 32}']

@@ -22,14 +22,14 @@ STAGES = [
     "features", "conditions", "augment",                # frontends; test and training audio
     "models", "losses", "evaluate",                     # networks, objectives, metrics
     "bundle",                                           # what a trained model is
-    "asr", "text",                                      # what is said: transcripts, text scores
-    "dataset", "covada", "train", "experiment",         # training and cross-validation
+    "asr", "fusion", "text",                            # what is said: transcripts, text scores
+    "dataset", "covada", "textfit", "train", "experiment",  # training and cross-validation
     "explain", "report",                                # why a model said what it said
     "inference", "robustness", "fairness", "live", "serve", "export",  # using a model
     "edge",                                             # the edge model: distil, export
     "cli", "__main__", "__init__",                      # shells
 ]
-TRAINING = {"dataset", "train", "experiment", "losses", "augment"}
+TRAINING = {"dataset", "textfit", "train", "experiment", "losses", "augment"}
 
 
 def stage_of(module: str) -> str:

@@ -54,6 +54,10 @@ NOT_RUN = {
     "emovox cv --corpus msp_podcast --root MSP-PODCAST --recipe vad --set "
     "data.targets=distribution --out runs/msp-vad":
         "MSP-Podcast is not here; as for IEMOCAP",
+    "emovox cv --corpus iemocap --root IEMOCAP_full_release --recipe whisper_logreg --set "
+    "text.fusion=embedding --out runs/iemocap-text":
+        "IEMOCAP is not here; its transcripts are tested on synthetic files (test_corpora), "
+        "fusion in cv on a synthetic corpus (test_fusion)",
 }
 
 # Commands on the real corpora: what is appended to keep them short in CI.

@@ -22,13 +22,14 @@ import numpy as np
 
 from . import audio
 from .augment import speed_perturb
-from .bundle import Normalizer
+from .bundle import Bundle, Classified, Normalizer
 from .conditions import training_copy
 from .features import FeatureCache
 from .types import Utterance
 from .voice import VoiceShift, convert, median_f0
 
-__all__ = ["FeatureBank", "Version", "fit_normalizer", "group_of"]
+__all__ = ["FeatureBank", "Version", "assess_utterances", "fit_normalizer", "group_of",
+           "predict_utterances"]
 
 #: A version of an utterance in a :class:`FeatureBank`: a speed factor or a copy's name.
 Version = float | str
@@ -207,3 +208,27 @@ def fit_normalizer(mode: str, bank: FeatureBank, train: Sequence[Utterance],
         for u in list(train) + list(others):
             groups.setdefault(u.speaker, []).append(bank.raw(u))
     return norm.fit(groups)
+
+
+def predict_utterances(model: Bundle, bank: FeatureBank,
+                       utterances: Sequence[Utterance]) -> np.ndarray:
+    """Class probabilities ``[N, C]`` of utterances whose features are in ``bank``.
+
+    Through :meth:`Bundle.classify` (or :meth:`Bundle.classify_waves` for a fine-tuned model),
+    with each utterance's group statistics when the model was trained per speaker.
+    """
+    return assess_utterances(model, bank, utterances).probabilities
+
+
+def assess_utterances(model: Bundle, bank: FeatureBank,
+                      utterances: Sequence[Utterance], *, vectors: bool = False) -> Classified:
+    """Everything the model says about utterances in ``bank`` (probabilities, VAD).
+
+    The same path as :func:`predict_utterances`; ``vectors``: also a classic model's pooled
+    statistics as ``embeddings`` (:meth:`Bundle.classify`).
+    """
+    if model.finetuned:
+        return model.classify_waves([bank.wave(u) for u in utterances])
+    mode = model.normalizer.mode
+    stats = [model.normalizer.stats.get(group_of(u, mode)) for u in utterances]
+    return model.classify([bank.get(u) for u in utterances], stats, vectors=vectors)

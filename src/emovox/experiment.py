@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from .bundle import Bundle, Classified, save_checkpoint
+from .bundle import Bundle, save_checkpoint
 from .config import TrainConfig, frontend_options
-from .dataset import FeatureBank, fit_normalizer, group_of
+from .dataset import FeatureBank, assess_utterances, fit_normalizer, predict_utterances
 from .errors import EmovoxError
 from .evaluate import (
     LDL_MEASURES,
@@ -52,30 +52,6 @@ from .types import Utterance
 
 __all__ = ["assess_utterances", "evaluate_model", "merge_results", "predict_utterances",
            "render_report", "run_cv", "score_line"]
-
-
-def predict_utterances(model: Bundle, bank: FeatureBank,
-                       utterances: Sequence[Utterance]) -> np.ndarray:
-    """Class probabilities ``[N, C]`` of utterances whose features are in ``bank``.
-
-    Through :meth:`Bundle.classify` (or :meth:`Bundle.classify_waves` for a fine-tuned model),
-    with each utterance's group statistics when the model was trained per speaker.
-    """
-    return assess_utterances(model, bank, utterances).probabilities
-
-
-def assess_utterances(model: Bundle, bank: FeatureBank,
-                      utterances: Sequence[Utterance], *, vectors: bool = False) -> Classified:
-    """Everything the model says about utterances in ``bank`` (probabilities, VAD).
-
-    The same path as :func:`predict_utterances`; ``vectors``: also a classic model's pooled
-    statistics as ``embeddings`` (:meth:`Bundle.classify`).
-    """
-    if model.finetuned:
-        return model.classify_waves([bank.wave(u) for u in utterances])
-    mode = model.normalizer.mode
-    stats = [model.normalizer.stats.get(group_of(u, mode)) for u in utterances]
-    return model.classify([bank.get(u) for u in utterances], stats, vectors=vectors)
 
 
 def _dimension_scores(dimensions: np.ndarray | None,
@@ -185,14 +161,15 @@ def _with_text(model: Bundle, audio: np.ndarray, test: Sequence[Utterance],
     holds the audio-alone, text-alone and (with a joint head) late-fusion scores beside the
     model's.
     """
-    from .fusion import fused_answer, utterance_transcripts, word_matrix
+    from .fusion import fused_answer, utterance_transcripts
+    from .textfit import word_matrix
 
     heard = utterance_transcripts(test, model.config.text.source, cache_dir=cache_dir,
                                   threads=model.config.optim.threads, progress=progress)
     texts = [text for text, _ in heard]
     words = has_words = None
     if acoustic is not None and model.info["text"].get("joint_words"):
-        from .text import _minilm
+        from .fusion import _minilm
 
         words, has_words = word_matrix(test, [w for _, w in heard], model.frontend_config,
                                        _minilm(model.config.optim.threads),

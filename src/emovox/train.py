@@ -172,7 +172,7 @@ def _attach_text(config: TrainConfig, model: Bundle, pool: Sequence[Utterance],
                  classes: list[str], frontend: Any, bank: FeatureBank,
                  cache_dir: str | Path | None, progress: bool) -> Bundle:
     """The text classifier and fusion weight (:func:`emovox.fusion.attach_text`)."""
-    from .fusion import attach_text
+    from .textfit import attach_text
 
     audio_only = dataclasses.replace(config, text=dataclasses.replace(config.text,
                                                                       fusion="none",
