@@ -294,6 +294,8 @@ def run_lexical_fold(k: int, utts: list[Utterance], args: argparse.Namespace) ->
            "n_test": len(test), "test_voices": sorted({u.speaker for u in test}),
            "train_seconds": seconds, "weight": float(model.info["text"]["weight"]),
            "rule": model.info["text"]["rule"], "weight_curve": model.info["text"].get("curve"),
+           "joint_check": model.info["text"].get("joint_check"),
+           "joint_used": bool(model.info["text"].get("joint")),
            "n_test_with_text": int(has.sum())}
     for half in ("all", "words", "voice"):
         rows = [i for i, u in enumerate(test) if half == "all" or u.extra["half"] == half]
@@ -362,12 +364,15 @@ def render() -> str:
         words = any("text.words=true" in (d.get("sets") or []) for d in docs)
         model = ("joint head with the word level" if words else "joint head") if joint \
             else "late fusion"
+        used = sum(bool(d.get("joint_used", True)) for d in docs)
+        if joint and used < len(docs):
+            model += f" (used on {used} of {len(docs)} folds by its out-of-fold check, else late)"
         late = (f"; late fusion alone (learned rule and weight: {', '.join(rules)}) "
                 f"{mean['all']['late_ua']:.1f}" if joint else
                 f" (learned rule and weight: {', '.join(rules)})")
         parts.append(
-            f"- **Words or voice** (`benchmarks/text_fusion.py --part lexical`"
-            f"{'' if source == 'transcript' else ' --source asr'}; {docs[0]['recipe']} with "
+            f"- **Words or voice** (`benchmarks/text_fusion.py --part lexical"
+            f"{'' if source == 'transcript' else ' --source asr'}`; {docs[0]['recipe']} with "
             f"`text.fusion={'embedding' if joint else 'late'}`, transcripts "
             f"{'as stated' if source == 'transcript' else 'by ASR'}; {len(docs)} of 4 folds of "
             f"held-out espeak-ng voices, sentences and RAVDESS actors; revision "
@@ -392,18 +397,25 @@ def render() -> str:
         fused = float(np.mean([f["ua"] for f in folds]))
         joint = all(f["text"].get("late") for f in folds)
         words = "text.words=true" in str(doc.get("command") or "")
-        late = (f"; late fusion alone {np.mean([f['text']['late']['ua'] for f in folds]):.1f}"
+        used = sum(bool(f["text"].get("joint_used", True)) for f in folds)
+        late = (f"; late fusion alone {np.mean([f['text']['late']['ua'] for f in folds]):.1f}; "
+                f"the joint head passed its out-of-fold check on {used} of {len(folds)} folds"
                 if joint else "")
         rules = sorted({f"{f['text'].get('rule', 'mean')} {f['text']['weight']:.2f}"
                         for f in folds})
+        diffs = [f["ua"] - f["text"]["audio"]["ua"] for f in folds]
+        revisions = sorted({str(f.get("git_revision"))[:10] for f in folds})
         parts.append(
             f"- **{title.split(' (')[0]}** ({title.split(' (', 1)[1]}, `--part {corpus}"
             f"{'' if source == 'transcript' else ' --source asr'}`; "
             f"{doc['recipe']} with `text.fusion={'embedding' if joint else 'late'}`, "
             f"transcripts {'as stated' if source == 'transcript' else 'by ASR'}; "
-            f"{len(folds)} of {doc['n_folds']} folds): UA audio alone {audio:.1f}, "
-            f"{'joint head' if joint else 'fused'}{' with the word level' if words else ''} "
-            f"**{fused:.1f}** ({fused - audio:+.1f}){late}"
+            f"{len(folds)} of {doc['n_folds']} folds; revision {', '.join(revisions)}): UA "
+            f"audio alone {audio:.1f}, "
+            f"{'joint head or late fusion' if joint else 'fused'}"
+            f"{' with the word level' if words else ''} "
+            f"**{fused:.1f}** ({fused - audio:+.1f}: higher on {sum(d > 0 for d in diffs)}, "
+            f"lower on {sum(d < 0 for d in diffs)} of {len(diffs)} folds){late}"
             f" (learned rules and weights: {', '.join(rules)}). {sentences}, so the words "
             f"cannot help; the check is that fusion does not hurt.")
     if not parts:

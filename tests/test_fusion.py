@@ -291,7 +291,13 @@ def test_benchmark_block_states_both_measurements(load_benchmark, tmp_path, monk
     assert "joint head **55.0** (gain +15.0, lowest fold +10.0)" in text
     assert "late fusion alone (learned rule and weight: product 0.50) 50.0" in text
     assert "2 of 4 folds" in text
-    assert "UA audio alone 70.0, fused **71.5** (+1.5)" in text and "2 of 6 folds" in text
+    assert "UA audio alone 70.0, fused **71.5** (+1.5: higher on 2, lower on 0 of 2 folds)" in text
+    for k in (1, 2):  # a joint run: which folds the joint head answered
+        folds[k - 1]["text"].update(late={"ua": 70.0}, joint_used=k == 1)
+    (tmp_path / "ravdess" / "results.json").write_text(json.dumps(
+        {"recipe": "whisper_logreg", "n_folds": 6, "folds": folds}))
+    assert "passed its out-of-fold check on 1 of 2 folds" in bench.render()
+    assert "2 of 6 folds" in text
     assert "mean 0.05, mean 0.10" in text
 
 
@@ -303,6 +309,8 @@ def test_a_joint_head_reads_the_acoustic_vector_and_the_sentence(lexical_corpus,
     model = fit(config, train, [], extra=test, cache_dir=tmp_path, progress=False)
     record = model.info["text"]
     assert record["joint_dims"][1] == len(AXES) + 1 and "weight" in record  # late one too
+    check = record["joint_check"]  # it earned its place out of fold
+    assert check["used"] and check["log_loss"] < check["late_log_loss"]
     bank = FeatureBank(build_frontend(model.frontend_config), test, tmp_path, "float16", False)
     said = assess_utterances(model, bank, test, vectors=True)
     assert said.embeddings.shape[1] == record["joint_dims"][0]
@@ -407,3 +415,28 @@ def test_word_level_joint_head_from_asr_words(lexical_corpus, tmp_path, monkeypa
                         scorer=given.scorer, rule=record["rule"])
     assert given.add_text(preds[0]).fused_probabilities == \
         late.add_text(preds[0]).fused_probabilities
+
+
+def test_a_joint_head_that_loses_out_of_fold_is_not_used(lexical_corpus, tmp_path, monkeypatch):
+    """The words say nothing here (one sentence for all); a joint head can only overfit."""
+    import emovox.textfit as textfit
+
+    train, test = split([u for u in lexical_corpus if u.extra["prosodic"]])
+    real = textfit._log_loss
+    calls = []
+
+    def joint_loses(probs, truth):  # the joint check is the last log loss computed
+        calls.append(1)
+        return real(probs, truth) + (1.0 if len(calls) > len(RULES) * 21 else 0.0)
+
+    monkeypatch.setattr(textfit, "_log_loss", joint_loses)
+    config = load_recipe("whisper_logreg", [*LOGMEL_LOGREG, "text.fusion='embedding'",
+                                            "text.folds=2"])
+    model = fit(config, train, [], extra=test, cache_dir=tmp_path, progress=False)
+    record = model.info["text"]
+    assert record["joint_check"]["used"] is False and "joint" not in record
+    bank = FeatureBank(build_frontend(model.frontend_config), test, tmp_path, "float16", False)
+    said = assess_utterances(model, bank, test, vectors=True)
+    answer = fused_answer(model, said.probabilities, [u.extra["transcript"] for u in test],
+                          said.embeddings)
+    np.testing.assert_allclose(answer.fused, answer.late)

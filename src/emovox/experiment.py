@@ -182,9 +182,10 @@ def _with_text(model: Bundle, audio: np.ndarray, test: Sequence[Utterance],
                               "rule": model.info["text"].get("rule", "mean"),
                               "n_with_text": int(answer.has_text.sum()),
                               "audio": {k: audio_scores.get(k) for k in keys}}
-    if answer.fused is not answer.late:
+    if record["fusion"] == "embedding":
         late = _scores(model, answer.late, test)
         record["late"] = {k: late.get(k) for k in keys}
+        record["joint_used"] = bool(model.info["text"].get("joint"))
     rows = [i for i in range(len(test)) if answer.has_text[i]]
     if rows:
         alone = _scores(model, answer.text[rows], [test[i] for i in rows])
@@ -202,7 +203,7 @@ def score_line(scores: Mapping[str, Any]) -> str:
         parts.append("CCC " + ", ".join(f"{k} {v:.3f}" for k, v in scores["ccc"].items()))
     text = scores.get("text")
     if text and text.get("audio", {}).get("ua") is not None:
-        how = ("joint head" if text.get("fusion") == "embedding" else
+        how = ("joint head" if text.get("joint_used") else
                f"{text.get('rule', 'mean')} rule, weight {text['weight']:.2f}")
         parts.append(f"(fused with text, {how}; audio alone UA "
                      f"{text['audio']['ua']:.2f})")

@@ -198,32 +198,44 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
     record: dict[str, Any] = {"fusion": section.fusion, "source": section.source,
                               "embedder": "all-MiniLM-L6-v2", "n_train": len(train),
                               "n_text": int(has.sum()), "head": head.to_dict()}
+    joint_rows = [i for i in range(len(train)) if has[i]]
     if section.fusion == "embedding":
-        parts = []
-        rows = [i for i in range(len(train)) if has[i]]
         if section.words:  # MATER's word level: only recordings with timed words
             words, has_words = word_matrix(train, [w for _, w in heard], model.frontend_config,
                                            embed, cache_dir=cache_dir, progress=progress)
-            rows = [i for i in rows if has_words[i]]
-        if len(rows) < 2:
-            raise EmovoxError("the joint text head needs training recordings with a "
-                              "transcript" + (" and timed words" if section.words else ""))
-        acoustic = assess_utterances(model, bank, [train[i] for i in rows],
+            joint_rows = [i for i in joint_rows if has_words[i]]
+    in_joint = set(joint_rows)
+
+    def joint_inputs(acoustic_model: Bundle, idx: Sequence[int]) -> list[np.ndarray]:
+        """The joint head's inputs of rows ``idx``: acoustic vector, sentence (, words)."""
+        acoustic = assess_utterances(acoustic_model, bank, [train[i] for i in idx],
                                      vectors=True).embeddings
         if acoustic is None:
             raise EmovoxError("this model gives no acoustic vector for a joint text head")
-        parts = [acoustic, embed([texts[i] for i in rows])]
+        parts = [acoustic, embed([texts[i] for i in idx])]
         if section.words:
-            parts.append(words[rows])
-        joint = fit_text_head(np.hstack(parts), [str(train[i].label) for i in rows], classes,
-                              section.C, config.optim.seed, config.classic.class_weight)
-        record.update(joint=joint.to_dict(), joint_dims=[int(p.shape[1]) for p in parts],
-                      joint_words=bool(section.words), n_joint=len(rows))
+            parts.append(words[list(idx)])
+        return parts
+
+    def joint_on(acoustic_model: Bundle, idx: Sequence[int]) -> TextHead:
+        keep = [i for i in idx if i in in_joint]
+        return fit_text_head(np.hstack(joint_inputs(acoustic_model, keep)),
+                             [str(train[i].label) for i in keep], classes, section.C,
+                             config.optim.seed, config.classic.class_weight)
+
+    if section.fusion == "embedding":
+        if len(joint_rows) < 2:
+            raise EmovoxError("the joint text head needs training recordings with a "
+                              "transcript" + (" and timed words" if section.words else ""))
+        joint = joint_on(model, joint_rows)
+        dims = [int(p.shape[1]) for p in joint_inputs(model, joint_rows[:1])]
+        record.update(joint=joint.to_dict(), joint_dims=dims, joint_words=bool(section.words),
+                      n_joint=len(joint_rows))
         if progress:
-            _log(f"text fusion: a joint head on the acoustic vector ({parts[0].shape[1]}), the "
-                 f"sentence embedding ({parts[1].shape[1]})"
-                 + (f" and the word-level vector ({parts[2].shape[1]})" if section.words
-                    else "") + f", {len(rows)} recordings")
+            _log(f"text fusion: a joint head on the acoustic vector ({dims[0]}), the sentence "
+                 f"embedding ({dims[1]})" + (f" and the word-level vector ({dims[2]})"
+                                              if section.words else "")
+                 + f", {len(joint_rows)} recordings")
     rules = RULES if section.rule == "auto" else (section.rule,)
     if section.weight is not None:
         record.update(weight=float(section.weight), rule=rules[0] if len(rules) == 1 else "mean",
@@ -237,6 +249,7 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
                               "least 2 speakers (or set text.weight)")
         audio_oof = np.zeros((len(train), len(classes)))
         text_oof = np.zeros((len(train), len(classes)))
+        joint_oof = np.full((len(train), len(classes)), np.nan)
         for n, held in enumerate(folds, 1):
             held_set = set(held)
             rest = [i for i in range(len(train)) if i not in held_set]
@@ -255,6 +268,10 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
             if with_text:
                 text_oof[with_text] = inner_head.predict_proba(embed([texts[i]
                                                                       for i in with_text]))
+            scored = [i for i in held if i in in_joint]
+            if section.fusion == "embedding" and scored:
+                joint_oof[scored] = joint_on(inner, rest).predict_proba(
+                    np.hstack(joint_inputs(inner, scored)))
         from .evaluate import unweighted_accuracy
 
         curves: dict[str, dict[str, dict[str, float]]] = {}
@@ -273,6 +290,22 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
         record.update(weight=best[2], rule=best[3], weight_rule=(
             f"lowest out-of-fold log loss over {len(folds)} training-speaker folds"
             + (f", of the rules {', '.join(rules)}" if len(rules) > 1 else "")), curve=curves)
+        if section.fusion == "embedding":
+            # the joint head answers only if it beats the late fusion out of fold
+            late = fuse_matrix(audio_oof, text_oof, has, best[2], best[3])
+            answer = np.where(np.isnan(joint_oof), late, joint_oof)
+            loss = _log_loss(answer, truth)
+            record["joint_check"] = {
+                "log_loss": round(loss, 4), "late_log_loss": round(best[0], 4),
+                "ua": round(100 * unweighted_accuracy(truth, answer.argmax(axis=1)), 2),
+                "late_ua": round(100 * unweighted_accuracy(truth, late.argmax(axis=1)), 2),
+                "used": bool(loss < best[0])}
+            if not loss < best[0]:
+                record.pop("joint")
+            if progress:
+                _log(f"text fusion: the joint head's out-of-fold log loss {loss:.4f} against "
+                     f"the late fusion's {best[0]:.4f}: "
+                     + ("used" if loss < best[0] else "not used (late fusion answers)"))
     if progress:
         _log(f"text fusion: rule {record['rule']}, weight {record['weight']:.2f} "
              f"({record['weight_rule']})")
