@@ -254,6 +254,63 @@ def linear_head_attribution(model: Any, feats: np.ndarray, target: int) -> np.nd
     return (grad * (x - mean[:, None, :])).sum(axis=(0, 2))
 
 
+#: Steps of the integrated-gradients path for networks (midpoint rule).
+IG_STEPS = 32
+
+
+def network_attribution(model: Any, feats: np.ndarray, target: int,
+                        steps: int = IG_STEPS) -> np.ndarray:
+    """Integrated gradients, per frame, of a frame-level network (the MLL models).
+
+    ``feats``: the frames the network reads (``[T, D]`` or ``[L, T, D]``, as trained), put
+    through the model's standardisation. The explained score is the target's logit minus the
+    mean logit; the baseline is the training data's mean frame everywhere (zeros once
+    standardised with the training statistics, which a recording explained alone is
+    standardised with also when the model can standardise per speaker; for a model without
+    standardisation, the recording's own mean frame).
+    The path integral uses ``steps`` midpoint samples, so the attributions add up to the
+    score's change from the baseline up to that approximation (completeness).
+
+    Returns:
+        ``[T]``: each frame's share of the score.
+
+    Raises:
+        EmovoxError: For a model that standardises by the recording itself (no fixed
+            baseline) or fine-tunes its frontend.
+    """
+    import torch
+
+    from .layers import pad_frames
+
+    norm = model.normalizer
+    if norm.mode == "utterance" or (norm.mode != "none" and "*" not in norm.stats):
+        raise EmovoxError(f"not for models that standardise by {norm.mode!r} (the statistics "
+                          "depend on the recording itself)")
+    if model.finetuned:
+        raise EmovoxError("not for models that fine-tune their frontend")
+    x = np.asarray(norm.apply(np.asarray(feats, dtype=np.float32)), dtype=np.float32)
+    base = np.zeros_like(x) if norm.mode != "none" else \
+        np.broadcast_to(x.mean(axis=-2, keepdims=True), x.shape).astype(np.float32)
+    network = model.network
+    network.eval()
+    device = next(iter(network.parameters())).device
+    alphas = (np.arange(steps) + 0.5) / steps
+    total = torch.zeros(x.shape, dtype=torch.float64)
+    delta = torch.from_numpy(x - base)
+    with torch.enable_grad():
+        for start in range(0, steps, 8):
+            chunk = alphas[start:start + 8]
+            batch, mask = pad_frames([base + a * (x - base) for a in chunk])
+            batch = batch.to(device).requires_grad_(True)
+            logits = network(batch, mask.to(device)).logits.float()
+            score = logits[:, target] - logits.mean(dim=-1)
+            (grad,) = torch.autograd.grad(score.sum(), batch)
+            total += grad.detach().cpu().double().sum(dim=0)
+    attributions = (total / steps) * delta
+    return attributions.sum(dim=tuple(i for i in range(attributions.ndim)
+                                      if i != attributions.ndim - 2)).numpy()
+
+
 def _head_frames(model: Any, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The frames a linear head pools, its baseline frame and the frames' scale.
 
@@ -481,9 +538,8 @@ def _frame_method(recognizer: Any, signal: np.ndarray, target: int, method: str,
     feats = model.as_trained(raw[..., keep, :])
     times = frame_times(raw.shape[-2], len(x), start, recognizer.sample_rate)[keep]
     if method == "gradient":
-        if model.config.method == "neural":
-            raise EmovoxError("not yet for neural models (attention gives their frame weights)")
-        values = linear_head_attribution(model, feats, target)
+        values = (network_attribution(model, feats, target) if model.config.method == "neural"
+                  else linear_head_attribution(model, feats, target))
     else:
         if model.config.method != "neural":
             raise EmovoxError("the model pools without attention weights")
