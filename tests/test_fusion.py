@@ -19,6 +19,7 @@ from emovox.fusion import (
     combine,
     fuse_matrix,
     fused_answer,
+    soften,
     utterance_texts,
 )
 from emovox.inference import Recognizer
@@ -98,6 +99,14 @@ def test_text_head_learns_words_and_never_gives_an_absent_class_probability():
     np.testing.assert_allclose(again.predict_proba(vectors), head.predict_proba(vectors))
     with pytest.raises(EmovoxError, match="at least 2 emotions"):
         fit_text_head(vectors[:2], ["happy", "happy"], ["happy", "sad"])
+
+
+def test_soften_divides_the_logits_by_the_temperature():
+    p = np.array([[0.7, 0.2, 0.1]])
+    np.testing.assert_allclose(soften(p, 1.0), p)
+    logits = np.log(p) / 2.0
+    np.testing.assert_allclose(soften(p, 2.0), np.exp(logits) / np.exp(logits).sum())
+    assert soften(p, 0.1)[0, 0] > 0.99 and soften(p, 100.0).std() < 0.01
 
 
 def test_fusion_rules():
@@ -309,14 +318,18 @@ def test_a_joint_head_reads_the_acoustic_vector_and_the_sentence(lexical_corpus,
     model = fit(config, train, [], extra=test, cache_dir=tmp_path, progress=False)
     record = model.info["text"]
     assert record["joint_dims"][1] == len(AXES) + 1 and "weight" in record  # late one too
-    check = record["joint_check"]  # it earned its place out of fold
+    check = record["joint_check"]  # it earned its place out of fold, calibrated
     assert check["used"] and check["log_loss"] < check["late_log_loss"]
+    assert record["joint"]["temperature"] == check["temperature"] > 0
     bank = FeatureBank(build_frontend(model.frontend_config), test, tmp_path, "float16", False)
     said = assess_utterances(model, bank, test, vectors=True)
     assert said.embeddings.shape[1] == record["joint_dims"][0]
     texts = [u.extra["transcript"] for u in test]
     answer = fused_answer(model, said.probabilities, texts, said.embeddings)
     assert not np.allclose(answer.fused, answer.late)  # the joint head answers
+    raw = TextHead.from_dict(record["joint"]).predict_proba(np.hstack(
+        [said.embeddings, toy_encoder(texts)]))
+    np.testing.assert_allclose(answer.fused, soften(raw, check["temperature"]))
     lexical = [i for i, u in enumerate(test) if not u.extra["prosodic"]]
     lex = [test[i] for i in lexical]
     assert ua(answer.fused[lexical], lex, model.labels) >= \

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from .bundle import Bundle
 
 __all__ = ["EMBEDDER_PACKAGE", "RULES", "FusedAnswer", "TextHead", "TrainedTextScorer",
-           "combine", "embedder_dir", "fuse_matrix", "fused_answer", "plain_frontend",
+           "combine", "embedder_dir", "fuse_matrix", "fused_answer", "plain_frontend", "soften",
            "utterance_texts", "utterance_transcripts", "word_level"]
 
 #: The Python package that carries the all-MiniLM-L6-v2 weights (``<package>/model``).
@@ -291,6 +291,14 @@ def combine(audio: np.ndarray, text: np.ndarray, weight: float, rule: str = "mea
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities at a temperature: ``p ** (1 / T)`` renormalised (logits divided by ``T``)."""
+    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-300, None)) / temperature
+    logp -= logp.max(axis=-1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def fuse_matrix(audio: np.ndarray, text: np.ndarray, has_text: np.ndarray,
                 weight: float, rule: str = "mean") -> np.ndarray:
     """Row-wise fusion (:func:`combine`); rows without text keep the audio probabilities."""
@@ -355,5 +363,6 @@ def fused_answer(model: Bundle, audio: np.ndarray, texts: Sequence[str],
             parts, rows = [p[ok] for p in parts], rows[ok]
         fused = late.copy()
         if len(rows):
-            fused[rows] = joint.predict_proba(np.hstack(parts))
+            fused[rows] = soften(joint.predict_proba(np.hstack(parts)),
+                                 float(record["joint"].get("temperature", 1.0)))
     return FusedAnswer(fused, late, text, has)

@@ -275,6 +275,7 @@ class TextAnalyzer:
         self.rule = rule
         self.joint: Any = None  # a text-fusion model's joint head (emovox.fusion.TextHead)
         self.word_frontend: Any = None  # its word level's frontend (unconditioned)
+        self.joint_temperature = 1.0  # the joint head's calibration
         self.transcriber = transcriber or Transcriber(threads=threads, cache_dir=cache_dir)
         self.scorer = scorer if scorer is not None or not self.labels else TextScorer(
             self.labels, threads=threads)
@@ -308,6 +309,7 @@ class TextAnalyzer:
                        rule=str(trained.get("rule", "mean")))
         if trained.get("joint") and text_weight is None:  # a given weight asks for late fusion
             analyzer.joint = TextHead.from_dict(trained["joint"])
+            analyzer.joint_temperature = float(trained["joint"].get("temperature", 1.0))
             if trained.get("joint_words"):
                 from .fusion import plain_frontend
 
@@ -407,7 +409,9 @@ class TextAnalyzer:
             if words is None:
                 return None
             parts.append(words[None, :])
-        row = self.joint.predict_proba(np.hstack(parts))[0]
+        from .fusion import soften
+
+        row = soften(self.joint.predict_proba(np.hstack(parts)), self.joint_temperature)[0]
         return {name: float(p) for name, p in zip(self.labels, row, strict=True)}
 
     def _segment(self, segment: Segment, transcript: Transcript | None,

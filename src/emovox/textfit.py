@@ -44,6 +44,7 @@ from .fusion import (
     _minilm,
     fuse_matrix,
     plain_frontend,
+    soften,
     utterance_transcripts,
     word_level,
 )
@@ -137,6 +138,22 @@ def word_matrix(utterances: Sequence[Utterance], words: Sequence[Sequence[Word]]
         out[i] = v
     has = np.array([i in vectors for i in range(len(utterances))], dtype=bool)
     return out, has
+
+
+def _temperature(probs: np.ndarray, truth: np.ndarray) -> float:
+    """The temperature of the lowest log loss of :func:`~emovox.fusion.soften` of ``probs``.
+
+    Searched on [0.05, 20] (log scale); 4 decimals.
+    """
+    import math
+
+    from scipy.optimize import minimize_scalar
+
+    def loss(log_t: float) -> float:
+        return _log_loss(soften(probs, math.exp(log_t)), truth)
+
+    best = minimize_scalar(loss, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
+    return round(math.exp(float(best.x)), 4)
 
 
 def _log_loss(probs: np.ndarray, truth: np.ndarray) -> float:
@@ -291,16 +308,24 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
             f"lowest out-of-fold log loss over {len(folds)} training-speaker folds"
             + (f", of the rules {', '.join(rules)}" if len(rules) > 1 else "")), curve=curves)
         if section.fusion == "embedding":
-            # the joint head answers only if it beats the late fusion out of fold
+            # the joint head answers only if, calibrated (a temperature fitted on the same
+            # out-of-fold probabilities), it beats the late fusion out of fold
             late = fuse_matrix(audio_oof, text_oof, has, best[2], best[3])
-            answer = np.where(np.isnan(joint_oof), late, joint_oof)
+            scored = ~np.isnan(joint_oof[:, 0])
+            temperature = _temperature(joint_oof[scored], truth[scored]) if scored.any() else 1.0
+            calibrated = joint_oof.copy()
+            calibrated[scored] = soften(joint_oof[scored], temperature)
+            answer = np.where(scored[:, None], calibrated, late)
             loss = _log_loss(answer, truth)
             record["joint_check"] = {
                 "log_loss": round(loss, 4), "late_log_loss": round(best[0], 4),
+                "temperature": temperature,
                 "ua": round(100 * unweighted_accuracy(truth, answer.argmax(axis=1)), 2),
                 "late_ua": round(100 * unweighted_accuracy(truth, late.argmax(axis=1)), 2),
                 "used": bool(loss < best[0])}
-            if not loss < best[0]:
+            if loss < best[0]:
+                record["joint"] = {**record["joint"], "temperature": temperature}
+            else:
                 record.pop("joint")
             if progress:
                 _log(f"text fusion: the joint head's out-of-fold log loss {loss:.4f} against "
