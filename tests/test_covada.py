@@ -62,7 +62,7 @@ def test_confidence_speed_and_the_most_confident_share():
 @pytest.mark.parametrize("override, message", [
     ("augment.covada_share=0", "covada_share must be in (0, 1]"),
     ("augment.covada_share=1.5", "covada_share must be in (0, 1]"),
-    ("augment.covada_score=loss", "covada_score must be"),
+    ("augment.covada_score=loss", "covada_score must be \"confidence\", \"speed\" or \"random\""),
     ("augment.covada_C=0.0", "covada_C must be > 0"),
     ("augment.covada_copies=0", "covada_copies must be >= 1"),
     ("augment.covada_epochs=0", "covada_epochs must be >= 1"),
@@ -258,3 +258,74 @@ def test_the_covada_recipe_is_the_default_one_with_covada_on():
     assert ours["augment"].pop("covada") is True and default["augment"].pop("covada") is False
     assert ours.pop("name") == "default_covada" and default.pop("name") == "default"
     assert ours == default  # every other value, the CO-VADA settings at their defaults too
+
+
+def test_random_scores_are_the_seeds_and_ids_alone():
+    u = [Utterance(f"c/{i:02d}", "", "c", f"s{i % 4}", "abc"[i % 3]) for i in range(60)]
+    scores = covada.random_scores(18, u)
+    assert scores.shape == (60,) and np.all((scores >= 0) & (scores < 1))
+    np.testing.assert_array_equal(scores, covada.random_scores(18, u))  # deterministic
+    np.testing.assert_array_equal(scores[::-1], covada.random_scores(18, u[::-1]))
+    # a recording draws the same whatever the other recordings (the same in every fold)
+    np.testing.assert_array_equal(scores[:10], covada.random_scores(18, u[:10]))
+    assert not np.allclose(scores, covada.random_scores(19, u))
+    # not the copies' factor stream: the same seed and id give another number
+    assert len(set(np.round(scores, 6))) == 60
+
+
+@pytest.mark.parametrize("per_class", [True, False])
+def test_random_selection_takes_the_share_deterministically_and_depends_on_the_seed(per_class):
+    # 3 classes of 20, 15 and 10 recordings
+    u = [Utterance(f"c/{i:02d}", "", "c", f"s{i % 5}", "a" if i < 20 else "b" if i < 35 else "c")
+         for i in range(45)]
+    chosen = {}
+    for seed in (18, 19):
+        picks = [covada.select(u, covada.random_scores(seed, u), 0.3, per_class)
+                 for _ in range(2)]
+        assert picks[0] == picks[1]
+        chosen[seed] = picks[0]
+    counts = Counter(u[i].label for i in chosen[18])
+    if per_class:
+        assert counts == {"a": 6, "b": 5, "c": 3}  # 0.3 x 20, 15, 10 rounded half up
+    else:
+        assert sum(counts.values()) == 14  # 0.3 x 45 = 13.5, half up
+    assert chosen[18] != chosen[19]
+    assert covada.select(u, covada.random_scores(18, u), 1.0, per_class) == list(range(45))
+
+
+def test_plan_with_the_random_score_ignores_the_early_models_confidence(utts, bank):
+    train = [u for u in utts if u.speaker != utts[-1].speaker]  # 15 happy, 15 sad
+    conf = {u.id: 0.5 + 0.01 * i for i, u in enumerate(train)}
+    config = load_recipe("whisper_logreg", [*LOGREG, *ON, "augment.covada_score=random"])
+    assert config.augment.covada_score == "random"
+    want = covada.select(train, covada.random_scores(18, train), 0.3)
+    picked = [train[i] for i in want]
+    f0 = covada.speaker_f0(bank, train)
+    bank.add_voice_copies(picked, [covada.copy_shifts(18, u.id, 1, f0[u.speaker])
+                                   for u in picked])
+    early = StandIn(bank, train, conf, set())
+    record = covada.plan(config, train, bank, early, ["happy", "sad"]).record
+    assert record["score"] == "random"
+    assert record["selected"] == sorted(u.id for u in picked)
+    assert record["selected_per_class"] == {"happy": 5, "sad": 5}
+    assert record["n_copies"] == 10 and record["n_dropped"] == 0  # the same check ran
+    # not what the early model's confidence would take (the 5 most confident of each class)
+    by_conf = covada.select(train, [conf[u.id] for u in train], 0.3)
+    assert by_conf != want
+
+
+def test_fit_with_the_random_score_converts_the_seeded_draw(utts):
+    train = [u for u in utts if u.speaker != utts[-1].speaker]
+    picks = {}
+    for seed in (18, 5):
+        model = fit(load_recipe("whisper_logreg", [*LOGREG, *ON, "augment.covada_score=random",
+                                                   f"augment.covada_seed={seed}"]),
+                    train, [], progress=False)
+        record = model.info["covada"]
+        want = covada.select(train, covada.random_scores(seed, train), 0.3)
+        assert record["score"] == "random" and record["n_selected"] == 10
+        assert record["selected"] == sorted(train[i].id for i in want)
+        assert record["selected_per_class"] == {"happy": 5, "sad": 5}
+        assert record["early_accuracy"] is not None  # the check's early model was fitted
+        picks[seed] = record["selected"]
+    assert picks[18] != picks[5]

@@ -434,7 +434,11 @@ class AugmentConfig:
         covada_score: What ranks the recordings: ``"confidence"``, the early model's
             probability of the recording's own label; ``"speed"`` (``method = "neural"``
             only), that probability averaged over the early model's epochs (learned early and
-            stayed learned).
+            stayed learned); ``"random"``, the control: a draw from ``covada_seed`` and the
+            recording's id alone (:func:`emovox.covada.random_scores`; a recording draws the
+            same in every fold), so the same share (per class with ``covada_per_class``) is
+            picked at random. The early model is still fitted: the check and the record use
+            it, never the selection.
         covada_C: The classic trainers' early model: a logistic regression on the clean
             recordings' pooled statistics with this inverse regularisation (strong: 1e-4, a
             choice made so that on EmoDB's training speakers it is still learning, about 90 %
@@ -466,7 +470,7 @@ class AugmentConfig:
     covada: bool = False
     covada_share: float = 0.3
     covada_per_class: bool = True
-    covada_score: Literal["confidence", "speed"] = "confidence"
+    covada_score: Literal["confidence", "speed", "random"] = "confidence"
     covada_C: float = 1e-4  # noqa: N815 - scikit-learn's name
     covada_epochs: int = 3
     covada_copies: int = 1
@@ -490,9 +494,9 @@ class AugmentConfig:
                               f"{', '.join(TRAINING_CONDITIONS)}")
         if not 0.0 < self.covada_share <= 1.0:
             raise ConfigError(f"augment.covada_share must be in (0, 1], got {self.covada_share}")
-        if self.covada_score not in ("confidence", "speed"):
-            raise ConfigError(f"augment.covada_score must be \"confidence\" or \"speed\", got "
-                              f"{self.covada_score!r}")
+        if self.covada_score not in ("confidence", "speed", "random"):
+            raise ConfigError(f"augment.covada_score must be \"confidence\", \"speed\" or "
+                              f"\"random\", got {self.covada_score!r}")
         if not 0.0 < self.covada_C < float("inf"):
             raise ConfigError(f"augment.covada_C must be > 0, got {self.covada_C}")
         for name in ("covada_epochs", "covada_copies"):

@@ -14,7 +14,9 @@ trainers like the multi-condition copies, but held only by the selected recordin
 
 1. scores: for each training recording, the early model's probability of its own label
    (``"confidence"``), or that probability averaged over the early model's epochs
-   (``"speed"``, neural trainer) -- :func:`confidence`, :func:`learning_speed`;
+   (``"speed"``, neural trainer) -- :func:`confidence`, :func:`learning_speed`; or, for the
+   control that asks whether *which* recordings are converted matters, a seeded draw that
+   knows nothing of the model (``"random"``, :func:`random_scores`);
 2. selection: the ``covada_share`` with the highest scores, within each class by default
    (:func:`select`);
 3. conversion: each selected recording's copy ``k`` moves towards the other register, from its
@@ -50,7 +52,11 @@ from .types import Utterance
 from .voice import VoiceShift, measure_shift, speaker_shift
 
 __all__ = ["CovadaPlan", "confidence", "copy_shifts", "early_config", "learning_speed", "plan",
-           "select", "speaker_f0"]
+           "random_scores", "select", "speaker_f0"]
+
+#: Keeps the selection draws of ``"random"`` apart from the copies' factor draws (the same
+#: seed and recording feed both).
+_RANDOM_STREAM = 0x5E1EC7
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,23 @@ def learning_speed(history: Sequence[np.ndarray], truth: Sequence[int]) -> np.nd
     if not history:
         raise ValueError("learning_speed needs at least one epoch's probabilities")
     return np.mean([confidence(p, truth) for p in history], axis=0)
+
+
+def random_scores(seed: int, utterances: Sequence[Utterance]) -> np.ndarray:
+    """A uniform draw in [0, 1) per recording, from ``seed`` and its id alone, shape ``[N]``.
+
+    ``covada_score = "random"``: with :func:`select` it picks the share at random. A
+    recording's draw depends on neither the order nor the other recordings (it is the same
+    in every fold); another seed draws anew.
+
+    Example:
+        >>> u = [Utterance(f"c/{i}", "", "c", "s", "a") for i in range(4)]
+        >>> bool(np.all(random_scores(18, u)[::-1] == random_scores(18, u[::-1])))
+        True
+    """
+    return np.array([np.random.default_rng([int(seed), zlib.crc32(u.id.encode()),
+                                            _RANDOM_STREAM]).random() for u in utterances],
+                    dtype=np.float64)
 
 
 def select(utterances: Sequence[Utterance], scores: Sequence[float] | np.ndarray, share: float,
@@ -170,6 +193,10 @@ def plan(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank, ear
          progress: bool = False) -> CovadaPlan:
     """Score ``train`` with the early model, select, convert, check: CO-VADA's copies.
 
+    With ``covada_score = "random"`` (the control) the selection is
+    :func:`random_scores` (``covada_seed``) instead; the early model then only checks the
+    copies and gives ``early_accuracy``, so the copies go through the same machinery.
+
     Args:
         config: The run's config (``augment.covada_*`` are read).
         train: The training recordings (the only ones scored or converted).
@@ -198,6 +225,8 @@ def plan(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBank, ear
         if not history:
             raise ValueError("covada_score = \"speed\" needs the early model's epoch history")
         scores = learning_speed(history, truth)
+    elif aug.covada_score == "random":
+        scores = random_scores(aug.covada_seed, train)
     else:
         scores = confidence(probs, truth)
     chosen = select(train, scores, aug.covada_share, aug.covada_per_class)

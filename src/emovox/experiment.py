@@ -288,6 +288,7 @@ def run_cv(
             "valid_ua": model.scores.get("valid_ua"),
             "member_ua": _member_uas(model, bank, fold.test),
             "best_epoch": model.info.get("best_epoch"),
+            "covada": model.info.get("covada"),  # what CO-VADA picked and converted, if on
             "train_seconds": round(time.monotonic() - started, 1),
             **meta,
             "predictions": _predictions(model, probs, fold.test, said.dimensions),
