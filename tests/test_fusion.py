@@ -453,3 +453,21 @@ def test_a_joint_head_that_loses_out_of_fold_is_not_used(lexical_corpus, tmp_pat
     answer = fused_answer(model, said.probabilities, [u.extra["transcript"] for u in test],
                           said.embeddings)
     np.testing.assert_allclose(answer.fused, answer.late)
+
+
+def test_a_neural_recipe_fuses_through_its_embedding(lexical_corpus, tmp_path):
+    from conftest import TINY_MODEL
+
+    train, test = split(lexical_corpus)
+    config = load_recipe("mll", [*TINY_MODEL, "optim.epochs=3", "text.fusion='embedding'",
+                                 "text.folds=2"])
+    model = fit(config, train, [], extra=test, cache_dir=tmp_path, progress=False)
+    record = model.info["text"]
+    assert record["joint_dims"][0] == config.model["embedding_dim"]  # 16 in TINY_MODEL
+    bank = FeatureBank(build_frontend(model.frontend_config), test, tmp_path, "float16", False)
+    said = assess_utterances(model, bank, test)
+    assert said.embeddings.shape[1] == record["joint_dims"][0]  # the network's own embedding
+    answer = fused_answer(model, said.probabilities, [u.extra["transcript"] for u in test],
+                          said.embeddings)
+    np.testing.assert_allclose(answer.fused.sum(axis=1), 1.0)
+    assert "joint_check" in record and record["n_text"] == len(train)
