@@ -365,8 +365,9 @@ def render() -> str:
         model = ("joint head with the word level" if words else "joint head") if joint \
             else "late fusion"
         used = sum(bool(d.get("joint_used", True)) for d in docs)
-        if joint and used < len(docs):
-            model += f" (used on {used} of {len(docs)} folds by its out-of-fold check, else late)"
+        usage = (f" (the joint head passed its out-of-fold check on {used} of {len(docs)} "
+                 f"folds; late fusion answers on the others)"
+                 if joint and used < len(docs) else "")
         late = (f"; late fusion alone (learned rule and weight: {', '.join(rules)}) "
                 f"{mean['all']['late_ua']:.1f}" if joint else
                 f" (learned rule and weight: {', '.join(rules)})")
@@ -378,7 +379,7 @@ def render() -> str:
             f"held-out espeak-ng voices, sentences and RAVDESS actors; revision "
             f"{', '.join(revisions)}): UA audio alone {mean['all']['audio_ua']:.1f}, {model} "
             f"**{mean['all']['fused_ua']:.1f}** (gain {np.mean(gains):+.1f}, lowest fold "
-            f"{min(gains):+.1f}){late}. Where the words carry the emotion: audio "
+            f"{min(gains):+.1f}){usage}{late}. Where the words carry the emotion: audio "
             f"{mean['words']['audio_ua']:.1f}, text alone {mean['words']['text_ua']:.1f}, "
             f"{model} {mean['words']['fused_ua']:.1f}; where the voice does: audio "
             f"{mean['voice']['audio_ua']:.1f}, {model} {mean['voice']['fused_ua']:.1f}. "
