@@ -471,3 +471,21 @@ def test_a_neural_recipe_fuses_through_its_embedding(lexical_corpus, tmp_path):
                           said.embeddings)
     np.testing.assert_allclose(answer.fused.sum(axis=1), 1.0)
     assert "joint_check" in record and record["n_text"] == len(train)
+
+
+def test_fusion_without_the_text_extra_fails_before_any_work(lexical_corpus, tmp_path,
+                                                              monkeypatch):
+    import importlib.util
+
+    from emovox.errors import MissingExtraError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
+                        if name == "sentence_transformers" else real(name, *a))
+    config = load_recipe("whisper_logreg", [*LOGMEL_LOGREG, "text.fusion='late'"])
+    with pytest.raises(MissingExtraError, match="text"):
+        fit(config, lexical_corpus[:8], [], cache_dir=tmp_path, progress=False)
+    with pytest.raises(MissingExtraError, match="text"):
+        run_cv(config, lexical_corpus, corpus="lex", protocol="speaker_kfold", k=3,
+               out_dir=tmp_path / "cv", cache_dir=tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())  # no feature was extracted, no folder made

@@ -245,6 +245,10 @@ def run_cv(
     Returns:
         The merged results document (also written to ``OUT/results.json``).
     """
+    if config.text.fusion != "none":  # the text extra before any feature is extracted
+        from .text import check_text_extra
+
+        check_text_extra()
     out = Path(out_dir)
     (out / "folds").mkdir(parents=True, exist_ok=True)
     all_folds = make_folds(utterances, protocol, k=k, seed=fold_seed)

@@ -119,6 +119,10 @@ def fit(
         require("sklearn", "sklearn")  # before any feature is extracted
     if config.augment.covada:
         require("parselmouth", "explain")
+    if config.text.fusion != "none":  # MiniLM (and ASR) before any feature is extracted
+        from .text import check_text_extra
+
+        check_text_extra()
     if config.optim.threads:
         torch.set_num_threads(config.optim.threads)
     if frontend is None:
