@@ -418,7 +418,9 @@ def render() -> str:
             f"**{fused:.1f}** ({fused - audio:+.1f}: higher on {sum(d > 0 for d in diffs)}, "
             f"lower on {sum(d < 0 for d in diffs)} of {len(diffs)} folds){late}"
             f" (learned rules and weights: {', '.join(rules)}). {sentences}, so the words "
-            f"cannot help; the check is that fusion does not hurt.")
+            f"cannot help; the check is that fusion does not hurt"
+            + ("; the word level also pools the voice within each recognised word, so a gain "
+               "here is acoustic, not lexical." if words else "."))
     if not parts:
         return "The text fusion benchmark has not been run yet (`benchmarks/text_fusion.py`)."
     return "\n".join(parts)
