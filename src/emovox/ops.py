@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["Moments", "Stats", "pool_stats"]
+__all__ = ["Moments", "Stats", "fit_temperature", "pool_stats", "softmax"]
 
 #: ``(mean, std)`` per feature, shaped like one frame with a time axis of 1.
 Stats = tuple[np.ndarray, np.ndarray]
@@ -84,3 +84,41 @@ def pool_stats(feats: np.ndarray, layer: int | str = -1) -> np.ndarray:
     if feats.shape[0] == 1:
         return feats[0]
     return np.concatenate([feats.mean(axis=0), feats.std(axis=0)])
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """``softmax(logits / temperature)`` over the last axis (float64, never overflows).
+
+    Probabilities at a temperature are ``softmax(log(p), T)``.
+
+    Example:
+        >>> softmax(np.array([0.3, 0.2]), 0.05).round(3).tolist()
+        [0.881, 0.119]
+    """
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=-1, keepdims=True)  # exp of at most 0
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, truth: np.ndarray) -> float:
+    """The temperature ``T`` of the lowest log loss of ``softmax(logits / T)`` against ``truth``.
+
+    Searched on [0.05, 20] (log scale); rounded to 4 decimals. For calibration on held-out
+    training speakers: it never changes which class is most probable.
+    """
+    import math
+
+    from scipy.optimize import minimize_scalar
+
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(truth)
+
+    def log_loss(log_t: float) -> float:
+        scaled = z / math.exp(log_t)
+        scaled = scaled - scaled.max(axis=1, keepdims=True)
+        log_p = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(y)), y].mean())
+
+    best = minimize_scalar(log_loss, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
+    return round(math.exp(float(best.x)), 4)

@@ -44,6 +44,7 @@ import numpy as np
 from .asr import Transcriber, Transcript
 from .errors import ConfigError, EmovoxError, MissingExtraError
 from .fusion import EMBEDDER_PACKAGE, _minilm
+from .ops import softmax
 from .types import Prediction, Segment
 
 if sys.version_info >= (3, 11):
@@ -134,10 +135,7 @@ def softmax_scores(similarities: np.ndarray, temperature: float) -> np.ndarray:
         >>> softmax_scores(np.array([0.3, 0.2]), 0.05).round(3).tolist()
         [0.881, 0.119]
     """
-    z = np.asarray(similarities, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=-1, keepdims=True)  # numerical guard: exp of at most 0
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    return softmax(similarities, temperature)
 
 
 def fuse(audio: Mapping[str, float], text: Mapping[str, float] | None,
@@ -273,9 +271,8 @@ class TextAnalyzer:
         self.labels = tuple(labels)
         self.text_weight = float(text_weight)
         self.rule = rule
-        self.joint: Any = None  # a text-fusion model's joint head (emovox.fusion.TextHead)
+        self.joint: Any = None  # a text-fusion model's joint head (a calibrated LinearHead)
         self.word_frontend: Any = None  # its word level's frontend (unconditioned)
-        self.joint_temperature = 1.0  # the joint head's calibration
         self.transcriber = transcriber or Transcriber(threads=threads, cache_dir=cache_dir)
         self.scorer = scorer if scorer is not None or not self.labels else TextScorer(
             self.labels, threads=threads)
@@ -300,16 +297,15 @@ class TextAnalyzer:
         if not trained:
             return cls(labels, text_weight=TEXT_WEIGHT if text_weight is None else text_weight,
                        threads=threads, cache_dir=cache_dir, transcriber=transcriber)
-        from .fusion import TextHead
+        from .fusion import TrainedTextScorer, head_from_dict
 
-        scorer = TextHead.from_dict(trained["head"]).scorer(encoder, threads)
+        scorer = TrainedTextScorer(labels, head_from_dict(trained["head"]), encoder, threads)
         weight = float(trained["weight"]) if text_weight is None else text_weight
         analyzer = cls(labels, text_weight=weight, threads=threads, cache_dir=cache_dir,
                        transcriber=transcriber, scorer=scorer,  # type: ignore[arg-type]
                        rule=str(trained.get("rule", "mean")))
         if trained.get("joint") and text_weight is None:  # a given weight asks for late fusion
-            analyzer.joint = TextHead.from_dict(trained["joint"])
-            analyzer.joint_temperature = float(trained["joint"].get("temperature", 1.0))
+            analyzer.joint = head_from_dict(trained["joint"])
             if trained.get("joint_words"):
                 from .fusion import plain_frontend
 
@@ -409,9 +405,7 @@ class TextAnalyzer:
             if words is None:
                 return None
             parts.append(words[None, :])
-        from .fusion import soften
-
-        row = soften(self.joint.predict_proba(np.hstack(parts)), self.joint_temperature)[0]
+        row = self.joint.predict_proba(np.hstack(parts))[0]
         return {name: float(p) for name, p in zip(self.labels, row, strict=True)}
 
     def _segment(self, segment: Segment, transcript: Transcript | None,

@@ -35,19 +35,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bundle import LinearHead
 from .dataset import FeatureBank, assess_utterances, predict_utterances
 from .errors import EmovoxError, require
 from .fusion import (
     RULES,
     Encoder,
-    TextHead,
     _minilm,
     fuse_matrix,
+    head_to_dict,
     plain_frontend,
-    soften,
     utterance_transcripts,
     word_level,
 )
+from .ops import fit_temperature, softmax
 from .types import Utterance, Word
 
 if TYPE_CHECKING:
@@ -77,8 +78,10 @@ class _Embeddings:
 
 def fit_text_head(vectors: np.ndarray, labels: Sequence[str], classes: Sequence[str],
                   C: float = 1.0, seed: int = 0,  # noqa: N803 - scikit-learn's C
-                  class_weight: str | None = "balanced") -> TextHead:
-    """A :class:`TextHead` fitted on vectors and their labels (at least 2 classes).
+                  class_weight: str | None = "balanced") -> LinearHead:
+    """A logistic regression on vectors and their labels (at least 2 classes), over ``classes``.
+
+    A class it never saw gets no weight and a very low intercept.
 
     With ``class_weight = "balanced"`` (the text classifier's) every class weighs the same in
     the fit whatever its count, so an uninformative text scores every class evenly.
@@ -99,7 +102,7 @@ def fit_text_head(vectors: np.ndarray, labels: Sequence[str], classes: Sequence[
     # frequent classes.
     clf = LogisticRegression(C=C, max_iter=3000, random_state=seed, class_weight=class_weight)
     clf.fit((x - mean) / scale, [str(y) for y in labels])
-    coef = np.zeros((x.shape[1], len(classes)))
+    coef = np.zeros((len(classes), x.shape[1]))
     intercept = np.full(len(classes), -30.0)
     raw_coef = clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_[0], clf.coef_[0]])
     raw_b = clf.intercept_ if len(clf.classes_) > 2 else np.array([-clf.intercept_[0],
@@ -108,8 +111,8 @@ def fit_text_head(vectors: np.ndarray, labels: Sequence[str], classes: Sequence[
         raw_coef, raw_b = raw_coef / 2, raw_b / 2
     for j, name in enumerate(clf.classes_):
         k = list(classes).index(str(name))
-        coef[:, k], intercept[k] = raw_coef[j], raw_b[j]
-    return TextHead(tuple(classes), mean, scale, coef, intercept)
+        coef[k], intercept[k] = raw_coef[j], raw_b[j]
+    return LinearHead(mean, scale, coef, intercept)
 
 
 def word_matrix(utterances: Sequence[Utterance], words: Sequence[Sequence[Word]],
@@ -138,22 +141,6 @@ def word_matrix(utterances: Sequence[Utterance], words: Sequence[Sequence[Word]]
         out[i] = v
     has = np.array([i in vectors for i in range(len(utterances))], dtype=bool)
     return out, has
-
-
-def _temperature(probs: np.ndarray, truth: np.ndarray) -> float:
-    """The temperature of the lowest log loss of :func:`~emovox.fusion.soften` of ``probs``.
-
-    Searched on [0.05, 20] (log scale); 4 decimals.
-    """
-    import math
-
-    from scipy.optimize import minimize_scalar
-
-    def loss(log_t: float) -> float:
-        return _log_loss(soften(probs, math.exp(log_t)), truth)
-
-    best = minimize_scalar(loss, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
-    return round(math.exp(float(best.x)), 4)
 
 
 def _log_loss(probs: np.ndarray, truth: np.ndarray) -> float:
@@ -206,7 +193,7 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
     classes = list(model.labels)
     truth = np.array([classes.index(str(u.label)) for u in train])
 
-    def head_on(idx: Sequence[int]) -> TextHead:
+    def head_on(idx: Sequence[int]) -> LinearHead:
         keep = [i for i in idx if has[i]]
         return fit_text_head(embed([texts[i] for i in keep]), [str(train[i].label) for i in keep],
                              classes, section.C, config.optim.seed)
@@ -214,7 +201,7 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
     head = head_on(range(len(train)))
     record: dict[str, Any] = {"fusion": section.fusion, "source": section.source,
                               "embedder": "all-MiniLM-L6-v2", "n_train": len(train),
-                              "n_text": int(has.sum()), "head": head.to_dict()}
+                              "n_text": int(has.sum()), "head": head_to_dict(head)}
     joint_rows = [i for i in range(len(train)) if has[i]]
     if section.fusion == "embedding":
         if section.words:  # MATER's word level: only recordings with timed words
@@ -234,7 +221,7 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
             parts.append(words[list(idx)])
         return parts
 
-    def joint_on(acoustic_model: Bundle, idx: Sequence[int]) -> TextHead:
+    def joint_on(acoustic_model: Bundle, idx: Sequence[int]) -> LinearHead:
         keep = [i for i in idx if i in in_joint]
         return fit_text_head(np.hstack(joint_inputs(acoustic_model, keep)),
                              [str(train[i].label) for i in keep], classes, section.C,
@@ -246,7 +233,7 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
                               "transcript" + (" and timed words" if section.words else ""))
         joint = joint_on(model, joint_rows)
         dims = [int(p.shape[1]) for p in joint_inputs(model, joint_rows[:1])]
-        record.update(joint=joint.to_dict(), joint_dims=dims, joint_words=bool(section.words),
+        record.update(joint=head_to_dict(joint), joint_dims=dims, joint_words=bool(section.words),
                       n_joint=len(joint_rows))
         if progress:
             _log(f"text fusion: a joint head on the acoustic vector ({dims[0]}), the sentence "
@@ -286,8 +273,8 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
                 text_oof[with_text] = inner_head.predict_proba(embed([texts[i]
                                                                       for i in with_text]))
             scored = [i for i in held if i in in_joint]
-            if section.fusion == "embedding" and scored:
-                joint_oof[scored] = joint_on(inner, rest).predict_proba(
+            if section.fusion == "embedding" and scored:  # logits: calibrated below
+                joint_oof[scored] = joint_on(inner, rest).logits(
                     np.hstack(joint_inputs(inner, scored)))
         from .evaluate import unweighted_accuracy
 
@@ -312,10 +299,10 @@ def attach_text(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
             # out-of-fold probabilities), it beats the late fusion out of fold
             late = fuse_matrix(audio_oof, text_oof, has, best[2], best[3])
             scored = ~np.isnan(joint_oof[:, 0])
-            temperature = _temperature(joint_oof[scored], truth[scored]) if scored.any() else 1.0
-            calibrated = joint_oof.copy()
-            calibrated[scored] = soften(joint_oof[scored], temperature)
-            answer = np.where(scored[:, None], calibrated, late)
+            temperature = (fit_temperature(joint_oof[scored], truth[scored]) if scored.any()
+                           else 1.0)
+            answer = late.copy()
+            answer[scored] = softmax(joint_oof[scored], temperature)
             loss = _log_loss(answer, truth)
             record["joint_check"] = {
                 "log_loss": round(loss, 4), "late_log_loss": round(best[0], 4),

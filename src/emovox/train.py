@@ -62,7 +62,7 @@ from .labels import ordered
 from .layers import pad_frames, pad_waves
 from .losses import LossConfig, MLLLoss
 from .models import Ensemble, LinearMember, WaveModel
-from .ops import pool_stats
+from .ops import fit_temperature, pool_stats
 from .targets import DIMENSIONS, distribution_matrix, sphere_regions, vad_matrix, vad_scale
 from .types import Utterance
 
@@ -347,8 +347,6 @@ def _fit_temperature(config: TrainConfig, train: Sequence[Utterance], bank: Feat
     ``optim.seed``); each fold's clean recordings are scored by a logistic regression fitted,
     with every version (``copies`` too), on the other folds. Test speakers are never seen.
     """
-    from scipy.optimize import minimize_scalar
-
     k = config.classic.calibration_folds
     speakers = sorted({u.speaker for u in train})
     if len(speakers) < k:
@@ -369,17 +367,7 @@ def _fit_temperature(config: TrainConfig, train: Sequence[Utterance], bank: Feat
                                  config.classic.layer) for u in held])
         logits.append(head.logits(x))
         truth.extend(classes.index(str(u.label)) for u in held)
-    z = np.concatenate(logits)
-    y = np.asarray(truth)
-
-    def log_loss(log_t: float) -> float:
-        scaled = z / math.exp(log_t)
-        scaled = scaled - scaled.max(axis=1, keepdims=True)
-        log_p = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
-        return float(-log_p[np.arange(len(y)), y].mean())
-
-    best = minimize_scalar(log_loss, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
-    return round(math.exp(float(best.x)), 4)
+    return fit_temperature(np.concatenate(logits), np.asarray(truth))
 
 
 def _fuse_linear(config: TrainConfig, model: Bundle, train: Sequence[Utterance],
