@@ -19,8 +19,12 @@ And whether what was heard is what the literature expects of that emotion (issue
   - ``attention`` (neural models with frame weights, e.g. FLAM): the weight the pooling gave
     each frame, summed per cell.
 
-  Gradient and attention explain recordings classified whole (up to the recognizer's
-  ``whole_seconds``); longer ones get occlusion alone.
+  A recording longer than the recognizer's ``whole_seconds`` is classified as the mean of its
+  speech windows: occlusion then classifies again only the windows a stretch touches
+  (:class:`WindowedScore`, exact for encoders that encode each window alone), and gradient
+  and attention add up each speech window's frame values, weighted by how much the window
+  moves the mean. So any recording the recognizer takes can be explained; the grid gets
+  coarser past :data:`MAX_STRETCHES` cells (a one-hour recording: 30 s cells).
 - **what**: acoustic cues (:mod:`emovox.cues`) measured inside the salient regions (the top
   ``top`` share of the grid's cells by the ``primary`` method, joined into spans) and outside
   them;
@@ -48,9 +52,6 @@ TOP_SHARE = 0.2
 MIN_SALIENT_SECONDS = 0.8
 #: A cue this many standard deviations from neutral speech is mentioned in the sentence.
 NOTABLE_Z = 1.0
-#: Longest recording :meth:`~emovox.inference.Recognizer.explain_file` takes, in seconds
-#: (occlusion classifies it again up to :data:`MAX_STRETCHES` times).
-MAX_SECONDS = 120.0
 #: Occlusion silences at most this many stretches: a recording longer than this many hops
 #: gets a coarser grid (and stretches at least three cells wide).
 MAX_STRETCHES = 120
@@ -150,24 +151,116 @@ def occlusion(score: Callable[[np.ndarray], float], signal: np.ndarray, sample_r
     mean drop of the stretches covering it. ``base``: ``score(signal)``, when the caller has
     it already.
     """
-    n = len(signal)
+    base = score(signal) if base is None else base
+    return occlude(lambda span: base - score(silence(signal, sample_rate, [span])),
+                   len(signal), sample_rate, window, hop)
+
+
+def occlude(drop: Callable[[tuple[int, int]], float], n: int, sample_rate: int,
+            window: float, hop: float) -> Saliency:
+    """Occlusion saliency from ``drop(span)``: how much silencing the sample span costs.
+
+    The grid and stretches of :func:`occlusion`, for callers that need not build the
+    silenced signal (:class:`WindowedScore`).
+    """
     step = max(1, int(round(hop * sample_rate)))
     width = max(step, int(round(window * sample_rate)))
     cells = max(1, math.ceil(n / step))
-    base = score(signal) if base is None else base
     total = np.zeros(cells)
     count = np.zeros(cells)
     for first in range(-(width - step), n, step):
         a, b = max(0, first), min(n, first + width)
         if b <= a:
             continue
-        drop = base - score(silence(signal, sample_rate, [(a, b)]))
+        d = drop((a, b))
         c0, c1 = a // step, min(cells, -(-b // step))
-        total[c0:c1] += drop
+        total[c0:c1] += d
         count[c0:c1] += 1
     values = total / np.maximum(count, 1)
     times = (np.arange(cells) + 0.5) * step / sample_rate
     return Saliency("occlusion", tuple(times.tolist()), tuple(values.tolist()))
+
+
+class WindowedScore:
+    """The explained emotion's probability for a recording classified in windows.
+
+    A recording longer than the recognizer's ``whole_seconds`` gets the mean of its speech
+    windows' probabilities (:mod:`emovox.inference`). Silencing a stretch changes only the
+    windows it overlaps, and which windows count as speech (the activity threshold is the
+    whole recording's); so :meth:`drop` classifies again only the windows the stretch touches,
+    decides speech for every window from the recording's block levels with the stretch's
+    blocks measured again, and takes every other window's probability from a cache. For
+    frontends that encode each window alone (Whisper, the default) this is exactly what
+    :meth:`~emovox.inference.Recognizer.predict_signal` gives for the silenced signal; for
+    frontends with local frames (log-mel), whose windows ``predict`` cuts from a chunk's
+    features, the touched windows are encoded alone, which differs at the window's edges.
+    Cost: about ``(stretch + window) / hop`` window classifications per stretch.
+
+    Args:
+        recognizer: The :class:`~emovox.inference.Recognizer`.
+        signal: The recording (mono float32 at the recognizer's rate).
+        label: The explained emotion.
+        known: Window start sample -> the label's probability, where already known (the
+            timeline of the prediction that is explained).
+    """
+
+    def __init__(self, recognizer: Any, signal: np.ndarray, label: str,
+                 known: dict[int, float] | None = None) -> None:
+        self.recognizer = recognizer
+        self.signal = signal
+        self.rate = recognizer.sample_rate
+        self.vad = recognizer.vad
+        self.block = self.vad.block_samples(self.rate)
+        self.levels = self.vad.levels(signal, self.rate)
+        n, w, h = len(signal), recognizer.window_samples, recognizer.hop_samples
+        count = 1 if n <= w else int(math.ceil((n - w) / h)) + 1
+        self.spans = [(k * h, min(k * h + w, n)) for k in range(count)]
+        self.target = list(recognizer.labels).index(label)
+        self.known = {k: known[a] for k, (a, _) in enumerate(self.spans)
+                      if known and a in known}
+        self.speech = self._speech(self.levels)
+        self.base = self._mean(self.speech, {})
+
+    def _speech(self, levels: np.ndarray) -> list[bool]:
+        vad, block = self.vad, self.block
+        threshold = vad.threshold(levels)
+        return [vad.is_speech(levels[a // block : max(a // block + 1, -(-b // block))],
+                              threshold, (b - a) / self.rate) for a, b in self.spans]
+
+    def _probabilities(self, pieces: list[np.ndarray]) -> list[float]:
+        if not pieces:
+            return []
+        rec = self.recognizer
+        said = rec.assess(rec.encode(pieces), [None] * len(pieces))
+        return [float(p) for p in said.probabilities[:, self.target]]
+
+    def _mean(self, speech: list[bool], fresh: dict[int, float]) -> float:
+        voiced = [k for k, s in enumerate(speech) if s]
+        if not voiced:
+            return 0.0
+        missing = [k for k in voiced if k not in fresh and k not in self.known]
+        found = self._probabilities([self.signal[slice(*self.spans[k])] for k in missing])
+        self.known.update(zip(missing, found, strict=True))
+        return float(np.mean([fresh[k] if k in fresh else self.known[k] for k in voiced]))
+
+    def drop(self, span: tuple[int, int]) -> float:
+        """How much silencing the sample ``span`` lowers the explained emotion's probability."""
+        a, b = span
+        touched = [k for k, (wa, wb) in enumerate(self.spans) if wa < b and wb > a]
+        if not touched:
+            return 0.0
+        n, block = len(self.signal), self.block
+        lo = min(a, self.spans[touched[0]][0]) // block * block
+        hi = min(n, -(-max(b, self.spans[touched[-1]][1]) // block) * block)
+        part = silence(self.signal[lo:hi], self.rate, [(a - lo, b - lo)])
+        levels = self.levels.copy()
+        local = self.vad.levels(part, self.rate)
+        levels[lo // block : lo // block + len(local)] = local
+        speech = self._speech(levels)
+        voiced = [k for k in touched if speech[k]]
+        found = self._probabilities(
+            [part[self.spans[k][0] - lo : self.spans[k][1] - lo] for k in voiced])
+        return self.base - self._mean(speech, dict(zip(voiced, found, strict=True)))
 
 
 def silence(signal: np.ndarray, sample_rate: int, spans: Sequence[tuple[int, int]]
@@ -462,11 +555,17 @@ def explain_signal(recognizer: Any, signal: np.ndarray, *, path: str | None = No
     if duration / hop > MAX_STRETCHES:  # long recordings: a coarser grid, same cost bound
         hop = duration / MAX_STRETCHES
         window = max(window, 3 * hop)
-    prediction = recognizer.predict_signal(signal, rate, timeline=False)
+    windowed = len(signal) > recognizer.whole_seconds * rate
+    prediction = recognizer.predict_signal(signal, rate, timeline=windowed)
     if not prediction.speech:
         raise EmovoxError("no speech to explain (the recording is silent)")
     label = prediction.label
     target = list(recognizer.labels).index(label)
+    long = None
+    if windowed:  # classified in windows: silencing a stretch re-classifies the ones it touches
+        known = {int(round(seg.start * rate)): float(seg.probabilities[label])
+                 for seg in prediction.timeline or () if seg.speech}
+        long = WindowedScore(recognizer, signal, label, known)
 
     def score(x: np.ndarray) -> float:
         try:
@@ -478,14 +577,15 @@ def explain_signal(recognizer: Any, signal: np.ndarray, *, path: str | None = No
     notes: list[str] = []
     saliency: dict[str, Saliency] = {}
     if "occlusion" in methods:
-        saliency["occlusion"] = occlusion(score, signal, rate, window, hop,
-                                          float(prediction.probabilities[label]))
+        saliency["occlusion"] = (
+            occlude(long.drop, len(signal), rate, window, hop) if long is not None else
+            occlusion(score, signal, rate, window, hop, float(prediction.probabilities[label])))
     grid = (np.arange(max(1, math.ceil(len(signal) / max(1, round(hop * rate))))) + 0.5) * hop
     for method in ("gradient", "attention"):
         if method not in methods:
             continue
         try:
-            values = _frame_method(recognizer, signal, target, method, grid, hop)
+            values = _frame_method(recognizer, signal, target, method, grid, hop, long)
         except EmovoxError as exc:
             if asked or method == primary:
                 notes.append(f"{method}: {exc}")
@@ -510,16 +610,40 @@ def explain_signal(recognizer: Any, signal: np.ndarray, *, path: str | None = No
 
 
 def _frame_method(recognizer: Any, signal: np.ndarray, target: int, method: str,
-                  grid: np.ndarray, hop: float) -> np.ndarray:
-    """Gradient or attention values on the grid (whole recordings, frame-level models)."""
+                  grid: np.ndarray, hop: float, long: WindowedScore | None = None) -> np.ndarray:
+    """Gradient or attention values on the grid.
+
+    A recording classified whole gets its frames' values. A long one (``long``: its windows)
+    gets each speech window's frame values, placed at the window's time and weighted by how
+    much the window moves the overall probability (the mean over the speech windows): for
+    gradients ``p (1 - p) / N``, the slope of a window's probability against its explained
+    score (a first-order chain rule); for attention ``1 / N``.
+    """
+    if not getattr(recognizer.frontend, "frame_seconds", 0.0):
+        raise EmovoxError("the model's frontend has no frames over time")
+    if method == "attention" and recognizer.model.config.method != "neural":
+        raise EmovoxError("the model pools without attention weights")
+    if long is None:
+        times, values = _frame_values(recognizer, signal, target, method)
+        return to_grid(times, values, grid, hop)
+    out = np.zeros(len(grid))
+    voiced = [k for k, s in enumerate(long.speech) if s]
+    rate = recognizer.sample_rate
+    for k in voiced:
+        a, b = long.spans[k]
+        times, values = _frame_values(recognizer, signal[a:b], target, method)
+        p = long.known.get(k, 0.0)
+        weight = (p * (1.0 - p) if method == "gradient" else 1.0) / len(voiced)
+        out += weight * to_grid(times + a / rate, values, grid, hop)
+    return out
+
+
+def _frame_values(recognizer: Any, signal: np.ndarray, target: int,
+                  method: str) -> tuple[np.ndarray, np.ndarray]:
+    """A signal's pooled frames' times (seconds of the signal) and their gradient or attention."""
     from .features import Conditioned
 
-    if len(signal) > recognizer.whole_seconds * recognizer.sample_rate:
-        raise EmovoxError(f"only for recordings classified whole (up to "
-                          f"{recognizer.whole_seconds:g} s); occlusion covers longer ones")
     frontend = recognizer.frontend
-    if not getattr(frontend, "frame_seconds", 0.0):
-        raise EmovoxError("the model's frontend has no frames over time")
     model = recognizer.model
     if isinstance(frontend, Conditioned):
         x, start = frontend.condition_span(signal)
@@ -541,14 +665,12 @@ def _frame_method(recognizer: Any, signal: np.ndarray, target: int, method: str,
         values = (network_attribution(model, feats, target) if model.config.method == "neural"
                   else linear_head_attribution(model, feats, target))
     else:
-        if model.config.method != "neural":
-            raise EmovoxError("the model pools without attention weights")
         out = model.classify([feats], rounded=True)
         weights = out.frame_weights[0] if out.frame_weights else np.zeros(0)
         if len(weights) != len(times):
             raise EmovoxError("the model's pooling gives no weight per frame")
         values = np.asarray(weights, dtype=np.float64)
-    return to_grid(times, values, grid, hop)
+    return times, values
 
 
 def measure_cues(signal: np.ndarray, rate: int, regions: Sequence[tuple[float, float]],

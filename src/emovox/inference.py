@@ -759,11 +759,10 @@ class Recognizer:
             The :class:`~emovox.explain.Explanation`.
 
         Raises:
-            EmovoxError: If the file cannot be used (as :meth:`predict_file`), is silent, or
-                is longer than :data:`emovox.explain.MAX_SECONDS`; one line starting with the
-                path.
+            EmovoxError: If the file cannot be used (as :meth:`predict_file`) or is silent;
+                one line starting with the path.
         """
-        from .explain import MAX_SECONDS, explain_signal
+        from .explain import explain_signal
 
         shown = _display(path)
         try:
@@ -772,9 +771,6 @@ class Recognizer:
                 raise EmovoxError("no audio samples")
             seconds = info.frames / info.sample_rate
             self._check_length(seconds, info.frames)
-            if seconds > MAX_SECONDS:
-                raise EmovoxError(f"{seconds:.1f} s long: explain takes recordings up to "
-                                  f"{MAX_SECONDS:g} s (cut out the part to explain)")
             wave = audio.load(path, self.sample_rate, max_seconds=None)
             return explain_signal(self, wave, path=shown, **options)
         except EmovoxError as exc:
