@@ -682,12 +682,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.top_k is not None and args.top_k < 1:
         raise EmovoxError("--top-k must be at least 1")
+    if not args.paths and not args.manifest:
+        raise EmovoxError("give audio files or folders, or --manifest FILE.csv")
     if args.format is None:
         ending = os.path.splitext(args.output or "")[1].lower()
-        args.format = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}.get(ending, "table")
+        args.format = {".json": "json", ".jsonl": "jsonl", ".csv": "csv",
+                       ".parquet": "parquet"}.get(ending, "table")
     if args.embeddings and args.format in ("table", "csv"):
-        raise EmovoxError(f"--embeddings are written in json and jsonl only (not "
+        raise EmovoxError(f"--embeddings are written in json, jsonl and parquet only (not "
                           f"{args.format}): add --format json or -o FILE.json")
+    if args.format == "parquet":
+        from .errors import require
+
+        if not args.output:
+            raise EmovoxError("--format parquet writes a file: give -o FILE.parquet")
+        require("pyarrow", "ray")
+    if args.engine == "ray":
+        _check_ray(args)
     # Every output must be writable before any recording is read.
     for option, target in (("--output", args.output), ("--plot", args.plot)):
         if target:
@@ -707,8 +718,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.text_weight is not None and not 0.0 <= args.text_weight <= 1.0:
             raise EmovoxError(f"--text-weight must be in [0, 1] (got {args.text_weight:g})")
     speakers = read_speakers(args.speakers) if args.speakers else None
-    recognizer = _recognizer(args, window=args.window, hop=args.hop,
-                             timeline_after=args.timeline_after)
+    found = find_audio(args.paths, recursive=args.recursive)
+    if args.manifest:
+        from .inference import read_manifest_paths
+
+        known = {path for path, _ in found}
+        found += [(p, None) for p in read_manifest_paths(args.manifest) if p not in known]
+    load = {"window": args.window, "hop": args.hop, "timeline_after": args.timeline_after}
+    recognizer = _recognizer(args, **load)
+    timeline = True if (args.timeline or args.plot) else None
+    top_k = args.top_k if args.top_k else (3 if args.format == "table" else None)
+    if args.engine == "ray":
+        return _predict_ray(args, recognizer, found, load, {
+            "timeline": timeline, "top_k": top_k, "embeddings": args.embeddings})
     analyzer = None
     if args.with_text:
         from .text import TextAnalyzer
@@ -716,11 +738,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         # a model trained with text fusion brings its own text classifier and weight
         analyzer = TextAnalyzer.for_model(recognizer.model, text_weight=args.text_weight,
                                           threads=args.threads)
-    found = find_audio(args.paths, recursive=args.recursive)
     files = [path for path, error in found if error is None]
     bar = _ProgressBar(len(files)) if sys.stderr.isatty() and len(files) >= 20 else None
-    timeline = True if (args.timeline or args.plot) else None
-    top_k = args.top_k if args.top_k else (3 if args.format == "table" else None)
     results = iter(recognizer.predict_files(
         files, timeline=timeline, top_k=top_k, embeddings=args.embeddings,
         group_by=args.group_by, speakers=speakers, progress=bar))
@@ -728,24 +747,94 @@ def cmd_predict(args: argparse.Namespace) -> int:
                    for path, error in found]
     if analyzer is not None:
         predictions = analyzer.add_text_all(predictions)
-    if args.format == "json":
-        text = json.dumps([p.to_dict() for p in predictions], indent=1, ensure_ascii=False)
-    elif args.format == "jsonl":
-        text = "\n".join(json.dumps(p.to_dict(), ensure_ascii=False) for p in predictions)
-    elif args.format == "csv":
-        text = _predictions_csv(predictions, recognizer.labels, timeline=bool(args.timeline),
-                                with_text=bool(args.with_text))
-    else:
-        text = _predictions_table(predictions, show_timeline=bool(args.timeline),
-                                  with_text=bool(args.with_text))
-    _emit(_safe(text), args.output)
-    failed = sum(1 for p in predictions if p.error is not None)
+    failed = _write_predictions(args, predictions, recognizer.labels)
     if args.plot:
         try:
             plot_timelines(predictions, args.plot)
         except EmovoxError as exc:
             sys.stderr.write(f"emovox: error: {exc}\n")
             return EXIT_ERROR if not failed else EXIT_PARTIAL
+    if failed:
+        sys.stderr.write(f"emovox: {failed} of {len(predictions)} inputs failed\n")
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _write_predictions(args: argparse.Namespace, predictions: Sequence[Any],
+                       labels: Sequence[str]) -> int:
+    """Write the records in ``args.format`` to ``args.output`` (or print); the failed count."""
+    if args.format == "parquet":
+        from .scale import write_parquet
+
+        write_parquet(args.output, [p.to_dict() for p in predictions], labels)
+    elif args.format == "json":
+        text = json.dumps([p.to_dict() for p in predictions], indent=1, ensure_ascii=False)
+    elif args.format == "jsonl":
+        text = "\n".join(json.dumps(p.to_dict(), ensure_ascii=False) for p in predictions)
+    elif args.format == "csv":
+        text = _predictions_csv(predictions, labels, timeline=bool(args.timeline),
+                                with_text=bool(args.with_text))
+    else:
+        text = _predictions_table(predictions, show_timeline=bool(args.timeline),
+                                  with_text=bool(args.with_text))
+    if args.format != "parquet":
+        _emit(_safe(text), args.output)
+    return sum(1 for p in predictions if p.error is not None)
+
+
+def _check_ray(args: argparse.Namespace) -> None:
+    """What ``--engine ray`` cannot do, and its extra, before any work."""
+    from .errors import require
+    from .scale import RAY_FORMATS, RayOptions, check_address
+
+    for flag, given in (("--plot", args.plot), ("--group-by", args.group_by),
+                        ("--with-text", args.with_text)):
+        if given:
+            raise EmovoxError(f"{flag} is not available with --engine ray (use the local "
+                              "engine)")
+    if not args.output:
+        raise EmovoxError("--engine ray writes a file: give -o OUT.jsonl, .csv, .parquet or "
+                          ".json")
+    if args.format not in RAY_FORMATS:
+        raise EmovoxError(f"--engine ray writes {', '.join(RAY_FORMATS)} (not {args.format})")
+    RayOptions(args.ray_address, args.workers, args.batch_size, args.cpus_per_worker,
+               args.gpus_per_worker).check()
+    require("ray", "ray")
+    check_address(args.ray_address)
+
+
+def _predict_ray(args: argparse.Namespace, recognizer: Any, found: Sequence[tuple[str, Any]],
+                 load: dict[str, Any], predict: dict[str, Any]) -> int:
+    """``predict --engine ray``: journaled, resumable, the local records' format."""
+    from .scale import RayOptions, finish, predict_ray, run_journaled
+    from .types import Prediction
+
+    files = [path for path, error in found if error is None]
+    bar = _ProgressBar(len(files)) if sys.stderr.isatty() else None
+    options = RayOptions(args.ray_address, args.workers, args.batch_size, args.cpus_per_worker,
+                         args.gpus_per_worker)
+    load = {**load, "min_confidence": args.min_confidence, "runtime": args.runtime,
+            "quantize": args.int8}
+    count = 0
+
+    def work(todo: Sequence[str], take: Any) -> None:
+        def batch(records: list[dict[str, Any]]) -> None:
+            nonlocal count
+            take(records)
+            count += len(records)
+            if bar is not None:
+                bar(count, len(todo))
+
+        # the driver loaded the model already (a bad --model failed before Ray started)
+        predict_ray(todo, args.model, load, predict, options, batch,
+                    quiet=getattr(args, "quiet", False))
+
+    records = run_journaled(files, args.output, args.format, work, resume=not args.no_resume)
+    predictions = [Prediction.from_dict(records[path]) if error is None and path in records
+                   else Prediction.failed(path, error or "not processed")
+                   for path, error in found]
+    failed = _write_predictions(args, predictions, recognizer.labels)
+    finish(args.output)
     if failed:
         sys.stderr.write(f"emovox: {failed} of {len(predictions)} inputs failed\n")
         return EXIT_PARTIAL
@@ -1169,11 +1258,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recognise emotions in audio files and folders (searched recursively). "
         "One record per recording; a recording that fails gives a record with its error and "
         "the others go on. Exit code: 0 all done, 1 some inputs failed, 2 usage or model error.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and folders")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="audio files and folders")
+    p.add_argument("--manifest", metavar="FILE.csv",
+                   help="also the recordings a CSV lists (column path; relative to the CSV's "
+                   "folder)")
     _add_model_options(p, THREADS_HELP)
-    p.add_argument("--format", choices=["table", "json", "jsonl", "csv"],
+    p.add_argument("--format", choices=["table", "json", "jsonl", "csv", "parquet"],
                    help="output format (default: from the --output name's ending, .json, "
-                   ".jsonl or .csv; else table)")
+                   ".jsonl, .csv or .parquet; else table)")
     p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
     p.add_argument("--top-k", type=int, metavar="K", help="also list the K best emotions")
     p.add_argument("--embeddings", action="store_true",
@@ -1203,6 +1295,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-weight", type=float, metavar="W",
                    help="weight of the text in the fused result, in [0, 1] (default: the weight "
                    "a text-fusion model learned, else 0.3)")
+    scale = p.add_argument_group(
+        "scale-out (--engine ray, emovox[ray])",
+        "Ray Data runs the same prediction path in a pool of workers, each loading the model "
+        "once; records are journaled beside the output as batches finish, and running the "
+        "same command again resumes (skips the paths done)")
+    scale.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: this process (default); ray: Ray Data workers")
+    scale.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                       help="the Ray cluster to join (default: start a local Ray on this "
+                       "machine)")
+    scale.add_argument("--workers", type=int, default=2, metavar="N",
+                       help="Ray actors, each with the model loaded (default 2)")
+    scale.add_argument("--batch-size", type=int, default=16, metavar="N",
+                       help="recordings per Ray batch (default 16)")
+    scale.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="C",
+                       help="CPUs per Ray actor, also its threads (default 1)")
+    scale.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
+                       help="GPUs per Ray actor (default 0)")
+    scale.add_argument("--no-resume", action="store_true",
+                       help="--engine ray: start over instead of skipping the paths already "
+                       "in the output or its journal")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(

@@ -312,6 +312,33 @@ def find_audio(paths: Sequence[str | os.PathLike[str]],
     return out
 
 
+def read_manifest_paths(path: str | os.PathLike[str]) -> list[str]:
+    """The recordings a CSV lists: its ``path`` column, relative to the CSV's folder.
+
+    Raises:
+        EmovoxError: One line, if the file cannot be read or has no ``path`` column.
+    """
+    import csv
+
+    shown = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise EmovoxError(f"--manifest {shown}: cannot be read "
+                          f"({getattr(exc, 'strerror', None) or exc})") from None
+    if not rows or "path" not in rows[0]:
+        raise EmovoxError(f"--manifest {shown}: needs a header with a 'path' column and at "
+                          "least one row")
+    folder = os.path.dirname(shown)
+    out: list[str] = []
+    for row in rows:
+        value = (row.get("path") or "").strip()
+        if value:
+            out.append(value if os.path.isabs(value) else os.path.join(folder, value))
+    return list(dict.fromkeys(out))
+
+
 def read_speakers(path: str | os.PathLike[str]) -> dict[str, str]:
     """Read a speaker table for ``group_by="speaker"``: a CSV with ``path`` and ``speaker``.
 

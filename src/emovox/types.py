@@ -163,6 +163,20 @@ class Segment:
                                     self.fused_probabilities))
         return doc
 
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Segment:
+        """The segment :meth:`to_dict` wrote (``from_dict(d).to_dict() == d``)."""
+        return cls(float(doc["start"]), float(doc["end"]), str(doc["label"]),
+                   dict(doc.get("probabilities") or {}), bool(doc.get("speech", True)),
+                   _dims_of(doc), doc.get("transcript"),
+                   dict(doc.get("text_probabilities") or {}), doc.get("fused_label"),
+                   dict(doc.get("fused_probabilities") or {}))
+
+
+def _dims_of(doc: Mapping[str, Any]) -> dict[str, float]:
+    return {d: float(doc[d]) for d in ("valence", "arousal", "dominance")
+            if doc.get(d) is not None}
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -257,6 +271,34 @@ class Prediction:
     def failed(cls, path: str | None, error: str) -> Prediction:
         """The record of an input that could not be processed."""
         return cls(label=None, path=path, error=error, speech=False)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Prediction:
+        """The record :meth:`to_dict` wrote (``from_dict(d).to_dict() == d``).
+
+        For records read back (a journal, a JSON Lines output); ``fusion_vector`` is never
+        written, so it does not come back.
+        """
+        if doc.get("error") is not None:
+            return cls.failed(doc.get("path"), str(doc["error"]))
+        timeline = doc.get("timeline")
+        return cls(
+            label=doc.get("label"), probabilities=dict(doc.get("probabilities") or {}),
+            top_k=tuple((str(k), float(p)) for k, p in doc.get("top_k") or ()),
+            timeline=None if timeline is None else tuple(Segment.from_dict(s)
+                                                         for s in timeline),
+            embedding=None if doc.get("embedding") is None else tuple(doc["embedding"]),
+            duration=doc.get("duration"), path=doc.get("path"),
+            speech=bool(doc.get("speech", True)), note=doc.get("note"),
+            uncertain=bool(doc.get("uncertain", False)), dimensions=_dims_of(doc),
+            transcript=doc.get("transcript"),
+            words=tuple(Word(w["word"], w["start"], w["end"], w["probability"])
+                        for w in doc.get("words") or ()),
+            transcript_source=doc.get("transcript_source"),
+            text_probabilities=dict(doc.get("text_probabilities") or {}),
+            fused_label=doc.get("fused_label"),
+            fused_probabilities=dict(doc.get("fused_probabilities") or {}),
+            text_weight=doc.get("text_weight"), text_note=doc.get("text_note"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict.
