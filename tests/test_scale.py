@@ -217,3 +217,42 @@ def test_bad_inputs_stay_one_line_records_with_the_ray_checks_in_place(tmp_path,
     records = {os.path.basename(r["path"]): r for r in lines(out)}
     for name, error in expected.items():
         assert (error is None) == ("error" not in records[name]), name
+
+
+def test_each_process_gets_its_share_of_every_batch():
+    # two processes split each batch one process would take; together they take all of it
+    for length in (8, 7, 2):
+        parts = [scale.batch_share(length, rank, 2) for rank in range(2)]
+        assert sorted(parts[0] + parts[1]) == list(range(length))
+        assert abs(len(parts[0]) - len(parts[1])) <= 1
+    # a batch smaller than the world is left out by every process alike
+    assert [scale.batch_share(1, rank, 2) for rank in range(2)] == [None, None]
+    assert scale.world() == scale.World() and not scale.World().distributed
+
+
+@pytest.mark.slow
+def test_torchrun_cv_trains_together_and_matches_one_process(tone_corpus, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import TINY_MODEL
+
+    sets = [x for s in [*TINY_MODEL, "optim.epochs=12", "augment.method=none"]
+            for x in ("--set", s)]
+    common = ["cv", "--corpus", "manifest", "--root", str(tone_corpus), "--recipe", "mll",
+              *sets, "--folds", "1", "--cache", str(tmp_path / "cache"), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "emovox", *common, "--out",
+                          str(tmp_path / "one")], env=env, capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
+                          "2", "--master-port", "29517", "-m", "emovox", *common, "--out",
+                          str(tmp_path / "two")], env=env, capture_output=True, text=True)
+    assert two.returncode == 0, two.stderr[-2000:]
+    # rank 0 alone wrote and printed; the weights were the same on both processes at the end
+    # (else train.py stops with "ended with different weights")
+    assert two.stdout.count("results.json") == 1
+    folds = [json.loads((tmp_path / d / "folds" / "fold_1.json").read_text())
+             for d in ("one", "two")]
+    assert abs(folds[0]["ua"] - folds[1]["ua"]) <= 3.0  # (seeds alone move it 50 points here)
+    assert folds[1]["n_train"] == folds[0]["n_train"]

@@ -187,7 +187,19 @@ def _load_corpora(
 def _recipe(args: argparse.Namespace) -> Any:
     from .config import load_recipe
 
-    return load_recipe(args.recipe, args.set or [])
+    device = getattr(args, "device", None)
+    return load_recipe(args.recipe, [*(args.set or []),
+                                     *([f"optim.device={device}"] if device else [])])
+
+
+def _distributed(args: argparse.Namespace, config: Any) -> Any:
+    """Join torchrun's process group (if any); only rank 0 reports progress."""
+    from .scale import start_distributed
+
+    here = start_distributed(str(config.optim.device))
+    if not here.main:
+        args.quiet = True
+    return here
 
 
 def _class_spec(args: argparse.Namespace, config: Any) -> str | None:
@@ -206,13 +218,21 @@ def cmd_cv(args: argparse.Namespace) -> int:
     git_revision()  # the revision of the code this run imported, whatever happens meanwhile
     from .corpora import CORPORA
     from .experiment import run_cv, score_line
+    from .scale import stop_distributed
 
     config = _recipe(args)
     utterances = _load_corpora([args.corpus], [args.root], _class_spec(args, config))[0]
     protocol = args.protocol or CORPORA[args.corpus].protocol
-    doc = run_cv(config, utterances, corpus=args.corpus, protocol=protocol, out_dir=args.out,
-                 folds=args.folds, k=args.k, fold_seed=args.fold_seed, cache_dir=_cache(args),
-                 progress=not args.quiet, save_models=args.save_models)
+    here = _distributed(args, config)
+    try:
+        doc = run_cv(config, utterances, corpus=args.corpus, protocol=protocol,
+                     out_dir=args.out, folds=args.folds, k=args.k, fold_seed=args.fold_seed,
+                     cache_dir=_cache(args), progress=not args.quiet,
+                     save_models=args.save_models)
+    finally:
+        stop_distributed()
+    if not here.main:  # rank 0 wrote and reports the results
+        return EXIT_OK
     m = doc["mean"]
     done = f"{len(doc['folds'])}/{doc['n_folds']} folds"
     _print(f"{config.name} on {args.corpus} ({protocol}, {done}): {score_line(m)}  -> "
@@ -225,6 +245,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .bundle import save_checkpoint
     from .corpora import CORPORA
     from .folds import make_folds
+    from .scale import stop_distributed
     from .train import fit
 
     config = _recipe(args)
@@ -239,7 +260,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         first = make_folds(part, CORPORA[name].protocol, select=[1], validation="none")[0]
         train.extend(first.train)
         valid.extend(first.test)
-    model = fit(config, train, valid, cache_dir=_cache(args), progress=not args.quiet)
+    here = _distributed(args, config)
+    try:
+        model = fit(config, train, valid, cache_dir=_cache(args), progress=not args.quiet)
+    finally:
+        stop_distributed()
+    if not here.main:  # rank 0 writes the checkpoint
+        return EXIT_OK
     model.info["training_data"] = {
         "corpora": list(args.corpus),
         "n_train": len(train),
@@ -446,6 +473,8 @@ def _add_recipe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set model.pooling=mean (repeatable)")
     p.add_argument("--classes", help="class subset: a name (iemocap4) or a,b,c")
+    p.add_argument("--device", help="where networks train: cpu, cuda, cuda:1 (the recipe's "
+                   "optim.device; under torchrun, cuda means cuda:LOCAL_RANK)")
     _add_cache_options(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 

@@ -71,7 +71,20 @@ class FeatureBank:
 
     def _extract(self, utterances: Sequence[Utterance], version: Version,
                  variant: str | Sequence[str]) -> None:
-        """Features of ``version`` of each utterance; ``variant``: the cache tag (or one each)."""
+        """Features of ``version`` of each utterance; ``variant``: the cache tag (or one each).
+
+        Under torchrun with a cache, rank 0 extracts (and caches) first and the other
+        processes then read its files (:func:`emovox.scale.main_first`).
+        """
+        if self.cache is not None:
+            from .scale import main_first
+
+            main_first(lambda: self._extract_here(utterances, version, variant))
+        else:
+            self._extract_here(utterances, version, variant)
+
+    def _extract_here(self, utterances: Sequence[Utterance], version: Version,
+                      variant: str | Sequence[str]) -> None:
         tags = [variant] * len(utterances) if isinstance(variant, str) else list(variant)
         todo = [(u, tag) for u, tag in zip(utterances, tags, strict=True)
                 if (u.id, version) not in self.features]

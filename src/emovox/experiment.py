@@ -249,8 +249,12 @@ def run_cv(
         from .text import check_text_extra
 
         check_text_extra()
+    from .scale import world
+
+    main = world().main  # under torchrun only rank 0 writes
     out = Path(out_dir)
-    (out / "folds").mkdir(parents=True, exist_ok=True)
+    if main:
+        (out / "folds").mkdir(parents=True, exist_ok=True)
     all_folds = make_folds(utterances, protocol, k=k, seed=fold_seed)
     chosen = make_folds(utterances, protocol, k=k, seed=fold_seed, select=folds)
     labels = list(ordered(str(u.label) for u in utterances if u.label))
@@ -297,11 +301,14 @@ def run_cv(
             **meta,
             "predictions": _predictions(model, probs, fold.test, said.dimensions),
         }
-        write_text(out / "folds" / f"fold_{fold.index}.json", json.dumps(record, indent=1))
-        if save_models:
-            save_checkpoint(model, out / "models" / f"fold_{fold.index}.pt")
+        if main:
+            write_text(out / "folds" / f"fold_{fold.index}.json", json.dumps(record, indent=1))
+            if save_models:
+                save_checkpoint(model, out / "models" / f"fold_{fold.index}.pt")
         if progress:
             sys_log(f"fold {fold.index}: " + score_line(scores))
+    if not main:
+        return {}
     return merge_results(out, config=config, corpus=corpus, protocol=protocol,
                          n_folds=len(all_folds), labels=labels, argv=argv, fold_seed=fold_seed)
 

@@ -368,3 +368,177 @@ def iter_paths(records: Mapping[str, dict[str, Any]], order: Sequence[str]
     for path in order:
         if path in records:
             yield records[path]
+
+
+# --- torchrun: distributed data-parallel training ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among torchrun's processes (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Whether this process logs and writes (rank 0)."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the training is shared by more than one process."""
+        return self.size > 1
+
+
+def world() -> World:
+    """This process's rank, world size and local rank, from torchrun's environment.
+
+    A process group must have been started (:func:`start_distributed`) for a world above one;
+    without torchrun's variables it is rank 0 of 1.
+    """
+    try:
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        raise ConfigError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (torchrun sets "
+                          "them)") from None
+    if size <= 1:
+        return World()
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        return World()
+    return World(rank, size, local)
+
+
+def start_distributed(device: str) -> World:
+    """Join torchrun's process group when WORLD_SIZE > 1: gloo on CPU, nccl for CUDA.
+
+    Each process uses ``cuda:LOCAL_RANK`` when the device is CUDA. Returns the world (rank 0
+    of 1 without torchrun).
+    """
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return World()
+    import torch
+    import torch.distributed as dist
+
+    cuda = str(device).startswith("cuda")
+    if cuda and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is visible to this process")
+    if not dist.is_initialized():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if cuda:
+            torch.cuda.set_device(local)
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return world()
+
+
+def stop_distributed() -> None:
+    """Leave the process group (after the last collective step)."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def device_for(device: str) -> str:
+    """The device of this process: ``cuda`` becomes ``cuda:LOCAL_RANK`` under torchrun."""
+    here = world()
+    if here.distributed and device == "cuda":
+        return f"cuda:{here.local_rank}"
+    return device
+
+
+def barrier() -> None:
+    """Wait for every process (nothing to wait for in one process)."""
+    if world().distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def main_first(work: Callable[[], Any]) -> Any:
+    """Run ``work`` on rank 0 first, then on the others (that find what it cached)."""
+    here = world()
+    if not here.distributed:
+        return work()
+    if here.main:
+        result = work()
+        barrier()
+        return result
+    barrier()
+    return work()
+
+
+def broadcast(value: Any) -> Any:
+    """Rank 0's ``value`` on every process."""
+    if not world().distributed:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather(value: Any) -> list[Any]:
+    """Every process's ``value``, by rank (``[value]`` in one process)."""
+    here = world()
+    if not here.distributed:
+        return [value]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * here.size
+    dist.all_gather_object(out, value)
+    return out
+
+
+def check_in_step(values: Sequence[Any]) -> None:
+    """Fail in one line when torchrun's processes ended with different weights.
+
+    DDP keeps them equal (same start, averaged gradients); a difference means the processes
+    did not train together, and rank 0's model would not be what was trained.
+    """
+    here = world()
+    if not here.distributed:
+        return
+    total = float(sum(float(v.detach().double().sum()) for v in values))
+    sums = gather(total)
+    if max(sums) - min(sums) > 1e-6 * max(1.0, abs(total)):
+        raise EmovoxError(f"the {here.size} training processes ended with different weights "
+                          f"(sums {', '.join(f'{s:.6g}' for s in sums)}): not trained "
+                          "together")
+
+
+def average_gradients(parameters: Sequence[Any]) -> None:
+    """All-reduce (mean) the gradients of parameters DDP does not own (the loss's)."""
+    here = world()
+    if not here.distributed:
+        return
+    import torch.distributed as dist
+
+    for p in parameters:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= here.size
+
+
+def batch_share(length: int, rank: int, size: int) -> list[int] | None:
+    """The positions of a batch of ``length`` that process ``rank`` of ``size`` trains on.
+
+    Every process draws the shuffle (and each recording's version) one process would draw,
+    and takes every ``size``-th recording of each batch from its rank on: a step over all
+    processes sees exactly one process's batch (DistributedSampler's interleaved split, per
+    batch rather than per epoch, so results stay close to one process's). ``None`` when the
+    batch has fewer recordings than processes (every process then leaves it out, so they
+    keep stepping together).
+    """
+    if length < size:
+        return None
+    return list(range(rank, length, size))

@@ -405,9 +405,18 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     utterances whose clean probabilities are recorded after every epoch
     (``info["probe_probabilities"]``, CO-VADA's learning speed).
     """
+    from . import scale
+
     opt_cfg = config.optim
+    here = scale.world()  # under torchrun: DDP, each process a share of every batch
+    progress = progress and here.main
     torch.manual_seed(opt_cfg.seed)
-    rng = np.random.default_rng(opt_cfg.seed)
+    # ``order`` draws the shuffle and each recording's version; ``rng`` the mixing and crops.
+    # One process: one generator, as always. Under torchrun every process draws the same
+    # shuffle and versions as one process would (so a step sees one process's batch) and its
+    # own mixing and crops.
+    rng = np.random.default_rng([opt_cfg.seed, here.rank] if here.distributed else opt_cfg.seed)
+    order_rng = np.random.default_rng(opt_cfg.seed) if here.distributed else rng
     example = bank.get(train[0])
     frame_shape = [*example.shape[:-2], example.shape[-1]]
     network = build_network(config, frame_shape, len(classes))
@@ -422,9 +431,17 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         loss_config = dataclasses.replace(loss_config, kl=0.0, focal=0.0, center=0.0,
                                           supcon=0.0, ce=0.0)
     loss_fn = MLLLoss(loss_config, len(classes), network.model.config.embedding_dim)
-    device = torch.device(opt_cfg.device)
+    device = torch.device(scale.device_for(opt_cfg.device))
     network.to(device)
     loss_fn.to(device)
+    forward = network
+    if here.distributed:  # gradients averaged over the processes in backward
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward = DistributedDataParallel(
+            network, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)
+    loss_params = [p for p in loss_fn.parameters() if p.requires_grad]
     encoder_params = (
         [p for p in network.encoder.parameters() if p.requires_grad] if finetune else []
     )
@@ -472,10 +489,13 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                              "history": [], "bad_epochs": 0, "avg_state": None, "n_avg": 0}
     averaging = opt_cfg.average_from > 0
     resume_path = run_dir / "last.pt" if run_dir else None
-    if run_dir is not None:
+    if run_dir is not None and here.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    if resume_path is not None and resume_path.exists():
+    saved = None
+    if resume_path is not None and resume_path.exists() and here.main:
         saved = torch.load(resume_path, weights_only=False)
+    saved = scale.broadcast(saved)  # every process resumes from rank 0's checkpoint
+    if saved is not None:
         if _same_config(saved.get("config"), config) and saved.get("labels") == classes:
             network.load_state_dict(saved["network"])
             loss_fn.load_state_dict(saved["loss"])
@@ -483,7 +503,10 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             scheduler.load_state_dict(saved["scheduler"])
             if center_opt is not None and saved.get("center_opt"):
                 center_opt.load_state_dict(saved["center_opt"])
-            rng.bit_generator.state = saved["rng"]
+            order_rng.bit_generator.state = saved["rng"]
+            states = saved.get("process_rngs") or []
+            if here.distributed and len(states) == here.size:
+                rng.bit_generator.state = states[here.rank]
             torch.set_rng_state(saved["torch_rng"])
             state = {"avg_state": None, "n_avg": 0, **saved["state"]}
             if progress:
@@ -497,20 +520,27 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         t0 = time.time()
         network.train()
         loss_fn.train()
-        order = rng.permutation(n)
+        order = order_rng.permutation(n)
         totals: dict[str, float] = {}
         batches = 0
         for start in range(0, n, opt_cfg.batch_size):
             idx = order[start : start + opt_cfg.batch_size]
             utts = [train[i] for i in idx]
-            y = targets[idx]
             if copies:  # some utterances have more versions than others
                 options = [[*speeds, *copies.get(u.id, ())] for u in utts]
                 version = [o[int(k)] for o, k in zip(
-                    options, rng.integers(0, [len(o) for o in options]), strict=True)]
+                    options, order_rng.integers(0, [len(o) for o in options]), strict=True)]
             else:
-                version = [speeds[int(k)] for k in rng.integers(0, len(speeds), len(utts))] \
+                version = [speeds[int(k)] for k in order_rng.integers(0, len(speeds), len(utts))] \
                     if len(speeds) > 1 else [1.0] * len(utts)
+            share = 1.0
+            if here.distributed:  # this process's part of the batch one process would take
+                part = scale.batch_share(len(idx), here.rank, here.size)
+                if part is None:  # fewer recordings than processes: the batch is left out
+                    continue
+                share = len(part) * here.size / len(idx)  # the mean over the whole batch
+                idx, utts, version = idx[part], [utts[k] for k in part], [version[k] for k in part]
+            y = targets[idx]
             if finetune:  # the encoder trains too: every batch goes through it as waveforms
                 waves = [bank.wave(u, v) for u, v in zip(utts, version, strict=True)]
                 if config.augment.method != "none" and len(utts) > 1:
@@ -531,13 +561,14 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                 feats = [_crop(normalizer(f, group_of(u, mode)), max_frames, rng)
                          for f, u in zip(feats, utts, strict=True)]
                 first, second = pad_frames(feats)
-            out = network(first.to(device), second.to(device))
+            out = forward(first.to(device), second.to(device))
             dist, vad, regions = _split_targets(y, layout)
             loss, logs = loss_fn(out, _tensor(dist, device),
                                  None if vad is None else _tensor(vad, device),
                                  None if regions is None else _tensor(regions, device),
                                  sphere_scale=loss_config.sphere_decay ** (epoch - 1))
-            _step(network, loss, optimizer, center_opt, opt_cfg.grad_clip)
+            _step(network, loss * share if share != 1.0 else loss, optimizer, center_opt,
+                  opt_cfg.grad_clip, loss_params if here.distributed else ())
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + float(value)
             batches += 1
@@ -569,19 +600,21 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             _log("epoch {epoch:>3}  loss {total:.4f}  valid UA {ua}  ({sec} s)".format(
                 epoch=epoch, total=record.get("total", math.nan),
                 ua=record.get("valid_ua", "-"), sec=record["seconds"]))
-        if resume_path is not None:
+        rng_states = scale.gather(rng.bit_generator.state) if here.distributed else None
+        if resume_path is not None and here.main:
             save_atomic({
                 "config": config.to_dict(), "labels": classes, "network": network.state_dict(),
                 "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "center_opt": center_opt.state_dict() if center_opt is not None else None,
-                "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                "state": state,
+                "rng": order_rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "process_rngs": rng_states, "state": state,
             }, resume_path)
         if opt_cfg.patience and not averaging and state["bad_epochs"] >= opt_cfg.patience:
             if progress:
                 _log(f"early stop: no better validation UA for {opt_cfg.patience} epochs")
             break
+    scale.check_in_step(list(network.parameters()))
     info: dict[str, Any] = {}
     if state["avg_state"] is not None:
         network.load_state_dict(state["avg_state"])
@@ -807,11 +840,21 @@ def _tensor(y: Any, device: Any) -> Any:
     return torch.from_numpy(np.asarray(y, dtype=np.float32)).to(device)
 
 
-def _step(network: Any, loss: Any, optimizer: Any, center_opt: Any, grad_clip: float) -> None:
+def _step(network: Any, loss: Any, optimizer: Any, center_opt: Any, grad_clip: float,
+          shared: Sequence[Any] = ()) -> None:
+    """One optimiser step.
+
+    ``shared``: loss parameters whose gradients torchrun's processes average (DDP averages
+    the network's).
+    """
+    from .scale import average_gradients
+
     optimizer.zero_grad()
     if center_opt is not None:
         center_opt.zero_grad()
     loss.backward()
+    if shared:
+        average_gradients(shared)
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(
             [p for p in network.parameters() if p.requires_grad], grad_clip)
