@@ -58,6 +58,9 @@ NOT_RUN = {
     "text.fusion=embedding --out runs/iemocap-text":
         "IEMOCAP is not here; its transcripts are tested on synthetic files (test_corpora), "
         "fusion in cv on a synthetic corpus (test_fusion)",
+    "emovox predict --manifest calls.csv --engine ray --ray-address auto -o out.jsonl":
+        "joins a running Ray cluster (`ray start --head`), which CI has not; --engine ray with "
+        "a local Ray and --manifest are tested in test_scale",
 }
 
 # Commands on the real corpora: what is appended to keep them short in CI.
@@ -128,8 +131,10 @@ def run(command: str, cwd: Path, extra: list[str] = (), timeout: float = 900,
             stdin.close()
 
 
-def local_commands() -> list[str]:
-    return [c for c in readme_commands()
+def local_commands() -> list:
+    """The commands run here on shipped files; those starting a local Ray are ``slow``."""
+    return [pytest.param(c, marks=pytest.mark.slow) if "--engine ray" in c else c
+            for c in readme_commands()
             if not needs_corpus(c) and c not in NOT_RUN and not c.startswith("curl")
             and c != "emovox serve"]
 

@@ -256,3 +256,13 @@ def test_torchrun_cv_trains_together_and_matches_one_process(tone_corpus, tmp_pa
              for d in ("one", "two")]
     assert abs(folds[0]["ua"] - folds[1]["ua"]) <= 3.0  # (seeds alone move it 50 points here)
     assert folds[1]["n_train"] == folds[0]["n_train"]
+
+
+def test_readme_block_is_what_the_committed_results_give(load_benchmark):
+    bench = load_benchmark("scale_out")
+    doc = json.loads(bench.RESULTS.read_text()) if bench.RESULTS.exists() else {}
+    text = bench.README.read_text()
+    block = text.split(bench.START, 1)[1].split(bench.END, 1)[0].strip()
+    assert block == bench.render(doc)
+    for part in doc.values():  # every figure comes from a clean revision
+        assert not part["git_revision"].endswith("-dirty")
