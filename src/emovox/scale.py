@@ -516,6 +516,62 @@ def check_in_step(values: Sequence[Any]) -> None:
                           "together")
 
 
+def _gather_function() -> Any:
+    """An all-gather whose backward sends each process the gradient of its own rows.
+
+    Backward all-reduces the gradients of the gathered rows (every process computed the same
+    loss of the whole batch, so each row's gradient arrives ``world size`` times) and keeps
+    this process's; DDP's averaging over the processes then gives exactly the gradient of the
+    whole batch's loss. Works on gloo (no reduce-scatter needed).
+    """
+    import torch
+    import torch.distributed as dist
+
+    class Gather(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any) -> Any:  # noqa: D102
+            out = [torch.zeros_like(x) for _ in range(dist.get_world_size())]
+            dist.all_gather(out, x.contiguous())
+            return torch.stack(out)
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:  # noqa: D102
+            grad = grad.contiguous()
+            dist.all_reduce(grad)
+            return grad[dist.get_rank()]
+
+    return Gather
+
+
+def gather_rows(x: Any, counts: Sequence[int]) -> Any:
+    """Every process's rows of ``x`` (``counts[r]`` of them on rank ``r``), in rank order.
+
+    Differentiable (:func:`_gather_function`): a loss of the whole batch computed on every
+    process trains each process's network copy on its own rows' share of it.
+    """
+    import torch
+
+    most = max(counts)
+    pad = most - x.shape[0]
+    if pad:
+        x = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))])
+    stacked = _gather_function().apply(x)
+    return torch.cat([stacked[r, : counts[r]] for r in range(len(counts))])
+
+
+def gather_output(output: Any, counts: Sequence[int]) -> Any:
+    """A model's output for the whole batch: each per-recording tensor gathered by rows.
+
+    Frame weights (one row per frame count, unused by the losses) are left out.
+    """
+    import dataclasses
+
+    changes = {f.name: (None if f.name == "frame_weights" or getattr(output, f.name) is None
+                        else gather_rows(getattr(output, f.name), counts))
+               for f in dataclasses.fields(output)}
+    return dataclasses.replace(output, **changes)
+
+
 def average_gradients(parameters: Sequence[Any]) -> None:
     """All-reduce (mean) the gradients of parameters DDP does not own (the loss's)."""
     here = world()
@@ -530,14 +586,15 @@ def average_gradients(parameters: Sequence[Any]) -> None:
 
 
 def batch_share(length: int, rank: int, size: int) -> list[int] | None:
-    """The positions of a batch of ``length`` that process ``rank`` of ``size`` trains on.
+    """The positions of a batch of ``length`` that process ``rank`` of ``size`` encodes.
 
     Every process draws the shuffle (and each recording's version) one process would draw,
-    and takes every ``size``-th recording of each batch from its rank on: a step over all
-    processes sees exactly one process's batch (DistributedSampler's interleaved split, per
-    batch rather than per epoch, so results stay close to one process's). ``None`` when the
-    batch has fewer recordings than processes (every process then leaves it out, so they
-    keep stepping together).
+    and takes every ``size``-th recording of each batch from its rank on (DistributedSampler's
+    interleaved split, per batch rather than per epoch): a step over all processes sees
+    exactly one process's batch, and the loss is computed on the whole batch's outputs
+    (:func:`gather_output`), so the losses that compare recordings (supervised contrastive,
+    center) see what one process sees. ``None`` when the batch has fewer recordings than
+    processes (every process then leaves it out, so they keep stepping together).
     """
     if length < size:
         return None

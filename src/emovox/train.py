@@ -533,12 +533,13 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             else:
                 version = [speeds[int(k)] for k in order_rng.integers(0, len(speeds), len(utts))] \
                     if len(speeds) > 1 else [1.0] * len(utts)
-            share = 1.0
+            counts: list[int] = []
             if here.distributed:  # this process's part of the batch one process would take
                 part = scale.batch_share(len(idx), here.rank, here.size)
                 if part is None:  # fewer recordings than processes: the batch is left out
                     continue
-                share = len(part) * here.size / len(idx)  # the mean over the whole batch
+                counts = [len(scale.batch_share(len(idx), r, here.size) or ())
+                          for r in range(here.size)]
                 idx, utts, version = idx[part], [utts[k] for k in part], [version[k] for k in part]
             y = targets[idx]
             if finetune:  # the encoder trains too: every batch goes through it as waveforms
@@ -562,13 +563,16 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                          for f, u in zip(feats, utts, strict=True)]
                 first, second = pad_frames(feats)
             out = forward(first.to(device), second.to(device))
+            if counts:  # the loss of the whole batch, on every process
+                out = scale.gather_output(out, counts)
+                y = np.concatenate(scale.gather(np.asarray(y)))
             dist, vad, regions = _split_targets(y, layout)
             loss, logs = loss_fn(out, _tensor(dist, device),
                                  None if vad is None else _tensor(vad, device),
                                  None if regions is None else _tensor(regions, device),
                                  sphere_scale=loss_config.sphere_decay ** (epoch - 1))
-            _step(network, loss * share if share != 1.0 else loss, optimizer, center_opt,
-                  opt_cfg.grad_clip, loss_params if here.distributed else ())
+            _step(network, loss, optimizer, center_opt, opt_cfg.grad_clip,
+                  loss_params if here.distributed else ())
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + float(value)
             batches += 1
