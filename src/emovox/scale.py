@@ -18,6 +18,7 @@ the process group torchrun sets up (:func:`world`), see there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -216,6 +217,24 @@ class _Predictor:
         return {"path": paths, "record": records}
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 (where Ray's C++ core logs) to /dev/null for a while."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (an embedding host): leave it
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def start_ray(options: RayOptions) -> Any:
     """Connect to the cluster (or start a local one); one-line errors."""
     from .errors import require
@@ -239,7 +258,8 @@ def start_ray(options: RayOptions) -> Any:
     else:
         kwargs["address"] = options.address
     try:
-        ray.init(**kwargs)
+        with _quiet_stderr():  # Ray's start-up log lines; its errors come back as exceptions
+            ray.init(**kwargs)
     except (ConnectionError, RuntimeError, TimeoutError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EmovoxError(f"--ray-address {options.address}: cannot connect to Ray ({first})"
