@@ -441,6 +441,10 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         forward = DistributedDataParallel(
             network, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True)
+        # DDP gave every process rank 0's weights; from here each draws its own dropout
+        # masks (with one seed everywhere, recording k of every process's share would get
+        # the same mask)
+        torch.manual_seed(opt_cfg.seed + 7919 * here.rank)
     loss_params = [p for p in loss_fn.parameters() if p.requires_grad]
     encoder_params = (
         [p for p in network.encoder.parameters() if p.requires_grad] if finetune else []
@@ -533,39 +537,44 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             else:
                 version = [speeds[int(k)] for k in order_rng.integers(0, len(speeds), len(utts))] \
                     if len(speeds) > 1 else [1.0] * len(utts)
+            # Every process mixes the whole batch as one process would (same generator), then
+            # encodes and runs only its share; the loss is the whole batch's (outputs gathered)
+            mine = list(range(len(idx)))
             counts: list[int] = []
-            if here.distributed:  # this process's part of the batch one process would take
+            if here.distributed:
                 part = scale.batch_share(len(idx), here.rank, here.size)
                 if part is None:  # fewer recordings than processes: the batch is left out
                     continue
-                counts = [len(scale.batch_share(len(idx), r, here.size) or ())
+                mine = part
+                shares = [scale.batch_share(len(idx), r, here.size) or []
                           for r in range(here.size)]
-                idx, utts, version = idx[part], [utts[k] for k in part], [version[k] for k in part]
+                counts = [len(p) for p in shares]
             y = targets[idx]
             if finetune:  # the encoder trains too: every batch goes through it as waveforms
                 waves = [bank.wave(u, v) for u, v in zip(utts, version, strict=True)]
                 if config.augment.method != "none" and len(utts) > 1:
-                    waves, y, _ = apply_batch_mixing(waves, y, rng, config.augment.method, mixer)
-                first, second = pad_waves([_crop_wave(w, max_samples, rng) for w in waves])
+                    waves, y, _ = apply_batch_mixing(waves, y, order_rng, config.augment.method,
+                                                     mixer)
+                first, second = pad_waves([_crop_wave(waves[k], max_samples, rng) for k in mine])
             else:  # cached clean features; only the mixed utterances are encoded again
-                feats = [bank.get(u, v) for u, v in zip(utts, version, strict=True)]
+                feats = {k: bank.get(utts[k], version[k]) for k in mine}
                 if encoder is not None and len(utts) > 1:
                     waves = [bank.wave(u, v) for u, v in zip(utts, version, strict=True)]
-                    mixed, y, infos = apply_batch_mixing(waves, y, rng, config.augment.method,
-                                                         mixer)
-                    todo = [k for k, info in enumerate(infos) if info.get("applied")]
+                    mixed, y, infos = apply_batch_mixing(waves, y, order_rng,
+                                                         config.augment.method, mixer)
+                    todo = [k for k in mine if infos[k].get("applied")]
                     if todo:
                         heard = [condition_signal(frontend, mixed[k]) for k in todo]
-                        encoded = _encode(encoder, heard, feats[0].ndim)
+                        encoded = _encode(encoder, heard, feats[mine[0]].ndim)
                         for k, x, f in zip(todo, heard, encoded, strict=True):
                             feats[k] = gate_frames(frontend, x, f)
-                feats = [_crop(normalizer(f, group_of(u, mode)), max_frames, rng)
-                         for f, u in zip(feats, utts, strict=True)]
-                first, second = pad_frames(feats)
+                first, second = pad_frames([
+                    _crop(normalizer(feats[k], group_of(utts[k], mode)), max_frames, rng)
+                    for k in mine])
             out = forward(first.to(device), second.to(device))
-            if counts:  # the loss of the whole batch, on every process
+            if counts:  # the loss of the whole batch (rank-major order), on every process
                 out = scale.gather_output(out, counts)
-                y = np.concatenate(scale.gather(np.asarray(y)))
+                y = y[np.concatenate(shares)]
             dist, vad, regions = _split_targets(y, layout)
             loss, logs = loss_fn(out, _tensor(dist, device),
                                  None if vad is None else _tensor(vad, device),
