@@ -123,20 +123,25 @@ def render(doc: dict[str, Any]) -> str:
     if ray:
         r = ray["runs"]
         lines.append(
-            f"Measured here (`benchmarks/scale_out.py`, {ray['machine']}; 2 cores, one thread "
+            f"Measured here (`benchmarks/scale_out.py` -> `benchmarks/results/scale_out.json`, "
+            f"revision {ray['git_revision'][:10]}, {ray['date'][:10]}, "
+            f"{ray['machine']['processor']}, {ray['machine']['cpu_count']} cores, one thread "
             f"per process), {ray['files']} RAVDESS recordings: plain `emovox predict` "
             f"{r['plain']['seconds']:.0f} s ({r['plain']['files_per_second']:.1f} files/s); "
             f"`--engine ray` with 1 worker {r['ray_1_worker']['seconds']:.0f} s "
             f"({r['ray_1_worker']['speedup']:.2f}x), with 2 workers "
             f"{r['ray_2_workers']['seconds']:.0f} s ({r['ray_2_workers']['speedup']:.2f}x), "
             f"Ray's start-up included; {r['ray_2_workers']['same_records']} of {ray['files']} "
-            "records the same as plain `predict`'s.")
+            "records the same as plain `predict`'s. With two cores, Ray's start-up and "
+            "scheduling cost more than its second worker gains; it is for more cores and more "
+            "machines than this one has.")
     ddp = doc.get("ddp")
     if ddp:
         r = ddp["runs"]
         one, two = r["one_process"], r["torchrun_2_processes"]
         lines.append(
-            f"One MLL fold of RAVDESS (fold {ddp['fold']}, recipe `{ddp['recipe']}`): one "
+            f"One MLL fold of RAVDESS (fold {ddp['fold']}, recipe `{ddp['recipe']}`, revision "
+            f"{ddp['git_revision'][:10]}): one "
             f"process trained in {one['train_seconds']:.0f} s (UA {one['ua']:.1f}), "
             f"`torchrun --nproc-per-node 2` in {two['train_seconds']:.0f} s "
             f"({two['speedup']:.2f}x; UA {two['ua']:.1f}).")
