@@ -23,13 +23,13 @@ STAGES = [
     "models", "losses", "evaluate",                     # networks, objectives, metrics
     "bundle",                                           # what a trained model is
     "asr", "fusion", "text",                            # what is said: transcripts, text scores
-    "dataset", "covada", "textfit", "train", "experiment",  # training and cross-validation
+    "distributed", "dataset", "covada", "textfit", "train", "experiment",  # training, cv
     "explain", "report",                                # why a model said what it said
-    "inference", "robustness", "fairness", "live", "serve", "export",  # using a model
+    "inference", "scale", "robustness", "fairness", "live", "serve", "export",  # using a model
     "edge",                                             # the edge model: distil, export
     "cli", "__main__", "__init__",                      # shells
 ]
-TRAINING = {"dataset", "textfit", "train", "experiment", "losses", "augment"}
+TRAINING = {"distributed", "dataset", "textfit", "train", "experiment", "losses", "augment"}
 
 
 def stage_of(module: str) -> str:

@@ -250,7 +250,7 @@ def test_csv_carries_the_timeline_and_embeddings_need_json(model, folder, capsys
     assert overall["start"] == "" and overall["label"] in ("happy", "sad")
     assert windows and all(float(w["end"]) > float(w["start"]) for w in windows)
     code, out, err = run(capsys, folder, "--model", model, "--embeddings")
-    assert code == 2 and "json and jsonl only" in err and out == ""
+    assert code == 2 and "json, jsonl and parquet only" in err and out == ""
 
 
 def test_a_clip_too_short_to_judge_gets_an_error_not_an_emotion(model, tmp_path, capsys):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emovox import errors, scale
+from emovox import distributed, errors, scale
 from emovox.cli import main
 from emovox.types import Prediction
 from test_inference import SR, bad_inputs, voice
@@ -222,12 +222,12 @@ def test_bad_inputs_stay_one_line_records_with_the_ray_checks_in_place(tmp_path,
 def test_each_process_gets_its_share_of_every_batch():
     # two processes split each batch one process would take; together they take all of it
     for length in (8, 7, 2):
-        parts = [scale.batch_share(length, rank, 2) for rank in range(2)]
+        parts = [distributed.batch_share(length, rank, 2) for rank in range(2)]
         assert sorted(parts[0] + parts[1]) == list(range(length))
         assert abs(len(parts[0]) - len(parts[1])) <= 1
     # a batch smaller than the world is left out by every process alike
-    assert [scale.batch_share(1, rank, 2) for rank in range(2)] == [None, None]
-    assert scale.world() == scale.World() and not scale.World().distributed
+    assert [distributed.batch_share(1, rank, 2) for rank in range(2)] == [None, None]
+    assert distributed.world() == distributed.World() and not distributed.World().distributed
 
 
 @pytest.mark.slow

@@ -194,7 +194,7 @@ def _recipe(args: argparse.Namespace) -> Any:
 
 def _distributed(args: argparse.Namespace, config: Any) -> Any:
     """Join torchrun's process group (if any); only rank 0 reports progress."""
-    from .scale import start_distributed
+    from .distributed import start_distributed
 
     here = start_distributed(str(config.optim.device))
     if not here.main:
@@ -217,8 +217,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
     git_revision()  # the revision of the code this run imported, whatever happens meanwhile
     from .corpora import CORPORA
+    from .distributed import stop_distributed
     from .experiment import run_cv, score_line
-    from .scale import stop_distributed
 
     config = _recipe(args)
     utterances = _load_corpora([args.corpus], [args.root], _class_spec(args, config))[0]
@@ -244,8 +244,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train one model on one or more corpora and write a checkpoint."""
     from .bundle import save_checkpoint
     from .corpora import CORPORA
+    from .distributed import stop_distributed
     from .folds import make_folds
-    from .scale import stop_distributed
     from .train import fit
 
     config = _recipe(args)

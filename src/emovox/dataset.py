@@ -77,7 +77,7 @@ class FeatureBank:
         processes then read its files (:func:`emovox.scale.main_first`).
         """
         if self.cache is not None:
-            from .scale import main_first
+            from .distributed import main_first
 
             main_first(lambda: self._extract_here(utterances, version, variant))
         else:

@@ -249,7 +249,7 @@ def run_cv(
         from .text import check_text_extra
 
         check_text_extra()
-    from .scale import world
+    from .distributed import world
 
     main = world().main  # under torchrun only rank 0 writes
     out = Path(out_dir)

@@ -405,10 +405,10 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     utterances whose clean probabilities are recorded after every epoch
     (``info["probe_probabilities"]``, CO-VADA's learning speed).
     """
-    from . import scale
+    from . import distributed
 
     opt_cfg = config.optim
-    here = scale.world()  # under torchrun: DDP, each process a share of every batch
+    here = distributed.world()  # under torchrun: DDP, each process a share of every batch
     progress = progress and here.main
     torch.manual_seed(opt_cfg.seed)
     # ``order`` draws the shuffle and each recording's version; ``rng`` the mixing and crops.
@@ -431,7 +431,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
         loss_config = dataclasses.replace(loss_config, kl=0.0, focal=0.0, center=0.0,
                                           supcon=0.0, ce=0.0)
     loss_fn = MLLLoss(loss_config, len(classes), network.model.config.embedding_dim)
-    device = torch.device(scale.device_for(opt_cfg.device))
+    device = torch.device(distributed.device_for(opt_cfg.device))
     network.to(device)
     loss_fn.to(device)
     forward = network
@@ -498,7 +498,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     saved = None
     if resume_path is not None and resume_path.exists() and here.main:
         saved = torch.load(resume_path, weights_only=False)
-    saved = scale.broadcast(saved)  # every process resumes from rank 0's checkpoint
+    saved = distributed.broadcast(saved)  # every process resumes from rank 0's checkpoint
     if saved is not None:
         if _same_config(saved.get("config"), config) and saved.get("labels") == classes:
             network.load_state_dict(saved["network"])
@@ -542,11 +542,11 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             mine = list(range(len(idx)))
             counts: list[int] = []
             if here.distributed:
-                part = scale.batch_share(len(idx), here.rank, here.size)
+                part = distributed.batch_share(len(idx), here.rank, here.size)
                 if part is None:  # fewer recordings than processes: the batch is left out
                     continue
                 mine = part
-                shares = [scale.batch_share(len(idx), r, here.size) or []
+                shares = [distributed.batch_share(len(idx), r, here.size) or []
                           for r in range(here.size)]
                 counts = [len(p) for p in shares]
             y = targets[idx]
@@ -573,7 +573,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                     for k in mine])
             out = forward(first.to(device), second.to(device))
             if counts:  # the loss of the whole batch (rank-major order), on every process
-                out = scale.gather_output(out, counts)
+                out = distributed.gather_output(out, counts)
                 y = y[np.concatenate(shares)]
             dist, vad, regions = _split_targets(y, layout)
             loss, logs = loss_fn(out, _tensor(dist, device),
@@ -613,7 +613,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             _log("epoch {epoch:>3}  loss {total:.4f}  valid UA {ua}  ({sec} s)".format(
                 epoch=epoch, total=record.get("total", math.nan),
                 ua=record.get("valid_ua", "-"), sec=record["seconds"]))
-        rng_states = scale.gather(rng.bit_generator.state) if here.distributed else None
+        rng_states = distributed.gather(rng.bit_generator.state) if here.distributed else None
         if resume_path is not None and here.main:
             save_atomic({
                 "config": config.to_dict(), "labels": classes, "network": network.state_dict(),
@@ -627,7 +627,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
             if progress:
                 _log(f"early stop: no better validation UA for {opt_cfg.patience} epochs")
             break
-    scale.check_in_step(list(network.parameters()))
+    distributed.check_in_step(list(network.parameters()))
     info: dict[str, Any] = {}
     if state["avg_state"] is not None:
         network.load_state_dict(state["avg_state"])
@@ -860,7 +860,7 @@ def _step(network: Any, loss: Any, optimizer: Any, center_opt: Any, grad_clip: f
     ``shared``: loss parameters whose gradients torchrun's processes average (DDP averages
     the network's).
     """
-    from .scale import average_gradients
+    from .distributed import average_gradients
 
     optimizer.zero_grad()
     if center_opt is not None:
