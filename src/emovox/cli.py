@@ -811,10 +811,18 @@ def _write_predictions(args: argparse.Namespace, predictions: Sequence[Any],
     return sum(1 for p in predictions if p.error is not None)
 
 
+def _ray_options(args: argparse.Namespace) -> Any:
+    """The Ray engine's options as ``predict`` was given them."""
+    from .scale import RayOptions
+
+    return RayOptions(args.ray_address, args.workers, args.batch_size, args.cpus_per_worker,
+                      args.gpus_per_worker)
+
+
 def _check_ray(args: argparse.Namespace) -> None:
     """What ``--engine ray`` cannot do, and its extra, before any work."""
     from .errors import require
-    from .scale import RAY_FORMATS, RayOptions, check_address
+    from .scale import RAY_FORMATS, check_address
 
     for flag, given in (("--plot", args.plot), ("--group-by", args.group_by),
                         ("--with-text", args.with_text)):
@@ -826,8 +834,7 @@ def _check_ray(args: argparse.Namespace) -> None:
                           ".json")
     if args.format not in RAY_FORMATS:
         raise EmovoxError(f"--engine ray writes {', '.join(RAY_FORMATS)} (not {args.format})")
-    RayOptions(args.ray_address, args.workers, args.batch_size, args.cpus_per_worker,
-               args.gpus_per_worker).check()
+    _ray_options(args).check()
     require("ray", "ray")
     check_address(args.ray_address)
 
@@ -835,13 +842,12 @@ def _check_ray(args: argparse.Namespace) -> None:
 def _predict_ray(args: argparse.Namespace, recognizer: Any, found: Sequence[tuple[str, Any]],
                  load: dict[str, Any], predict: dict[str, Any]) -> int:
     """``predict --engine ray``: journaled, resumable, the local records' format."""
-    from .scale import RayOptions, finish, predict_ray, run_journaled
+    from .scale import finish, predict_ray, run_journaled
     from .types import Prediction
 
     files = [path for path, error in found if error is None]
     bar = _ProgressBar(len(files)) if sys.stderr.isatty() else None
-    options = RayOptions(args.ray_address, args.workers, args.batch_size, args.cpus_per_worker,
-                         args.gpus_per_worker)
+    options = _ray_options(args)
     load = {**load, "min_confidence": args.min_confidence, "runtime": args.runtime,
             "quantize": args.int8}
     count = 0
@@ -1298,8 +1304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write to this file (atomically) instead of stdout")
     p.add_argument("--top-k", type=int, metavar="K", help="also list the K best emotions")
     p.add_argument("--embeddings", action="store_true",
-                   help="include the model's embedding of each recording (json and jsonl "
-                   "only)")
+                   help="include the model's embedding of each recording (json, jsonl and "
+                   "parquet only)")
     p.add_argument("--timeline", action="store_true",
                    help="emotions over time in sliding windows (automatic for long recordings); "
                    "csv gets a row per window with its start and end")

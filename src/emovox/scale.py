@@ -379,11 +379,3 @@ def write_parquet(path: str, records: Sequence[dict[str, Any]], labels: Sequence
                                   else pa.string()) for k, v in columns.items()})
     with atomic_open(path, "wb") as handle:
         pq.write_table(table, handle)
-
-
-def iter_paths(records: Mapping[str, dict[str, Any]], order: Sequence[str]
-               ) -> Iterator[dict[str, Any]]:
-    """The records of ``order``'s paths, in that order (paths without one are left out)."""
-    for path in order:
-        if path in records:
-            yield records[path]
