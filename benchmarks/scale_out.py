@@ -10,6 +10,10 @@ one CPU thread per process (``OMP_NUM_THREADS=1``, ``--threads 1``):
 - ``ddp``: one fold of RAVDESS cross-validation (``--fold``, the ``mll`` recipe) in one process
   and under ``torchrun --nproc-per-node 2`` (gloo); a warm-up run extracts the features into
   the cache first, so both timed runs read them from there. UA and the training time of each.
+  ``--seed K`` trains both with ``optim.seed=K``; seed 0's runs are ``ddp``, another seed's
+  ``ddp_seeds[K]`` in the results: the spread between seeds of one process says how far the
+  two-process UA may fall from the one-process UA by chance alone (the processes draw their
+  dropout from other streams, so the two runs are not the same computation).
 
 This machine has 2 cores: 2 workers or 2 processes are all it can run at once, and other work
 on the machine (the load average is recorded) slows everything.
@@ -94,10 +98,11 @@ def ray_part(data: Path, files: int, workdir: Path) -> dict[str, Any]:
     return {"files": len(paths), "runs": runs}
 
 
-def ddp_part(data: Path, fold: int, cache: Path, workdir: Path) -> dict[str, Any]:
-    """One MLL fold in one process and in two torchrun processes."""
+def ddp_part(data: Path, fold: int, cache: Path, workdir: Path, seed: int = 0) -> dict[str, Any]:
+    """One MLL fold in one process and in two torchrun processes (training seed ``seed``)."""
     cv = ["-m", "emovox", "cv", "--corpus", "ravdess", "--root", str(data / "ravdess"),
-          "--recipe", "mll", "--folds", str(fold), "--cache", str(cache), "--quiet"]
+          "--recipe", "mll", "--folds", str(fold), "--cache", str(cache), "--quiet",
+          "--set", f"optim.seed={seed}"]
     _timed([sys.executable, *cv, "--set", "optim.epochs=1", "--out", str(workdir / "warm")])
     runs: dict[str, Any] = {}
     for name, launcher in (("one_process", [sys.executable]),
@@ -113,7 +118,7 @@ def ddp_part(data: Path, fold: int, cache: Path, workdir: Path) -> dict[str, Any
                       "load_before": load}
     runs["torchrun_2_processes"]["speedup"] = round(
         runs["one_process"]["train_seconds"] / runs["torchrun_2_processes"]["train_seconds"], 2)
-    return {"corpus": "ravdess", "recipe": "mll", "fold": fold, "runs": runs}
+    return {"corpus": "ravdess", "recipe": "mll", "fold": fold, "seed": seed, "runs": runs}
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -145,6 +150,21 @@ def render(doc: dict[str, Any]) -> str:
             f"process trained in {one['train_seconds']:.0f} s (UA {one['ua']:.1f}), "
             f"`torchrun --nproc-per-node 2` in {two['train_seconds']:.0f} s "
             f"({two['speedup']:.2f}x; UA {two['ua']:.1f}).")
+        others = doc.get("ddp_seeds") or {}
+        if others:
+            seeds = {0: r, **{int(k): v["runs"] for k, v in others.items()}}
+            ones = [v["one_process"]["ua"] for v in seeds.values()]
+            twos = [v["torchrun_2_processes"]["ua"] for v in seeds.values()]
+            each = "; ".join(f"seed {k}: {v['one_process']['ua']:.1f} and "
+                             f"{v['torchrun_2_processes']['ua']:.1f}"
+                             for k, v in sorted(seeds.items()))
+            lines[-1] += (
+                f" The same fold with {len(seeds)} training seeds (one process and two "
+                f"processes: {each}): mean {sum(ones) / len(ones):.1f} in one process, "
+                f"{sum(twos) / len(twos):.1f} in two; one process alone spans "
+                f"{max(ones) - min(ones):.1f} points between seeds. The two runs are not the "
+                "same computation (each process draws its own dropout), so they agree only "
+                "within that noise.")
     return "\n".join(lines) if lines else "(not measured yet)"
 
 
@@ -155,6 +175,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--fold", type=int, default=1)
     parser.add_argument("--cache", type=Path, help="feature cache of the ddp part")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of the ddp part")
     parser.add_argument("--readme", action="store_true", help="write the README block")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -167,8 +188,11 @@ def main() -> None:
                 part = ray_part(args.data, args.files, Path(tmp))
             else:
                 part = ddp_part(args.data, args.fold, args.cache or Path(tmp) / "cache",
-                                Path(tmp))
-        doc[args.part] = {**part, **provenance()}
+                                Path(tmp), args.seed)
+        if args.part == "ddp" and args.seed != 0:
+            doc.setdefault("ddp_seeds", {})[str(args.seed)] = {**part, **provenance()}
+        else:
+            doc[args.part] = {**part, **provenance()}
         write_text(args.out, json.dumps(doc, indent=1) + "\n")
         print(json.dumps(part, indent=1))
     if args.readme:
