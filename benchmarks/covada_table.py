@@ -66,6 +66,8 @@ from emovox.folds import make_folds  # noqa: E402
 OUT = REPO / "benchmarks" / "results" / "covada"
 README = REPO / "README.md"
 START, END = "<!-- covada:start -->", "<!-- covada:end -->"
+CARD = REPO / "src" / "emovox" / "pretrained" / "MODEL_CARD.md"
+CARD_START, CARD_END = "<!-- fairness:start -->", "<!-- fairness:end -->"
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 
 #: row -> (what it is, the recipe overrides)
@@ -341,6 +343,83 @@ def render(doc: dict | None) -> str:
     return "\n".join(head + body).rstrip()
 
 
+def _largest_class_gap(got: dict) -> str:
+    """The class whose recall differs most between the genders, with both recalls."""
+    per_class = {c: v for c, v in (got.get("tpr_gap_per_class") or {}).items() if v is not None}
+    female = (got["gender_groups"].get("female") or {}).get("tpr") or {}
+    male = (got["gender_groups"].get("male") or {}).get("tpr") or {}
+    if not per_class or not female or not male:
+        return "—"
+    worst = max(per_class, key=lambda c: per_class[c])
+    return (f"{worst}: {per_class[worst]:.1f} (female {female.get(worst, 0):.1f}, "
+            f"male {male.get(worst, 0):.1f})")
+
+
+def render_card_block(doc: dict | None, recipe: str = "default") -> str:
+    """The model card's fairness section: the ``baseline`` rows (the bundled model's recipe).
+
+    The bundled model itself was trained on every speaker of both corpora, so it is audited
+    through its recipe's held-out predictions; CO-VADA's effect is added once its row is
+    complete on a corpus.
+    """
+    corpora = {c: rows for c, rows in ((doc or {}).get("corpora") or {}).items()
+               if (rows.get("baseline") or {}).get("recipe") == recipe}
+    if not corpora:
+        return ("Not measured yet: `benchmarks/covada_table.py` (its `baseline` rows: this "
+                "model's recipe in speaker-independent cross-validation, audited by gender with "
+                "`emovox fairness`) writes this section.")
+    lines = [
+        "`emovox fairness` (`emovox.fairness.audit_results`) on the held-out predictions of "
+        f"this model's recipe (`{recipe}`) in speaker-independent cross-validation, one corpus "
+        "at a time (the `baseline` rows of `benchmarks/covada_table.py`, "
+        "`benchmarks/results/covada/summary.json`). The shipped model was trained on every "
+        "speaker of both corpora, so it cannot be audited on them itself; these figures are "
+        "its recipe's on speakers it did not see. Gaps in points; 95 % intervals from "
+        f"{doc['n_boot']} bootstrap replicates that resample speakers (the gaps' intervals "
+        "bias-corrected). TPR gap: the female-male difference in recall, averaged over the "
+        "classes; DP gap: the largest difference in how often a class is predicted.", "",
+        "| corpus | folds | UA female | UA male | TPR gap | DP gap | DP gap of the true labels "
+        "| class with the largest recall gap |",
+        "|" + " --- |" * 8]
+    after = []
+    for corpus, rows in corpora.items():
+        got = rows["baseline"]
+        g = got["gender_groups"]
+        female, male = g.get("female") or {}, g.get("male") or {}
+        folds = f"{len(got['folds'])}/{got['n_folds']}"
+        if got["missing_folds"]:
+            folds = f"partial {folds}"
+        truth = got.get("truth_rate_gap")
+        lines.append(
+            f"| {CORPORA[corpus][1]} | {folds} | {_ci(female.get('ua'), female.get('ua_ci'))} | "
+            f"{_ci(male.get('ua'), male.get('ua_ci'))} | "
+            f"{_ci(got['tpr_gap'], got['tpr_gap_ci'])} | {_ci(got['dp_gap'], got['dp_gap_ci'])} "
+            f"| {'—' if truth is None else f'{truth:.1f}'} | {_largest_class_gap(got)} |")
+        covada = rows.get("covada")
+        if covada and not covada["missing_folds"] and not got["missing_folds"]:
+            lower, upper = covada["tpr_gap_ci"] or (None, None)
+            inside = lower is not None and lower <= got["tpr_gap"] <= upper
+            after.append(
+                f"{corpus_name(corpus)}: with CO-VADA (voice-converted copies of the most "
+                f"confidently learned recordings, `augment.covada = true`) the TPR gap is "
+                f"{_ci(covada['tpr_gap'], covada['tpr_gap_ci'])} against "
+                f"{got['tpr_gap']:.1f} (UA {covada['ua']:.1f} against {got['ua']:.1f})"
+                + ("; the baseline's gap lies inside its interval: no change this data can "
+                   "tell apart" if inside else "") + ".")
+    lines += ["", "The DP gap of the true labels is how much the genders' own class mix "
+              "differs in the test speakers: that much of a DP gap is the data, not the model. "
+              "Two acted corpora, two binary gender labels from the corpora's speaker tables, "
+              "10 to 24 speakers: the intervals are wide, and they say nothing of age, accent, "
+              "language or recording setting."]
+    if after:
+        lines += ["", " ".join(after) + " The shipped model is trained without CO-VADA."]
+    return "\n".join(lines)
+
+
+def corpus_name(corpus: str) -> str:
+    return {"ravdess": "RAVDESS", "emodb": "EmoDB"}.get(corpus, corpus)
+
+
 def load_summary(root: Path = OUT) -> dict | None:
     path = root / "summary.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -372,6 +451,7 @@ def main() -> None:
         write_text(root / "summary.json", json.dumps(doc, indent=1))
         if args.out is None:
             write_between(README, START, END, render(doc))
+            write_between(CARD, CARD_START, CARD_END, render_card_block(doc))
         print(render(doc))
         return
     if args.cache is None:

@@ -95,7 +95,7 @@ def main() -> None:
     }
     everything = sorted(corpora["ravdess"] + corpora["emodb"], key=lambda u: u.id)
     if args.card_only:
-        write_text(OUT_CARD, render_card(json.loads(OUT_JSON.read_text()), len(everything)))
+        write_card(json.loads(OUT_JSON.read_text()), len(everything))
         print(f"wrote {OUT_CARD}")
         return
     kept = load_checkpoint(OUT_MODEL) if args.cv_only else None
@@ -168,7 +168,7 @@ def main() -> None:
         if before.keys() != after.keys() or any(not np.array_equal(before[k], after[k])
                                                 for k in before):
             raise SystemExit("default_model.py: re-saving changed the shipped weights")
-        write_text(OUT_CARD, render_card(doc, len(everything)))
+        write_card(doc, len(everything))
         print(f"scores of {OUT_MODEL} re-measured; wrote {OUT_JSON} and {OUT_CARD}")
         return
 
@@ -188,9 +188,27 @@ def main() -> None:
             old.unlink()
     export_encoder(model.frontend_config, OUT_MODEL.parent / encoder, int8=True)
     save_checkpoint(model, OUT_MODEL, encoder=encoder)
-    write_text(OUT_CARD, render_card(doc, len(everything)))
+    write_card(doc, len(everything))
     print(f"wrote {OUT_MODEL} ({OUT_MODEL.stat().st_size / 1e6:.2f} MB), {encoder} and "
           f"{OUT_CARD}")
+
+
+#: The card's blocks other scripts fill (robustness_table.py, covada_table.py): a re-rendered
+#: card keeps what they wrote.
+CARD_BLOCKS = (("<!-- robustness-table:start -->", "<!-- robustness-table:end -->"),
+               ("<!-- fairness:start -->", "<!-- fairness:end -->"))
+
+
+def write_card(doc: dict, n_utterances: int, path: Path = OUT_CARD) -> None:
+    """Render the card and write it, keeping the blocks other scripts filled in the old one."""
+    text = render_card(doc, n_utterances)
+    old = path.read_text() if path.exists() else ""
+    for start, end in CARD_BLOCKS:
+        if start in old and end in old and start in text and end in text:
+            inside = old.split(start, 1)[1].split(end, 1)[0]
+            head, rest = text.split(start, 1)
+            text = head + start + inside + end + rest.split(end, 1)[1]
+    write_text(path, text)
 
 
 def _gate_line(frontend: dict) -> str:
@@ -426,6 +444,11 @@ ECE and the `uncertain` flag's accuracy):
 
 <!-- robustness-table:start -->
 <!-- robustness-table:end -->
+
+## Fairness by gender
+
+<!-- fairness:start -->
+<!-- fairness:end -->
 
 ## What not to trust it with
 

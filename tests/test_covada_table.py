@@ -161,3 +161,53 @@ def test_the_readme_block_is_what_the_committed_summary_gives(table):
     # inside the fairness section, after its text
     section = readme.split("### Fairness: whom the model serves worse", 1)[1].split("\n## ", 1)[0]
     assert table.START in section.split("\n### ", 1)[0]
+
+
+def test_the_card_block_audits_the_recipe_baseline_and_adds_covada_when_complete(
+        table, tmp_path, monkeypatch):
+    utts = fake_corpus()
+    monkeypatch.setattr(table, "load_utterances", lambda corpus, data, config=None: utts)
+    write_row(tmp_path, "baseline", utts, [1, 2], 2, wrong_male=4)
+    write_row(tmp_path, "covada", utts, [1], 2, wrong_male=0, plan=PLAN)
+    doc = json.loads(json.dumps(table.summarise(tmp_path, tmp_path, n_boot=30)))
+    # the bundled model's recipe is `default`: rows of another recipe are not its audit
+    assert "Not measured yet" in table.render_card_block(doc)
+    text = table.render_card_block(doc, recipe="whisper_logreg")
+    row = next(x for x in text.splitlines() if x.startswith("| RAVDESS"))
+    assert "| 2/2 | 100.0 [" in row and "| 60.0 [" in row and "| 40.0 [" in row
+    assert row.endswith("| angry: 40.0 (female 100.0, male 60.0) |") or \
+        row.endswith("| sad: 40.0 (female 100.0, male 60.0) |")
+    assert "EmoDB" not in row and "with CO-VADA" not in text  # covada: 1 of 2 folds only
+    (tmp_path / "ravdess" / "covada").rename(tmp_path / "partial")
+    write_row(tmp_path, "covada", utts, [1, 2], 2, wrong_male=0, plan=PLAN)
+    doc = json.loads(json.dumps(table.summarise(tmp_path, tmp_path, n_boot=30)))
+    text = table.render_card_block(doc, recipe="whisper_logreg")
+    assert "RAVDESS: with CO-VADA" in text and "the TPR gap is 0.0" in text
+    assert "against 40.0 (UA 100.0 against 80.0)" in text
+
+
+def test_the_card_block_is_what_the_committed_summary_gives(table):
+    card = table.CARD.read_text()
+    inside = card.split(table.CARD_START, 1)[1].split(table.CARD_END, 1)[0]
+    assert inside.strip() == table.render_card_block(table.load_summary()).strip()
+    assert "## Fairness by gender" in card.split(table.CARD_START, 1)[0].rsplit("\n## ", 1)[1] \
+        or card.split(table.CARD_START, 1)[0].rstrip().endswith("## Fairness by gender")
+
+
+def test_a_re_rendered_card_keeps_the_blocks_other_scripts_filled(load_benchmark, tmp_path,
+                                                                   monkeypatch):
+    card = load_benchmark("default_model")
+    monkeypatch.setattr(card, "render_card", lambda doc, n: (
+        "# card\n<!-- robustness-table:start -->\n<!-- robustness-table:end -->\n"
+        "## Fairness by gender\n<!-- fairness:start -->\n<!-- fairness:end -->\nend v2\n"))
+    path = tmp_path / "MODEL_CARD.md"
+    card.write_card({}, 0, path)  # no card yet: empty blocks
+    assert path.read_text().endswith("end v2\n")
+    text = path.read_text().replace("<!-- fairness:start -->\n",
+                                    "<!-- fairness:start -->\nthe audit\n")
+    path.write_text(text.replace("<!-- robustness-table:start -->\n",
+                                 "<!-- robustness-table:start -->\nthe table\n"))
+    card.write_card({}, 0, path)
+    again = path.read_text()
+    assert "start -->\nthe table\n<!-- robustness-table:end" in again
+    assert "start -->\nthe audit\n<!-- fairness:end" in again
