@@ -158,13 +158,18 @@ def render(doc: dict[str, Any]) -> str:
             each = "; ".join(f"seed {k}: {v['one_process']['ua']:.1f} and "
                              f"{v['torchrun_2_processes']['ua']:.1f}"
                              for k, v in sorted(seeds.items()))
+            diffs = [v["torchrun_2_processes"]["ua"] - v["one_process"]["ua"]
+                     for v in seeds.values()]
+            verdict = "the difference keeps its sign over these seeds"
+            if min(diffs) < 0 < max(diffs):
+                verdict = ("the difference changes sign with the seed, as the seed's noise "
+                           "would and a cost of the two processes would not (two seeds only)")
             lines[-1] += (
-                f" The same fold with {len(seeds)} training seeds (one process and two "
-                f"processes: {each}): mean {sum(ones) / len(ones):.1f} in one process, "
-                f"{sum(twos) / len(twos):.1f} in two; one process alone spans "
-                f"{max(ones) - min(ones):.1f} points between seeds. The two runs are not the "
-                "same computation (each process draws its own dropout), so they agree only "
-                "within that noise.")
+                f" The same fold with {len(seeds)} training seeds (UA in one process and in two: "
+                f"{each}): mean {sum(ones) / len(ones):.1f} in one process, "
+                f"{sum(twos) / len(twos):.1f} in two; {verdict}. The two runs are not the same "
+                "computation (each process draws its own dropout and crops), so they can agree "
+                "only within that noise.")
     return "\n".join(lines) if lines else "(not measured yet)"
 
 

@@ -264,5 +264,12 @@ def test_readme_block_is_what_the_committed_results_give(load_benchmark):
     text = bench.README.read_text()
     block = text.split(bench.START, 1)[1].split(bench.END, 1)[0].strip()
     assert block == bench.render(doc)
-    for part in doc.values():  # every figure comes from a clean revision
+    seeds = doc.get("ddp_seeds", {})
+    parts = [v for k, v in doc.items() if k != "ddp_seeds"] + list(seeds.values())
+    for part in parts:  # every figure comes from a clean revision
         assert not part["git_revision"].endswith("-dirty")
+    if seeds:  # the other seeds' pairs are read out
+        assert f"with {len(seeds) + 1} training seeds" in block
+        for k, v in seeds.items():
+            assert (f"seed {k}: {v['runs']['one_process']['ua']:.1f} and "
+                    f"{v['runs']['torchrun_2_processes']['ua']:.1f}") in block
