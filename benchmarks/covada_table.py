@@ -217,9 +217,13 @@ def summarise_row(folder: Path, corpus: str, utts: list, n_boot: int = N_BOOT) -
                                              "macro_f1_ci", "tpr", "prediction_rate",
                                              "truth_rate")})
               for g, v in by_gender["groups"].items()}
+    config = config_from_dict(run["config"])
+    versions = (len(config.classic.speeds(config.augment)) + config.augment.condition_copies
+                if config.method == "logreg" else None)
     return {
         "recipe": run["recipe"],
         "protocol": run["protocol"],
+        "versions_per_recording": versions,
         "folds": sorted(f["fold"] for f in folds),
         "n_folds": run["n_folds"],
         "missing_folds": merged["missing_folds"],
@@ -311,7 +315,43 @@ def render_corpus(corpus: str, rows: dict[str, dict | None]) -> list[str]:
     if notes:
         sentence = "; ".join(notes)
         lines += ["", sentence[0].upper() + sentence[1:] + "."]
+    reading = _reading(rows)
+    if reading:
+        lines += ["", reading[0].upper() + reading[1:] + "."]
     return lines
+
+
+def _reading(rows: dict[str, dict | None]) -> str:
+    """What the complete rows say against the complete baseline: gap changes, copies' weight."""
+    base = rows.get("baseline")
+    if not base or base["missing_folds"] or base.get("tpr_gap") is None:
+        return ""
+    done = {row: got for row, got in rows.items()
+            if row != "baseline" and got and not got["missing_folds"]
+            and got.get("tpr_gap") is not None}
+    if not done:
+        return ""
+    lo, hi = base["tpr_gap_ci"] or (None, None)
+    changes = ", ".join(f"`{row}` {got['tpr_gap']:.1f} ({got['tpr_gap'] - base['tpr_gap']:+.1f})"
+                        for row, got in done.items())
+    inside = lo is not None and all(lo <= got["tpr_gap"] <= hi for got in done.values())
+    text = (f"against the baseline's gender TPR gap of {base['tpr_gap']:.1f}: {changes}"
+            + ("; every one lies inside the baseline's interval, so none is a change these "
+               "speakers can tell from chance" if inside else ""))
+    versions = base.get("versions_per_recording")
+    weights = [f"`{row}` {100 * plan['n_kept'] / (plan['n_scored'] * versions):.1f} %"
+               for row, got in done.items()
+               if versions and (plan := got.get("covada")) and plan.get("n_kept") is not None]
+    if weights:
+        dropped = ", ".join(f"`{row}` {got['covada']['n_dropped']:.0f} of "
+                            f"{got['covada']['n_selected']:.0f}" for row, got in done.items()
+                            if got.get("covada") and got["covada"].get("n_dropped") is not None)
+        text += (f". The kept copies are {', '.join(weights)} of the training rows: every "
+                 f"recording already trains in {versions} versions (clean, speed-perturbed, "
+                 "recording conditions), and the speed copies already move its pitch and "
+                 f"formants a little; the early model's check dropped {dropped} copies per "
+                 "fold (mean)")
+    return text
 
 
 def render(doc: dict | None) -> str:
@@ -376,8 +416,8 @@ def render_card_block(doc: dict | None, recipe: str = "default") -> str:
         "speaker of both corpora, so it cannot be audited on them itself; these figures are "
         "its recipe's on speakers it did not see. Gaps in points; 95 % intervals from "
         f"{doc['n_boot']} bootstrap replicates that resample speakers (the gaps' intervals "
-        "bias-corrected). TPR gap: the female-male difference in recall, averaged over the "
-        "classes; DP gap: the largest difference in how often a class is predicted.", "",
+        "bias-corrected). TPR gap: the difference in recall between the genders, averaged "
+        "over the classes; DP gap: the largest difference in how often a class is predicted.", "",
         "| corpus | folds | UA female | UA male | TPR gap | DP gap | DP gap of the true labels "
         "| class with the largest recall gap |",
         "|" + " --- |" * 8]

@@ -184,6 +184,16 @@ def test_the_card_block_audits_the_recipe_baseline_and_adds_covada_when_complete
     text = table.render_card_block(doc, recipe="whisper_logreg")
     assert "RAVDESS: with CO-VADA" in text and "the TPR gap is 0.0" in text
     assert "against 40.0 (UA 100.0 against 80.0)" in text
+    # the README table reads the complete rows against the complete baseline
+    reading = table.render(doc).split("**EmoDB", 1)[0].rstrip().splitlines()[-1]
+    versions = doc["corpora"]["ravdess"]["baseline"]["versions_per_recording"]
+    recipe = load_recipe("whisper_logreg")
+    assert versions == len(recipe.classic.speeds(recipe.augment)) + \
+        recipe.augment.condition_copies
+    assert reading.startswith("Against the baseline's gender TPR gap of 40.0: `covada` 0.0 (-40.0)")
+    assert "inside the baseline's interval" not in reading
+    assert f"`covada` {100 * 16 / (60 * versions):.1f} % of the training rows" in reading
+    assert "dropped `covada` 2 of 18 copies" in reading
 
 
 def test_the_card_block_is_what_the_committed_summary_gives(table):
