@@ -439,9 +439,10 @@ def render_card_block(doc: dict | None, recipe: str = "default") -> str:
         if covada and not covada["missing_folds"] and not got["missing_folds"]:
             lower, upper = covada["tpr_gap_ci"] or (None, None)
             inside = lower is not None and lower <= got["tpr_gap"] <= upper
+            what = ("" if after else " (voice-converted copies of the most confidently "
+                    "learned recordings, `augment.covada = true`)")
             after.append(
-                f"{corpus_name(corpus)}: with CO-VADA (voice-converted copies of the most "
-                f"confidently learned recordings, `augment.covada = true`) the TPR gap is "
+                f"{corpus_name(corpus)}: with CO-VADA{what} the TPR gap is "
                 f"{_ci(covada['tpr_gap'], covada['tpr_gap_ci'])} against "
                 f"{got['tpr_gap']:.1f} (UA {covada['ua']:.1f} against {got['ua']:.1f})"
                 + ("; the baseline's gap lies inside its interval: no change this data can "
