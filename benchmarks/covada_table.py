@@ -46,6 +46,7 @@ README alone.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -224,6 +225,7 @@ def summarise_row(folder: Path, corpus: str, utts: list, n_boot: int = N_BOOT) -
         "recipe": run["recipe"],
         "protocol": run["protocol"],
         "versions_per_recording": versions,
+        "config_digest": config_digest(run["config"]),
         "folds": sorted(f["fold"] for f in folds),
         "n_folds": run["n_folds"],
         "missing_folds": merged["missing_folds"],
@@ -383,6 +385,12 @@ def render(doc: dict | None) -> str:
     return "\n".join(head + body).rstrip()
 
 
+def config_digest(config: dict) -> str:
+    """A short fingerprint of a resolved config (as a results file stores it)."""
+    text = json.dumps(json.loads(json.dumps(config)), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _largest_class_gap(got: dict) -> str:
     """The class whose recall differs most between the genders, with both recalls."""
     per_class = {c: v for c, v in (got.get("tpr_gap_per_class") or {}).items() if v is not None}
@@ -402,12 +410,13 @@ def render_card_block(doc: dict | None, recipe: str = "default") -> str:
     through its recipe's held-out predictions; CO-VADA's effect is added once its row is
     complete on a corpus.
     """
+    want = config_digest(load_recipe(recipe).to_dict())
     corpora = {c: rows for c, rows in ((doc or {}).get("corpora") or {}).items()
-               if (rows.get("baseline") or {}).get("recipe") == recipe}
+               if (rows.get("baseline") or {}).get("config_digest") == want}
     if not corpora:
-        return ("Not measured yet: `benchmarks/covada_table.py` (its `baseline` rows: this "
-                "model's recipe in speaker-independent cross-validation, audited by gender with "
-                "`emovox fairness`) writes this section.")
+        return ("Not measured for this model's recipe as it is now: `benchmarks/covada_table.py` "
+                "(its `baseline` rows: the recipe in speaker-independent cross-validation, "
+                "audited by gender with `emovox fairness`) writes this section.")
     lines = [
         "`emovox fairness` (`emovox.fairness.audit_results`) on the held-out predictions of "
         f"this model's recipe (`{recipe}`) in speaker-independent cross-validation, one corpus "

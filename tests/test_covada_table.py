@@ -170,8 +170,12 @@ def test_the_card_block_audits_the_recipe_baseline_and_adds_covada_when_complete
     write_row(tmp_path, "baseline", utts, [1, 2], 2, wrong_male=4)
     write_row(tmp_path, "covada", utts, [1], 2, wrong_male=0, plan=PLAN)
     doc = json.loads(json.dumps(table.summarise(tmp_path, tmp_path, n_boot=30)))
-    # the bundled model's recipe is `default`: rows of another recipe are not its audit
-    assert "Not measured yet" in table.render_card_block(doc)
+    # the bundled model's recipe is `default`: rows of another recipe (or of an older version
+    # of it) are not its audit
+    assert "Not measured for this model's recipe" in table.render_card_block(doc)
+    stale = json.loads(json.dumps(doc))
+    stale["corpora"]["ravdess"]["baseline"]["config_digest"] = "0" * 16
+    assert "Not measured" in table.render_card_block(stale, recipe="whisper_logreg")
     text = table.render_card_block(doc, recipe="whisper_logreg")
     row = next(x for x in text.splitlines() if x.startswith("| RAVDESS"))
     assert "| 2/2 | 100.0 [" in row and "| 60.0 [" in row and "| 40.0 [" in row
