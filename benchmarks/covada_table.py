@@ -200,7 +200,8 @@ def summarise_row(folder: Path, corpus: str, utts: list, n_boot: int = N_BOOT) -
     if not files:
         return None
     run = json.loads((folder / "results.json").read_text())
-    merge_results(folder, config=config_from_dict(run["config"]), corpus=run["corpus"],
+    config = config_from_dict(run["config"])
+    merge_results(folder, config=config, corpus=run["corpus"],
                   protocol=run["protocol"], n_folds=run["n_folds"], labels=run["labels"],
                   argv=sys.argv, fold_seed=run.get("fold_seed", 0))
     results = folder / "results.json"
@@ -218,7 +219,6 @@ def summarise_row(folder: Path, corpus: str, utts: list, n_boot: int = N_BOOT) -
                                              "macro_f1_ci", "tpr", "prediction_rate",
                                              "truth_rate")})
               for g, v in by_gender["groups"].items()}
-    config = config_from_dict(run["config"])
     versions = (len(config.classic.speeds(config.augment)) + config.augment.condition_copies
                 if config.method == "logreg" else None)
     return {
@@ -323,6 +323,12 @@ def render_corpus(corpus: str, rows: dict[str, dict | None]) -> list[str]:
     return lines
 
 
+def _inside_baseline(base: dict, got: dict) -> bool:
+    """Whether a row's gender TPR gap lies inside the baseline's 95 % interval."""
+    lo, hi = base["tpr_gap_ci"] or (None, None)
+    return lo is not None and lo <= got["tpr_gap"] <= hi
+
+
 def _reading(rows: dict[str, dict | None]) -> str:
     """What the complete rows say against the complete baseline: gap changes, copies' weight."""
     base = rows.get("baseline")
@@ -333,10 +339,9 @@ def _reading(rows: dict[str, dict | None]) -> str:
             and got.get("tpr_gap") is not None}
     if not done:
         return ""
-    lo, hi = base["tpr_gap_ci"] or (None, None)
     changes = ", ".join(f"`{row}` {got['tpr_gap']:.1f} ({got['tpr_gap'] - base['tpr_gap']:+.1f})"
                         for row, got in done.items())
-    inside = lo is not None and all(lo <= got["tpr_gap"] <= hi for got in done.values())
+    inside = all(_inside_baseline(base, got) for got in done.values())
     text = (f"against the baseline's gender TPR gap of {base['tpr_gap']:.1f}: {changes}"
             + ("; every one lies inside the baseline's interval, so none is a change these "
                "speakers can tell from chance" if inside else ""))
@@ -446,16 +451,14 @@ def render_card_block(doc: dict | None, recipe: str = "default") -> str:
             f"| {'—' if truth is None else f'{truth:.1f}'} | {_largest_class_gap(got)} |")
         covada = rows.get("covada")
         if covada and not covada["missing_folds"] and not got["missing_folds"]:
-            lower, upper = covada["tpr_gap_ci"] or (None, None)
-            inside = lower is not None and lower <= got["tpr_gap"] <= upper
             what = ("" if after else " (voice-converted copies of the most confidently "
                     "learned recordings, `augment.covada = true`)")
             after.append(
-                f"{corpus_name(corpus)}: with CO-VADA{what} the TPR gap is "
-                f"{_ci(covada['tpr_gap'], covada['tpr_gap_ci'])} against "
-                f"{got['tpr_gap']:.1f} (UA {covada['ua']:.1f} against {got['ua']:.1f})"
-                + ("; the baseline's gap lies inside its interval: no change this data can "
-                   "tell apart" if inside else "") + ".")
+                f"{CORPORA[corpus][1].split(',')[0]}: with CO-VADA{what} the TPR gap is "
+                f"{covada['tpr_gap']:.1f} against {_ci(got['tpr_gap'], got['tpr_gap_ci'])} "
+                f"(UA {covada['ua']:.1f} against {got['ua']:.1f})"
+                + ("; inside the baseline's interval: no change these speakers can tell from "
+                   "chance" if _inside_baseline(got, covada) else "") + ".")
     lines += ["", "The DP gap of the true labels is how much the genders' own class mix "
               "differs in the test speakers: that much of a DP gap is the data, not the model. "
               "Two acted corpora, two binary gender labels from the corpora's speaker tables, "
@@ -464,10 +467,6 @@ def render_card_block(doc: dict | None, recipe: str = "default") -> str:
     if after:
         lines += ["", " ".join(after) + " The shipped model is trained without CO-VADA."]
     return "\n".join(lines)
-
-
-def corpus_name(corpus: str) -> str:
-    return {"ravdess": "RAVDESS", "emodb": "EmoDB"}.get(corpus, corpus)
 
 
 def load_summary(root: Path = OUT) -> dict | None:

@@ -53,7 +53,7 @@ from emovox.evaluate import (  # noqa: E402
 from emovox.experiment import evaluate_model, predict_utterances  # noqa: E402
 from emovox.export import encoder_file_name, export_encoder  # noqa: E402
 from emovox.features import build_frontend  # noqa: E402
-from emovox.files import provenance, write_text  # noqa: E402
+from emovox.files import between, provenance, replace_between, write_text  # noqa: E402
 from emovox.folds import make_folds  # noqa: E402
 from emovox.inference import MIN_CONFIDENCE  # noqa: E402
 from emovox.labels import DEFAULT_CLASSES  # noqa: E402
@@ -204,10 +204,9 @@ def write_card(doc: dict, n_utterances: int, path: Path = OUT_CARD) -> None:
     text = render_card(doc, n_utterances)
     old = path.read_text() if path.exists() else ""
     for start, end in CARD_BLOCKS:
-        if start in old and end in old and start in text and end in text:
-            inside = old.split(start, 1)[1].split(end, 1)[0]
-            head, rest = text.split(start, 1)
-            text = head + start + inside + end + rest.split(end, 1)[1]
+        inside = between(old, start, end)
+        if inside is not None and between(text, start, end) is not None:
+            text = replace_between(text, start, end, inside)
     write_text(path, text)
 
 

@@ -186,8 +186,8 @@ def test_the_card_block_audits_the_recipe_baseline_and_adds_covada_when_complete
     write_row(tmp_path, "covada", utts, [1, 2], 2, wrong_male=0, plan=PLAN)
     doc = json.loads(json.dumps(table.summarise(tmp_path, tmp_path, n_boot=30)))
     text = table.render_card_block(doc, recipe="whisper_logreg")
-    assert "RAVDESS: with CO-VADA" in text and "the TPR gap is 0.0" in text
-    assert "against 40.0 (UA 100.0 against 80.0)" in text
+    assert "RAVDESS: with CO-VADA" in text and "the TPR gap is 0.0 against 40.0 [" in text
+    assert "(UA 100.0 against 80.0)" in text
     # the README table reads the complete rows against the complete baseline
     reading = table.render(doc).split("**EmoDB", 1)[0].rstrip().splitlines()[-1]
     versions = doc["corpora"]["ravdess"]["baseline"]["versions_per_recording"]

@@ -81,9 +81,20 @@ def write_between(path: str | os.PathLike[str], start: str, end: str, body: str)
     content = Path(path).read_text()
     if start not in content or end not in content:
         raise EmovoxError(f"{path} has no {start} ... {end} markers")
-    head, rest = content.split(start, 1)
-    _, tail = rest.split(end, 1)
-    write_text(path, f"{head}{start}\n{body}\n{end}{tail}")
+    write_text(path, replace_between(content, start, end, f"\n{body}\n"))
+
+
+def between(text: str, start: str, end: str) -> str | None:
+    """What stands between the markers ``start`` and ``end`` of ``text`` (``None``: no markers)."""
+    if start not in text or end not in text:
+        return None
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def replace_between(text: str, start: str, end: str, inside: str) -> str:
+    """``text`` with exactly ``inside`` between the markers (both must be there)."""
+    head, rest = text.split(start, 1)
+    return f"{head}{start}{inside}{end}{rest.split(end, 1)[1]}"
 
 
 #: Where a checkout keeps its committed results; changes there do not make a revision dirty.
