@@ -231,20 +231,50 @@ def mixture_views(bank: FeatureBank, utts: list, count: int, seed: int) -> list[
     return views
 
 
+def crossfit_probs(config, bank: FeatureBank, frontend, utts: list, versions: list,  # noqa: ANN001
+                   labels: list[str], groups: int) -> np.ndarray:
+    """The teacher recipe's probabilities for every recording and version of ``utts`` (in
+    :func:`build_items`' order), each from a teacher fitted without that recording's
+    speaker: the speakers are dealt into ``groups`` groups (sorted, round robin), one teacher
+    per group on the others. Out-of-fold targets: what the recipe answers on speakers it did
+    not hear, confusions included, instead of the near one-hot answer on its own training
+    recordings."""
+    speakers = sorted({str(u.speaker) for u in utts})
+    if groups < 2 or groups > len(speakers):
+        raise SystemExit(f"edge_model.py: --crossfit takes 2 to {len(speakers)} groups "
+                         f"(the training speakers), not {groups}")
+    group_of = {s: i % groups for i, s in enumerate(speakers)}
+    probs = np.zeros((len(utts) * len(versions), len(labels)), dtype=np.float64)
+    for g in range(groups):
+        rest = [u for u in utts if group_of[str(u.speaker)] != g]
+        held = [i for i, u in enumerate(utts) if group_of[str(u.speaker)] == g]
+        teacher = fit(config, rest, [], labels=labels, bank=bank, frontend=frontend,
+                      progress=False)
+        out = teacher.classify([bank.get(utts[i], v) for i in held for v in versions])
+        rows = [i * len(versions) + j for i in held for j in range(len(versions))]
+        probs[rows] = out.probabilities
+    return probs
+
+
 def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, versions: list,  # noqa: ANN001
                 cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
-                views: list[list] | None = None, temperature: float = 1.0) -> list:
+                views: list[list] | None = None, temperature: float = 1.0,
+                targets: np.ndarray | None = None) -> list:
     """Per recording, per version: the student's input, gate, the teacher's probabilities
     (and its representation when ``cfg.hint``, its frames when ``cfg.frame_hint``); then,
     with ``views`` (waveforms per recording, :func:`mixture_views`), one more item per view,
-    its target the teacher's probabilities on it. The teacher's probabilities are softened
+    its target the teacher's probabilities on it. The teacher's probabilities (or
+    ``targets``, one row per recording and version, e.g. :func:`crossfit_probs`) are softened
     by ``temperature`` (:func:`soften`)."""
     feats = [bank.get(u, v) for u in utts for v in versions]
     extra = [w for row in views or [] for w in row]
     if extra and cfg.frame_hint > 0:
         raise SystemExit("edge_model.py: views and frame_hint do not go together yet")
+    if extra and targets is not None:
+        raise SystemExit("edge_model.py: views and --crossfit do not go together")
     feats += [np.asarray(bank.frontend(w), dtype=np.float32) for w in extra]
-    probs = soften(teacher.classify(feats).probabilities, temperature)
+    probs = soften(teacher.classify(feats).probabilities if targets is None else targets,
+                   temperature)
     hints = teacher_hints(teacher, feats) if cfg.hint > 0 else None
     del feats
     items, k = [], 0
@@ -275,7 +305,7 @@ def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, vers
 
 def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list[str],  # noqa: ANN001
              cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
-             n_views: int = 0, temperature: float = 1.0) -> dict:
+             n_views: int = 0, temperature: float = 1.0, crossfit: int = 0) -> dict:
     """Teacher and student for one fold; their scores on its test speakers."""
     started = time.time()
     config = load_recipe("default")
@@ -284,7 +314,10 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     t_probs = predict_utterances(teacher, bank, fold.test)
     versions = _versions(config, train, bank, config.classic.speeds(config.augment))
     views = mixture_views(bank, train, n_views, cfg.seed) if n_views else None
-    items = build_items(teacher, bank, inputs, train, versions, cfg, frames, views, temperature)
+    targets = (crossfit_probs(config, bank, frontend, train, versions, labels, crossfit)
+               if crossfit else None)
+    items = build_items(teacher, bank, inputs, train, versions, cfg, frames, views, temperature,
+                        targets)
     y = [labels.index(str(u.label)) for u in train] + [-1] * (len(items) - len(train))
     teacher_seconds = time.time() - started
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
@@ -298,7 +331,7 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     agree = float(np.mean(t_probs.argmax(1) == s_probs.argmax(1)))
     return {"fold": fold.index, "test_speakers": fold.test_speakers,
             "n_train": len(train), "n_test": len(fold.test), "versions": len(versions),
-            "views": n_views, "soften": temperature,
+            "views": n_views, "soften": temperature, "crossfit": crossfit,
             "teacher": scores(t_probs), "student": scores(s_probs),
             "label_agreement": round(100 * agree, 2),
             "teacher_seconds": round(teacher_seconds, 1),
@@ -722,6 +755,10 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=0,
                         help="mixture views per training recording, each labelled by the "
                         "teacher alone (see mixture_views)")
+    parser.add_argument("--crossfit", type=int, default=0, metavar="K",
+                        help="targets from K teachers of the recipe, each fitted without a "
+                        "group of the training speakers and labelling that group "
+                        "(crossfit_probs; 0: the one teacher labels its own training data)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.soften <= 0:
@@ -773,7 +810,7 @@ def main() -> None:
             fold = dataclasses.replace(fold, test=fold.valid, valid=())
         doc = {**provenance(), "selection": args.select, "also": args.also,
                **run_fold(fold, bank, frontend, inputs, labels, cfg, frames, args.views,
-                          args.soften)}
+                          args.soften, args.crossfit)}
         write_text(path, json.dumps(doc, indent=1))
         print(f"fold {fold.index}: teacher UA {doc['teacher']['ua']:.1f}, student UA "
               f"{doc['student']['ua']:.1f}, labels agree {doc['label_agreement']:.1f} %",
