@@ -259,21 +259,21 @@ def crossfit_probs(config, bank: FeatureBank, frontend, utts: list, versions: li
 def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, versions: list,  # noqa: ANN001
                 cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
                 views: list[list] | None = None, temperature: float = 1.0,
-                targets: np.ndarray | None = None) -> list:
+                given: np.ndarray | None = None) -> list:
     """Per recording, per version: the student's input, gate, the teacher's probabilities
     (and its representation when ``cfg.hint``, its frames when ``cfg.frame_hint``); then,
     with ``views`` (waveforms per recording, :func:`mixture_views`), one more item per view,
     its target the teacher's probabilities on it. The teacher's probabilities (or
-    ``targets``, one row per recording and version, e.g. :func:`crossfit_probs`) are softened
+    ``given`` probabilities, one row per recording and version, e.g. :func:`crossfit_probs`) are softened
     by ``temperature`` (:func:`soften`)."""
     feats = [bank.get(u, v) for u in utts for v in versions]
     extra = [w for row in views or [] for w in row]
     if extra and cfg.frame_hint > 0:
         raise SystemExit("edge_model.py: views and frame_hint do not go together yet")
-    if extra and targets is not None:
+    if extra and given is not None:
         raise SystemExit("edge_model.py: views and --crossfit do not go together")
     feats += [np.asarray(bank.frontend(w), dtype=np.float32) for w in extra]
-    probs = soften(teacher.classify(feats).probabilities if targets is None else targets,
+    probs = soften(teacher.classify(feats).probabilities if given is None else given,
                    temperature)
     hints = teacher_hints(teacher, feats) if cfg.hint > 0 else None
     del feats
@@ -314,10 +314,10 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     t_probs = predict_utterances(teacher, bank, fold.test)
     versions = _versions(config, train, bank, config.classic.speeds(config.augment))
     views = mixture_views(bank, train, n_views, cfg.seed) if n_views else None
-    targets = (crossfit_probs(config, bank, frontend, train, versions, labels, crossfit)
-               if crossfit else None)
+    given = (crossfit_probs(config, bank, frontend, train, versions, labels, crossfit)
+             if crossfit else None)
     items = build_items(teacher, bank, inputs, train, versions, cfg, frames, views, temperature,
-                        targets)
+                        given)
     y = [labels.index(str(u.label)) for u in train] + [-1] * (len(items) - len(train))
     teacher_seconds = time.time() - started
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
