@@ -263,9 +263,9 @@ def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, vers
     """Per recording, per version: the student's input, gate, the teacher's probabilities
     (and its representation when ``cfg.hint``, its frames when ``cfg.frame_hint``); then,
     with ``views`` (waveforms per recording, :func:`mixture_views`), one more item per view,
-    its target the teacher's probabilities on it. The teacher's probabilities (or
-    ``given`` probabilities, one row per recording and version, e.g. :func:`crossfit_probs`) are softened
-    by ``temperature`` (:func:`soften`)."""
+    its target the teacher's probabilities on it. The teacher's probabilities (or ``given``
+    ones, a row per recording and version, e.g. :func:`crossfit_probs`) are softened by
+    ``temperature`` (:func:`soften`)."""
     feats = [bank.get(u, v) for u in utts for v in versions]
     extra = [w for row in views or [] for w in row]
     if extra and cfg.frame_hint > 0:
