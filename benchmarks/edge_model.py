@@ -28,6 +28,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -259,13 +260,14 @@ def crossfit_probs(config, bank: FeatureBank, frontend, utts: list, versions: li
 def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, versions: list,  # noqa: ANN001
                 cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
                 views: list[list] | None = None, temperature: float = 1.0,
-                given: np.ndarray | None = None) -> list:
+                given: np.ndarray | None = None, unlabelled: Sequence = ()) -> list:
     """Per recording, per version: the student's input, gate, the teacher's probabilities
     (and its representation when ``cfg.hint``, its frames when ``cfg.frame_hint``); then,
     with ``views`` (waveforms per recording, :func:`mixture_views`), one more item per view,
     its target the teacher's probabilities on it. The teacher's probabilities (or ``given``
     ones, a row per recording and version, e.g. :func:`crossfit_probs`) are softened by
-    ``temperature`` (:func:`soften`)."""
+    ``temperature`` (:func:`soften`). Each of ``unlabelled`` (recordings of another corpus,
+    clean) is one more item, its target the teacher's probabilities on it alone."""
     feats = [bank.get(u, v) for u in utts for v in versions]
     extra = [w for row in views or [] for w in row]
     if extra and cfg.frame_hint > 0:
@@ -273,8 +275,11 @@ def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, vers
     if extra and given is not None:
         raise SystemExit("edge_model.py: views and --crossfit do not go together")
     feats += [np.asarray(bank.frontend(w), dtype=np.float32) for w in extra]
-    probs = soften(teacher.classify(feats).probabilities if given is None else given,
-                   temperature)
+    feats += [bank.get(u, 1.0) for u in unlabelled]
+    probs = teacher.classify(feats).probabilities
+    if given is not None:
+        probs[: len(given)] = given
+    probs = soften(probs, temperature)
     hints = teacher_hints(teacher, feats) if cfg.hint > 0 else None
     del feats
     items, k = [], 0
@@ -300,12 +305,18 @@ def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, vers
         items.append([(mel.astype(np.float32), gate, probs[k],
                        hints[k] if hints is not None else None)])
         k += 1
+    for utt in unlabelled:
+        mel, gate = inputs.get(bank, utt, 1.0)
+        items.append([(mel.astype(np.float32), gate, probs[k],
+                       hints[k] if hints is not None else None)])
+        k += 1
     return items
 
 
 def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list[str],  # noqa: ANN001
              cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
-             n_views: int = 0, temperature: float = 1.0, crossfit: int = 0) -> dict:
+             n_views: int = 0, temperature: float = 1.0, crossfit: int = 0,
+             unlabelled: Sequence = ()) -> dict:
     """Teacher and student for one fold; their scores on its test speakers."""
     started = time.time()
     config = load_recipe("default")
@@ -317,7 +328,7 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     given = (crossfit_probs(config, bank, frontend, train, versions, labels, crossfit)
              if crossfit else None)
     items = build_items(teacher, bank, inputs, train, versions, cfg, frames, views, temperature,
-                        given)
+                        given, unlabelled)
     y = [labels.index(str(u.label)) for u in train] + [-1] * (len(items) - len(train))
     teacher_seconds = time.time() - started
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
@@ -332,6 +343,7 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     return {"fold": fold.index, "test_speakers": fold.test_speakers,
             "n_train": len(train), "n_test": len(fold.test), "versions": len(versions),
             "views": n_views, "soften": temperature, "crossfit": crossfit,
+            "unlabelled": len(unlabelled),
             "teacher": scores(t_probs), "student": scores(s_probs),
             "label_agreement": round(100 * agree, 2),
             "teacher_seconds": round(teacher_seconds, 1),
@@ -759,6 +771,10 @@ def main() -> None:
                         help="targets from K teachers of the recipe, each fitted without a "
                         "group of the training speakers and labelling that group "
                         "(crossfit_probs; 0: the one teacher labels its own training data)")
+    parser.add_argument("--transfer", choices=sorted(PROTOCOL), default=None,
+                        help="the student also learns the teacher's answers on every clean "
+                        "recording of this corpus, unlabelled (the teacher never trains on "
+                        "them)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.soften <= 0:
@@ -776,8 +792,10 @@ def main() -> None:
         return
     if not args.corpus:
         parser.error("give --corpus (or --ship)")
-    if args.also == args.corpus:
-        parser.error("--also names the other corpus")
+    if args.corpus in (args.also, args.transfer):
+        parser.error("--also and --transfer name the other corpus")
+    if args.also and args.transfer:
+        parser.error("--also and --transfer do not go together")
     out = args.out or OUT / results_key(
         f"{args.corpus}+{args.also}" if args.also else args.corpus, args.views, args.soften)
     config = load_recipe("default")
@@ -785,6 +803,8 @@ def main() -> None:
                   key=lambda u: u.id)
     extra = (sorted(load_corpus(args.also, args.data / args.also, classes="default7"),
                     key=lambda u: u.id) if args.also else [])
+    transfer = (sorted(load_corpus(args.transfer, args.data / args.transfer, classes="default7"),
+                       key=lambda u: u.id) if args.transfer else [])
     # the protocol's folds over the corpus; the other corpus only ever trains (its speakers
     # are not the corpus's, so no test speaker is heard)
     folds = [dataclasses.replace(f, train=tuple(f.train) + tuple(extra))
@@ -800,7 +820,8 @@ def main() -> None:
             if f.index in wanted and not (out / f"fold_{f.index}.json").exists()]
     if todo:  # the encoder only when a fold is left to run (else: the summary alone)
         frontend = build_frontend(frontend_options(config))
-        bank = FeatureBank(frontend, utts + extra, args.cache, config.data.cache_dtype, True)
+        bank = FeatureBank(frontend, utts + extra + transfer, args.cache,
+                           config.data.cache_dtype, True)
         inputs = InputCache(args.cache, frontend, edge.filterbank())
         frames = TeacherFrames(args.cache, frontend) if cfg.frame_hint > 0 else None
     labels = list(DEFAULT_CLASSES)
@@ -810,7 +831,7 @@ def main() -> None:
             fold = dataclasses.replace(fold, test=fold.valid, valid=())
         doc = {**provenance(), "selection": args.select, "also": args.also,
                **run_fold(fold, bank, frontend, inputs, labels, cfg, frames, args.views,
-                          args.soften, args.crossfit)}
+                          args.soften, args.crossfit, transfer)}
         write_text(path, json.dumps(doc, indent=1))
         print(f"fold {fold.index}: teacher UA {doc['teacher']['ua']:.1f}, student UA "
               f"{doc['student']['ua']:.1f}, labels agree {doc['label_agreement']:.1f} %",
