@@ -258,22 +258,44 @@ def fold_uas(doc: dict | None) -> dict[int, float]:
     return {int(f["fold"]): float(f["ua"]) for f in (doc or {}).get("folds", [])}
 
 
-def delta_vs_reference(table: Table, key: str, doc: dict | None) -> str:
-    """Mean UA difference to the reference row over the folds both have (an ablation cell)."""
+@dataclass(frozen=True)
+class Delta:
+    """A row's UA minus its reference row's on the folds both have."""
+
+    mean: float
+    se: float | None  # None with one fold
+    lower: int  # folds on which the row is lower
+    n: int
+
+    def text(self) -> str:
+        """The table cell, e.g. ``-2.1 ± 0.6 (6 folds, lower on 6)``."""
+        if self.se is None:
+            return f"{self.mean:+.1f} (1 fold)"
+        return f"{self.mean:+.1f} ± {self.se:.1f} ({self.n} folds, lower on {self.lower})"
+
+
+def delta(table: Table, key: str, doc: dict | None) -> Delta | None:
+    """Mean UA difference to the reference row over the folds both have (``None``: not an
+    ablation row, or no common fold)."""
     reference = row(key).reference
     if row(key).group != "ablation" or doc is None or reference not in table.rows:
-        return ""
+        return None
     ours, ref = fold_uas(doc), fold_uas(cell(table, reference)[1])
     common = sorted(set(ours) & set(ref))
     if not common:
-        return ""
+        return None
     diffs = [ours[f] - ref[f] for f in common]
-    delta = sum(diffs) / len(diffs)
+    mean = sum(diffs) / len(diffs)
     lower = sum(d < 0 for d in diffs)
-    if len(diffs) < 2:
-        return f"{delta:+.1f} (1 fold)"
-    se = (sum((d - delta) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
-    return f"{delta:+.1f} ± {se:.1f} ({len(diffs)} folds, lower on {lower})"
+    se = ((sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
+          if len(diffs) > 1 else None)
+    return Delta(mean, se, lower, len(diffs))
+
+
+def delta_vs_reference(table: Table, key: str, doc: dict | None) -> str:
+    """The ablation cell: :func:`delta` as text (``""`` when there is none)."""
+    d = delta(table, key, doc)
+    return d.text() if d else ""
 
 
 def provenance_note(doc: dict) -> str:
@@ -334,9 +356,140 @@ def render(table: Table) -> str:
     return "\n".join(lines)
 
 
+#: The best published frozen-encoder results on RAVDESS's 6-fold protocol (EmoBox, UA %).
+EMOBOX_RAVDESS = (("Whisper large-v3", 75.3), ("WavLM Large", 72.0))
+
+
+def _ua(table: Table, key: str) -> tuple[float | None, str]:
+    """A row's mean UA and how it stands (``"6/6 folds"``, ``"; † ..."``), or ``None``."""
+    doc = cell(table, key)[1]
+    if doc is None or not doc.get("folds"):
+        return None, "not run"
+    origin = provenance_note(doc)
+    return float(doc["mean"]["ua"]), (f"{len(doc['folds'])}/{doc['n_folds']} folds"
+                                      + (f"; † {origin}" if origin else ""))
+
+
+def _paired(table: Table, a: str, b: str) -> tuple[float, float, int, int] | None:
+    """Mean UA of rows ``a`` and ``b`` over the folds both have, those folds, and on how
+    many ``a`` is lower."""
+    ua, ub = fold_uas(cell(table, a)[1]), fold_uas(cell(table, b)[1])
+    common = sorted(set(ua) & set(ub))
+    if not common:
+        return None
+    return (sum(ua[f] for f in common) / len(common), sum(ub[f] for f in common) / len(common),
+            len(common), sum(ua[f] < ub[f] for f in common))
+
+
+def _headline(table: Table) -> str:
+    """The tuned MLL row against the logistic regression and the ``mll_plus`` row."""
+    mll, mll_how = _ua(table, "mll")
+    lr, _ = _ua(table, "whisper_all_logreg")
+    plus, plus_how = _ua(table, "mll_stats_ens2_lr")
+    if mll is None or lr is None:
+        return ""
+    text = (f"On RAVDESS, MLL as tuned here on frozen Whisper-tiny (`--recipe mll`; its row lists "
+            f"where it departs from the paper) reaches UA {mll:.1f} ({mll_how}), "
+            f"{'below' if mll < lr else 'above'} a logistic regression on every layer's pooled "
+            f"statistics ({lr:.1f}).")
+    if plus is not None:
+        best = max(v for _, v in EMOBOX_RAVDESS)
+        published = ", ".join(f"{name} {v}" for name, v in EMOBOX_RAVDESS)
+        text += (" Training it on every non-test actor with weight averaging, adding a jointly "
+                 "trained linear path on those statistics, averaging two seeds and fusing that "
+                 f"logistic regression as one more member (`--recipe mll_plus`) gives UA "
+                 f"{plus:.1f} ({plus_how}), {'above' if plus > best else 'not above'} the best "
+                 f"published frozen-encoder results on this protocol (EmoBox: {published}). "
+                 "Those additions were chosen while looking at these same six folds, not by a "
+                 f"nested selection, so read {plus:.1f} as an upper estimate; each step's effect "
+                 "is in its own row, and each fold record lists every member's own UA "
+                 "(`member_ua`).")
+    return text
+
+
+def _paper_reading() -> str:
+    """The paper-faithful row against the tuned one, on each corpus, same folds."""
+    parts, lower_everywhere = [], True
+    for table in TABLES.values():
+        pair = _paired(table, "mll_paper", "mll")
+        if pair is None:
+            continue
+        paper, tuned, n, lower = pair
+        _, how = _ua(table, "mll_paper")
+        _, tuned_how = _ua(table, "mll")
+        lower_everywhere &= paper < tuned
+        corpus = table.title.split(" ")[0]
+        parts.append(f"on {corpus} ({how}) UA {paper:.1f} against the tuned recipe's "
+                     f"{tuned:.1f} ({tuned_how}) on the same {n} folds, lower on {lower}")
+    if not parts:
+        return ""
+    text = ("MLL with every setting the paper states (`--recipe mll_paper`: Adam at lr 1e-4 x "
+            "7/8 per epoch, batch 16, the model after a fixed 20 epochs, each loss scaled into "
+            "[0, 1], the centers' rate 5e-3 in effect; the recipe file lists the choices where "
+            "the paper is silent) has its own row and its own ablation (\"MLL as published, "
+            "...\"): " + "; ".join(parts) + ".")
+    if lower_everywhere:
+        text += (" With about 480 training recordings per EmoDB fold, 20 epochs of batches of 16 "
+                 "at lr 1e-4 decaying by 7/8 are about 600 small steps, and the model after the "
+                 "last one is far from where the tuned recipe's 1e-3 gets. So the tuned "
+                 "settings, not the paper's, carry the figures above (on frozen Whisper-tiny; "
+                 "the paper fine-tunes WavLM Large, which these settings may well suit).")
+    return text
+
+
+def _ablation_reading(table: Table, base: str) -> str:
+    """Each change of a recipe's ablation, sorted by what the paired folds say: lower or
+    higher by more than two standard errors, or within them."""
+    keys = [k for k in table.rows if row(k).group == "ablation" and row(k).reference == base]
+    if not keys:
+        return ""
+    groups: dict[str, list[str]] = {"lower": [], "higher": [], "within": [], "partial": [],
+                                    "missing": []}
+    complete = 0
+    for key in keys:
+        doc = cell(table, key)[1]
+        d = delta(table, key, doc)
+        change = row(key).title.split(" ", 1)[1]
+        change = change.removeprefix("as published, ")
+        if doc is None or d is None:
+            groups["missing"].append(change)
+            continue
+        if doc.get("missing_folds") or d.se is None:
+            groups["partial"].append(f"{change} ({len(doc['folds'])} of {doc['n_folds']})")
+            continue
+        complete += 1
+        item = f"{change}, {d.mean:+.1f} ± {d.se:.1f}, lower on {d.lower} of {d.n} folds"
+        if d.mean <= -2 * d.se and d.mean < 0:
+            groups["lower"].append(item)
+        elif d.mean >= 2 * d.se and d.mean > 0:
+            groups["higher"].append(item)
+        else:
+            groups["within"].append(item)
+    name = row(base).title.split(" (")[0]
+    text = (f"Ablation of \"{name}\" ({complete} of {len(keys)} changes on every fold; ΔUA "
+            "against it on the same folds ± its standard error):")
+    said = [f"{label} {'; '.join(groups[k])}" for k, label in (
+        ("lower", "lower by more than two standard errors:"),
+        ("higher", "higher by more than two standard errors:"),
+        ("within", "within two standard errors:"),
+        ("partial", "not yet on every fold:"), ("missing", "not run yet:")) if groups[k]]
+    return text + " " + ". ".join(s[0].upper() + s[1:] for s in said) + "."
+
+
+def render_reading() -> str:
+    """What the tables say, computed from them (no figure in it is typed by hand)."""
+    ravdess = TABLES["ravdess"]
+    parts = [_headline(ravdess), _paper_reading(),
+             *(_ablation_reading(ravdess, base) for base in ("mll", "mll_paper"))]
+    text = "\n\n".join(p for p in parts if p)
+    return text + ("\n\nThese are Whisper-tiny findings, not a claim about the paper's WavLM "
+                   "Large." if text else "")
+
+
 def readme_block() -> str:
     """Everything between the README's benchmark markers: each table, then cross-corpus."""
-    return "\n\n".join([*(render(t) for t in TABLES.values()), render_cross()])
+    return "\n\n".join([render_reading(), *(render(t) for t in TABLES.values()),
+                        render_cross()])
 
 
 def update_readme(text: str) -> None:

@@ -153,3 +153,29 @@ def test_the_readme_tables_are_what_the_committed_results_give(load_benchmark):
     start, end = "<!-- benchmark-tables:start -->", "<!-- benchmark-tables:end -->"
     inside = readme.split(start, 1)[1].split(end, 1)[0]
     assert inside.strip() == module.readme_block().strip()
+
+
+def test_reading_sorts_ablations_by_their_paired_folds_and_follows_the_figures(ser_table, tmp_path):
+    base = {1: 70.0, 2: 72.0, 3: 68.0, 4: 71.0, 5: 69.0, 6: 70.0}
+    write(tmp_path, "mll", base)
+    write(tmp_path, "whisper_all_logreg", {f: ua + 5 for f, ua in base.items()})
+    # lower on every fold by 3 +- 0.5: more than two standard errors
+    write(tmp_path, "mll_no_kl", {f: ua - 3 + (0.5 if f % 2 else -0.5) for f, ua in base.items()})
+    # +-2 around the base: mean 0, within two standard errors
+    write(tmp_path, "mll_no_focal", {f: ua + (2 if f % 2 else -2) for f, ua in base.items()})
+    write(tmp_path, "mll_mean", {1: 60.0, 2: 61.0})  # partial
+    text = ser_table.render_reading()
+    tuned = next(p for p in text.split("\n\n") if p.startswith('Ablation of "MLL tuned here"'))
+    lower, rest = tuned.split("Within two standard errors:")
+    assert "without the KL term, -3.0 ± 0.2, lower on 6 of 6 folds" in lower
+    assert "without the focal term, +0.0 ± 0.9, lower on 3 of 6 folds" in rest
+    assert "Not yet on every fold: with mean pooling instead of FLAM (2 of 6)." in rest
+    assert "Not run yet: without EAM;" in rest
+    assert "(2 of 9 changes on every fold" in tuned
+    # the headline compares the two rows as the figures stand, and says a row is not there
+    assert "reaches UA 70.0 (6/6 folds), below a logistic regression" in text
+    assert "mll_plus" not in text and "mll_paper" not in text
+    write(tmp_path, "mll_paper", {f: ua + 1 for f, ua in base.items()}, revisions=["abc-dirty"] * 6)
+    paper = next(p for p in ser_table.render_reading().split("\n\n") if "mll_paper" in p)
+    assert "UA 71.0 against the tuned recipe's 70.0 (6/6 folds) on the same 6 folds, lower on 0" in paper
+    assert "† dirty: 6 of 6 folds" in paper and "600 small steps" not in paper
