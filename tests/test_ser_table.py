@@ -177,5 +177,6 @@ def test_reading_sorts_ablations_by_their_paired_folds_and_follows_the_figures(s
     assert "mll_plus" not in text and "mll_paper" not in text
     write(tmp_path, "mll_paper", {f: ua + 1 for f, ua in base.items()}, revisions=["abc-dirty"] * 6)
     paper = next(p for p in ser_table.render_reading().split("\n\n") if "mll_paper" in p)
-    assert "UA 71.0 against the tuned recipe's 70.0 (6/6 folds) on the same 6 folds, lower on 0" in paper
+    assert ("UA 71.0 against the tuned recipe's 70.0 (6/6 folds) on the same 6 folds, "
+            "lower on 0") in paper
     assert "† dirty: 6 of 6 folds" in paper and "600 small steps" not in paper
