@@ -331,6 +331,40 @@ def _selection_line() -> str:
         "in-corpus figures, not on the choice.")
 
 
+def _augment_line() -> str:
+    """The card's sentence on the nested selection of the training copies (empty until every
+    outer fold of ``select_default.py --grid augment`` is committed)."""
+    folder = REPO / "benchmarks" / "results" / "selection" / "default-augment"
+    path = folder / "summary.json"
+    if not path.exists():
+        return ""
+    s = json.loads(path.read_text())
+    folds = [json.loads(p.read_text()) for p in sorted(folder.glob("fold_*.json"))]
+    chosen = "; ".join(f"{k} in {v} of {s['folds']} folds" for k, v in sorted(s["chosen"].items()))
+    committed = s["committed_default"]
+    name = {(False, 0): "no copies", (True, 0): "speed only", (False, 4): "4 condition copies only",
+            (True, 4): "speed + 4 condition copies"}
+    inner = []
+    for cand in folds[0]["candidates"] if folds else []:
+        key = (cand["speed"], cand["condition_copies"])
+        rows = [c for f in folds for c in f["candidates"]
+                if (c["speed"], c["condition_copies"]) == key]
+        clean = float(np.mean([c["inner_clean_ua"] for c in rows]))
+        corrupted = float(np.mean([c["inner_corrupted_ua"] for c in rows]))
+        inner.append(f"{name.get(key, str(key))} {clean:.1f} / {corrupted:.1f}")
+    fold_mean = ", ".join(f"{k} {v:.1f}" for k, v in s["mean_over_folds"].items())
+    return (
+        "\n\nThe training copies (speed perturbation "
+        f"{'/'.join(f'{x:g}x' for x in committed['speed_factors'])} and "
+        f"{committed['condition_copies']} multi-condition copies of every recording) were chosen "
+        "the same way (`select_default.py --grid augment`: with or without each, at the "
+        "committed C and weights; inner score the mean of the inner test speakers' clean UA and "
+        "their UA on two corrupted copies drawn with another seed than training's): the choice "
+        f"was {chosen}; inner UA clean / corrupted, averaged over the outer folds: "
+        f"{'; '.join(inner)}; scored on the outer test speakers, UA {fold_mean} (mean over "
+        "folds).")
+
+
 def _fold_ua(scores: dict) -> float:
     """A corpus's cross-validated UA the README's way (mean of the folds' UA) when recorded."""
     return float(scores.get("ua_fold_mean", scores["ua"]))
@@ -421,7 +455,7 @@ per-class recall, WA = accuracy, in percent.{_averaging_note(per_fold)}
 
 | test corpus | utterances | {ua_head} | WA | macro-F1 | ECE | {UNCERTAIN_HEAD} |
 | --- | --- | --- | {"--- | " if per_fold else ""}--- | --- | --- | --- |
-{rows}{_selection_line()}
+{rows}{_selection_line()}{_augment_line()}
 
 Cross-corpus (train on one corpus, test on all of the other, on the classes both have):
 

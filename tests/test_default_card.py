@@ -40,3 +40,28 @@ def test_the_card_averages_folds_as_the_readme_does_and_says_so(card):
     assert f"| ravdess | {ravdess['n']} | 12.3 | {ravdess['ua']:.1f} |" in per_fold
     assert card.card_summary(doc)["cv_ua"] == {"ravdess": 12.3, "emodb": 56.8}
     assert card.card_summary(doc)["cv_averaging"] == "mean of the folds' UA"
+
+
+def test_the_augment_paragraph_reads_every_outer_fold(card, tmp_path, monkeypatch):
+    monkeypatch.setattr(card, "REPO", tmp_path)
+    assert card._augment_line() == ""  # not run yet: nothing claimed
+    folder = tmp_path / "benchmarks" / "results" / "selection" / "default-augment"
+    folder.mkdir(parents=True)
+
+    def cand(speed, copies, clean, corrupted):
+        return {"speed": speed, "condition_copies": copies, "inner_clean_ua": clean,
+                "inner_corrupted_ua": corrupted}
+
+    for k, shift in ((1, 0.0), (2, 2.0)):
+        (folder / f"fold_{k}.json").write_text(json.dumps({"candidates": [
+            cand(False, 0, 70 + shift, 60 + shift), cand(True, 4, 72 + shift, 71 - shift)]}))
+    (folder / "summary.json").write_text(json.dumps({
+        "folds": 2, "chosen": {"speed=True, condition_copies=4": 2},
+        "committed_default": {"speed_factors": [0.9, 1.1], "condition_copies": 4},
+        "mean_over_folds": {"ravdess": 76.04, "emodb": 86.47}}))
+    text = card._augment_line()
+    assert "speed perturbation 0.9x/1.1x and 4 multi-condition copies" in text
+    assert "speed=True, condition_copies=4 in 2 of 2 folds" in text
+    # each candidate's inner scores averaged over the outer folds
+    assert "no copies 71.0 / 61.0; speed + 4 condition copies 73.0 / 70.0" in text
+    assert "UA ravdess 76.0, emodb 86.5 (mean over folds)" in text
