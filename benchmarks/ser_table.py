@@ -115,9 +115,6 @@ ROWS: tuple[Row, ...] = (
         "regression (3 members averaged; beyond the paper): `--recipe mll_plus`", "mll",
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
          "optim.ensemble=2", *FUSE)),
-    Row("mll_stats_ens3_lr", "as above with 3 seeds (4 members averaged)", "mll",
-        ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
-         "optim.ensemble=3", *FUSE)),
     # one row per change of each full MLL recipe, compared with it fold by fold
     *(Row(f"{base}_{key}", f"{title} {change}", base, (override,), "ablation", base)
       for base, title in (("mll", "MLL"), ("mll_paper", "MLL as published,"))
