@@ -180,3 +180,22 @@ def test_reading_sorts_ablations_by_their_paired_folds_and_follows_the_figures(s
     assert ("UA 71.0 against the tuned recipe's 70.0 (6/6 folds) on the same 6 folds, "
             "lower on 0") in paper
     assert "† dirty: 6 of 6 folds" in paper and "600 small steps" not in paper
+
+
+def test_the_headline_says_how_far_the_nested_selection_is(ser_table, tmp_path):
+    base = {f: 70.0 for f in range(1, 7)}
+    for key in ("mll", "whisper_all_logreg", "mll_stats_ens2_lr"):
+        write(tmp_path, key, base)
+    assert "has not run yet" in ser_table.render_reading()
+    summary = tmp_path / "selection" / "ravdess-mll" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text(json.dumps({"folds": [{"fold": 1}], "missing_folds": [2, 3, 4, 5, 6],
+                                   "chosen": {"mll": 1}, "complete": False}))
+    assert "has 1 of 6 folds so far (chosen: mll in 1)" in ser_table.render_reading()
+    summary.write_text(json.dumps({"folds": [{"fold": k} for k in range(1, 7)],
+                                   "missing_folds": [], "complete": True, "nested_ua": 74.25,
+                                   "outer_clean": False,
+                                   "chosen": {"mll": 2, "mll_stats_ens2_lr": 4}}))
+    text = ser_table.render_reading()
+    assert "the choice was mll in 2; mll_stats_ens2_lr in 4 of 6 folds" in text
+    assert "the nested UA is 74.2 († some of those records" in text
