@@ -225,6 +225,8 @@ def test_windowed_occlusion_is_what_predict_gives_for_the_silenced_signal(window
             explain.silence(x, SR, [(a, b)])), abs=1e-5)
         drops.append(drop)
     assert max(abs(d) for d in drops) > 0.01  # the spans matter to the answer
+    # silencing the gap (2.0-3.5 s) changes no sample: exactly no drop, not rounding noise
+    assert scorer.drop((int(2.2 * SR), int(3.3 * SR))) == 0.0
     # every window classified at most once for the untouched audio (a cache, not a re-run)
     assert len(scorer.known) <= len(scorer.spans)
 

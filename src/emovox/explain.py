@@ -253,6 +253,8 @@ class WindowedScore:
         lo = min(a, self.spans[touched[0]][0]) // block * block
         hi = min(n, -(-max(b, self.spans[touched[-1]][1]) // block) * block)
         part = silence(self.signal[lo:hi], self.rate, [(a - lo, b - lo)])
+        if np.array_equal(part, self.signal[lo:hi]):  # silent already: exactly no change
+            return 0.0  # (re-averaging the same windows would leave rounding noise)
         levels = self.levels.copy()
         local = self.vad.levels(part, self.rate)
         levels[lo // block : lo // block + len(local)] = local
