@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -50,6 +51,9 @@ class Row:
     group: str = "main"
     #: The row an ablation row is compared with, fold by fold.
     reference: str = "mll"
+    #: A row whose networks are this row's, trained the same way (it adds seeds or a fused
+    #: linear model): its finished runs are handed over (:func:`hand_over`).
+    shares: str | None = None
 
 
 #: Late fusion with the ``whisper_all_logreg`` model (same C, layers and speed versions).
@@ -106,15 +110,15 @@ ROWS: tuple[Row, ...] = (
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true")),
     Row("mll_stats_ens2", "as above, ensemble of 2 seeds (probabilities averaged)", "mll",
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
-         "optim.ensemble=2")),
+         "optim.ensemble=2"), shares="mll_stats"),
     Row("mll_stats_lr", "MLL + linear path (above), fused with the every-layer logistic "
         "regression (probabilities averaged; beyond the paper)", "mll",
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
-         *FUSE)),
+         *FUSE), shares="mll_stats"),
     Row("mll_stats_ens2_lr", "MLL + linear path, 2 seeds, fused with the every-layer logistic "
         "regression (3 members averaged; beyond the paper): `--recipe mll_plus`", "mll",
         ("data.train_on_valid=true", "optim.average_from=11", "model.stats_branch=true",
-         "optim.ensemble=2", *FUSE)),
+         "optim.ensemble=2", *FUSE), shares="mll_stats_ens2"),
     # one row per change of each full MLL recipe, compared with it fold by fold
     *(Row(f"{base}_{key}", f"{title} {change}", base, (override,), "ablation", base)
       for base, title in (("mll", "MLL"), ("mll_paper", "MLL as published,"))
@@ -224,9 +228,38 @@ def done_folds(table: Table, key: str) -> list[int]:
                   if (m := re.match(r"fold_(\d+)\.json$", p.name)))
 
 
+def hand_over(table: Table, key: str, folds: list[int]) -> list[str]:
+    """Copy the finished training runs of the row ``key`` shares its networks with.
+
+    Each fold's ``runs/fold_K`` checkpoints (``last.pt``, ``member_N/last.pt``) go where this
+    row's run looks for them, unless it has its own. Training resumes from a checkpoint only
+    when its config trains the network exactly as this row's does (``emovox.train``), so a
+    handed-over run is the run this row would make; the fold record says which networks were
+    taken over (``resumed_after_epoch``). Returns the copied files.
+    """
+    source = row(key).shares
+    copied: list[str] = []
+    if source is None:
+        return copied
+    for fold in folds:
+        src = out_dir(table, source) / "runs" / f"fold_{fold}"
+        dst = out_dir(table, key) / "runs" / f"fold_{fold}"
+        for ckpt in sorted(src.glob("last.pt")) + sorted(src.glob("member_*/last.pt")):
+            target = dst / ckpt.relative_to(src)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(".part")
+                shutil.copyfile(ckpt, tmp)
+                tmp.replace(target)
+                copied.append(str(target))
+    return copied
+
+
 def run(table: Table, key: str, folds: list[int], data: Path, cache: Path | None) -> None:
     """Run ``emovox cv`` for one row and some folds."""
     r = row(key)
+    for path in hand_over(table, key, folds):
+        print(f"  handed over from {r.shares}: {path}", flush=True)
     cmd = [sys.executable, "-m", "emovox", "cv", "--corpus", table.corpus,
            "--root", str(data / table.folder), "--recipe", r.recipe,
            "--out", str(out_dir(table, key)), "--folds", ",".join(map(str, folds))]

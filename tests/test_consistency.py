@@ -166,6 +166,12 @@ def test_cross_validation_predictions_are_what_the_recognizer_returns(tone_corpu
     scores = classification_scores(truth, [p["label"] for p in predictions],
                                    sorted(set(truth)))
     assert scores["ua"] == pytest.approx(record["ua"])
+    # a second run of the fold takes the finished training over from its last.pt, and says so
+    assert record["resumed_after_epoch"] is None
+    run_cv(config, utts, corpus="manifest", protocol="speaker_kfold", k=3, folds=[2],
+           out_dir=tmp_path, progress=False)
+    again = json.loads((tmp_path / "folds" / "fold_2.json").read_text())
+    assert again["resumed_after_epoch"] == 3 and again["predictions"] == predictions
 
 
 def test_the_training_seed_never_changes_the_test_speakers(tone_corpus, tmp_path):

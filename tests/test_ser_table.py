@@ -57,6 +57,41 @@ def test_shipped_mll_plus_recipe_is_the_benchmarked_row(ser_table):
     assert shipped == benchmarked
 
 
+def test_rows_that_share_networks_train_them_as_their_source_does(ser_table):
+    from emovox.config import load_recipe, member_config
+
+    shared = [r for r in ser_table.ROWS if r.shares]
+    assert {r.key for r in shared} == {"mll_stats_ens2", "mll_stats_lr", "mll_stats_ens2_lr"}
+    for r in shared:
+        source = ser_table.row(r.shares)
+        ours, theirs = (load_recipe(x.recipe, x.sets) for x in (r, source))
+        # every network of the source is one of ours, trained the same way (classic.* is not
+        # read by a network's training; emovox.train resumes across it)
+        for k in range(theirs.optim.ensemble):
+            a, b = (member_config(c, k).to_dict() for c in (ours, theirs))
+            a.pop("classic"), b.pop("classic")
+            assert a == b, (r.key, k)
+
+
+def test_hand_over_copies_the_source_runs_and_keeps_a_rows_own(ser_table, tmp_path):
+    table = ser_table.TABLES["ravdess"]
+    src = tmp_path / "ravdess" / "mll_stats_ens2" / "runs"
+    for rel in ("fold_1/last.pt", "fold_1/member_2/last.pt", "fold_2/last.pt",
+                "fold_2/member_2/last.pt"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(rel)
+    dst = tmp_path / "ravdess" / "mll_stats_ens2_lr" / "runs"
+    (dst / "fold_2").mkdir(parents=True)
+    (dst / "fold_2" / "last.pt").write_text("its own")
+    copied = ser_table.hand_over(table, "mll_stats_ens2_lr", [1, 2])
+    assert sorted(copied) == sorted(str(dst / r) for r in (
+        "fold_1/last.pt", "fold_1/member_2/last.pt", "fold_2/member_2/last.pt"))
+    assert (dst / "fold_1" / "member_2" / "last.pt").read_text() == "fold_1/member_2/last.pt"
+    assert (dst / "fold_2" / "last.pt").read_text() == "its own"
+    assert ser_table.hand_over(table, "mll", [1]) == []  # a row that shares nothing
+    assert not list(dst.rglob("*.part"))
+
+
 def test_rows_from_dirty_or_mixed_revisions_say_so(ser_table, tmp_path):
     six = {f: 70.0 for f in range(1, 7)}
     write(tmp_path, "mll", six, revisions=["a" * 40] * 6)

@@ -101,6 +101,33 @@ def test_checkpoint_roundtrip(tone_split, tmp_path):
         load_checkpoint(tmp_path / "junk.pt")
 
 
+def test_a_fused_run_resumes_the_networks_of_the_run_without_fusion(tone_split, tmp_path):
+    utts, fold = tone_split
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+
+    def train(*extra):
+        return fit(fast_mll("optim.epochs=2", *extra), fold.train, fold.valid, cache_dir=cache,
+                   run_dir=runs, progress=False)
+
+    plain = train()
+    saved = (runs / "last.pt").stat().st_mtime_ns
+    # only the classic section differs: the network is taken over, the linear member fitted
+    fused = train("classic.fuse=true", "classic.C=0.1")
+    assert (runs / "last.pt").stat().st_mtime_ns == saved
+    assert fused.info["resumed_after_epoch"] == 2 and len(fused.network.members) == 2
+    bank = FeatureBank(frontend_for(plain.config), fold.test, cache, "float16", False)
+    feats = [bank.get(u) for u in fold.test]
+    net = fused.network.members[0]
+    for name, value in plain.network.state_dict().items():
+        assert (net.state_dict()[name] == value).all(), name
+    assert not np.allclose(plain.classify(feats).probabilities,
+                           fused.classify(feats).probabilities)
+    # a setting the network's training reads is not resumed: it trains afresh
+    other = train("optim.lr=0.002")
+    assert "resumed_after_epoch" not in other.info
+    assert (runs / "last.pt").stat().st_mtime_ns != saved
+
+
 def test_resume_after_interruption_matches_uninterrupted_run(tone_split, tmp_path, monkeypatch):
     utts, fold = tone_split
     config = fast_mll("optim.epochs=4")
@@ -390,6 +417,8 @@ def test_ensemble_averages_members_that_are_the_one_model_runs(tone_split, tmp_p
     assert (runs / "last.pt").stat().st_mtime_ns == saved
     assert (runs / "member_2" / "last.pt").is_file()
     assert [m["seed"] for m in both.info["members"]] == [0, 1]
+    assert [m.get("resumed_after_epoch") for m in both.info["members"]] == [2, None]
+    assert "resumed_after_epoch" not in single.info
     bank = FeatureBank(frontend_for(single.config), fold.test, cache, "float16",
                        False)
     feats = [bank.get(u) for u in fold.test]

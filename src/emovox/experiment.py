@@ -296,6 +296,8 @@ def run_cv(
             "valid_ua": model.scores.get("valid_ua"),
             "member_ua": _member_uas(model, bank, fold.test),
             "best_epoch": model.info.get("best_epoch"),
+            # training taken over from a finished or interrupted run's last.pt (per member)
+            "resumed_after_epoch": _resumed(model.info),
             "covada": model.info.get("covada"),  # what CO-VADA picked and converted, if on
             "train_seconds": round(time.monotonic() - started, 1),
             **meta,
@@ -311,6 +313,16 @@ def run_cv(
         return {}
     return merge_results(out, config=config, corpus=corpus, protocol=protocol,
                          n_folds=len(all_folds), labels=labels, argv=argv, fold_seed=fold_seed)
+
+
+def _resumed(info: dict[str, Any]) -> Any:
+    """The epoch each network's training resumed after (``None``: it ran from the start).
+
+    A list for an ensemble, one entry per member.
+    """
+    if "members" in info:
+        return [m.get("resumed_after_epoch") for m in info["members"]]
+    return info.get("resumed_after_epoch")
 
 
 def sys_log(message: str) -> None:

@@ -496,11 +496,12 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     if run_dir is not None and here.main:
         run_dir.mkdir(parents=True, exist_ok=True)
     saved = None
+    resumed_after = None
     if resume_path is not None and resume_path.exists() and here.main:
         saved = torch.load(resume_path, weights_only=False)
     saved = distributed.broadcast(saved)  # every process resumes from rank 0's checkpoint
     if saved is not None:
-        if _same_config(saved.get("config"), config) and saved.get("labels") == classes:
+        if _same_training(saved.get("config"), config) and saved.get("labels") == classes:
             network.load_state_dict(saved["network"])
             loss_fn.load_state_dict(saved["loss"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -513,6 +514,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                 rng.bit_generator.state = states[here.rank]
             torch.set_rng_state(saved["torch_rng"])
             state = {"avg_state": None, "n_avg": 0, **saved["state"]}
+            resumed_after = state["epoch"]
             if progress:
                 _log(f"resumed from {resume_path} after epoch {state['epoch']}")
 
@@ -646,6 +648,8 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                  "history": state["history"], "frame_shape": frame_shape, "finetuned": finetune})
     if probe:
         info["probe_probabilities"] = probed
+    if resumed_after is not None:  # part (or all) of the training came from ``last.pt``
+        info["resumed_after_epoch"] = resumed_after
     return Bundle(network=network, info=info,
                   scores={"valid_ua": state["best_ua"]} if valid else {}, **base)
 
@@ -674,7 +678,7 @@ def _fit_ensemble(config: TrainConfig, train: Sequence[Utterance], valid: Sequen
         "frame_shape": members[0].info["frame_shape"], "finetuned": False,
         "members": [{"seed": member_config(config, k).optim.seed,
                      **{key: m.info.get(key) for key in ("best_epoch", "averaged_epochs",
-                                                         "history")},
+                                                         "history", "resumed_after_epoch")},
                      **m.scores} for k, m in enumerate(members)],
     }
     scores: dict[str, Any] = {}
@@ -839,14 +843,24 @@ def _running_mean(avg: dict[str, Any] | None, current: dict[str, Any], n: int) -
     return avg
 
 
-def _same_config(saved: Any, config: TrainConfig) -> bool:
-    """Whether a saved config resolves to ``config`` (keys added since take their defaults)."""
+def _same_training(saved: Any, config: TrainConfig) -> bool:
+    """Whether a checkpoint's config trains the network as ``config`` does.
+
+    Keys added since take their defaults. The ``classic`` section is left out: a network's
+    training never reads it (it sets the linear models, and a fused one is fitted after the
+    networks), so a run that only adds or changes a fused logistic regression resumes the
+    networks of a run without it.
+    """
     if not isinstance(saved, dict):
         return False
     try:
-        return config_from_dict(saved).to_dict() == config.to_dict()
+        ours = config_from_dict(saved).to_dict()
     except (ConfigError, TypeError):
         return False
+    theirs = config.to_dict()
+    ours.pop("classic", None)
+    theirs.pop("classic", None)
+    return ours == theirs
 
 
 def _tensor(y: Any, device: Any) -> Any:
