@@ -17,6 +17,11 @@ speakers: for each outer fold of RAVDESS's 6-fold protocol,
   record in ``benchmarks/results/ravdess/<row>/folds/fold_K.json`` (the same recipe, fold and
   seed; not re-trained here), with that record's revision.
 
+Rows that add seeds or the fused logistic regression to another row's networks
+(``Row.shares`` in ``ser_table.py``) take that row's finished inner runs over (``--runs``,
+checkpoints resumed only when the config trains the network the same way), as the table's
+runs do: the same models, trained once.
+
 Each outer fold is written to ``benchmarks/results/selection/ravdess-mll/fold_K.json`` when it
 finishes, each candidate to ``fold_K.partial.json`` as it finishes (a re-run resumes there);
 ``--summary`` (also run after every fold) writes ``summary.json``: the choices, the nested UA
@@ -24,7 +29,7 @@ finishes, each candidate to ``fold_K.partial.json`` as it finishes (a re-run res
 record exists, and whether those records come from clean revisions.
 
 Usage: ``python benchmarks/select_mll.py [--folds 1,2] [--data DIR] [--cache DIR]
-[--summary]``
+[--runs DIR] [--summary]``
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from ser_table import TABLES, row  # noqa: E402
+from ser_table import TABLES, copy_runs, row  # noqa: E402
 
 from emovox.config import frontend_options, load_recipe  # noqa: E402
 from emovox.corpora import load_corpus  # noqa: E402
@@ -93,13 +98,18 @@ class Banks:
         return self._made[key]
 
 
-def candidate_ua(key: str, fold: Fold, banks: Banks, labels: list[str]) -> float:
-    """A row's UA on the inner test actors, fitted as ``emovox cv`` fits the row's recipe."""
+def candidate_ua(key: str, fold: Fold, banks: Banks, labels: list[str],
+                 runs: Path | None = None) -> float:
+    """A row's UA on the inner test actors, fitted as ``emovox cv`` fits the row's recipe
+    (``runs``: this fold's folder of per-row training runs, resumed and handed over)."""
     r = row(key)
     config = load_recipe(r.recipe, list(r.sets))
     frontend, bank = banks.get(config)
+    if runs is not None and r.shares is not None:  # the same networks, trained once
+        copy_runs(runs / r.shares, runs / key)
     model = fit(config, fold.train, fold.valid, labels=labels, extra=fold.test, bank=bank,
-                frontend=frontend, progress=False)
+                frontend=frontend, progress=False,
+                run_dir=runs / key if runs is not None else None)
     probs = predict_utterances(model, bank, fold.test)
     truth = [str(u.label) for u in fold.test]
     pred = [labels[int(i)] for i in probs.argmax(axis=1)]
@@ -112,8 +122,10 @@ def choose(scores: dict[str, float]) -> str:
     return max(order, key=lambda k: (scores[k], -order.index(k)))
 
 
-def run_fold(k: int, folds: list[Fold], banks: Banks, labels: list[str]) -> dict:
-    """Every candidate on outer fold ``k``'s inner split (resuming from its partial file)."""
+def run_fold(k: int, folds: list[Fold], banks: Banks, labels: list[str],
+             runs: Path | None = None) -> dict:
+    """Every candidate on outer fold ``k``'s inner split (resuming from its partial file;
+    ``runs``: where the candidates' training runs go, one folder per fold and row)."""
     fold = inner_fold(folds, k)
     OUT.mkdir(parents=True, exist_ok=True)
     partial = OUT / f"fold_{k}.partial.json"
@@ -122,7 +134,8 @@ def run_fold(k: int, folds: list[Fold], banks: Banks, labels: list[str]) -> dict
     for key in CANDIDATES:
         if key in scores:
             continue
-        scores[key] = candidate_ua(key, fold, banks, labels)
+        scores[key] = candidate_ua(key, fold, banks, labels,
+                                   runs / f"fold_{k}" if runs is not None else None)
         print(f"fold {k}: {key}: inner UA {scores[key]:.1f}", flush=True)
         write_text(partial, json.dumps({"inner_ua": scores}, indent=1))
     doc = {**provenance(), "fold": k,
@@ -177,6 +190,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--folds", default=None, help="outer folds to run, e.g. 1,2")
+    parser.add_argument("--runs", type=Path, default=OUT / "runs",
+                        help="the candidates' training runs (checkpoints; not committed)")
     parser.add_argument("--summary", action="store_true", help="only write the summary")
     args = parser.parse_args()
     if not args.summary:
@@ -194,7 +209,7 @@ def main() -> None:
         banks = Banks(utts, args.cache)
         labels = list(ordered(str(u.label) for u in utts))
         for k in todo:
-            run_fold(k, folds, banks, labels)
+            run_fold(k, folds, banks, labels, args.runs)
     OUT.mkdir(parents=True, exist_ok=True)
     summary = {**provenance(), **summarise()}
     write_text(OUT / "summary.json", json.dumps(summary, indent=1))

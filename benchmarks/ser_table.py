@@ -228,31 +228,35 @@ def done_folds(table: Table, key: str) -> list[int]:
                   if (m := re.match(r"fold_(\d+)\.json$", p.name)))
 
 
-def hand_over(table: Table, key: str, folds: list[int]) -> list[str]:
-    """Copy the finished training runs of the row ``key`` shares its networks with.
+def copy_runs(src: Path, dst: Path) -> list[str]:
+    """Copy a finished training run's checkpoints (``last.pt``, ``member_N/last.pt``) from the
+    run folder ``src`` to ``dst``, each unless ``dst`` has its own; returns the copied files.
 
-    Each fold's ``runs/fold_K`` checkpoints (``last.pt``, ``member_N/last.pt``) go where this
-    row's run looks for them, unless it has its own. Training resumes from a checkpoint only
-    when its config trains the network exactly as this row's does (``emovox.train``), so a
-    handed-over run is the run this row would make; the fold record says which networks were
-    taken over (``resumed_after_epoch``). Returns the copied files.
+    Training resumes from a checkpoint only when its config trains the network exactly as the
+    new run's does (``emovox.train``), so a copied run is the run the new one would make.
     """
-    source = row(key).shares
     copied: list[str] = []
-    if source is None:
-        return copied
-    for fold in folds:
-        src = out_dir(table, source) / "runs" / f"fold_{fold}"
-        dst = out_dir(table, key) / "runs" / f"fold_{fold}"
-        for ckpt in sorted(src.glob("last.pt")) + sorted(src.glob("member_*/last.pt")):
-            target = dst / ckpt.relative_to(src)
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(".part")
-                shutil.copyfile(ckpt, tmp)
-                tmp.replace(target)
-                copied.append(str(target))
+    for ckpt in sorted(src.glob("last.pt")) + sorted(src.glob("member_*/last.pt")):
+        target = dst / ckpt.relative_to(src)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".part")
+            shutil.copyfile(ckpt, tmp)
+            tmp.replace(target)
+            copied.append(str(target))
     return copied
+
+
+def hand_over(table: Table, key: str, folds: list[int]) -> list[str]:
+    """Give the row ``key`` the finished training runs of the row it shares its networks with
+    (:func:`copy_runs`, each fold's ``runs/fold_K``); the fold record says which networks
+    were taken over (``resumed_after_epoch``). Returns the copied files."""
+    source = row(key).shares
+    if source is None:
+        return []
+    return [path for fold in folds
+            for path in copy_runs(out_dir(table, source) / "runs" / f"fold_{fold}",
+                                  out_dir(table, key) / "runs" / f"fold_{fold}")]
 
 
 def run(table: Table, key: str, folds: list[int], data: Path, cache: Path | None) -> None:

@@ -66,3 +66,31 @@ def test_the_nested_figure_waits_for_every_fold_and_reads_the_chosen_records(sel
     assert not waiting["complete"] and waiting["nested_ua"] is None
     (out / "fold_6.json").unlink()
     assert select.summarise(out, rows)["missing_folds"] == [6]
+
+
+def test_candidates_that_share_networks_hand_them_over(select, tmp_path, monkeypatch):
+    # the runs go to one folder per row; a row that shares another's networks gets its runs
+    seen = {}
+
+    def fake_fit(config, train, valid, **kw):
+        seen[config.optim.ensemble, config.classic.fuse] = sorted(
+            str(p.relative_to(kw["run_dir"])) for p in kw["run_dir"].rglob("*.pt"))
+        raise StopIteration
+
+    class NoBanks:
+        def get(self, config):
+            return None, None
+
+    monkeypatch.setattr(select, "fit", fake_fit)
+    runs = tmp_path / "fold_1"
+    for rel in ("last.pt", "member_2/last.pt"):
+        (runs / "mll_stats_ens2" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (runs / "mll_stats_ens2" / rel).write_text(rel)
+    fold = select.inner_fold(make_folds(ravdess_like(), "ravdess6"), 1)
+    with pytest.raises(StopIteration):
+        select.candidate_ua("mll_stats_ens2_lr", fold, NoBanks(), ["angry", "sad"], runs)
+    assert seen[2, True] == ["last.pt", "member_2/last.pt"]
+    with pytest.raises(StopIteration):  # a row that shares nothing starts from nothing
+        select.candidate_ua("mll_all_avg", fold, NoBanks(), ["angry", "sad"], runs)
+    assert seen[1, False] == []
+

@@ -128,6 +128,22 @@ def test_a_fused_run_resumes_the_networks_of_the_run_without_fusion(tone_split, 
     assert (runs / "last.pt").stat().st_mtime_ns != saved
 
 
+def test_a_run_that_stopped_early_is_finished_when_resumed(tone_split, tmp_path):
+    utts, fold = tone_split
+    config = fast_mll("optim.epochs=12", "optim.patience=1")
+    first = fit(config, fold.train, fold.valid, cache_dir=tmp_path, run_dir=tmp_path,
+                progress=False)
+    epochs = [h["epoch"] for h in first.info["history"]]
+    assert len(epochs) < 12  # it did stop early
+    saved = (tmp_path / "last.pt").stat().st_mtime_ns
+    again = fit(config, fold.train, fold.valid, cache_dir=tmp_path, run_dir=tmp_path,
+                progress=False)
+    assert [h["epoch"] for h in again.info["history"]] == epochs
+    assert again.info["resumed_after_epoch"] == epochs[-1]
+    assert (tmp_path / "last.pt").stat().st_mtime_ns == saved  # not one epoch more
+    assert again.info["best_epoch"] == first.info["best_epoch"]
+
+
 def test_resume_after_interruption_matches_uninterrupted_run(tone_split, tmp_path, monkeypatch):
     utts, fold = tone_split
     config = fast_mll("optim.epochs=4")

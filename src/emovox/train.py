@@ -521,7 +521,12 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
     copies = copies or {}
     probed: list[np.ndarray] = []
     n = len(train)
-    while state["epoch"] < opt_cfg.epochs:
+    def stopped_early() -> bool:
+        return bool(opt_cfg.patience and not averaging
+                    and state["bad_epochs"] >= opt_cfg.patience)
+
+    # (a run resumed after it stopped early is finished: it does not train on)
+    while state["epoch"] < opt_cfg.epochs and not stopped_early():
         epoch = state["epoch"] + 1
         t0 = time.time()
         network.train()
@@ -625,7 +630,7 @@ def _fit_neural(config: TrainConfig, train: Sequence[Utterance], valid: Sequence
                 "rng": order_rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                 "process_rngs": rng_states, "state": state,
             }, resume_path)
-        if opt_cfg.patience and not averaging and state["bad_epochs"] >= opt_cfg.patience:
+        if stopped_early():
             if progress:
                 _log(f"early stop: no better validation UA for {opt_cfg.patience} epochs")
             break
