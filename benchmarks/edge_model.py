@@ -182,13 +182,19 @@ HINT_DIMS = 128
 HINT = 1.0
 
 
-def teacher_hints(teacher, feats: list) -> np.ndarray:  # noqa: ANN001
-    """The teacher's representation of recordings, for the hint loss: the pooled encoder
-    statistics its head standardises, reduced to their :data:`HINT_DIMS` principal directions
-    (fitted on ``feats`` themselves, the training data) and scaled to unit mean square."""
+def teacher_pooled(teacher, feats: list) -> np.ndarray:  # noqa: ANN001
+    """The pooled encoder statistics the teacher's head standardises, standardised."""
     head = teacher.network
-    x = np.stack([(teacher._pooled(teacher.as_trained(f), None) - head.mean) / head.scale
-                  for f in feats]).astype(np.float32)
+    return np.stack([(teacher._pooled(teacher.as_trained(f), None) - head.mean) / head.scale
+                     for f in feats]).astype(np.float32)
+
+
+def teacher_hints(teacher, feats: list, pooled: np.ndarray | None = None) -> np.ndarray:  # noqa: ANN001
+    """The teacher's representation of recordings, for the hint loss: the pooled encoder
+    statistics its head standardises (:func:`teacher_pooled`, or ``pooled`` given), reduced to
+    their :data:`HINT_DIMS` principal directions (fitted on these recordings themselves, the
+    training data) and scaled to unit mean square."""
+    x = teacher_pooled(teacher, feats) if pooled is None else pooled
     centre = x.mean(axis=0)
     _, _, vt = np.linalg.svd(x - centre, full_matrices=False)
     scores = (x - centre) @ vt[:HINT_DIMS].T
@@ -260,30 +266,39 @@ def crossfit_probs(config, bank: FeatureBank, frontend, utts: list, versions: li
 def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, versions: list,  # noqa: ANN001
                 cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
                 views: list[list] | None = None, temperature: float = 1.0,
-                given: np.ndarray | None = None, unlabelled: Sequence = ()) -> list:
+                given: np.ndarray | None = None, unlabelled: Sequence = (),
+                represent: Sequence = ()) -> list:
     """Per recording, per version: the student's input, gate, the teacher's probabilities
-    (and its representation when ``cfg.hint``, its frames when ``cfg.frame_hint``); then,
-    with ``views`` (waveforms per recording, :func:`mixture_views`), one more item per view,
-    its target the teacher's probabilities on it. The teacher's probabilities (or ``given``
-    ones, a row per recording and version, e.g. :func:`crossfit_probs`) are softened by
-    ``temperature`` (:func:`soften`). Each of ``unlabelled`` (recordings of another corpus,
-    clean) is one more item, its target the teacher's probabilities on it alone."""
-    feats = [bank.get(u, v) for u in utts for v in versions]
+    (and its representation when ``cfg.hint``, its frames when ``cfg.frame_hint``); the same
+    for each of ``represent`` (recordings of another corpus, in the same versions: they are
+    to teach only the representation, see ``run_fold``); then, with ``views`` (waveforms per
+    recording, :func:`mixture_views`), one more item per view, its target the teacher's
+    probabilities on it. The teacher's probabilities (or ``given`` ones, a row per recording
+    and version, e.g. :func:`crossfit_probs`) are softened by ``temperature``
+    (:func:`soften`). Each of ``unlabelled`` (recordings of another corpus, clean) is one more
+    item, its target the teacher's probabilities on it alone."""
     extra = [w for row in views or [] for w in row]
     if extra and cfg.frame_hint > 0:
         raise SystemExit("edge_model.py: views and frame_hint do not go together yet")
     if extra and given is not None:
         raise SystemExit("edge_model.py: views and --crossfit do not go together")
-    feats += [np.asarray(bank.frontend(w), dtype=np.float32) for w in extra]
-    feats += [bank.get(u, 1.0) for u in unlabelled]
-    probs = teacher.classify(feats).probabilities
+    keys = [(u, v) for u in list(utts) + list(represent) for v in versions]
+    keys += [(w, None) for w in extra] + [(u, 1.0) for u in unlabelled]
+    probs_parts, pooled_parts = [], []
+    for start in range(0, len(keys), 512):  # a chunk of encoder frames in memory at a time
+        feats = [np.asarray(bank.frontend(a), dtype=np.float32) if v is None else bank.get(a, v)
+                 for a, v in keys[start : start + 512]]
+        probs_parts.append(teacher.classify(feats).probabilities)
+        if cfg.hint > 0:
+            pooled_parts.append(teacher_pooled(teacher, feats))
+        del feats
+    probs = np.concatenate(probs_parts)
     if given is not None:
         probs[: len(given)] = given
     probs = soften(probs, temperature)
-    hints = teacher_hints(teacher, feats) if cfg.hint > 0 else None
-    del feats
+    hints = teacher_hints(teacher, [], np.concatenate(pooled_parts)) if cfg.hint > 0 else None
     items, k = [], 0
-    for utt in utts:
+    for utt in list(utts) + list(represent):
         row = []
         for v in versions:
             mel, gate = inputs.get(bank, utt, v)
@@ -296,7 +311,7 @@ def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, vers
             raise SystemExit("edge_model.py: frame_hint needs the teacher's frames")
         raw = [[frames.get(bank, u, v, edge.edge_frames(len(entry[0])))
                 for v, entry in zip(versions, row, strict=True)]
-               for u, row in zip(utts, items, strict=True)]
+               for u, row in zip(list(utts) + list(represent), items, strict=True)]
         targets = frame_targets(raw)
         items = [[(*entry, t) for entry, t in zip(row, tr, strict=True)]
                  for row, tr in zip(items, targets, strict=True)]
@@ -316,7 +331,7 @@ def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, vers
 def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list[str],  # noqa: ANN001
              cfg: edge.DistillConfig, frames: TeacherFrames | None = None,
              n_views: int = 0, temperature: float = 1.0, crossfit: int = 0,
-             unlabelled: Sequence = ()) -> dict:
+             unlabelled: Sequence = (), represent: Sequence = ()) -> dict:
     """Teacher and student for one fold; their scores on its test speakers."""
     started = time.time()
     config = load_recipe("default")
@@ -328,10 +343,13 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     given = (crossfit_probs(config, bank, frontend, train, versions, labels, crossfit)
              if crossfit else None)
     items = build_items(teacher, bank, inputs, train, versions, cfg, frames, views, temperature,
-                        given, unlabelled)
+                        given, unlabelled, represent)
     y = [labels.index(str(u.label)) for u in train] + [-1] * (len(items) - len(train))
+    # the recordings of --represent teach the teacher's representation only (no class target)
+    weight = [1.0] * len(items)
+    weight[len(train) : len(train) + len(represent)] = [0.0] * len(represent)
     teacher_seconds = time.time() - started
-    student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
+    student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb, class_weight=weight)
     s_probs = student_probs(student, [inputs.get(bank, u, 1.0) for u in fold.test])
     truth = [str(u.label) for u in fold.test]
 
@@ -343,7 +361,7 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     return {"fold": fold.index, "test_speakers": fold.test_speakers,
             "n_train": len(train), "n_test": len(fold.test), "versions": len(versions),
             "views": n_views, "soften": temperature, "crossfit": crossfit,
-            "unlabelled": len(unlabelled),
+            "unlabelled": len(unlabelled), "represent": len(represent),
             "teacher": scores(t_probs), "student": scores(s_probs),
             "label_agreement": round(100 * agree, 2),
             "teacher_seconds": round(teacher_seconds, 1),
@@ -775,6 +793,10 @@ def main() -> None:
                         help="the student also learns the teacher's answers on every clean "
                         "recording of this corpus, unlabelled (the teacher never trains on "
                         "them)")
+    parser.add_argument("--represent", choices=sorted(PROTOCOL), default=None,
+                        help="every recording of this corpus, in every version the teacher "
+                        "trains on, teaches the student the teacher's representation (the "
+                        "hint losses) and nothing of its answers or labels")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.soften <= 0:
@@ -792,10 +814,10 @@ def main() -> None:
         return
     if not args.corpus:
         parser.error("give --corpus (or --ship)")
-    if args.corpus in (args.also, args.transfer):
-        parser.error("--also and --transfer name the other corpus")
-    if args.also and args.transfer:
-        parser.error("--also and --transfer do not go together")
+    if args.corpus in (args.also, args.transfer, args.represent):
+        parser.error("--also, --transfer and --represent name the other corpus")
+    if sum(bool(a) for a in (args.also, args.transfer, args.represent)) > 1:
+        parser.error("--also, --transfer and --represent do not go together")
     out = args.out or OUT / results_key(
         f"{args.corpus}+{args.also}" if args.also else args.corpus, args.views, args.soften)
     config = load_recipe("default")
@@ -805,6 +827,9 @@ def main() -> None:
                     key=lambda u: u.id) if args.also else [])
     transfer = (sorted(load_corpus(args.transfer, args.data / args.transfer, classes="default7"),
                        key=lambda u: u.id) if args.transfer else [])
+    represent = (sorted(load_corpus(args.represent, args.data / args.represent,
+                                    classes="default7"), key=lambda u: u.id)
+                 if args.represent else [])
     # the protocol's folds over the corpus; the other corpus only ever trains (its speakers
     # are not the corpus's, so no test speaker is heard)
     folds = [dataclasses.replace(f, train=tuple(f.train) + tuple(extra))
@@ -820,7 +845,7 @@ def main() -> None:
             if f.index in wanted and not (out / f"fold_{f.index}.json").exists()]
     if todo:  # the encoder only when a fold is left to run (else: the summary alone)
         frontend = build_frontend(frontend_options(config))
-        bank = FeatureBank(frontend, utts + extra + transfer, args.cache,
+        bank = FeatureBank(frontend, utts + extra + transfer + represent, args.cache,
                            config.data.cache_dtype, True)
         inputs = InputCache(args.cache, frontend, edge.filterbank())
         frames = TeacherFrames(args.cache, frontend) if cfg.frame_hint > 0 else None
@@ -831,7 +856,7 @@ def main() -> None:
             fold = dataclasses.replace(fold, test=fold.valid, valid=())
         doc = {**provenance(), "selection": args.select, "also": args.also,
                **run_fold(fold, bank, frontend, inputs, labels, cfg, frames, args.views,
-                          args.soften, args.crossfit, transfer)}
+                          args.soften, args.crossfit, transfer, represent)}
         write_text(path, json.dumps(doc, indent=1))
         print(f"fold {fold.index}: teacher UA {doc['teacher']['ua']:.1f}, student UA "
               f"{doc['student']['ua']:.1f}, labels agree {doc['label_agreement']:.1f} %",

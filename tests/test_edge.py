@@ -232,6 +232,48 @@ def test_hint_needs_the_teachers_representation_and_stays_out_of_the_model():
     assert student.coef.shape == (2, 2 * edge.DIM)
 
 
+def test_recordings_of_class_weight_zero_teach_no_answer():
+    """Recordings of weight 0 carry the opposite answer: they must not change what the
+    student says (with weight 1 they do), only the hint losses see them."""
+    rng = np.random.default_rng(5)
+    fb = edge.filterbank()
+    items = []
+    for i in range(64):
+        label = i % 2
+        mel = edge.log_mel(edge.power_frames(tone(300.0 if label == 0 else 2500.0,
+                                                  rng.uniform(0.6, 1.2), rng)), fb)
+        gate = np.ones(edge.edge_frames(len(mel)), dtype=bool)
+        # the first 32 are right; the other 32 are taught the other class
+        probs = np.eye(2, dtype=np.float32)[label if i < 32 else 1 - label]
+        items.append([(mel, gate, probs, np.full(3, float(label), np.float32))])
+    labels = [-1] * 64
+    cfg = edge.DistillConfig(epochs=15, batch_size=16, lr=5e-3, channels=(8, 8, 8), hint=0.1,
+                             alpha=1.0)
+
+    def right(student: edge.Student) -> int:
+        test_rng = np.random.default_rng(98)
+        count = 0
+        for i in range(20):
+            mel = edge.log_mel(edge.power_frames(tone(300.0 if i % 2 == 0 else 2500.0, 1.0,
+                                                      test_rng)), fb)
+            frames = student.frames(mel)
+            pooled = np.concatenate([frames.mean(0), frames.std(0)])
+            count += int(np.argmax(student.coef @ pooled + student.intercept) == i % 2)
+        return count
+
+    weight = [1.0] * 32 + [0.0] * 32
+    assert right(edge.distill(items, labels, 2, cfg, fb=fb, progress=False,
+                              class_weight=weight)) >= 18
+    assert right(edge.distill(items, labels, 2, cfg, fb=fb, progress=False)) <= 15
+    with pytest.raises(EmovoxError, match="one finite weight"):
+        edge.distill(items, labels, 2, cfg, fb=fb, progress=False, class_weight=weight[:-1])
+    with pytest.raises(EmovoxError, match="no recording"):
+        edge.distill(items, labels, 2, cfg, fb=fb, progress=False, class_weight=[0.0] * 64)
+    with pytest.raises(EmovoxError, match="hint loss"):
+        edge.distill(items, labels, 2, edge.DistillConfig(epochs=1, hint=0.0), fb=fb,
+                     progress=False, class_weight=weight)
+
+
 def test_bundled_edge_model_runs_without_torch_and_alone_as_in_a_batch(tmp_path):
     import json as _json
 

@@ -208,7 +208,8 @@ def _masked_stats(frames: Any, mask: Any) -> Any:
 
 def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
             labels: Sequence[int], num_classes: int, config: DistillConfig | None = None,
-            *, fb: np.ndarray, progress: bool = True) -> Student:
+            *, fb: np.ndarray, progress: bool = True,
+            class_weight: Sequence[float] | None = None) -> Student:
     """Train an edge student on what a teacher said.
 
     Args:
@@ -223,6 +224,10 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
         config: Training settings.
         fb: The filterbank the log-mels were made with (kept in the graph).
         progress: A line per epoch on stderr.
+        class_weight: Each recording's weight in the loss on the class targets (default: 1
+            for every recording). A recording of weight 0 teaches the student only through
+            the hint losses: the teacher's representation of audio, without its answer (e.g.
+            recordings of another corpus, DistilHuBERT's way of using unlabelled speech).
 
     Returns:
         The :class:`Student`.
@@ -238,10 +243,20 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
         raise EmovoxError("distill needs one list of versions per labelled recording")
     if cfg.members < 1:
         raise EmovoxError(f"config.members must be at least 1, not {cfg.members}")
+    weights = (np.ones(len(items), dtype=np.float32) if class_weight is None
+               else np.asarray(class_weight, dtype=np.float32))
+    if weights.shape != (len(items),) or not np.all(np.isfinite(weights)) or (weights < 0).any():
+        raise EmovoxError("class_weight needs one finite weight >= 0 per recording")
+    if not (weights > 0).any():
+        raise EmovoxError("class_weight leaves no recording with a class target")
+    if (weights == 0).any() and cfg.hint <= 0 and cfg.frame_hint <= 0:
+        raise EmovoxError("recordings of class weight 0 need a hint loss (config.hint or "
+                          "config.frame_hint) to teach anything")
     if cfg.members > 1:
         return ensemble([distill(items, labels, num_classes,
                                  dataclasses.replace(cfg, members=1, seed=cfg.seed + k), fb=fb,
-                                 progress=progress) for k in range(cfg.members)])
+                                 progress=progress, class_weight=class_weight)
+                         for k in range(cfg.members)])
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     sample = np.concatenate([v[0] for versions in items for v in versions[:1]])
@@ -281,6 +296,7 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
             mels: list[Any] = []
             gates: list[Any] = []
             targets: list[Any] = []
+            batch_weight = weights[idx]
             hints: list[Any] = []
             teacher_frames: list[Any] = []
             for i in idx:
@@ -321,6 +337,8 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
                     mels[k] = lam * m1[:n] + (1 - lam) * m2[:n]
                     gates[k] = g1[:width] | g2[:width]
                     targets[k] = lam * t1 + (1 - lam) * t2
+                    batch_weight[k] = (lam * weights[idx[k]]
+                                       + (1 - lam) * weights[idx[int(partner[k])]])
                     if hint_head is not None:
                         hints[k] = lam * h1 + (1 - lam) * h2
                     if frame_head is not None:
@@ -342,7 +360,9 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
             pooled = _masked_stats(frames, torch.from_numpy(mask))
             logits = head(pooled)
             target = torch.from_numpy(np.stack(targets).astype(np.float32))
-            loss = -(target * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+            per_item = -(target * torch.log_softmax(logits, dim=-1)).sum(dim=-1)
+            item_weight = torch.from_numpy(batch_weight)
+            loss = (per_item * item_weight).sum() / item_weight.sum().clamp_min(1e-8)
             if hint_head is not None:
                 hint = torch.from_numpy(np.stack(hints))
                 loss = loss + cfg.hint * ((hint_head(pooled) - hint) ** 2).mean()
