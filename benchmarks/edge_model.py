@@ -339,6 +339,9 @@ def run_fold(fold, bank: FeatureBank, frontend, inputs: InputCache, labels: list
     teacher = fit(config, train, [], labels=labels, bank=bank, frontend=frontend, progress=False)
     t_probs = predict_utterances(teacher, bank, fold.test)
     versions = _versions(config, train, bank, config.classic.speeds(config.augment))
+    if represent and _versions(config, represent, bank,
+                               config.classic.speeds(config.augment)) != versions:
+        raise SystemExit("edge_model.py: --represent got other versions than the training set")
     views = mixture_views(bank, train, n_views, cfg.seed) if n_views else None
     given = (crossfit_probs(config, bank, frontend, train, versions, labels, crossfit)
              if crossfit else None)
