@@ -54,12 +54,15 @@ OUT = REPO / "benchmarks" / "results" / "edge"
 PROTOCOL = {"ravdess": "ravdess6", "emodb": "emodb_loso"}
 
 
-def student_input(frontend, wave: np.ndarray, fb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
-    """log-mel ``[T, 64]`` (float16) and the gate ``[T']`` of one waveform, as the runtime
-    makes them: the signal conditioned by the teacher's frontend, its power spectrum, the gate
-    of the conditioned signal over the student's frames."""
+def student_input(frontend, wave: np.ndarray, fb: np.ndarray,  # noqa: ANN001
+                  stem: str = "conv") -> tuple[np.ndarray, np.ndarray]:
+    """log-mel ``[T, 64]`` (float16; with the ``whisper`` stem Whisper's 80 bands,
+    :func:`edge.whisper_mel`) and the gate ``[T']`` of one waveform, as the runtime makes
+    them: the signal conditioned by the teacher's frontend, its power spectrum, the gate of
+    the conditioned signal over the student's frames."""
     x = condition_signal(frontend, wave)
-    mel = edge.log_mel(edge.power_frames(x), fb)
+    power = edge.power_frames(x)
+    mel = edge.whisper_mel(power, fb) if stem == "whisper" else edge.log_mel(power, fb)
     gate_db = getattr(frontend, "gate_db", None)
     count = edge.edge_frames(len(mel))
     gate = (frame_gate(x, edge.SAMPLE_RATE, count, gate_db, band=frontend._band)
@@ -88,10 +91,12 @@ def cache_path(folder: Path | None, utt, version, suffix: str) -> Path | None:  
 class InputCache:
     """The student's inputs per (utterance, version), kept in memory and on disk."""
 
-    def __init__(self, root: Path | None, frontend, fb: np.ndarray) -> None:  # noqa: ANN001
-        self.folder = cache_folder(root, "edge-inputs",
-                                   [frontend.config(), edge.N_FFT, edge.HOP, edge.N_MELS])
-        self.frontend, self.fb = frontend, fb
+    def __init__(self, root: Path | None, frontend, stem: str = "conv") -> None:  # noqa: ANN001
+        spec = [frontend.config(), edge.N_FFT, edge.HOP, edge.N_MELS] + (
+            [] if stem == "conv" else [stem])
+        self.folder = cache_folder(root, "edge-inputs", spec)
+        self.frontend, self.stem = frontend, stem
+        self.fb = edge.whisper_filterbank() if stem == "whisper" else edge.filterbank()
         self.memory: dict = {}
 
     def get(self, bank: FeatureBank, utt, version) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
@@ -103,7 +108,7 @@ class InputCache:
             with np.load(path) as data:
                 self.memory[k] = (data["mel"], data["gate"])
                 return self.memory[k]
-        value = student_input(self.frontend, bank.wave(utt, version), self.fb)
+        value = student_input(self.frontend, bank.wave(utt, version), self.fb, self.stem)
         if path is not None:
             tmp = path.with_suffix(".tmp.npz")
             np.savez(tmp, mel=value[0], gate=value[1])
@@ -316,7 +321,7 @@ def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, vers
         items = [[(*entry, t) for entry, t in zip(row, tr, strict=True)]
                  for row, tr in zip(items, targets, strict=True)]
     for wave in extra:
-        mel, gate = student_input(inputs.frontend, wave, inputs.fb)
+        mel, gate = student_input(inputs.frontend, wave, inputs.fb, inputs.stem)
         items.append([(mel.astype(np.float32), gate, probs[k],
                        hints[k] if hints is not None else None)])
         k += 1
@@ -446,10 +451,10 @@ def ship(args: argparse.Namespace) -> None:
                   key=lambda u: u.id)
     frontend = build_frontend(teacher.frontend_config)
     bank = FeatureBank(frontend, utts, args.cache, config.data.cache_dtype, True)
-    inputs = InputCache(args.cache, frontend, edge.filterbank())
+    cfg = distill_config(args)
+    inputs = InputCache(args.cache, frontend, cfg.stem)
     labels = list(teacher.labels)
     versions = _versions(config, utts, bank, config.classic.speeds(config.augment))
-    cfg = distill_config(args)
     frames = TeacherFrames(args.cache, frontend) if cfg.frame_hint > 0 else None
     views = mixture_views(bank, utts, args.views, cfg.seed) if args.views else None
     items = build_items(teacher, bank, inputs, utts, versions, cfg, frames, views, args.soften)
@@ -476,7 +481,9 @@ def ship(args: argparse.Namespace) -> None:
     worst = 0.0
     for utt in utts[::40]:
         x = condition_signal(frontend, bank.wave(utt))
-        ref = student.frames(edge.log_mel(edge.power_frames(x), inputs.fb))
+        power = edge.power_frames(x)
+        ref = student.frames(edge.whisper_mel(power, inputs.fb) if inputs.stem == "whisper"
+                             else edge.log_mel(power, inputs.fb))
         worst = max(worst, float(np.abs(runtime(x) - ref).max()))
     record.update({"graph": graph.name, "graph_bytes": graph.stat().st_size,
                    "head_bytes": Path(path).stat().st_size, "graph_max_frame_difference": worst,
@@ -850,7 +857,7 @@ def main() -> None:
         frontend = build_frontend(frontend_options(config))
         bank = FeatureBank(frontend, utts + extra + transfer + represent, args.cache,
                            config.data.cache_dtype, True)
-        inputs = InputCache(args.cache, frontend, edge.filterbank())
+        inputs = InputCache(args.cache, frontend, cfg.stem)
         frames = TeacherFrames(args.cache, frontend) if cfg.frame_hint > 0 else None
     labels = list(DEFAULT_CLASSES)
     for fold in todo:

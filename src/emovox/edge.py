@@ -89,6 +89,11 @@ class DistillConfig:
             one network whose frames are theirs side by side and whose head averages their
             logits (:func:`ensemble`).
         seed: Seed of everything random in training.
+        stem: What turns the spectrum into features: ``"conv"``, the network's own
+            convolutions on :data:`N_MELS` log-mel bands (:func:`filterbank`, :func:`log_mel`);
+            ``"whisper"``, Whisper tiny.en's convolution stem, frozen, on Whisper's 80 log-mel
+            bands (:func:`whisper_filterbank`, :func:`whisper_mel`; needs the ``whisper``
+            extra to train), then a trainable strided projection (``channels`` unused).
     """
 
     epochs: int = 60
@@ -107,10 +112,80 @@ class DistillConfig:
     channels: tuple[int, int, int] = (24, 48, 64)
     members: int = 1
     seed: int = 0
+    stem: str = "conv"
+
+
+def _temporal_block(dilation: int) -> Any:
+    import torch
+    from torch import nn
+
+    class Temporal(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(DIM, DIM, 3, padding=dilation, dilation=dilation, bias=False)
+            self.norm = nn.BatchNorm1d(DIM)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x + self.norm(self.conv(x)))
+
+    return Temporal()
+
+
+def _build_whisper_net(filterbank: np.ndarray, mel_mean: np.ndarray,
+                       mel_std: np.ndarray) -> Any:
+    """The ``whisper`` stem's network: Whisper log-mel ``[B, T, 80]`` -> frames ``[B, T', DIM]``.
+
+    Whisper tiny.en's convolution stem (frozen), a strided projection and two dilated temporal
+    convolutions.
+    """
+    import copy
+
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from torch import nn
+
+    from .features.whisper import WhisperFrontend
+
+    encoder = WhisperFrontend(layer=0, pooled=False).encoder()
+
+    class WhisperStemNet(nn.Module):
+        filterbank: torch.Tensor
+        mel_mean: torch.Tensor
+        mel_std: torch.Tensor
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("filterbank", torch.as_tensor(filterbank, dtype=torch.float32))
+            # kept for the masks training fills (the stem reads Whisper's own scale)
+            self.register_buffer("mel_mean", torch.as_tensor(mel_mean, dtype=torch.float32))
+            self.register_buffer("mel_std", torch.as_tensor(mel_std, dtype=torch.float32))
+            self.conv1 = copy.deepcopy(encoder.conv1).requires_grad_(False)
+            self.conv2 = copy.deepcopy(encoder.conv2).requires_grad_(False)
+            width = int(self.conv2.out_channels)
+            self.project = nn.Sequential(nn.Conv1d(width, DIM, 3, stride=2, padding=1,
+                                                   bias=False),
+                                         nn.BatchNorm1d(DIM), nn.ReLU())
+            self.temporal = nn.Sequential(_temporal_block(1), _temporal_block(2))
+
+        def forward(self, mel: torch.Tensor) -> torch.Tensor:
+            x = F.gelu(self.conv2(F.gelu(self.conv1(mel.transpose(1, 2)))))  # [B, 384, T/2]
+            return self.temporal(self.project(x)).transpose(1, 2)  # [B, T', DIM]
+
+        def from_power(self, power: torch.Tensor) -> torch.Tensor:
+            """The exported entry: power ``[1, T, 257]`` -> frames ``[T', DIM]``."""
+            mel = torch.clamp(torch.matmul(power, self.filterbank), min=1e-10).log10()
+            mel = torch.maximum(mel, mel.max() - 8.0)
+            return self.forward((mel + 4.0) / 4.0)[0]
+
+    return WhisperStemNet()
 
 
 def _build_net(channels: Sequence[int], filterbank: np.ndarray, mel_mean: np.ndarray,
-               mel_std: np.ndarray) -> Any:
+               mel_std: np.ndarray, stem: str = "conv") -> Any:
+    if stem == "whisper":
+        return _build_whisper_net(filterbank, mel_mean, mel_std)
+    if stem != "conv":
+        raise EmovoxError(f"config.stem must be 'conv' or 'whisper', not {stem!r}")
     import torch
     from torch import nn
 
@@ -121,15 +196,6 @@ def _build_net(channels: Sequence[int], filterbank: np.ndarray, mel_mean: np.nda
             nn.Conv2d(cin, cin, 3, stride=stride, padding=1, groups=cin, bias=False),
             nn.BatchNorm2d(cin), nn.ReLU(),
             nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
-
-    class Temporal(nn.Module):
-        def __init__(self, dilation: int) -> None:
-            super().__init__()
-            self.conv = nn.Conv1d(DIM, DIM, 3, padding=dilation, dilation=dilation, bias=False)
-            self.norm = nn.BatchNorm1d(DIM)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.relu(x + self.norm(self.conv(x)))
 
     class EdgeNet(nn.Module):
         """log-mel ``[B, T, 64]`` -> frames ``[B, T', DIM]`` (``T' = edge_frames(T)``)."""
@@ -149,7 +215,7 @@ def _build_net(channels: Sequence[int], filterbank: np.ndarray, mel_mean: np.nda
             self.block2 = separable(c1, c2, (1, 2))  # frequency / 8
             self.project = nn.Sequential(nn.Conv1d(c2 * (N_MELS // 8), DIM, 1, bias=False),
                                          nn.BatchNorm1d(DIM), nn.ReLU())
-            self.temporal = nn.Sequential(Temporal(1), Temporal(2))
+            self.temporal = nn.Sequential(_temporal_block(1), _temporal_block(2))
 
         def forward(self, mel: torch.Tensor) -> torch.Tensor:
             x = ((mel - self.mel_mean) / self.mel_std)[:, None]  # [B, 1, T, F]
@@ -171,6 +237,27 @@ def filterbank() -> np.ndarray:
     from .features.mel import mel_filterbank
 
     return mel_filterbank(N_FFT, N_MELS, SAMPLE_RATE, f_min=20.0).numpy()
+
+
+def whisper_filterbank() -> np.ndarray:
+    """Whisper's 80 mel filters (slaney, 0-8 kHz) over this spectrum's 257 bins ``[257, 80]``.
+
+    Scaled by 400 / 512, so that :func:`whisper_mel` of a 512-point spectrum of 25 ms windows
+    gives what Whisper's 400-point one gives (needs PyTorch).
+    """
+    from .features.mel import mel_filterbank
+
+    fb = mel_filterbank(N_FFT, 80, SAMPLE_RATE, 0.0, 8000.0, "slaney", "slaney").numpy()
+    return (fb * (WIN / N_FFT)).astype(np.float32)
+
+
+def whisper_mel(power: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """Whisper's log-mel scale from :func:`power_frames` (what the ``whisper`` stem reads).
+
+    ``log10`` of the mel power, raised to at least its maximum - 8, then ``(x + 4) / 4``.
+    """
+    mel = np.log10(np.maximum(power @ fb, 1e-10))
+    return ((np.maximum(mel, mel.max() - 8.0) + 4.0) / 4.0).astype(np.float32)
 
 
 def log_mel(power: np.ndarray, fb: np.ndarray) -> np.ndarray:
@@ -243,6 +330,8 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
         raise EmovoxError("distill needs one list of versions per labelled recording")
     if cfg.members < 1:
         raise EmovoxError(f"config.members must be at least 1, not {cfg.members}")
+    if cfg.stem not in ("conv", "whisper"):
+        raise EmovoxError(f"config.stem must be 'conv' or 'whisper', not {cfg.stem!r}")
     weights = (np.ones(len(items), dtype=np.float32) if class_weight is None
                else np.asarray(class_weight, dtype=np.float32))
     if weights.shape != (len(items),) or not np.all(np.isfinite(weights)) or (weights < 0).any():
@@ -260,9 +349,14 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     sample = np.concatenate([v[0] for versions in items for v in versions[:1]])
-    net = _build_net(cfg.channels, fb, sample.mean(axis=0), sample.std(axis=0) + 1e-3)
+    bands = 80 if cfg.stem == "whisper" else N_MELS
+    if fb.shape != (N_FFT // 2 + 1, bands) or sample.shape[1] != bands:
+        raise EmovoxError(f"the {cfg.stem!r} stem needs {bands} mel bands (filterbank "
+                          f"{fb.shape}, inputs {sample.shape[1]})")
+    net = _build_net(cfg.channels, fb, sample.mean(axis=0), sample.std(axis=0) + 1e-3,
+                     cfg.stem)
     head = torch.nn.Linear(2 * DIM, num_classes)
-    params = list(net.parameters()) + list(head.parameters())
+    params = [p for p in net.parameters() if p.requires_grad] + list(head.parameters())
     hint_head = None
     if cfg.hint > 0:
         if len(items[0][0]) < 4:
@@ -314,7 +408,7 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
                 teacher_frames.append(tf)
                 for _ in range(cfg.freq_masks):
                     w = int(rng.integers(cfg.freq_width + 1))
-                    f0 = int(rng.integers(N_MELS - w + 1))
+                    f0 = int(rng.integers(bands - w + 1))
                     mel[:, f0 : f0 + w] = net.mel_mean.numpy()[f0 : f0 + w]
                 for _ in range(cfg.time_masks):
                     w = int(rng.integers(min(cfg.time_width, len(mel) // 4) + 1))
@@ -345,7 +439,7 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
                         both = min(len(f1), len(f2), edge_frames(n))
                         teacher_frames[k] = lam * f1[:both] + (1 - lam) * f2[:both]
             longest = max(len(m) for m in mels)
-            x = np.zeros((len(mels), longest, N_MELS), dtype=np.float32)
+            x = np.zeros((len(mels), longest, bands), dtype=np.float32)
             x[:] = net.mel_mean.numpy()
             out_len = edge_frames(longest)
             mask = np.zeros((len(mels), out_len), dtype=bool)
@@ -454,7 +548,8 @@ def export_edge(student: Student, path: str | os.PathLike[str], *, int8: bool = 
                  "conditioned signal",
         "output": f"frames [T', {student.coef.shape[1] // 2}]: one per "
                   f"{FRAME_SECONDS * 1000:g} ms",
-        "config": json.dumps({"n_fft": N_FFT, "win": WIN, "hop": HOP, "n_mels": N_MELS}),
+        "config": json.dumps({"n_fft": N_FFT, "win": WIN, "hop": HOP, "n_mels": next(
+            int(v.shape[1]) for k, v in net.state_dict().items() if k.endswith("filterbank"))}),
     }
 
     class Entry(torch.nn.Module):
