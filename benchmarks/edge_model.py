@@ -386,10 +386,13 @@ def seen_in_selection(key: str) -> list[int]:
     its settings, as validation speakers of another fold: RAVDESS fold 2 (the hint and the
     epochs, see :data:`HINT`); with views or softening also EmoDB folds 2 and 6 (each was
     chosen on EmoDB folds 1 and 5's validation speakers, ``--select --folds 1,5``, see
-    ``benchmarks/explore/edge_selection``)."""
+    ``benchmarks/explore/edge_selection``); on Whisper's stem, EmoDB folds 2, 4, 6, 8 and 10
+    (chosen on the validation speakers of folds 1, 3, 5, 7 and 9)."""
     corpus = key.split("+")[0].split("@")[0]
     if corpus == "ravdess":
         return [2]
+    if corpus == "emodb" and "@whisper-stem" in key:  # chosen on folds 1, 3, 5, 7, 9's
+        return [2, 4, 6, 8, 10]
     if corpus == "emodb" and ("@views" in key or "@soften" in key):
         return [2, 6]
     return []
@@ -548,35 +551,54 @@ SETTINGS = (
     ("emodb+ravdess", "EmoDB", "leave one speaker out", "the fold's training speakers + RAVDESS"),
 )
 #: The distillation recipes benchmarked, newest first: (``--views``, ``--epochs``,
-#: ``--soften``).
-RECIPES = ((0, 60, 4.0), (4, 30, 1.0), (0, 60, 1.0))
+#: ``--soften``, the network's variant, :func:`variant_of`).
+RECIPES = ((0, 60, 4.0, "whisper-stem+fh1"), (0, 60, 4.0, ""), (4, 30, 1.0, ""),
+           (0, 60, 1.0, ""))
 
 
-def results_key(setting: str, views: int, soften: float = 1.0) -> str:
+def variant_of(distill: dict) -> str:
+    """The network settings a recipe departs in from the first edge network (``""``: none):
+    ``whisper-stem`` (``stem = "whisper"``), ``fh<weight>`` (a frame hint), joined by ``+``."""
+    parts = []
+    if distill.get("stem", "conv") != "conv":
+        parts.append(f"{distill['stem']}-stem")
+    if distill.get("frame_hint", 0.0):
+        parts.append(f"fh{float(distill['frame_hint']):g}")
+    return "+".join(parts)
+
+
+def results_key(setting: str, views: int, soften: float = 1.0, variant: str = "") -> str:
     """The results folder of a setting (``corpus`` or ``corpus+other``) under a recipe."""
     return (setting + (f"@views{views}" if views else "")
-            + (f"@soften{soften:g}" if soften != 1.0 else ""))
+            + (f"@soften{soften:g}" if soften != 1.0 else "") + (f"@{variant}" if variant else ""))
 
 
-def recipe_text(views: int, epochs: int, soften: float = 1.0) -> str:
+def recipe_text(views: int, epochs: int, soften: float = 1.0, variant: str = "") -> str:
     """A recipe in words."""
     parts = [f"{views} mixture views per recording" if views else "no views", f"{epochs} epochs"]
     if soften != 1.0:
         parts.insert(0, f"teacher softened at T = {soften:g}")
+    for part in variant.split("+") if variant else []:
+        if part == "whisper-stem":
+            parts.insert(0, "on Whisper's frozen convolution stem")
+        elif part.startswith("fh"):
+            parts.insert(1, f"frame hint (weight {part[2:]})")
+        else:
+            parts.insert(0, part)
     return ", ".join(parts)
 
 
-def recipe_of(doc: dict) -> tuple[int, int, float]:
+def recipe_of(doc: dict) -> tuple[int, int, float, str]:
     """The recipe a fold record or the shipped record was made with."""
     return (int(doc.get("views", 0)), int(doc["distill"]["epochs"]),
-            float(doc.get("soften", 1.0)))
+            float(doc.get("soften", 1.0)), variant_of(doc["distill"]))
 
 
 #: The fold evaluations the card and README report: (results folder, corpus, protocol, what
 #: each fold trains on, recipe).
-EVALUATIONS = tuple((results_key(key, views, soften), corpus, protocol, trained,
-                     (views, epochs, soften))
-                    for views, epochs, soften in RECIPES
+EVALUATIONS = tuple((results_key(key, views, soften, variant), corpus, protocol, trained,
+                     (views, epochs, soften, variant))
+                    for views, epochs, soften, variant in RECIPES
                     for key, corpus, protocol, trained in SETTINGS)
 
 
@@ -829,7 +851,8 @@ def main() -> None:
     if sum(bool(a) for a in (args.also, args.transfer, args.represent)) > 1:
         parser.error("--also, --transfer and --represent do not go together")
     out = args.out or OUT / results_key(
-        f"{args.corpus}+{args.also}" if args.also else args.corpus, args.views, args.soften)
+        f"{args.corpus}+{args.also}" if args.also else args.corpus, args.views, args.soften,
+        variant_of(dataclasses.asdict(distill_config(args))))
     config = load_recipe("default")
     utts = sorted(load_corpus(args.corpus, args.data / args.corpus, classes="default7"),
                   key=lambda u: u.id)

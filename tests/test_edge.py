@@ -397,7 +397,7 @@ def test_card_reports_each_fold_evaluation_and_how_far_it_is(load_benchmark, mon
     assert "no views" not in " ".join(v for (r, _), v in rows.items() if r == new)
     # the README gives the bundled model's recipe alone
     shipped = _json.loads((tmp_path / "shipped.json").read_text())
-    views, _, soften = module.recipe_of(shipped)
+    views, _, soften, _ = module.recipe_of(shipped)
     if views == 0 and soften != 1.0:  # the bundled recipe's own folder for the same two folds
         key = module.results_key("emodb+ravdess", views, soften)
         fold(key, 1, 90.0, 80.0)
