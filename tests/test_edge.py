@@ -113,6 +113,27 @@ def test_graph_and_model_file_match_the_network(trained, tmp_path):
                                atol=1e-4)
 
 
+def test_half_graph_stores_float16_weights_and_gives_the_same_frames(trained, tmp_path):
+    import onnx
+
+    student, fb = trained
+    full = edge.export_edge(student, tmp_path / "full.onnx")
+    half = edge.export_edge(student, tmp_path / "half.onnx", half=True)
+    assert os.path.getsize(half) < 0.65 * os.path.getsize(full)
+    proto = onnx.load(half)
+    stored = {i.name: i.data_type for i in proto.graph.initializer}
+    assert any(t == onnx.TensorProto.FLOAT16 for t in stored.values())
+    meta = {m.key: m.value for m in proto.metadata_props}
+    assert meta["emovox.weights"].startswith("float16")
+    assert meta["emovox.network"] == {m.key: m.value for m in
+                                      onnx.load(full).metadata_props}["emovox.network"]
+    x = tone(440.0, 1.3, np.random.default_rng(8))
+    ref = student.frames(edge.log_mel(edge.power_frames(x), fb))
+    got = edge.EdgeFrontend(half, threads=1)(x)
+    np.testing.assert_allclose(got, ref, atol=2e-3 * float(np.abs(ref).max()))
+    assert not np.array_equal(got, edge.EdgeFrontend(full, threads=1)(x))
+
+
 def test_ensemble_averages_its_members_logits_through_one_graph(trained, tmp_path):
     student, fb = trained
     rng = np.random.default_rng(8)

@@ -525,11 +525,15 @@ def ensemble(students: Sequence[Student]) -> Student:
     return Student(net=Ensemble().eval(), coef=coef, intercept=intercept, history=history)
 
 
-def export_edge(student: Student, path: str | os.PathLike[str], *, int8: bool = False) -> str:
+def export_edge(student: Student, path: str | os.PathLike[str], *, int8: bool = False,
+                half: bool = False) -> str:
     """Write the student's network (power spectrum in, frames out) as one ONNX file.
 
     The metadata names the network by a digest of its weights (a checkpoint's frontend
-    ``"model"``), so a model refuses another network's graph.
+    ``"model"``), so a model refuses another network's graph. With ``half`` every float
+    weight of 1,024 values or more is stored as float16 and cast back to float32 inside
+    the graph (ONNX Runtime folds the casts when it loads the file): half the file, the
+    same speed, frames within float16 rounding of the network's.
     """
     import torch
 
@@ -544,6 +548,7 @@ def export_edge(student: Student, path: str | os.PathLike[str], *, int8: bool = 
         "format": _FORMAT, "kind": "edge", "network": digest.hexdigest()[:16],
         "dim": str(student.coef.shape[1] // 2), "sample_rate": str(SAMPLE_RATE),
         "int8": "true" if int8 else "false",
+        "weights": "float16, computed in float32" if half else "float32",
         "input": f"power [1, T, {N_FFT // 2 + 1}] float32: emovox.edge.power_frames of the "
                  "conditioned signal",
         "output": f"frames [T', {student.coef.shape[1] // 2}]: one per "
@@ -562,8 +567,41 @@ def export_edge(student: Student, path: str | os.PathLike[str], *, int8: bool = 
 
     example = torch.rand(1, 300, N_FFT // 2 + 1)
     max_frames = 1 + int(_MAX_SECONDS * SAMPLE_RATE) // HOP
-    return _write_graph(Entry().eval(), example, "power", 8, max_frames, "frames", metadata,
-                        path, int8)
+    out = _write_graph(Entry().eval(), example, "power", 8, max_frames, "frames", metadata,
+                       path, int8)
+    if half:
+        _store_half(out)
+    return out
+
+
+def _store_half(path: str, smallest: int = 1024) -> None:
+    """Store the float32 initializers of ``smallest`` values or more as float16.
+
+    Each is cast back to float32 by a ``Cast`` node at the top of the graph; the file is
+    rewritten atomically.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from .files import atomic_open
+
+    proto = onnx.load(path)
+    graph = proto.graph
+    casts = []
+    for init in list(graph.initializer):
+        value = numpy_helper.to_array(init)
+        if value.dtype != np.float32 or value.size < smallest:
+            continue
+        graph.initializer.remove(init)
+        graph.initializer.append(numpy_helper.from_array(value.astype(np.float16),
+                                                         init.name + "__float16"))
+        casts.append(helper.make_node("Cast", [init.name + "__float16"], [init.name],
+                                      to=TensorProto.FLOAT, name=init.name + "__cast"))
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    with atomic_open(path, "wb") as out:
+        out.write(proto.SerializeToString())
 
 
 def edge_bundle(student: Student, teacher: Any, network: str, *,
@@ -592,7 +630,7 @@ def edge_bundle(student: Student, teacher: Any, network: str, *,
 
 
 def save_edge(student: Student, teacher: Any, folder: str | os.PathLike[str],
-              name: str = "edge", *, int8: bool = False,
+              name: str = "edge", *, int8: bool = False, half: bool = False,
               info: dict[str, Any] | None = None) -> str:
     """Write a student as a torch-free emovox model; return the ``.npz`` path.
 
@@ -603,7 +641,7 @@ def save_edge(student: Student, teacher: Any, folder: str | os.PathLike[str],
 
     folder = os.fspath(folder)
     staged = os.path.join(folder, f".{name}-graph.onnx")
-    export_edge(student, staged, int8=int8)
+    export_edge(student, staged, int8=int8, half=half)
     network = _graph_network(staged)
     graph = f"edge-{network}{'-int8' if int8 else ''}.onnx"
     os.replace(staged, os.path.join(folder, graph))
