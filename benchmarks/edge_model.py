@@ -473,7 +473,8 @@ def ship(args: argparse.Namespace) -> None:
               "distill": {k: (list(v) if isinstance(v, tuple) else v)
                           for k, v in vars(cfg).items()},
               "history": student.history}
-    path = edge.save_edge(student, teacher, pretrained, info={"edge": {
+    record["half"] = args.half
+    path = edge.save_edge(student, teacher, pretrained, half=args.half, info={"edge": {
         k: record[k]
         for k in ("git_revision", "date", "n_recordings", "versions", "views", "soften",
                   "distill")}})
@@ -629,17 +630,27 @@ def render_card() -> str:
         "- Conditioning, frame gate and classes as the default model (`MODEL_CARD.md`): "
         "silence trimmed, speech level set, only the frames the voice fills pooled. The "
         "probabilities are not calibrated (no temperature fitted).",
-        f"- Network: 64 log-mel bands (25 ms windows every 10 ms; the spectrum computed in "
-        f"numpy, the mel bands inside the graph), a 3x3 convolution ({d['channels'][0]} "
-        f"channels) and two depthwise-separable blocks ({d['channels'][1]}, "
-        f"{d['channels'][2]} channels), a projection to {edge.DIM} channels and two dilated "
-        f"temporal convolutions: one {edge.DIM}-wide frame per "
-        f"{edge.FRAME_SECONDS * 1000:g} ms; their mean and standard deviation, then a linear "
-        f"layer. {shipped['params']:,} parameters."
+        (f"- Network: Whisper's 80 log-mel bands (25 ms windows every 10 ms; the spectrum "
+         f"computed in numpy, the mel bands inside the graph, on Whisper's own scale), "
+         f"Whisper tiny.en's two convolutions (its encoder's stem, frozen: the weights as "
+         f"released), a strided projection to {edge.DIM} channels and two dilated temporal "
+         f"convolutions (trained): one {edge.DIM}-wide frame per "
+         f"{edge.FRAME_SECONDS * 1000:g} ms; their mean and standard deviation, then a linear "
+         f"layer. {shipped['params']:,} parameters." if d.get("stem") == "whisper" else
+         f"- Network: 64 log-mel bands (25 ms windows every 10 ms; the spectrum computed in "
+         f"numpy, the mel bands inside the graph), a 3x3 convolution ({d['channels'][0]} "
+         f"channels) and two depthwise-separable blocks ({d['channels'][1]}, "
+         f"{d['channels'][2]} channels), a projection to {edge.DIM} channels and two dilated "
+         f"temporal convolutions: one {edge.DIM}-wide frame per "
+         f"{edge.FRAME_SECONDS * 1000:g} ms; their mean and standard deviation, then a linear "
+         f"layer. {shipped['params']:,} parameters.")
         + (f" The model is {d['members']} such networks trained alike (seeds {d['seed']} to "
            f"{d['seed'] + d['members'] - 1}), their frames side by side in one graph; the head "
            "gives the mean of their logits." if d.get("members", 1) > 1 else ""),
-        f"- Files: the network as a float32 ONNX graph (`{shipped['graph']}`, "
+        "- Files: the network as an ONNX graph "
+        + ("(weights stored as float16, computed in float32; "
+           if shipped.get("half") else "(float32; ")
+        + f"`{shipped['graph']}`, "
         f"{shipped['graph_bytes'] / 1e6:.2f} MB) and the head (`edge.npz`, "
         f"{shipped['head_bytes'] / 1e3:.0f} kB), run by ONNX Runtime and numpy; no PyTorch. "
         f"The graph matches the network it was exported from to "
@@ -793,6 +804,9 @@ def main() -> None:
     parser.add_argument("--corpus", choices=sorted(PROTOCOL))
     parser.add_argument("--ship", action="store_true",
                         help="distil the bundled default model into the bundled edge model")
+    parser.add_argument("--half", action="store_true",
+                        help="with --ship: store the graph's weights as float16 (half the "
+                        "file; computed in float32)")
     parser.add_argument("--latency", action="store_true",
                         help="time the bundled edge and default models on a 3 s clip")
     parser.add_argument("--repeat", type=int, default=200)

@@ -125,6 +125,7 @@ def test_half_graph_stores_float16_weights_and_gives_the_same_frames(trained, tm
     assert any(t == onnx.TensorProto.FLOAT16 for t in stored.values())
     meta = {m.key: m.value for m in proto.metadata_props}
     assert meta["emovox.weights"].startswith("float16")
+    assert "emovox.encoder_licence" not in meta  # no third-party weights in this network
     assert meta["emovox.network"] == {m.key: m.value for m in
                                       onnx.load(full).metadata_props}["emovox.network"]
     x = tone(440.0, 1.3, np.random.default_rng(8))
@@ -335,6 +336,10 @@ def test_whisper_stem_reads_whispers_own_log_mel_and_stays_frozen(tmp_path):
         right += int(np.argmax(student.coef @ pooled + student.intercept) == i % 2)
     assert right >= 9
     graph = edge.export_edge(student, tmp_path / "stem.onnx")
+    import onnx
+
+    meta = {m.key: m.value for m in onnx.load(graph).metadata_props}
+    assert "MIT" in meta["emovox.encoder_licence"]  # Whisper's weights travel with their notice
     runtime = edge.EdgeFrontend(graph, threads=1)
     np.testing.assert_allclose(runtime(x), student.frames(edge.whisper_mel(
         edge.power_frames(x), fb)), atol=1e-3)

@@ -537,7 +537,7 @@ def export_edge(student: Student, path: str | os.PathLike[str], *, int8: bool = 
     """
     import torch
 
-    from .export import _MAX_SECONDS, _write_graph
+    from .export import _MAX_SECONDS, ENCODER_NOTICE, _write_graph
 
     net = student.net.eval()
     digest = hashlib.sha256()
@@ -556,6 +556,8 @@ def export_edge(student: Student, path: str | os.PathLike[str], *, int8: bool = 
         "config": json.dumps({"n_fft": N_FFT, "win": WIN, "hop": HOP, "n_mels": next(
             int(v.shape[1]) for k, v in net.state_dict().items() if k.endswith("filterbank"))}),
     }
+    if any(k.endswith("conv1.weight") for k in net.state_dict()):  # Whisper's stem inside
+        metadata["encoder_licence"] = ENCODER_NOTICE
 
     class Entry(torch.nn.Module):
         def __init__(self) -> None:
