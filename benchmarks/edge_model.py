@@ -42,6 +42,7 @@ from emovox.corpora import load_corpus  # noqa: E402
 from emovox.dataset import FeatureBank  # noqa: E402
 from emovox.evaluate import classification_scores  # noqa: E402
 from emovox.experiment import predict_utterances  # noqa: E402
+from emovox.export import ENCODER_NOTICE  # noqa: E402
 from emovox.features import build_frontend, condition_signal  # noqa: E402
 from emovox.files import provenance, write_between, write_text  # noqa: E402
 from emovox.folds import check_fold, make_folds  # noqa: E402
@@ -747,7 +748,10 @@ def render_card() -> str:
         "The default model's: acted speech of 34 actors (RAVDESS, CC BY-NC-SA 4.0; EmoDB), "
         "so **for non-commercial use**, with attribution to both corpora. Everything "
         "`MODEL_CARD.md` says the default model should not be trusted with holds here too, "
-        "and the edge model is further from the truth than its teacher by the gap above.",
+        "and the edge model is further from the truth than its teacher by the gap above."
+        + (" Its first two convolutions are Whisper tiny.en's, unchanged: "
+           f"{ENCODER_NOTICE} (also in the graph's metadata)." if d.get("stem") == "whisper"
+           else ""),
         "",
     ]
     return "\n".join(lines)
