@@ -63,7 +63,7 @@ def student_input(frontend, wave: np.ndarray, fb: np.ndarray,  # noqa: ANN001
     the conditioned signal over the student's frames."""
     x = condition_signal(frontend, wave)
     power = edge.power_frames(x)
-    mel = edge.whisper_mel(power, fb) if stem == "whisper" else edge.log_mel(power, fb)
+    mel = edge.stem_mel(power, fb, stem)
     gate_db = getattr(frontend, "gate_db", None)
     count = edge.edge_frames(len(mel))
     gate = (frame_gate(x, edge.SAMPLE_RATE, count, gate_db, band=frontend._band)
@@ -195,12 +195,11 @@ def teacher_pooled(teacher, feats: list) -> np.ndarray:  # noqa: ANN001
                      for f in feats]).astype(np.float32)
 
 
-def teacher_hints(teacher, feats: list, pooled: np.ndarray | None = None) -> np.ndarray:  # noqa: ANN001
-    """The teacher's representation of recordings, for the hint loss: the pooled encoder
-    statistics its head standardises (:func:`teacher_pooled`, or ``pooled`` given), reduced to
-    their :data:`HINT_DIMS` principal directions (fitted on these recordings themselves, the
+def teacher_hints(x: np.ndarray) -> np.ndarray:
+    """The teacher's representation of recordings, for the hint loss: its standardised pooled
+    statistics (:func:`teacher_pooled`, a row per recording) reduced to their
+    :data:`HINT_DIMS` principal directions (fitted on these recordings themselves, the
     training data) and scaled to unit mean square."""
-    x = teacher_pooled(teacher, feats) if pooled is None else pooled
     centre = x.mean(axis=0)
     _, _, vt = np.linalg.svd(x - centre, full_matrices=False)
     scores = (x - centre) @ vt[:HINT_DIMS].T
@@ -302,7 +301,7 @@ def build_items(teacher, bank: FeatureBank, inputs: InputCache, utts: list, vers
     if given is not None:
         probs[: len(given)] = given
     probs = soften(probs, temperature)
-    hints = teacher_hints(teacher, [], np.concatenate(pooled_parts)) if cfg.hint > 0 else None
+    hints = teacher_hints(np.concatenate(pooled_parts)) if cfg.hint > 0 else None
     items, k = [], 0
     for utt in list(utts) + list(represent):
         row = []
@@ -430,14 +429,25 @@ def summarise(docs: list[dict], key: str = "") -> dict:
 def distill_config(args: argparse.Namespace) -> edge.DistillConfig:
     """The distillation settings: the defaults, ``--epochs`` and every ``--set``."""
     values: dict = {"epochs": args.epochs, "hint": HINT}
+    fields = {f.name: str(f.type) for f in dataclasses.fields(edge.DistillConfig)}
     for item in args.set:
         key, _, text = item.partition("=")
-        if key not in {f.name for f in dataclasses.fields(edge.DistillConfig)}:
+        if key not in fields:
             raise SystemExit(f"edge_model.py: unknown setting {key!r}")
-        values[key] = tuple(json.loads(f"[{text}]")) if key == "channels" else json.loads(text)
+        try:
+            values[key] = (tuple(json.loads(f"[{text}]")) if key == "channels"
+                           else json.loads(text))
+        except ValueError:
+            if fields[key] != "str":  # a word is a string setting's value as it stands
+                raise SystemExit(f"edge_model.py: --set {key}={text}: not a value") from None
+            values[key] = text
     cfg = edge.DistillConfig(**values)
-    if cfg.members < 1:  # before any teacher is trained
+    # before any teacher is trained
+    if cfg.members < 1:
         raise SystemExit(f"edge_model.py: members must be at least 1, not {cfg.members}")
+    if cfg.stem not in edge.STEMS:
+        raise SystemExit(f"edge_model.py: stem must be one of {', '.join(edge.STEMS)}, not "
+                         f"{cfg.stem!r}")
     return cfg
 
 
@@ -487,8 +497,7 @@ def ship(args: argparse.Namespace) -> None:
     for utt in utts[::40]:
         x = condition_signal(frontend, bank.wave(utt))
         power = edge.power_frames(x)
-        ref = student.frames(edge.whisper_mel(power, inputs.fb) if inputs.stem == "whisper"
-                             else edge.log_mel(power, inputs.fb))
+        ref = student.frames(edge.stem_mel(power, inputs.fb, inputs.stem))
         worst = max(worst, float(np.abs(runtime(x) - ref).max()))
     record.update({"graph": graph.name, "graph_bytes": graph.stat().st_size,
                    "head_bytes": Path(path).stat().st_size, "graph_max_frame_difference": worst,
@@ -851,6 +860,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.soften <= 0:
         parser.error("--soften is a temperature above 0")
+    if args.half and not args.ship:
+        parser.error("--half goes with --ship")
     if args.ship:
         ship(args)
         return

@@ -438,6 +438,23 @@ def test_card_reports_each_fold_evaluation_and_how_far_it_is(load_benchmark, mon
             assert "73.5 against 80.0" not in readme
 
 
+def test_distill_settings_are_checked_before_any_training(load_benchmark):
+    import argparse
+
+    module = load_benchmark("edge_model")
+
+    def config(*items: str):
+        return module.distill_config(argparse.Namespace(epochs=60, set=list(items)))
+
+    # a string setting takes a bare word or a JSON string alike
+    assert config("stem=whisper").stem == config('stem="whisper"').stem == "whisper"
+    assert config("frame_hint=1.0", "channels=8,8,8").channels == (8, 8, 8)
+    for bad, message in (("stem=mfcc", "stem must be one of"), ("epochs=abc", "not a value"),
+                         ("members=0", "at least 1"), ("depth=3", "unknown setting")):
+        with pytest.raises(SystemExit, match=message):
+            config(bad)
+
+
 def test_frame_targets_keep_the_teachers_main_directions(load_benchmark):
     module = load_benchmark("edge_model")
     rng = np.random.default_rng(2)

@@ -53,9 +53,10 @@ from .features.edge import (
 )
 
 __all__ = ["DIM", "FRAME_SECONDS", "MIN_SAMPLES", "N_FFT", "N_MELS", "DistillConfig",
-           "EdgeFrontend", "Student", "distill", "edge_bundle", "edge_frames", "ensemble",
+           "STEMS", "EdgeFrontend", "Student", "distill", "edge_bundle", "edge_frames", "ensemble",
            "export_edge",
-           "filterbank", "log_mel", "power_frames", "save_edge"]
+           "filterbank", "log_mel", "power_frames", "save_edge", "stem_mel",
+           "whisper_filterbank", "whisper_mel"]
 
 # --- training (PyTorch) --------------------------------------------------------------------
 
@@ -115,6 +116,20 @@ class DistillConfig:
     stem: str = "conv"
 
 
+#: The stems a student can have (:attr:`DistillConfig.stem`).
+STEMS = ("conv", "whisper")
+
+
+def _register_inputs(module: Any, filterbank: np.ndarray, mel_mean: np.ndarray,
+                     mel_std: np.ndarray) -> None:
+    """The buffers every edge network keeps: its filterbank and its inputs' statistics."""
+    import torch
+
+    for name, value in (("filterbank", filterbank), ("mel_mean", mel_mean),
+                        ("mel_std", mel_std)):
+        module.register_buffer(name, torch.as_tensor(value, dtype=torch.float32))
+
+
 def _temporal_block(dilation: int) -> Any:
     import torch
     from torch import nn
@@ -155,10 +170,8 @@ def _build_whisper_net(filterbank: np.ndarray, mel_mean: np.ndarray,
 
         def __init__(self) -> None:
             super().__init__()
-            self.register_buffer("filterbank", torch.as_tensor(filterbank, dtype=torch.float32))
-            # kept for the masks training fills (the stem reads Whisper's own scale)
-            self.register_buffer("mel_mean", torch.as_tensor(mel_mean, dtype=torch.float32))
-            self.register_buffer("mel_std", torch.as_tensor(mel_std, dtype=torch.float32))
+            # mel_mean, mel_std: for the masks training fills (the stem reads Whisper's scale)
+            _register_inputs(self, filterbank, mel_mean, mel_std)
             self.conv1 = copy.deepcopy(encoder.conv1).requires_grad_(False)
             self.conv2 = copy.deepcopy(encoder.conv2).requires_grad_(False)
             width = int(self.conv2.out_channels)
@@ -184,8 +197,6 @@ def _build_net(channels: Sequence[int], filterbank: np.ndarray, mel_mean: np.nda
                mel_std: np.ndarray, stem: str = "conv") -> Any:
     if stem == "whisper":
         return _build_whisper_net(filterbank, mel_mean, mel_std)
-    if stem != "conv":
-        raise EmovoxError(f"config.stem must be 'conv' or 'whisper', not {stem!r}")
     import torch
     from torch import nn
 
@@ -206,9 +217,7 @@ def _build_net(channels: Sequence[int], filterbank: np.ndarray, mel_mean: np.nda
 
         def __init__(self) -> None:
             super().__init__()
-            self.register_buffer("filterbank", torch.as_tensor(filterbank, dtype=torch.float32))
-            self.register_buffer("mel_mean", torch.as_tensor(mel_mean, dtype=torch.float32))
-            self.register_buffer("mel_std", torch.as_tensor(mel_std, dtype=torch.float32))
+            _register_inputs(self, filterbank, mel_mean, mel_std)
             self.stem = nn.Sequential(nn.Conv2d(1, c0, 3, stride=2, padding=1, bias=False),
                                       nn.BatchNorm2d(c0), nn.ReLU())
             self.block1 = separable(c0, c1, (2, 2))  # time / 4, frequency / 4
@@ -258,6 +267,14 @@ def whisper_mel(power: np.ndarray, fb: np.ndarray) -> np.ndarray:
     """
     mel = np.log10(np.maximum(power @ fb, 1e-10))
     return ((np.maximum(mel, mel.max() - 8.0) + 4.0) / 4.0).astype(np.float32)
+
+
+def stem_mel(power: np.ndarray, fb: np.ndarray, stem: str = "conv") -> np.ndarray:
+    """What a student with this stem reads from :func:`power_frames`.
+
+    :func:`whisper_mel` for the ``whisper`` stem, :func:`log_mel` otherwise.
+    """
+    return whisper_mel(power, fb) if stem == "whisper" else log_mel(power, fb)
 
 
 def log_mel(power: np.ndarray, fb: np.ndarray) -> np.ndarray:
@@ -330,7 +347,7 @@ def distill(items: Sequence[Sequence[tuple[np.ndarray, ...]]],
         raise EmovoxError("distill needs one list of versions per labelled recording")
     if cfg.members < 1:
         raise EmovoxError(f"config.members must be at least 1, not {cfg.members}")
-    if cfg.stem not in ("conv", "whisper"):
+    if cfg.stem not in STEMS:
         raise EmovoxError(f"config.stem must be 'conv' or 'whisper', not {cfg.stem!r}")
     weights = (np.ones(len(items), dtype=np.float32) if class_weight is None
                else np.asarray(class_weight, dtype=np.float32))
