@@ -128,15 +128,20 @@ EDGE = REPO / "benchmarks" / "results" / "edge"
 
 
 def edge_row() -> str:
-    """The distilled edge student's row, from ``benchmarks/edge_model.py``'s records: it has no
-    encoder, so its latency is the whole network's (spectrum included)."""
+    """The distilled edge student's row, from ``benchmarks/edge_model.py``'s records of the
+    shipped recipe (its per-fold students against their teachers): it has no separate encoder,
+    so its latency is the whole network's (spectrum included)."""
     shipped = EDGE / "shipped.json"
     if not shipped.exists():
         return "| distilled edge student (issue #14) | — | — | — | not built yet | not built yet |"
+    import edge_model
+
     doc = json.loads(shipped.read_text())
+    views, _, soften, variant = edge_model.recipe_of(doc)
     cells = []
     for corpus in ("ravdess", "emodb"):
-        folds = [json.loads(p.read_text()) for p in sorted((EDGE / corpus).glob("fold_*.json"))]
+        folder = EDGE / edge_model.results_key(corpus, views, soften, variant)
+        folds = [json.loads(p.read_text()) for p in sorted(folder.glob("fold_*.json"))]
         if not folds:
             cells.append("not run")
             continue
@@ -146,11 +151,15 @@ def edge_row() -> str:
         cells.append(f"{statistics.fmean(ua):.1f} ± {std:.1f} ({len(ua)} folds; its teacher "
                      f"{teacher:.1f})")
     latency = EDGE / "latency.json"
-    ms = (f"{json.loads(latency.read_text())['models']['edge']['frontend_ms']:.2f} ms, no "
-          "encoder" if latency.exists() else "not measured")
-    return (f"| distilled edge student on log-mel, no encoder (`--model edge`; "
+    ms = (f"{json.loads(latency.read_text())['models']['edge']['frontend_ms']:.2f} ms, whole "
+          "network" if latency.exists() else "not measured")
+    size = f"{(doc['graph_bytes'] + doc.get('head_bytes', 0)) / 1e6:.2f} MB" + (
+        " (float16 weights)" if doc.get("half") else "")
+    body = ("on Whisper's frozen convolution stem" if "whisper-stem" in variant
+            else "on log-mel, no encoder")
+    return (f"| distilled edge student {body} (`--model edge`; "
             f"`benchmarks/edge_model.py`) | {doc['params']:,} | "
-            f"{doc['graph_bytes'] / 1e6:.2f} MB | {ms} | {cells[0]} | {cells[1]} |")
+            f"{size} | {ms} | {cells[0]} | {cells[1]} |")
 
 
 def render(doc: dict) -> str:
