@@ -624,6 +624,10 @@ def render_card() -> str:
     """The edge model's card, every figure from the committed records."""
     shipped = json.loads((OUT / "shipped.json").read_text())
     d = shipped["distill"]
+    total = (shipped["graph_bytes"] + shipped["head_bytes"]) / 1e6
+    size_words = (f"{total:.2f} MB that keeps only the first two convolutions of the default "
+                  "model's speech encoder" if d.get("stem") == "whisper"
+                  else f"{total:.2f} MB that needs no speech encoder")
     lines = [
         "# emovox edge model",
         "",
@@ -631,9 +635,9 @@ def render_card() -> str:
         f"(the model trained at revision {shipped['git_revision']}, {shipped['date']}).",
         "",
         "`emovox predict --model edge` (Python: `Recognizer.edge()`): the bundled default model's "
-        "7 emotions from a network of under a megabyte that needs no speech encoder, distilled "
-        "from the default model. It is less accurate than the default model (figures below): "
-        "use it where the default model is too large or too slow.",
+        f"7 emotions from a network of {size_words}, distilled from the default model. It is "
+        "less accurate than the default model (figures below): use it where the default model "
+        "is too large or too slow.",
         "",
         "## What it is",
         "",
@@ -759,7 +763,7 @@ def render_card() -> str:
         "`MODEL_CARD.md` says the default model should not be trusted with holds here too, "
         "and the edge model is further from the truth than its teacher by the gap above."
         + (" Its first two convolutions are Whisper tiny.en's, unchanged: "
-           f"{ENCODER_NOTICE} (also in the graph's metadata)." if d.get("stem") == "whisper"
+           f"{ENCODER_NOTICE} The graph's metadata carries the same notice." if d.get("stem") == "whisper"
            else ""),
         "",
     ]
@@ -777,16 +781,20 @@ def render_readme() -> str:
         return ("`--model edge` names a small model distilled from the default one; it is not "
                 "trained yet in this checkout (`benchmarks/edge_model.py --ship`).")
     doc = json.loads(shipped.read_text())
+    kind = "network" if doc["distill"].get("members", 1) == 1 else "ensemble"
+    body = (f"a {doc['params'] / 1e3:.0f}k-parameter convolutional {kind} "
+            f"({(doc['graph_bytes'] + doc['head_bytes']) / 1e6:.2f} MB in all) on "
+            + ("the frozen convolution stem of Whisper tiny.en, which reads Whisper's own log-mel "
+               "bands" if doc["distill"].get("stem") == "whisper" else "log-mel"))
     text = (f"`emovox predict --model edge` (`Recognizer.edge()`) runs the bundled **edge "
-            f"model**: a {doc['params'] / 1e3:.0f}k-parameter convolutional "
-            f"{'network' if doc['distill'].get('members', 1) == 1 else 'ensemble'} on log-mel "
-            f"({(doc['graph_bytes'] + doc['head_bytes']) / 1e6:.2f} MB in all) distilled from "
-            "the default model, same classes, conditioning and output")
+            f"model**: {body}, distilled from the default model, same classes, conditioning and "
+            "output")
     lat = OUT / "latency.json"
     if lat.exists():
         m = json.loads(lat.read_text())["models"]
-        text += (f"; one 3 s clip takes {m['edge']['predict_signal_ms']:.1f} ms on one thread "
-                 f"in process against {m['default']['predict_signal_ms']:.1f} ms")
+        text += (f"; one 3 s clip takes {m['edge']['frontend_ms']:.1f} ms in its graph and "
+                 f"{m['edge']['predict_signal_ms']:.1f} ms in all on one thread in process, "
+                 f"against {m['default']['predict_signal_ms']:.1f} ms for the default model")
     text += (". Speaker-independent UA against its teacher, each trained on the fold's own "
              "corpus, then on it plus the other corpus (`benchmarks/edge_model.py`):")
     parts = []

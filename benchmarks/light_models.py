@@ -127,10 +127,11 @@ def encoder_cost() -> dict:
 EDGE = REPO / "benchmarks" / "results" / "edge"
 
 
-def edge_row() -> str:
+def edge_row(processor: str | None = None) -> str:
     """The distilled edge student's row, from ``benchmarks/edge_model.py``'s records of the
     shipped recipe (its per-fold students against their teachers): it has no separate encoder,
-    so its latency is the whole network's (spectrum included)."""
+    so its latency is the whole network's (spectrum included). ``processor``: the host the heads
+    were timed on; the edge timing names its own host when that differs."""
     shipped = EDGE / "shipped.json"
     if not shipped.exists():
         return "| distilled edge student (issue #14) | — | — | — | not built yet | not built yet |"
@@ -151,8 +152,13 @@ def edge_row() -> str:
         cells.append(f"{statistics.fmean(ua):.1f} ± {std:.1f} ({len(ua)} folds; its teacher "
                      f"{teacher:.1f})")
     latency = EDGE / "latency.json"
-    ms = (f"{json.loads(latency.read_text())['models']['edge']['frontend_ms']:.2f} ms, whole "
-          "network" if latency.exists() else "not measured")
+    ms = "not measured"
+    if latency.exists():
+        lat = json.loads(latency.read_text())
+        ms = f"{lat['models']['edge']['frontend_ms']:.2f} ms, whole network"
+        if processor and lat["machine"]["processor"] != processor:  # another host
+            ms += (f" (on {lat['machine']['processor']}, where the encoder takes "
+                   f"{lat['models']['default']['frontend_ms']:.1f} ms)")
     size = f"{(doc['graph_bytes'] + doc.get('head_bytes', 0)) / 1e6:.2f} MB" + (
         " (float16 weights)" if doc.get("half") else "")
     body = ("on Whisper's frozen convolution stem" if "whisper-stem" in variant
@@ -184,7 +190,7 @@ def render(doc: dict) -> str:
         lines.append(f"| {row['title']} | {cost['parameters']:,} | "
                      f"{cost['megabytes_float32']:.2f} MB | {cost['head_ms']:.2f} ms | "
                      f"{cells[0]} | {cells[1]} |")
-    lines.append(edge_row())
+    lines.append(edge_row(doc.get("machine", {}).get("processor")))
     return "\n".join(lines) + (f"\n\n(`benchmarks/light_models.py` -> "
                                f"`benchmarks/results/light_models.json`, revision "
                                f"{str(doc.get('git_revision'))[:10]}; per-fold UA from the "
