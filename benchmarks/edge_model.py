@@ -763,8 +763,8 @@ def render_card() -> str:
         "`MODEL_CARD.md` says the default model should not be trusted with holds here too, "
         "and the edge model is further from the truth than its teacher by the gap above."
         + (" Its first two convolutions are Whisper tiny.en's, unchanged: "
-           f"{ENCODER_NOTICE} The graph's metadata carries the same notice." if d.get("stem") == "whisper"
-           else ""),
+           f"{ENCODER_NOTICE} The graph's metadata carries the same notice."
+           if d.get("stem") == "whisper" else ""),
         "",
     ]
     return "\n".join(lines)
