@@ -16,6 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 SPEED = REPO / "benchmarks" / "results" / "speed.json"
 #: ``benchmarks/speed.py --model edge --out`` this: the edge model's column.
 SPEED_EDGE = REPO / "benchmarks" / "results" / "speed_edge.json"
+#: Earlier runs of ``benchmarks/speed.py`` on other hosts, kept beside today's (``speed.json``):
+#: speed depends on the processor (the int8 encoder most of all), so each is reported with its
+#: host and targets.
+OTHER_HOSTS = (REPO / "benchmarks" / "results" / "speed_xeon.json",)
 PARITY = REPO / "benchmarks" / "results" / "onnx_parity.json"
 LOAD = REPO / "benchmarks" / "results" / "load.json"
 HELD_OUT = REPO / "benchmarks" / "results" / "onnx_held_out.json"
@@ -101,11 +105,28 @@ def load_text(doc: dict) -> str:
             f"{str(doc.get('git_revision'))[:10]}).\n")
 
 
+def host_text(doc: dict) -> str:
+    """One sentence: a ``speed.py`` run on another host, its main figures and targets."""
+    res = doc["results"]
+    one = res["clips"].get("1_thread", {})
+    long_ = res["long"].get("1_thread", {})
+    targets = doc.get("targets", {})
+    missed = [k.replace("_", " ") for k, v in targets.items() if not v]
+    return (f"On {doc.get('machine', {}).get('processor', 'another host')} "
+            f"(`benchmarks/results/{doc['_file']}`, revision {str(doc.get('git_revision'))[:10]}, "
+            f"{doc.get('date', '')[:10]}) the shipped runtime took "
+            f"{_run(one.get('emovox_whole_process'), True)} on the clips and "
+            f"{_run(long_.get('emovox_whole_process'), True)} on the long recording, eGeMAPS "
+            f"{_run(one.get('egemaps_whole_process'))}; targets "
+            + (f"missed there: {', '.join(missed)}." if missed else "all met there.") + "\n")
+
+
 def render(doc: dict, parity: dict | None = None, load: dict | None = None,
            held_out: dict | None = None, install: dict | None = None,
-           edge: dict | None = None) -> str:
+           edge: dict | None = None, others: list[dict] | None = None) -> str:
     """The markdown block: the table, the targets and where the numbers come from; ``edge``
-    (``speed.py --model edge``'s record, same machine and data) adds the edge model's column."""
+    (``speed.py --model edge``'s record, same machine and data) adds the edge model's column;
+    ``others``: runs on other hosts (each with ``_file``, its file name), a sentence each."""
     res = doc["results"]
     clips, long_ = res["clips"], res["long"]
     one, two = clips.get("1_thread", {}), clips.get("2_threads", {})
@@ -190,6 +211,8 @@ def render(doc: dict, parity: dict | None = None, load: dict | None = None,
              f"{doc.get('machine', {}).get('cpu_count', '?')} cores; load average "
              f"before/after {doc['load_average_before'][0]:.1f}/"
              f"{doc['load_average_after'][0]:.1f}.)\n")
+    for other in others or []:
+        text += "\n" + host_text(other)
     if parity:
         text += "\n" + parity_text(parity)
     if held_out:
@@ -201,17 +224,22 @@ def render(doc: dict, parity: dict | None = None, load: dict | None = None,
     return text
 
 
+def committed_block() -> str:
+    """The block of the committed results (what the README holds)."""
+    def load(path: Path) -> dict | None:
+        return json.loads(path.read_text()) if path.exists() else None
+
+    others = [{**json.loads(p.read_text()), "_file": p.name} for p in OTHER_HOSTS if p.exists()]
+    return render(json.loads(SPEED.read_text()), load(PARITY), load(LOAD), load(HELD_OUT),
+                  load(INSTALL), load(SPEED_EDGE), others)
+
+
 def main() -> None:
     """Print the block; update the README unless --print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--print", action="store_true", help="print only")
     args = parser.parse_args()
-    parity = json.loads(PARITY.read_text()) if PARITY.exists() else None
-    load = json.loads(LOAD.read_text()) if LOAD.exists() else None
-    held = json.loads(HELD_OUT.read_text()) if HELD_OUT.exists() else None
-    install = json.loads(INSTALL.read_text()) if INSTALL.exists() else None
-    edge = json.loads(SPEED_EDGE.read_text()) if SPEED_EDGE.exists() else None
-    block = render(json.loads(SPEED.read_text()), parity, load, held, install, edge)
+    block = committed_block()
     print(block)
     if args.print:
         return

@@ -17,13 +17,27 @@ def _module():
 
 def test_the_readme_block_is_rendered_from_the_committed_results():
     table = _module()
-    load = lambda p: json.loads(p.read_text()) if p.exists() else None  # noqa: E731
-    block = table.render(json.loads(table.SPEED.read_text()), load(table.PARITY),
-                         load(table.LOAD), load(table.HELD_OUT), load(table.INSTALL),
-                         load(table.SPEED_EDGE))
+    block = table.committed_block()
     readme = (REPO / "README.md").read_text()
     inside = readme.split(table.START, 1)[1].split(table.END, 1)[0]
     assert inside.strip() == block.strip()
+
+
+def test_a_run_on_another_host_is_listed_with_its_own_targets():
+    table = _module()
+    doc = json.loads(table.SPEED.read_text())
+    other = {**doc, "_file": "speed_other.json", "git_revision": "0123456789abc",
+             "machine": {**doc["machine"], "processor": "Some CPU"},
+             "targets": {"peak_rss_under_300_mb": True,
+                         "clips_1_thread_whole_process_at_least_250x_real_time": False}}
+    block = table.render(doc, others=[other])
+    line = block.strip().splitlines()[-1]
+    assert line.startswith("On Some CPU (`benchmarks/results/speed_other.json`, revision "
+                           "0123456789")
+    assert line.endswith("targets missed there: clips 1 thread whole process at least 250x "
+                         "real time.")
+    other["targets"] = {"peak_rss_under_300_mb": True}
+    assert table.render(doc, others=[other]).strip().endswith("targets all met there.")
 
 
 def test_missing_rows_and_failed_targets_show():
