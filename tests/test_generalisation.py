@@ -202,11 +202,18 @@ def test_babble_for_training_comes_from_the_voices_given():
     ("classic.calibration_folds=1", "calibration_folds must be 0"),
     ("classic.layer_weights=[1, 1]", 'needs classic.layer = "all"'),
     ("frontend.finetune=all", "not supported with a fine-tuned frontend"),
+    ('classic.nuisance=["noise"]', "classic.nuisance must list"),
+    ("classic.nuisance_dims=4", "go together"),
+    ('classic.nuisance=["speeds"]', "go together"),
+    ("classic.nuisance_dims=-1", "integer >= 0"),
+    ('classic.nuisance=["conditions"];classic.nuisance_dims=4', "no multi-condition copies"),
+    ('classic.nuisance=["speeds"];classic.nuisance_dims=4;augment.speed_factors=[]',
+     "no speed-perturbed"),
 ])
 def test_bad_generalisation_options_fail_before_any_work(override, message):
     base = ["frontend.level_db=-26.0"] if "finetune" in override else []
     with pytest.raises(ConfigError, match=message):
-        load_recipe("whisper_logreg", [*base, override]).validate()
+        load_recipe("whisper_logreg", [*base, *override.split(";")]).validate()
 
 
 def test_condition_copies_are_trained_on_and_the_same_in_every_bank(tone_corpus, tmp_path):
@@ -269,6 +276,79 @@ def test_layer_weights_lean_on_the_layers_given_and_fold_into_the_head(tone_corp
         head("classic.layer_weights=[1, 1, 0]")
     with pytest.raises(ConfigError, match="not all 0"):
         load_recipe("whisper_all_logreg", ["classic.layer_weights=[0, 0, 0, 0, 0]"])
+
+
+# --- nuisance projection ------------------------------------------------------------------------
+
+def _rows(n_utts: int, corpora: tuple[str, ...] = ("a",)) -> list:
+    from emovox.types import Utterance
+
+    utts = [Utterance(f"{corpora[i % len(corpora)]}/u{i}", f"u{i}.wav", corpora[i % len(corpora)],
+                      f"s{i % 4}", "happy" if (i // 2) % 2 else "sad") for i in range(n_utts)]
+    return utts
+
+
+def test_nuisance_basis_finds_what_copies_and_corpora_add(tmp_path):
+    from emovox.train import nuisance_basis
+
+    rng = np.random.default_rng(0)
+    width = 12
+    channel, offset = np.eye(width)[3], np.eye(width)[7]
+    n = 80
+    utts = _rows(n, ("a", "b"))
+    clean = rng.normal(size=(n, width))
+    rows = [(u, 1.0) for u in utts] + [(u, "mc0") for u in utts] + [(u, 0.9) for u in utts]
+    copies = clean + rng.normal(0, 2, (n, 1)) * channel + rng.normal(0, 0.01, (n, width))
+    speeds = clean + rng.normal(0, 0.01, (n, width))
+    shifted = clean + np.array([[4.0] if u.corpus == "b" else [0.0] for u in utts]) * offset
+    copies_on = ['augment.conditions=["white"]', "augment.condition_copies=1"]
+    config = load_recipe("whisper_logreg", [*copies_on, 'classic.nuisance=["conditions"]',
+                                            "classic.nuisance_dims=1"])
+    basis = nuisance_basis(config, np.vstack([clean, copies, speeds]), rows)
+    assert basis.shape == (width, 1) and abs(abs(basis[:, 0] @ channel) - 1) < 1e-3
+    config = load_recipe("whisper_logreg", ['classic.nuisance=["corpus"]',
+                                            "classic.nuisance_dims=1"])
+    basis = nuisance_basis(config, np.vstack([shifted, copies, speeds]), rows)
+    assert abs(abs(basis[:, 0] @ offset) - 1) < 0.05
+    # two sources, two directions: both removed, whichever has more vectors
+    config = load_recipe("whisper_logreg", [*copies_on,
+                                            'classic.nuisance=["conditions", "corpus"]',
+                                            "classic.nuisance_dims=2"])
+    basis = nuisance_basis(config, np.vstack([shifted, copies, speeds]), rows)
+    assert np.linalg.norm(basis.T @ channel) > 0.99 and np.linalg.norm(basis.T @ offset) > 0.95
+
+
+def test_the_nuisance_projection_folds_into_the_head(tone_corpus, tmp_path, monkeypatch):
+    from emovox import train
+    from emovox.corpora import load_corpus
+
+    utts = load_corpus("manifest", tone_corpus)
+    used = []
+    real = train.nuisance_basis
+    monkeypatch.setattr(train, "nuisance_basis",
+                        lambda *a: used.append(real(*a)) or used[-1])
+    base = [LOGMEL, 'augment.conditions=["white", "gain"]', "augment.condition_copies=2"]
+    plain = train.fit(load_recipe("whisper_logreg", base), utts, [], cache_dir=tmp_path,
+                      progress=False)
+    assert not used
+    model = train.fit(load_recipe("whisper_logreg", [*base, 'classic.nuisance=["conditions"]',
+                                                     "classic.nuisance_dims=3"]),
+                      utts, [], cache_dir=tmp_path, progress=False)
+    basis = used[0]
+    assert basis.shape[1] == 3
+    head = model.network
+    # the head reads nothing along the removed directions (no layer weights: coef . basis = 0)
+    assert np.abs(head.coef @ basis).max() < 1e-8 * np.abs(head.coef).max()
+    assert np.abs(plain.network.coef @ basis).max() > 1e-3 * np.abs(plain.network.coef).max()
+    # so moving a recording along them changes nothing; the plain head's answer moves
+    x = np.zeros((1, basis.shape[0])) + head.mean
+    moved = x + (basis @ np.array([3.0, -2.0, 1.0]))[None] * head.scale
+    np.testing.assert_allclose(head.logits(moved), head.logits(x), atol=1e-8)
+    assert np.abs(plain.network.logits(moved) - plain.network.logits(x)).max() > 1e-3
+    with pytest.raises(ConfigError, match="one corpus"):
+        train.fit(load_recipe("whisper_logreg", [*base, 'classic.nuisance=["corpus"]',
+                                                 "classic.nuisance_dims=2"]),
+                  utts, [], cache_dir=tmp_path, progress=False)
 
 
 def test_balanced_class_weights_keep_the_training_frequencies_out_of_the_prior(tone_corpus,

@@ -568,6 +568,10 @@ class OptimConfig:
 CONDITIONING_STEPS = ("level_db", "trim_db", "gate_db")
 
 
+#: What ``classic.nuisance`` can remove (see :class:`ClassicConfig`).
+NUISANCE_SOURCES = ("conditions", "speeds", "corpus")
+
+
 @dataclass
 class ClassicConfig:
     """The scikit-learn baselines (``method = "logreg" | "linear"``).
@@ -597,6 +601,17 @@ class ClassicConfig:
             whatever its number of recordings (scikit-learn's rule), so the model does not
             learn the training corpus's class frequencies as a prior; ``None``: every
             recording weighs 1.
+        nuisance: Logistic regression only: what the head is made blind to, by nuisance
+            attribute projection. Each source gives difference vectors in the standardised
+            (layer-weighted) feature space: ``"conditions"``, each multi-condition copy minus
+            its clean recording (noise, rooms, telephone, codecs: what the channel adds);
+            ``"speeds"``, each speed-perturbed version minus its clean recording (pitch and
+            formants); ``"corpus"``, per class, the difference of two training corpora's mean
+            clean recordings (the corpora's own offsets: a cross-corpus alignment, needs two or
+            more corpora). The ``nuisance_dims`` directions that hold most of their scatter
+            are removed from the features before the fit and from the coefficients after it,
+            so prediction costs nothing more and the head cannot read those directions.
+        nuisance_dims: How many nuisance directions are removed (0: none).
     """
 
     C: float = 1.0  # noqa: N815 - scikit-learn's name
@@ -607,8 +622,21 @@ class ClassicConfig:
     calibration_folds: int = 0
     layer_weights: list[float] | None = None
     class_weight: str | None = None
+    nuisance: list[str] = field(default_factory=list)
+    nuisance_dims: int = 0
 
     def __post_init__(self) -> None:
+        sources = self.nuisance
+        if (not isinstance(sources, list) or any(k not in NUISANCE_SOURCES for k in sources)
+                or len(set(sources)) != len(sources)):
+            raise ConfigError(f"classic.nuisance must list some of {', '.join(NUISANCE_SOURCES)} "
+                              f"(each once), got {sources!r}")
+        dims = self.nuisance_dims
+        if isinstance(dims, bool) or not isinstance(dims, int) or dims < 0:
+            raise ConfigError(f"classic.nuisance_dims must be an integer >= 0, got {dims!r}")
+        if bool(dims) != bool(sources):
+            raise ConfigError("classic.nuisance and classic.nuisance_dims go together: name the "
+                              "sources and how many directions to remove (> 0)")
         if self.class_weight not in (None, "balanced"):
             raise ConfigError(f"classic.class_weight must be \"balanced\" or absent, got "
                               f"{self.class_weight!r}")
@@ -760,6 +788,17 @@ class TrainConfig:
         if conditioned and is_finetuned(self):
             raise ConfigError("frontend.level_db / trim_db / gate_db are not supported with a "
                               "fine-tuned frontend yet")
+        nuisance = self.classic.nuisance
+        if nuisance and (self.method != "logreg" and not self.classic.fuse):
+            raise ConfigError("classic.nuisance works with the logistic regression only "
+                              "(method = \"logreg\", or classic.fuse)")
+        if "conditions" in nuisance and not self.augment.condition_copies:
+            raise ConfigError("classic.nuisance names \"conditions\", but the recipe trains on "
+                              "no multi-condition copies (augment.condition_copies = 0)")
+        if "speeds" in nuisance and len(self.classic.speeds(self.augment)) < 2:
+            raise ConfigError("classic.nuisance names \"speeds\", but the logistic regression "
+                              "trains on no speed-perturbed versions (augment.speed_factors / "
+                              "classic.speed_factors)")
         if self.augment.condition_copies and is_finetuned(self):
             raise ConfigError("augment.condition_copies needs a frozen frontend (features are "
                               "extracted once per copy)")

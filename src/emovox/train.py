@@ -117,6 +117,8 @@ def fit(
                           f"{len(train) + len(valid)} are all {sorted(present) or ['unlabelled']}")
     if config.method != "neural":
         require("sklearn", "sklearn")  # before any feature is extracted
+    if "corpus" in config.classic.nuisance and len({u.corpus for u in train}) < 2:
+        raise ConfigError(_NO_NUISANCE["corpus"])
     if config.augment.covada:
         require("parselmouth", "explain")
     if config.text.fusion != "none":  # MiniLM (and ASR) before any feature is extracted
@@ -261,6 +263,7 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
     rows += [(u, v) for v in held for u in train if v in copies.get(u.id, ())]
     x = np.stack([pool_stats(normalizer(bank.get(u, v), group_of(u, mode)), config.classic.layer)
                   for u, v in rows])
+    x_rows = x
     y = np.array([classes.index(str(u.label)) for u, _ in rows])
     fit_options: dict[str, Any] = {}
     if config.data.targets == "distribution":
@@ -280,14 +283,23 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
             LinearSVC(C=config.classic.C, max_iter=config.classic.max_iter,
                       class_weight=config.classic.class_weight), cv=3)
     if method != "logreg":
-        if config.classic.layer_weights is not None:
-            raise ConfigError("classic.layer_weights works with method = \"logreg\" only")
+        for name in ("layer_weights", "nuisance"):
+            if getattr(config.classic, name):
+                raise ConfigError(f"classic.{name} works with method = \"logreg\" only")
         return make_pipeline(StandardScaler(), clf).fit(x, y)
     scaler = StandardScaler().fit(x)
     weights = _layer_weights(config, x.shape[1], getattr(bank.frontend, "num_layers", None))
-    logreg = clf.fit(scaler.transform(x) * weights, y, **fit_options)
+    z = scaler.transform(x) * weights
+    basis = (nuisance_basis(config, scaler.transform(x_rows) * weights, rows)
+             if config.classic.nuisance_dims else None)
+    if basis is not None:
+        z = z - (z @ basis) @ basis.T
+    logreg = clf.fit(z, y, **fit_options)
+    coef = logreg.coef_
+    if basis is not None:  # coef . P z = (P coef) . z: the projection folds in as well
+        coef = coef - (coef @ basis) @ basis.T
     # logits = coef . (weights * standardised x): the weights fold into the coefficients
-    coef, intercept = logreg.coef_ * weights, logreg.intercept_
+    coef, intercept = coef * weights, logreg.intercept_
     if coef.shape[0] == 1:  # binary: sigmoid(z) = softmax([0, z])[1]
         coef = np.vstack([np.zeros_like(coef), coef])
         intercept = np.concatenate([[0.0], intercept])
@@ -300,6 +312,65 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
     if config.classic.calibration_folds:
         head.temperature = _fit_temperature(config, train, bank, normalizer, classes, copies)
     return head
+
+
+def nuisance_basis(config: TrainConfig, z: np.ndarray,
+                   rows: Sequence[tuple[Utterance, Any]]) -> np.ndarray:
+    """The ``classic.nuisance_dims`` nuisance directions ``[F, k]`` (orthonormal columns).
+
+    ``z``: one row per ``(utterance, version)`` of ``rows`` (standardised, layer-weighted).
+    Each source of ``classic.nuisance`` gives difference vectors (a copy minus its clean
+    recording; per class, one corpus's mean minus another's); each source's scatter is scaled
+    to the same total, so none drowns the others by its number of vectors; the directions
+    are the leading eigenvectors of their sum. Only training rows are used.
+    """
+    where = {(u.id, v): i for i, (u, v) in enumerate(rows)}
+    sources = config.classic.nuisance
+    scatter = np.zeros((z.shape[1], z.shape[1]))
+    for source in sources:
+        if source == "corpus":
+            diffs = _corpus_offsets(z, rows, where)
+        else:
+            wanted = ((lambda v: isinstance(v, str) and v.startswith("mc"))
+                      if source == "conditions" else (lambda v: isinstance(v, float) and v != 1.0))
+            pairs = [(i, where[(u.id, 1.0)]) for i, (u, v) in enumerate(rows)
+                     if wanted(v) and (u.id, 1.0) in where]
+            diffs = z[[i for i, _ in pairs]] - z[[j for _, j in pairs]] if pairs else z[:0]
+        if not len(diffs):
+            raise ConfigError(_NO_NUISANCE[source])
+        part = diffs.T @ diffs
+        total = float(np.trace(part))
+        if total > 0:
+            scatter += part / total
+    values, vectors = np.linalg.eigh(scatter)
+    keep = min(config.classic.nuisance_dims, int(np.sum(values > 1e-12 * max(values.max(), 1))))
+    return vectors[:, ::-1][:, :keep]
+
+
+_NO_NUISANCE = {
+    "conditions": "classic.nuisance names \"conditions\", but the recipe trains on no "
+                  "multi-condition copies (augment.condition_copies = 0)",
+    "speeds": "classic.nuisance names \"speeds\", but the logistic regression trains on no "
+              "speed-perturbed versions (augment.speed_factors / classic.speed_factors)",
+    "corpus": "classic.nuisance names \"corpus\", but the training data has one corpus (or "
+              "no class that two corpora share): there is no corpus offset to remove",
+}
+
+
+def _corpus_offsets(z: np.ndarray, rows: Sequence[tuple[Utterance, Any]],
+                    where: Mapping[tuple[str, Any], int]) -> np.ndarray:
+    """Per class and pair of corpora, the difference of their mean clean rows."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for u, v in rows:
+        if isinstance(v, float) and v == 1.0:
+            groups.setdefault((str(u.label), u.corpus), []).append(where[(u.id, v)])
+    means = {key: z[idx].mean(axis=0) for key, idx in groups.items()}
+    out = []
+    for label in sorted({lab for lab, _ in means}):
+        corpora = sorted(c for lab, c in means if lab == label)
+        out += [means[(label, a)] - means[(label, b)]
+                for k, a in enumerate(corpora) for b in corpora[k + 1:]]
+    return np.array(out) if out else z[:0]
 
 
 def _expand_soft(x: np.ndarray, dist: np.ndarray, class_weight: Any,

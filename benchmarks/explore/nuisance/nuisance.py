@@ -1,0 +1,207 @@
+"""Exploration (#13): the default recipe's logistic regression with and without a nuisance
+projection (``classic.nuisance``), on the pooled statistics of cached features.
+
+Two steps, so the slow one runs once:
+
+``pool``: every training version the default recipe uses (clean, speeds 0.9 / 1.1, the four
+multi-condition copies) and every recording heard through the telephone channel, pooled as the
+head reads them, from a feature cache the default recipe filled (``--cache``; missing features
+are extracted), into ``--work/pooled.npz`` (not committed: derived from the corpora).
+
+``eval``: for each setting (``none``, or ``SOURCES:DIMS`` such as ``conditions+speeds:100``),
+the head fitted as :func:`emovox.train._fit_linear` fits it (standardised, layer-weighted
+statistics of every version; C and class weights of the recipe; the projection from
+:func:`emovox.train.nuisance_basis`), then scored: leave one corpus out (clean, each file
+alone, the 6 shared classes) with each class's largest excess share of the answers, and
+in-corpus (RAVDESS 6 folds, EmoDB leave one speaker out) on clean and telephone test audio.
+No temperature is fitted (it never changes the answer). Writes ``results.json`` here.
+
+Usage: ``python nuisance.py pool --data DIR --cache DIR --work DIR``;
+``python nuisance.py eval --work DIR none conditions+speeds:100 ...``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+sys.path.insert(0, str(REPO / "src"))
+
+from emovox.conditions import telephone  # noqa: E402
+from emovox.config import frontend_options, load_recipe  # noqa: E402
+from emovox.corpora import load_corpus  # noqa: E402
+from emovox.dataset import FeatureBank  # noqa: E402
+from emovox.features import build_frontend  # noqa: E402
+from emovox.files import provenance, write_text  # noqa: E402
+from emovox.folds import make_folds  # noqa: E402
+from emovox.ops import pool_stats  # noqa: E402
+from emovox.train import _layer_weights, _versions, nuisance_basis  # noqa: E402
+
+CORPORA = ("ravdess", "emodb")
+PROTOCOL = {"ravdess": "ravdess6", "emodb": "emodb_loso"}
+SHARED = ("angry", "disgust", "fearful", "happy", "neutral", "sad")
+
+
+def utterances(data: Path, corpus: str) -> list:
+    """A corpus's recordings of the default classes, in id order."""
+    return sorted(load_corpus(corpus, data / corpus, classes="default7"), key=lambda u: u.id)
+
+
+class TelephoneBank(FeatureBank):
+    """Every recording heard through the telephone channel (its clean version is the call)."""
+
+    def wave(self, utt, speed=1.0):  # noqa: ANN001
+        key = (utt.id, 1.0)
+        if key not in self._waves:
+            self._waves[key] = telephone(super().wave(utt, 1.0), self.frontend.sample_rate)
+        return super().wave(utt, speed)
+
+
+def pool(args: argparse.Namespace) -> None:
+    """Pool every version and the telephone copies into ``--work/pooled.npz``."""
+    config = load_recipe("default")
+    frontend = build_frontend(frontend_options(config))
+    out: dict[str, np.ndarray] = {}
+    for corpus in CORPORA:
+        utts = utterances(args.data, corpus)
+        bank = FeatureBank(frontend, utts, args.cache, config.data.cache_dtype, True)
+        versions = _versions(config, utts, bank, config.classic.speeds(config.augment))
+        out[f"{corpus}/versions"] = np.array([str(v) for v in versions])
+        for v in versions:
+            out[f"{corpus}/{v}"] = np.stack([pool_stats(bank.get(u, v), "all") for u in utts])
+        del bank
+        phone = TelephoneBank(frontend, utts, args.telephone_cache or args.cache / "telephone",
+                              config.data.cache_dtype, True)
+        out[f"{corpus}/telephone"] = np.stack([pool_stats(phone.get(u), "all") for u in utts])
+        del phone
+    args.work.mkdir(parents=True, exist_ok=True)
+    np.savez(args.work / "pooled.npz", **{k: v.astype(np.float32) if v.dtype.kind == "f" else v
+                                          for k, v in out.items()})
+
+
+def version_of(name: str) -> float | str:
+    """A version's name as the bank names it (speeds are floats)."""
+    try:
+        return float(name)
+    except ValueError:
+        return name
+
+
+class Pooled:
+    """The pooled statistics and the recordings they belong to."""
+
+    def __init__(self, path: Path, data: Path) -> None:
+        self.npz = np.load(path)
+        self.utts = {c: utterances(data, c) for c in CORPORA}
+        self.versions = {c: [version_of(v) for v in self.npz[f"{c}/versions"]] for c in CORPORA}
+
+    def x(self, corpus: str, version: float | str) -> np.ndarray:
+        """Every recording's statistics of one version ``[N, F]``."""
+        return self.npz[f"{corpus}/{version}"].astype(np.float64)
+
+
+def fit_head(config, pooled: Pooled, corpus: str, index: np.ndarray, classes: list[str]):  # noqa: ANN001
+    """The recipe's logistic regression on the chosen recordings (every version): a function
+    from pooled statistics to logits."""
+    from sklearn.linear_model import LogisticRegression
+
+    utts = [pooled.utts[corpus][i] for i in index]
+    versions = pooled.versions[corpus]
+    rows = [(u, v) for v in versions for u in utts]
+    x = np.concatenate([pooled.x(corpus, v)[index] for v in versions])
+    y = np.tile([classes.index(str(u.label)) for u in utts], len(versions))
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    weights = _layer_weights(config, x.shape[1], 4)
+    z = (x - mean) / scale * weights
+    basis = nuisance_basis(config, z, rows) if config.classic.nuisance_dims else None
+    if basis is not None:
+        z = z - (z @ basis) @ basis.T
+    clf = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter,
+                             class_weight=config.classic.class_weight).fit(z, y)
+    coef = clf.coef_
+    if basis is not None:
+        coef = coef - (coef @ basis) @ basis.T
+    coef = coef * weights
+    return lambda q: ((q - mean) / scale) @ coef.T + clf.intercept_
+
+
+def ua(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Unweighted accuracy (%) over the classes present."""
+    return float(100 * np.mean([np.mean(pred[truth == c] == c) for c in np.unique(truth)]))
+
+
+def evaluate(config, pooled: Pooled) -> dict:  # noqa: ANN001
+    """Leave one corpus out, then in-corpus folds on clean and telephone audio."""
+    out: dict = {}
+    for src, dst in (("ravdess", "emodb"), ("emodb", "ravdess")):
+        labels = np.array([str(u.label) for u in pooled.utts[src]])
+        f = fit_head(config, pooled, src, np.flatnonzero(np.isin(labels, SHARED)), list(SHARED))
+        test = np.array([str(u.label) for u in pooled.utts[dst]])
+        keep = np.isin(test, SHARED)
+        pred = f(pooled.x(dst, 1.0)[keep]).argmax(axis=1)
+        truth = np.array([SHARED.index(c) for c in test[keep]])
+        excess = {c: round(100 * float(np.mean(pred == k) - np.mean(truth == k)), 1)
+                  for k, c in enumerate(SHARED)}
+        out[f"{src}->{dst}"] = {"ua": round(ua(pred, truth), 2), "excess_share": excess,
+                                "largest_excess": max(excess.values())}
+    for corpus in CORPORA:
+        utts = pooled.utts[corpus]
+        classes = sorted({str(u.label) for u in utts})
+        where = {u.id: i for i, u in enumerate(utts)}
+        truth_all = np.array([classes.index(str(u.label)) for u in utts])
+        clean, phone = [], []
+        for fold in make_folds(utts, PROTOCOL[corpus]):
+            train = np.array([where[u.id] for u in [*fold.train, *fold.valid]])
+            test = np.array([where[u.id] for u in fold.test])
+            f = fit_head(config, pooled, corpus, train, classes)
+            clean.append(ua(f(pooled.x(corpus, 1.0)[test]).argmax(1), truth_all[test]))
+            phone.append(ua(f(pooled.x(corpus, "telephone")[test]).argmax(1), truth_all[test]))
+        out[corpus] = {"folds": len(clean), "clean_ua": round(float(np.mean(clean)), 2),
+                       "telephone_ua": round(float(np.mean(phone)), 2),
+                       "telephone_drop": round(float(np.mean(clean) - np.mean(phone)), 2)}
+    return out
+
+
+def main() -> None:
+    """``pool`` or ``eval``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("pool")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--cache", type=Path, required=True)
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--telephone-cache", type=Path,
+                   help="feature cache of the telephone versions (default: CACHE/telephone)")
+    p = sub.add_parser("eval")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("settings", nargs="+")
+    args = parser.parse_args()
+    if args.step == "pool":
+        pool(args)
+        return
+    pooled = Pooled(args.work / "pooled.npz", args.data)
+    path = HERE / "results.json"
+    doc = json.loads(path.read_text()) if path.exists() else {"settings": {}}
+    for setting in args.settings:
+        overrides = []
+        if setting != "none":
+            sources, dims = setting.split(":")
+            overrides = [f"classic.nuisance={json.dumps(sources.split('+'))}",
+                         f"classic.nuisance_dims={int(dims)}"]
+        config = load_recipe("default", overrides)
+        doc["settings"][setting] = {**provenance(), "overrides": overrides,
+                                    "scores": evaluate(config, pooled)}
+        write_text(path, json.dumps(doc, indent=1))
+        print(setting, json.dumps(doc["settings"][setting]["scores"]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
