@@ -17,7 +17,8 @@ in-corpus (RAVDESS 6 folds, EmoDB leave one speaker out) on clean and telephone 
 No temperature is fitted (it never changes the answer). Writes ``results.json`` here.
 
 Usage: ``python nuisance.py pool --data DIR --cache DIR --work DIR``;
-``python nuisance.py eval --work DIR none conditions+speeds:100 ...``
+``python nuisance.py eval --work DIR none conditions+speeds:100 ...``;
+``python nuisance.py table`` prints the rows of ``results.json`` as a markdown table.
 """
 
 from __future__ import annotations
@@ -169,8 +170,22 @@ def evaluate(config, pooled: Pooled) -> dict:  # noqa: ANN001
     return out
 
 
+def table() -> str:
+    """The committed results as markdown rows (the robustness notes hold them)."""
+    doc = json.loads((HERE / "results.json").read_text())
+    lines = []
+    for setting, rec in doc["settings"].items():
+        sc = rec["scores"]
+        cells = [f"{sc[k]['ua']:.1f} / +{sc[k]['largest_excess']:.1f}"
+                 for k in ("ravdess->emodb", "emodb->ravdess")]
+        cells += [f"{sc[c]['clean_ua']:.1f} / {sc[c]['telephone_ua']:.1f} / "
+                  f"{sc[c]['telephone_drop']:.1f}" for c in CORPORA]
+        lines.append(f"| `{setting}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
-    """``pool`` or ``eval``."""
+    """``pool``, ``eval`` or ``table``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("pool")
@@ -183,7 +198,11 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("settings", nargs="+")
+    sub.add_parser("table")
     args = parser.parse_args()
+    if args.step == "table":
+        print(table())
+        return
     if args.step == "pool":
         pool(args)
         return
