@@ -225,7 +225,7 @@ def summarise_row(folder: Path, corpus: str, utts: list, n_boot: int = N_BOOT) -
         "recipe": run["recipe"],
         "protocol": run["protocol"],
         "versions_per_recording": versions,
-        "config_digest": config_digest(run["config"]),
+        "config_digest": config_digest(config.to_dict()),  # re-resolved: new defaults count as set
         "folds": sorted(f["fold"] for f in folds),
         "n_folds": run["n_folds"],
         "missing_folds": merged["missing_folds"],
