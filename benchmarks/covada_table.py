@@ -131,7 +131,8 @@ def run_row(corpus: str, row: str, args: argparse.Namespace, root: Path) -> None
     previous = out / "results.json"
     if previous.exists():  # never mix two configs' folds in one row
         before = json.loads(previous.read_text()).get("config")
-        if before is not None and before != json.loads(json.dumps(config.to_dict())):
+        if before is not None and (json.loads(json.dumps(config_from_dict(before).to_dict()))
+                                   != json.loads(json.dumps(config.to_dict()))):
             raise SystemExit(f"covada_table.py: {out} holds folds of another config (recipe "
                              f"{before.get('name')!r}); move them away or give --out")
     utts = load_utterances(corpus, args.data, config)

@@ -148,6 +148,28 @@ def test_a_run_refuses_to_mix_configs_in_one_row(table, tmp_path):
         table.run_row("ravdess", "covada", args, tmp_path)
 
 
+def test_a_row_written_before_an_option_existed_is_still_its_configs(table, tmp_path,
+                                                                      monkeypatch):
+    """Folds written before an option was added (stored config without it) still belong to
+    the recipe when the option sits at its default: the row goes on."""
+    folder = write_row(tmp_path, "baseline", fake_corpus(), [1], 2, wrong_male=0)
+    stored = json.loads((folder / "results.json").read_text())
+    current = table.row_config("whisper_logreg", "baseline").to_dict()
+    stored["config"] = json.loads(json.dumps(current))
+    for key in ("nuisance", "nuisance_dims"):  # options added later, at their defaults
+        del stored["config"]["classic"][key]
+    (folder / "results.json").write_text(json.dumps(stored))
+
+    def reached(*_a, **_k):  # past the config check: the row would be run
+        raise RuntimeError("reached the data")
+
+    monkeypatch.setattr(table, "load_utterances", reached)
+    args = type("A", (), {"recipe": "whisper_logreg", "data": tmp_path, "folds": None,
+                          "cache": None, "quiet": True})()
+    with pytest.raises(RuntimeError, match="reached the data"):
+        table.run_row("ravdess", "baseline", args, tmp_path)
+
+
 def test_nothing_run_yet_says_so(table, tmp_path):
     assert "has not been run yet" in table.render(None)
     assert table.load_summary(tmp_path) is None
