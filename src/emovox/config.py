@@ -570,6 +570,16 @@ CONDITIONING_STEPS = ("level_db", "trim_db", "gate_db")
 
 #: What ``classic.nuisance`` can remove (see :class:`ClassicConfig`).
 NUISANCE_SOURCES = ("conditions", "speeds", "corpus")
+#: Why a named source gives nothing to remove (checked before any work where the recipe
+#: tells, at training time for ``corpus``).
+NUISANCE_MISSING = {
+    "conditions": "classic.nuisance names \"conditions\", but the recipe trains on no "
+                  "multi-condition copies (augment.condition_copies = 0)",
+    "speeds": "classic.nuisance names \"speeds\", but the logistic regression trains on no "
+              "speed-perturbed versions (augment.speed_factors / classic.speed_factors)",
+    "corpus": "classic.nuisance names \"corpus\", but the training data has one corpus (or "
+              "no class that two corpora share): there is no corpus offset to remove",
+}
 
 
 @dataclass
@@ -793,12 +803,9 @@ class TrainConfig:
             raise ConfigError("classic.nuisance works with the logistic regression only "
                               "(method = \"logreg\", or classic.fuse)")
         if "conditions" in nuisance and not self.augment.condition_copies:
-            raise ConfigError("classic.nuisance names \"conditions\", but the recipe trains on "
-                              "no multi-condition copies (augment.condition_copies = 0)")
+            raise ConfigError(NUISANCE_MISSING["conditions"])
         if "speeds" in nuisance and len(self.classic.speeds(self.augment)) < 2:
-            raise ConfigError("classic.nuisance names \"speeds\", but the logistic regression "
-                              "trains on no speed-perturbed versions (augment.speed_factors / "
-                              "classic.speed_factors)")
+            raise ConfigError(NUISANCE_MISSING["speeds"])
         if self.augment.condition_copies and is_finetuned(self):
             raise ConfigError("augment.condition_copies needs a frozen frontend (features are "
                               "extracted once per copy)")

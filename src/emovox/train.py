@@ -47,6 +47,7 @@ from .bundle import (
     save_atomic,
 )
 from .config import (
+    NUISANCE_MISSING,
     TrainConfig,
     build_section,
     config_from_dict,
@@ -118,7 +119,7 @@ def fit(
     if config.method != "neural":
         require("sklearn", "sklearn")  # before any feature is extracted
     if "corpus" in config.classic.nuisance and len({u.corpus for u in train}) < 2:
-        raise ConfigError(_NO_NUISANCE["corpus"])
+        raise ConfigError(NUISANCE_MISSING["corpus"])
     if config.augment.covada:
         require("parselmouth", "explain")
     if config.text.fusion != "none":  # MiniLM (and ASR) before any feature is extracted
@@ -249,7 +250,6 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
     Returns a :class:`LinearHead` (logistic regression) or a scikit-learn pipeline (SVM).
     """
     require("sklearn", "sklearn")
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
@@ -272,29 +272,49 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
                               "method = \"logreg\"")
         x, y, fit_options["sample_weight"] = _expand_soft(
             x, distribution_matrix([u for u, _ in rows], classes), config.classic.class_weight)
-    if method == "logreg":
-        clf: Any = LogisticRegression(
-            C=config.classic.C, max_iter=config.classic.max_iter,
-            class_weight=None if fit_options else config.classic.class_weight)
-    else:
+    if method != "logreg":
         from sklearn.calibration import CalibratedClassifierCV
 
-        clf = CalibratedClassifierCV(
-            LinearSVC(C=config.classic.C, max_iter=config.classic.max_iter,
-                      class_weight=config.classic.class_weight), cv=3)
-    if method != "logreg":
         for name in ("layer_weights", "nuisance"):
             if getattr(config.classic, name):
                 raise ConfigError(f"classic.{name} works with method = \"logreg\" only")
+        clf = CalibratedClassifierCV(
+            LinearSVC(C=config.classic.C, max_iter=config.classic.max_iter,
+                      class_weight=config.classic.class_weight), cv=3)
         return make_pipeline(StandardScaler(), clf).fit(x, y)
+    head = logreg_head(config, x, y, classes, getattr(bank.frontend, "num_layers", None),
+                       rows=rows, x_rows=x_rows, sample_weight=fit_options.get("sample_weight"))
+    if config.classic.calibration_folds:
+        head.temperature = _fit_temperature(config, train, bank, normalizer, classes, copies)
+    return head
+
+
+def logreg_head(config: TrainConfig, x: np.ndarray, y: np.ndarray, classes: Sequence[str],
+                num_layers: int | None, *, rows: Sequence[tuple[Utterance, Any]] = (),
+                x_rows: np.ndarray | None = None,
+                sample_weight: np.ndarray | None = None) -> LinearHead:
+    """The recipe's logistic regression on pooled statistics ``x``, without temperature.
+
+    ``x`` holds a row per training version, standardised, layer-weighted
+    (``classic.layer_weights``), with ``classic.nuisance`` projected out (its basis from
+    ``x_rows``, one row per ``rows`` entry; default ``x``), both folded into the coefficients.
+    ``sample_weight``: per row of ``x`` (soft targets; the class weights are already in it).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    clf = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter,
+                             class_weight=None if sample_weight is not None
+                             else config.classic.class_weight)
     scaler = StandardScaler().fit(x)
-    weights = _layer_weights(config, x.shape[1], getattr(bank.frontend, "num_layers", None))
+    weights = _layer_weights(config, x.shape[1], num_layers)
     z = scaler.transform(x) * weights
-    basis = (nuisance_basis(config, scaler.transform(x_rows) * weights, rows)
+    basis = (nuisance_basis(config, scaler.transform(x if x_rows is None else x_rows) * weights,
+                            rows)
              if config.classic.nuisance_dims else None)
     if basis is not None:
         z = z - (z @ basis) @ basis.T
-    logreg = clf.fit(z, y, **fit_options)
+    logreg = clf.fit(z, y, sample_weight=sample_weight)
     coef = logreg.coef_
     if basis is not None:  # coef . P z = (P coef) . z: the projection folds in as well
         coef = coef - (coef @ basis) @ basis.T
@@ -308,10 +328,7 @@ def _fit_linear(config: TrainConfig, train: Sequence[Utterance], bank: FeatureBa
     full_intercept = np.full(len(classes), -1e4)
     full_coef[logreg.classes_] = coef
     full_intercept[logreg.classes_] = intercept
-    head = LinearHead(scaler.mean_, scaler.scale_, full_coef, full_intercept)
-    if config.classic.calibration_folds:
-        head.temperature = _fit_temperature(config, train, bank, normalizer, classes, copies)
-    return head
+    return LinearHead(scaler.mean_, scaler.scale_, full_coef, full_intercept)
 
 
 def nuisance_basis(config: TrainConfig, z: np.ndarray,
@@ -337,7 +354,7 @@ def nuisance_basis(config: TrainConfig, z: np.ndarray,
                      if wanted(v) and (u.id, 1.0) in where]
             diffs = z[[i for i, _ in pairs]] - z[[j for _, j in pairs]] if pairs else z[:0]
         if not len(diffs):
-            raise ConfigError(_NO_NUISANCE[source])
+            raise ConfigError(NUISANCE_MISSING[source])
         part = diffs.T @ diffs
         total = float(np.trace(part))
         if total > 0:
@@ -347,14 +364,6 @@ def nuisance_basis(config: TrainConfig, z: np.ndarray,
     return vectors[:, ::-1][:, :keep]
 
 
-_NO_NUISANCE = {
-    "conditions": "classic.nuisance names \"conditions\", but the recipe trains on no "
-                  "multi-condition copies (augment.condition_copies = 0)",
-    "speeds": "classic.nuisance names \"speeds\", but the logistic regression trains on no "
-              "speed-perturbed versions (augment.speed_factors / classic.speed_factors)",
-    "corpus": "classic.nuisance names \"corpus\", but the training data has one corpus (or "
-              "no class that two corpora share): there is no corpus offset to remove",
-}
 
 
 def _corpus_offsets(z: np.ndarray, rows: Sequence[tuple[Utterance, Any]],

@@ -9,9 +9,9 @@ head reads them, from a feature cache the default recipe filled (``--cache``; mi
 are extracted), into ``--work/pooled.npz`` (not committed: derived from the corpora).
 
 ``eval``: for each setting (``none``, or ``SOURCES:DIMS`` such as ``conditions+speeds:100``),
-the head fitted as :func:`emovox.train._fit_linear` fits it (standardised, layer-weighted
-statistics of every version; C and class weights of the recipe; the projection from
-:func:`emovox.train.nuisance_basis`), then scored: leave one corpus out (clean, each file
+the head fitted by :func:`emovox.train.logreg_head`, as training fits it (standardised,
+layer-weighted statistics of every version; C and class weights of the recipe; the projection
+from :func:`emovox.train.nuisance_basis`), then scored: leave one corpus out (clean, each file
 alone, the 6 shared classes) with each class's largest excess share of the answers, and
 in-corpus (RAVDESS 6 folds, EmoDB leave one speaker out) on clean and telephone test audio.
 No temperature is fitted (it never changes the answer). Writes ``results.json`` here.
@@ -42,7 +42,7 @@ from emovox.features import build_frontend  # noqa: E402
 from emovox.files import provenance, write_text  # noqa: E402
 from emovox.folds import make_folds  # noqa: E402
 from emovox.ops import pool_stats  # noqa: E402
-from emovox.train import _layer_weights, _versions, nuisance_basis  # noqa: E402
+from emovox.train import _versions, logreg_head  # noqa: E402
 
 CORPORA = ("ravdess", "emodb")
 PROTOCOL = {"ravdess": "ravdess6", "emodb": "emodb_loso"}
@@ -108,29 +108,14 @@ class Pooled:
 
 
 def fit_head(config, pooled: Pooled, corpus: str, index: np.ndarray, classes: list[str]):  # noqa: ANN001
-    """The recipe's logistic regression on the chosen recordings (every version): a function
-    from pooled statistics to logits."""
-    from sklearn.linear_model import LogisticRegression
-
+    """The recipe's logistic regression (:func:`emovox.train.logreg_head`) on the chosen
+    recordings' every version: a function from pooled statistics to logits."""
     utts = [pooled.utts[corpus][i] for i in index]
     versions = pooled.versions[corpus]
     rows = [(u, v) for v in versions for u in utts]
     x = np.concatenate([pooled.x(corpus, v)[index] for v in versions])
     y = np.tile([classes.index(str(u.label)) for u in utts], len(versions))
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale == 0] = 1.0
-    weights = _layer_weights(config, x.shape[1], 4)
-    z = (x - mean) / scale * weights
-    basis = nuisance_basis(config, z, rows) if config.classic.nuisance_dims else None
-    if basis is not None:
-        z = z - (z @ basis) @ basis.T
-    clf = LogisticRegression(C=config.classic.C, max_iter=config.classic.max_iter,
-                             class_weight=config.classic.class_weight).fit(z, y)
-    coef = clf.coef_
-    if basis is not None:
-        coef = coef - (coef @ basis) @ basis.T
-    coef = coef * weights
-    return lambda q: ((q - mean) / scale) @ coef.T + clf.intercept_
+    return logreg_head(config, x, y, classes, 4, rows=rows).logits
 
 
 def ua(pred: np.ndarray, truth: np.ndarray) -> float:
