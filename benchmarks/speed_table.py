@@ -16,10 +16,11 @@ REPO = Path(__file__).resolve().parents[1]
 SPEED = REPO / "benchmarks" / "results" / "speed.json"
 #: ``benchmarks/speed.py --model edge --out`` this: the edge model's column.
 SPEED_EDGE = REPO / "benchmarks" / "results" / "speed_edge.json"
-#: Earlier runs of ``benchmarks/speed.py`` on other hosts, kept beside today's (``speed.json``):
-#: speed depends on the processor (the int8 encoder most of all), so each is reported with its
-#: host and targets.
-OTHER_HOSTS = (REPO / "benchmarks" / "results" / "speed_xeon.json",)
+#: Earlier runs of ``benchmarks/speed.py`` on other hosts, kept beside today's (``speed.json``,
+#: ``speed_edge.json``): speed depends on the processor (the int8 encoder most of all), so each
+#: is reported with its host and targets.
+OTHER_HOSTS = (REPO / "benchmarks" / "results" / "speed_amd.json",
+               REPO / "benchmarks" / "results" / "speed_edge_amd.json")
 PARITY = REPO / "benchmarks" / "results" / "onnx_parity.json"
 LOAD = REPO / "benchmarks" / "results" / "load.json"
 HELD_OUT = REPO / "benchmarks" / "results" / "onnx_held_out.json"
@@ -114,7 +115,8 @@ def host_text(doc: dict) -> str:
     missed = [k.replace("_", " ") for k, v in targets.items() if not v]
     return (f"On {doc.get('machine', {}).get('processor', 'another host')} "
             f"(`benchmarks/results/{doc['_file']}`, revision {str(doc.get('git_revision'))[:10]}, "
-            f"{doc.get('date', '')[:10]}) the shipped runtime took "
+            f"{doc.get('date', '')[:10]}) "
+            f"{'the edge model' if doc.get('model') == 'edge' else 'the shipped runtime'} took "
             f"{_run(one.get('emovox_whole_process'), True)} on the clips and "
             f"{_run(long_.get('emovox_whole_process'), True)} on the long recording, eGeMAPS "
             f"{_run(one.get('egemaps_whole_process'))}; targets "

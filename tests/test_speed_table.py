@@ -38,6 +38,9 @@ def test_a_run_on_another_host_is_listed_with_its_own_targets():
                          "real time.")
     other["targets"] = {"peak_rss_under_300_mb": True}
     assert table.render(doc, others=[other]).strip().endswith("targets all met there.")
+    assert ") the shipped runtime took " in line
+    edge = table.render(doc, others=[{**other, "model": "edge"}]).strip().splitlines()[-1]
+    assert ") the edge model took " in edge
 
 
 def test_missing_rows_and_failed_targets_show():
