@@ -26,7 +26,8 @@ Variants (``eval`` arguments):
   (``pitch``, ``loudness``, ``spectral``, ``voice``, ``formants``, ``temporal``). openSMILE's
   licence keeps it out of the shipped model: this only asks whether such descriptors would help;
 - ``per-layer`` (``per-layer:l2``): one head per encoder hidden state, log-probabilities
-  summed (a product of experts) instead of one head on all of them.
+  summed (a product of experts) instead of one head on all of them; ``per-layer-avg``: their
+  probabilities averaged instead (a mixture).
 
 Steps: ``synth --work DIR``; ``pool --data DIR --cache DIR --work DIR`` (synthetic speech and
 eGeMAPS; opensmile needed for the latter); ``eval --data DIR --work DIR [--in-corpus]
@@ -169,7 +170,7 @@ class Variant:
         from sklearn.preprocessing import StandardScaler
 
         c = self.config.classic
-        if self.kind == "per-layer":
+        if self.kind.startswith("per-layer"):
             width = x.shape[1] // LAYERS
             parts = []
             for k in range(LAYERS):
@@ -177,6 +178,9 @@ class Variant:
                 s = StandardScaler().fit(x[:, cols])
                 clf = LogisticRegression(C=c.C, max_iter=c.max_iter).fit(s.transform(x[:, cols]), y)
                 parts.append((cols, s, clf))
+            if self.kind == "per-layer-avg":
+                return lambda t: np.log(sum(clf.predict_proba(s.transform(t[:, cols]))
+                                            for cols, s, clf in parts))
             return lambda t: sum(clf.predict_log_proba(s.transform(t[:, cols]))
                                  for cols, s, clf in parts)
         scaler = StandardScaler().fit(x)
