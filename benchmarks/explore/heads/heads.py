@@ -11,7 +11,8 @@ telephone audio. No temperature (it never changes the answer).
 
 Variants (``eval`` arguments):
 
-- ``plain``: the recipe's head (``C`` of the recipe); ``C=<value>``: another ``C``;
+- ``plain``: the recipe's head (``C`` of the recipe); ``C=<value>``: another ``C``; any
+  variant with ``:balanced``: classes weighted alike in the fit (``classic.class_weight``);
 - ``l2``: per file, each layer's mean vector and standard-deviation vector scaled to unit
   length before the head's standardisation (a per-file operation: no batch dependence);
 - ``content:K`` / ``content-within:K``: the ``K`` leading principal directions of synthetic
@@ -141,9 +142,11 @@ class Variant:
         self.name = name
         parts = name.split(":")
         self.kind = parts[0]
-        self.l2 = parts[-1] == "l2"
-        self.config = load_recipe("default", [f"classic.C={parts[0][2:]}"]
-                                  if name.startswith("C=") else [])
+        self.l2 = "l2" in parts[1:]
+        self.config = load_recipe("default", ([f"classic.C={parts[0][2:]}"]
+                                              if name.startswith("C=") else [])
+                                  + (['classic.class_weight="balanced"']
+                                     if "balanced" in parts[1:] else []))
         self.dims, self.weight, self.columns = 0, 0.0, None
         if self.kind.startswith("content"):
             self.dims = int(parts[1])
@@ -176,7 +179,8 @@ class Variant:
             for k in range(LAYERS):
                 cols = slice(k * width, (k + 1) * width)
                 s = StandardScaler().fit(x[:, cols])
-                clf = LogisticRegression(C=c.C, max_iter=c.max_iter).fit(s.transform(x[:, cols]), y)
+                clf = LogisticRegression(C=c.C, max_iter=c.max_iter, class_weight=c.class_weight
+                                         ).fit(s.transform(x[:, cols]), y)
                 parts.append((cols, s, clf))
             if self.kind == "per-layer-avg":
                 return lambda t: np.log(sum(clf.predict_proba(s.transform(t[:, cols]))
@@ -200,7 +204,7 @@ class Variant:
             _, _, vt = np.linalg.svd(s - s.mean(axis=0), full_matrices=False)
             basis = vt[:self.dims].T
             z = z - (z @ basis) @ basis.T
-        clf = LogisticRegression(C=c.C, max_iter=c.max_iter).fit(z, y)
+        clf = LogisticRegression(C=c.C, max_iter=c.max_iter, class_weight=c.class_weight).fit(z, y)
         coef = clf.coef_ if basis is None else clf.coef_ - (clf.coef_ @ basis) @ basis.T
         return lambda t: (scaler.transform(t) * w) @ coef.T + clf.intercept_
 
