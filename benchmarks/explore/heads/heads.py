@@ -11,8 +11,10 @@ telephone audio. No temperature (it never changes the answer).
 
 Variants (``eval`` arguments):
 
-- ``plain``: the recipe's head (``C`` of the recipe); ``C=<value>``: another ``C``; any
+- ``plain``: the recipe's head (``C`` of the recipe); ``C=<value>``: another ``C``;
+  ``w=a,b,c,d,e``: other ``classic.layer_weights`` (0 leaves a hidden state out); any
   variant with ``:balanced``: classes weighted alike in the fit (``classic.class_weight``);
+  with ``:mean``: each hidden state's mean vector only (its standard deviations left out);
 - ``l2``: per file, each layer's mean vector and standard-deviation vector scaled to unit
   length before the head's standardisation (a per-file operation: no batch dependence);
 - ``content:K`` / ``content-within:K``: the ``K`` leading principal directions of synthetic
@@ -143,8 +145,11 @@ class Variant:
         parts = name.split(":")
         self.kind = parts[0]
         self.l2 = "l2" in parts[1:]
+        self.means_only = "mean" in parts[1:]
         self.config = load_recipe("default", ([f"classic.C={parts[0][2:]}"]
                                               if name.startswith("C=") else [])
+                                  + ([f"classic.layer_weights=[{parts[0][2:]}]"]
+                                     if name.startswith("w=") else [])
                                   + (['classic.class_weight="balanced"']
                                      if "balanced" in parts[1:] else []))
         self.dims, self.weight, self.columns = 0, 0.0, None
@@ -162,6 +167,10 @@ class Variant:
         x = pooled.x(corpus, version)
         if self.l2:
             x = unit_blocks(x)
+        if self.means_only:  # each layer's std vector zeroed (it then weighs nothing)
+            b = x.reshape(len(x), LAYERS, 2, WIDTH).copy()
+            b[:, :, 1] = 0.0
+            x = b.reshape(len(x), -1)
         if self.columns is None:
             return x
         e = self.egemaps[f"{corpus}/{version}"].astype(np.float64)[:, self.columns]
