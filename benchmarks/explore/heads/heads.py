@@ -55,14 +55,13 @@ REPO = HERE.parents[2]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(HERE.parent / "nuisance"))
 
-from nuisance import CORPORA, PROTOCOL, SHARED, Pooled, ua, utterances  # noqa: E402
+from nuisance import CORPORA, Pooled, score, training_rows, utterances  # noqa: E402
 
 from emovox.conditions import telephone  # noqa: E402
 from emovox.config import frontend_options, load_recipe  # noqa: E402
 from emovox.dataset import FeatureBank  # noqa: E402
 from emovox.features import build_frontend, condition_signal  # noqa: E402
 from emovox.files import provenance, write_text  # noqa: E402
-from emovox.folds import make_folds  # noqa: E402
 from emovox.ops import pool_stats  # noqa: E402
 from emovox.train import _layer_weights, _versions  # noqa: E402
 from emovox.types import Utterance  # noqa: E402
@@ -218,49 +217,15 @@ class Variant:
         return lambda t: (scaler.transform(t) * w) @ coef.T + clf.intercept_
 
 
-def training(variant: Variant, pooled: Pooled, corpus: str, index: np.ndarray,
-             classes: list[str]) -> Callable[[np.ndarray], np.ndarray]:
-    """The variant fitted on every training version of the chosen recordings."""
-    utts = [pooled.utts[corpus][i] for i in index]
-    versions = pooled.versions[corpus]
-    x = np.concatenate([variant.features(pooled, corpus, v)[index] for v in versions])
-    y = np.tile([classes.index(str(u.label)) for u in utts], len(versions))
-    return variant.fit(x, y)
-
-
 def evaluate(variant: Variant, pooled: Pooled, in_corpus: bool) -> dict:
-    """Leave one corpus out; then (``in_corpus``) the folds on clean and telephone audio."""
-    out: dict = {}
-    for src, dst in (("ravdess", "emodb"), ("emodb", "ravdess")):
-        labels = np.array([str(u.label) for u in pooled.utts[src]])
-        f = training(variant, pooled, src, np.flatnonzero(np.isin(labels, SHARED)), list(SHARED))
-        test = np.array([str(u.label) for u in pooled.utts[dst]])
-        keep = np.isin(test, SHARED)
-        pred = f(variant.features(pooled, dst, 1.0)[keep]).argmax(axis=1)
-        truth = np.array([SHARED.index(c) for c in test[keep]])
-        excess = {c: round(100 * float(np.mean(pred == k) - np.mean(truth == k)), 1)
-                  for k, c in enumerate(SHARED)}
-        out[f"{src}->{dst}"] = {"ua": round(ua(pred, truth), 2), "excess_share": excess,
-                                "largest_excess": max(excess.values())}
-    if not in_corpus:
-        return out
-    for corpus in CORPORA:
-        utts = pooled.utts[corpus]
-        classes = sorted({str(u.label) for u in utts})
-        where = {u.id: i for i, u in enumerate(utts)}
-        truth_all = np.array([classes.index(str(u.label)) for u in utts])
-        clean, phone = [], []
-        for fold in make_folds(utts, PROTOCOL[corpus]):
-            train = np.array([where[u.id] for u in [*fold.train, *fold.valid]])
-            test = np.array([where[u.id] for u in fold.test])
-            f = training(variant, pooled, corpus, train, classes)
-            for scores, version in ((clean, 1.0), (phone, "telephone")):
-                pred = f(variant.features(pooled, corpus, version)[test]).argmax(1)
-                scores.append(ua(pred, truth_all[test]))
-        out[corpus] = {"folds": len(clean), "clean_ua": round(float(np.mean(clean)), 2),
-                       "telephone_ua": round(float(np.mean(phone)), 2),
-                       "telephone_drop": round(float(np.mean(clean) - np.mean(phone)), 2)}
-    return out
+    """The variant through ``explore/nuisance``'s :func:`score`."""
+    def features(corpus: str, version) -> np.ndarray:  # noqa: ANN001
+        return variant.features(pooled, corpus, version)
+
+    def train(corpus: str, index: np.ndarray, classes: list[str]):  # noqa: ANN202
+        x, y, _ = training_rows(pooled, corpus, index, classes, features)
+        return variant.fit(x, y)
+    return score(pooled, train, features, in_corpus)
 
 
 def table() -> str:

@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,14 +109,22 @@ class Pooled:
         return self.npz[f"{corpus}/{version}"].astype(np.float64)
 
 
+def training_rows(pooled: Pooled, corpus: str, index: np.ndarray, classes: list[str],
+                  features: Callable[[str, Any], np.ndarray] | None = None):  # noqa: ANN201
+    """Every training version of the chosen recordings: ``(x, y, rows)``; ``features(corpus,
+    version)`` gives each version's rows (default: the pooled statistics)."""
+    features = features or pooled.x
+    utts = [pooled.utts[corpus][i] for i in index]
+    versions = pooled.versions[corpus]
+    x = np.concatenate([features(corpus, v)[index] for v in versions])
+    y = np.tile([classes.index(str(u.label)) for u in utts], len(versions))
+    return x, y, [(u, v) for v in versions for u in utts]
+
+
 def fit_head(config, pooled: Pooled, corpus: str, index: np.ndarray, classes: list[str]):  # noqa: ANN001
     """The recipe's logistic regression (:func:`emovox.train.logreg_head`) on the chosen
     recordings' every version: a function from pooled statistics to logits."""
-    utts = [pooled.utts[corpus][i] for i in index]
-    versions = pooled.versions[corpus]
-    rows = [(u, v) for v in versions for u in utts]
-    x = np.concatenate([pooled.x(corpus, v)[index] for v in versions])
-    y = np.tile([classes.index(str(u.label)) for u in utts], len(versions))
+    x, y, rows = training_rows(pooled, corpus, index, classes)
     return logreg_head(config, x, y, classes, 4, rows=rows).logits
 
 
@@ -123,20 +133,30 @@ def ua(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(100 * np.mean([np.mean(pred[truth == c] == c) for c in np.unique(truth)]))
 
 
-def evaluate(config, pooled: Pooled) -> dict:  # noqa: ANN001
-    """Leave one corpus out, then in-corpus folds on clean and telephone audio."""
+#: ``(corpus, training indices, classes) -> scorer``: a head fitted on those recordings.
+Trainer = Callable[[str, np.ndarray, list[str]], Callable[[np.ndarray], np.ndarray]]
+
+
+def score(pooled: Pooled, train: Trainer, features: Callable[[str, Any], np.ndarray] | None = None,
+          in_corpus: bool = True) -> dict:
+    """Leave one corpus out (UA, each class's excess share of the answers), then
+    (``in_corpus``) the literature folds on clean and telephone audio; ``features(corpus,
+    version)`` gives the rows a scorer reads (default: the pooled statistics)."""
+    features = features or pooled.x
     out: dict = {}
     for src, dst in (("ravdess", "emodb"), ("emodb", "ravdess")):
         labels = np.array([str(u.label) for u in pooled.utts[src]])
-        f = fit_head(config, pooled, src, np.flatnonzero(np.isin(labels, SHARED)), list(SHARED))
+        f = train(src, np.flatnonzero(np.isin(labels, SHARED)), list(SHARED))
         test = np.array([str(u.label) for u in pooled.utts[dst]])
         keep = np.isin(test, SHARED)
-        pred = f(pooled.x(dst, 1.0)[keep]).argmax(axis=1)
+        pred = f(features(dst, 1.0)[keep]).argmax(axis=1)
         truth = np.array([SHARED.index(c) for c in test[keep]])
         excess = {c: round(100 * float(np.mean(pred == k) - np.mean(truth == k)), 1)
                   for k, c in enumerate(SHARED)}
         out[f"{src}->{dst}"] = {"ua": round(ua(pred, truth), 2), "excess_share": excess,
                                 "largest_excess": max(excess.values())}
+    if not in_corpus:
+        return out
     for corpus in CORPORA:
         utts = pooled.utts[corpus]
         classes = sorted({str(u.label) for u in utts})
@@ -144,15 +164,21 @@ def evaluate(config, pooled: Pooled) -> dict:  # noqa: ANN001
         truth_all = np.array([classes.index(str(u.label)) for u in utts])
         clean, phone = [], []
         for fold in make_folds(utts, PROTOCOL[corpus]):
-            train = np.array([where[u.id] for u in [*fold.train, *fold.valid]])
+            idx = np.array([where[u.id] for u in [*fold.train, *fold.valid]])
             test = np.array([where[u.id] for u in fold.test])
-            f = fit_head(config, pooled, corpus, train, classes)
-            clean.append(ua(f(pooled.x(corpus, 1.0)[test]).argmax(1), truth_all[test]))
-            phone.append(ua(f(pooled.x(corpus, "telephone")[test]).argmax(1), truth_all[test]))
+            f = train(corpus, idx, classes)
+            clean.append(ua(f(features(corpus, 1.0)[test]).argmax(1), truth_all[test]))
+            phone.append(ua(f(features(corpus, "telephone")[test]).argmax(1), truth_all[test]))
         out[corpus] = {"folds": len(clean), "clean_ua": round(float(np.mean(clean)), 2),
                        "telephone_ua": round(float(np.mean(phone)), 2),
                        "telephone_drop": round(float(np.mean(clean) - np.mean(phone)), 2)}
     return out
+
+
+def evaluate(config, pooled: Pooled) -> dict:  # noqa: ANN001
+    """The recipe's head (with ``config``'s nuisance projection) through :func:`score`."""
+    return score(pooled, lambda corpus, index, classes: fit_head(config, pooled, corpus, index,
+                                                                 classes))
 
 
 def table() -> str:
