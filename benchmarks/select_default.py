@@ -1,6 +1,7 @@
 """Nested selection of the default recipe's logistic-regression settings (never sees test speakers).
 
-The committed default (``recipes/default.toml``) fixes ``classic.C`` and ``classic.layer_weights``.
+The committed default (``recipes/default.toml``) fixes ``classic.C`` and which encoder layers
+the head reads (``frontend.depth`` and ``classic.layer_weights``).
 This script asks whether choosing them without the test speakers gives the same answer, and what
 the default model's cross-validation score is when every choice is made inside the fold:
 
@@ -15,9 +16,12 @@ the default model's cross-validation score is when every choice is made inside t
 
 Grids (``--grid``):
 
-- ``c_weights`` (the first run): ``classic.C`` x ``classic.layer_weights`` (every layer alike,
-  or the default's last two halved). Everything else is the default recipe (conditioning, frame
-  gate, speed and multi-condition copies).
+- ``c_weights``: ``classic.C`` x the layers (:data:`GRID_LAYERS`: the whole encoder with every
+  hidden state alike or the last two halved, the recipe before issue #13's encoder cut; or only
+  the first two layers, ``frontend.depth = 2``, today's). Everything else is the default recipe
+  (conditioning, frame gate, speed and multi-condition copies). Candidates on the whole encoder
+  and on the cut one read two feature banks (the cut's hidden states equal the whole encoder's
+  first three).
 - ``augment``: the training copies: speed perturbation (none, or 0.9x and 1.1x) x
   multi-condition copies (none, or 4), at the committed C and layer weights. They are there for
   recordings unlike the training ones, so a candidate is scored on the inner test speakers'
@@ -66,7 +70,13 @@ EVAL_SEED = 7
 #: C = 1 is left out for time: the solver needs several times longer as regularisation weakens
 #: (one outer fold of this grid takes about half an hour on one core).
 GRID_C = (0.03, 0.1, 0.3)
-GRID_WEIGHTS = {"equal": [1.0, 1.0, 1.0, 1.0, 1.0], "last_two_half": [1.0, 1.0, 1.0, 0.5, 0.5]}
+#: The layers the head reads: name -> the ``--set`` overrides (Whisper tiny.en: 4 layers, so
+#: ``depth = 4`` is the whole encoder).
+GRID_LAYERS = {
+    "equal": ["frontend.depth=4", "classic.layer_weights=[1.0, 1.0, 1.0, 1.0, 1.0]"],
+    "last_two_half": ["frontend.depth=4", "classic.layer_weights=[1.0, 1.0, 1.0, 0.5, 0.5]"],
+    "first_two_layers": ["frontend.depth=2"],
+}
 CORPORA = ("ravdess", "emodb")
 
 
@@ -77,9 +87,26 @@ def candidates(grid: str = "c_weights") -> list[dict]:
                  "sets": [f"augment.speed_factors={[0.9, 1.1] if speed else []}",
                           f"augment.condition_copies={copies}"]}
                 for speed in (False, True) for copies in (0, 4)]
-    return [{"choice": {"C": c, "layer_weights": name},
-             "sets": [f"classic.C={c}", f"classic.layer_weights={GRID_WEIGHTS[name]}"]}
-            for c in GRID_C for name in GRID_WEIGHTS]
+    return [{"choice": {"C": c, "layers": name}, "sets": [f"classic.C={c}", *GRID_LAYERS[name]]}
+            for c in GRID_C for name in GRID_LAYERS]
+
+
+class Banks:
+    """One feature bank per frontend the candidates need (built on first use)."""
+
+    def __init__(self, utterances: list, cache: Path | None) -> None:  # noqa: D107
+        self.utterances, self.cache = utterances, cache
+        self._made: dict[str, tuple] = {}
+
+    def __call__(self, config) -> tuple:  # noqa: ANN001 - a TrainConfig
+        """``(bank, frontend)`` for ``config``'s frontend."""
+        options = frontend_options(config)
+        key = json.dumps(options, sort_keys=True)
+        if key not in self._made:
+            frontend = build_frontend(options)
+            self._made[key] = (FeatureBank(frontend, self.utterances, self.cache,
+                                           config.data.cache_dtype, True), frontend)
+        return self._made[key]
 
 
 def corrupted_ua(model, eval_bank, utts: list, labels: list[str]) -> dict[str, float]:  # noqa: ANN001
@@ -105,7 +132,7 @@ def ua_by_corpus(utts: list, labels: list[str], probs: np.ndarray) -> dict[str, 
     return out
 
 
-def run_fold(fold, config_sets: list[str], bank, frontend, labels, inner: int,  # noqa: ANN001
+def run_fold(fold, config_sets: list[str], banks, labels, inner: int,  # noqa: ANN001
              grid: str = "c_weights", eval_bank=None) -> dict:  # noqa: ANN001
     """Inner selection on the fold's training speakers, then the outer score."""
     inner_folds = make_folds(fold.train, "speaker_kfold", k=inner, seed=1, validation="none")
@@ -113,6 +140,7 @@ def run_fold(fold, config_sets: list[str], bank, frontend, labels, inner: int,  
     for cand in candidates(grid):
         config = load_recipe("default", [*config_sets, *cand["sets"],
                                          "classic.calibration_folds=0"])
+        bank, frontend = banks(config)
         per_fold, clean, corrupt = [], [], []
         for f in inner_folds:
             model = fit(config, f.train, [], labels=labels, bank=bank, frontend=frontend,
@@ -135,8 +163,10 @@ def run_fold(fold, config_sets: list[str], bank, frontend, labels, inner: int,  
               flush=True)
     best = max(range(len(scores)), key=lambda i: (scores[i]["inner_ua"], -i))
     chosen = candidates(grid)[best]
-    model = fit(load_recipe("default", [*config_sets, *chosen["sets"]]), fold.train, [],
-                labels=labels, bank=bank, frontend=frontend, progress=False)
+    config = load_recipe("default", [*config_sets, *chosen["sets"]])
+    bank, frontend = banks(config)
+    model = fit(config, fold.train, [], labels=labels, bank=bank, frontend=frontend,
+                progress=False)
     probs = predict_utterances(model, bank, fold.test)
     doc = {"fold": fold.index, "grid": grid, "candidates": scores, "chosen": chosen["choice"],
            "outer_ua": {k: round(v, 2) for k, v in
@@ -154,7 +184,8 @@ def summarise(docs: list[dict], labels: list[str]) -> dict:
     summary: dict = {"folds": len(docs), "chosen": {}, "mean_over_folds": {}, "pooled": {}}
     for d in docs:
         c = d["chosen"]
-        key = (f"C={c['C']}, {c['layer_weights']}" if set(c) == {"C", "layer_weights"}
+        rest = [v for k, v in c.items() if k != "C"]
+        key = (f"C={c['C']}, {rest[0]}" if "C" in c and len(rest) == 1
                else ", ".join(f"{k}={v}" for k, v in c.items()))
         summary["chosen"][key] = summary["chosen"].get(key, 0) + 1
     for name in CORPORA:
@@ -183,8 +214,8 @@ def main() -> None:
         [u for name in CORPORA
          for u in load_corpus(name, args.data / name, classes="default7")],
         key=lambda u: u.id)
-    frontend = build_frontend(frontend_options(config))
-    bank = FeatureBank(frontend, everything, args.cache, config.data.cache_dtype, True)
+    banks = Banks(everything, args.cache)
+    frontend = banks(config)[1]
     labels = list(DEFAULT_CLASSES)
     folds = make_folds(everything, "speaker_kfold", k=5, seed=0, validation="none")
     wanted = ({int(x) for x in args.folds.split(",")} if args.folds
@@ -201,7 +232,7 @@ def main() -> None:
         print(f"outer fold {fold.index}: {len(fold.train)} training, {len(fold.test)} test "
               "utterances", flush=True)
         doc = {**provenance(), "inner_folds": args.inner,
-               **run_fold(fold, [], bank, frontend, labels, args.inner, args.grid, eval_bank)}
+               **run_fold(fold, [], banks, labels, args.inner, args.grid, eval_bank)}
         write_text(path, json.dumps(doc, indent=1))
         print(f"outer fold {fold.index}: chose {doc['chosen']}, UA {doc['outer_ua']}",
               flush=True)
@@ -209,6 +240,7 @@ def main() -> None:
     if len(docs) == len(folds):
         summary = {**provenance(), "revisions": sorted({d["git_revision"] or "" for d in docs}),
                    "committed_default": {"C": config.classic.C,
+                                         "depth": config.frontend.get("depth"),
                                          "layer_weights": config.classic.layer_weights,
                                          "speed_factors": list(config.augment.speed_factors),
                                          "condition_copies": config.augment.condition_copies},

@@ -10,9 +10,19 @@ def card(load_benchmark):
     return load_benchmark("default_model")
 
 
+def recipe(**changes):
+    from emovox.config import load_recipe
+
+    doc = load_recipe("default").to_dict()
+    for key, value in changes.items():
+        section, name = key.split("__")
+        doc[section][name] = value
+    return doc
+
+
 def test_the_selection_paragraph_states_the_run_or_nothing(card, tmp_path, monkeypatch):
     monkeypatch.setattr(card, "REPO", tmp_path)
-    assert card._selection_line() == ""  # not run yet: nothing claimed
+    assert card._selection_line(recipe()) == ""  # not run yet: nothing claimed
     folder = tmp_path / "benchmarks" / "results" / "selection" / "default"
     folder.mkdir(parents=True)
     (folder / "summary.json").write_text(json.dumps({
@@ -20,10 +30,16 @@ def test_the_selection_paragraph_states_the_run_or_nothing(card, tmp_path, monke
         "committed_default": {"C": 0.1, "layer_weights": [1.0, 1.0, 1.0, 0.5, 0.5]},
         "mean_over_folds": {"ravdess": 76.04, "emodb": 83.26},
         "pooled": {"ravdess": 75.5, "emodb": 84.0}}))
-    text = card._selection_line()
+    before = recipe(frontend__depth=None, classic__layer_weights=[1.0, 1.0, 1.0, 0.5, 0.5])
+    text = card._selection_line(before)
     assert "C=0.03, equal in 2 of 5 folds; C=0.1, equal in 3 of 5 folds" in text
     assert "UA ravdess 76.0, emodb 83.3 (mean over folds" in text
     assert "which gives ravdess 75.5, emodb 84.0" in text
+    assert "earlier default recipe" not in text
+    # the recipe changed since: the paragraph says the run is for the earlier one
+    stale = card._selection_line(recipe(frontend__depth=2, classic__layer_weights=None))
+    assert ("**This run was made for an earlier default recipe** (layer_weights "
+            "[1.0, 1.0, 1.0, 0.5, 0.5], depth None; today layer_weights None, depth 2)") in stale
 
 
 def test_the_card_averages_folds_as_the_readme_does_and_says_so(card):
@@ -44,7 +60,7 @@ def test_the_card_averages_folds_as_the_readme_does_and_says_so(card):
 
 def test_the_augment_paragraph_reads_every_outer_fold(card, tmp_path, monkeypatch):
     monkeypatch.setattr(card, "REPO", tmp_path)
-    assert card._augment_line() == ""  # not run yet: nothing claimed
+    assert card._augment_line(recipe()) == ""  # not run yet: nothing claimed
     folder = tmp_path / "benchmarks" / "results" / "selection" / "default-augment"
     folder.mkdir(parents=True)
 
@@ -59,9 +75,17 @@ def test_the_augment_paragraph_reads_every_outer_fold(card, tmp_path, monkeypatc
         "folds": 2, "chosen": {"speed=True, condition_copies=4": 2},
         "committed_default": {"speed_factors": [0.9, 1.1], "condition_copies": 4},
         "mean_over_folds": {"ravdess": 76.04, "emodb": 86.47}}))
-    text = card._augment_line()
+    text = card._augment_line(recipe(augment__speed_factors=[0.9, 1.1],
+                                     augment__condition_copies=4, frontend__depth=None))
     assert "speed perturbation 0.9x/1.1x and 4 multi-condition copies" in text
     assert "speed=True, condition_copies=4 in 2 of 2 folds" in text
     # each candidate's inner scores averaged over the outer folds
     assert "no copies 71.0 / 61.0; speed + 4 condition copies 73.0 / 70.0" in text
-    assert "UA ravdess 76.0, emodb 86.5 (mean over folds)" in text
+    assert "UA ravdess 76.0, emodb 86.5 (mean over folds)." in text
+    assert "earlier default recipe" not in text
+    assert "earlier default recipe** (condition_copies 4; today condition_copies 0)" in \
+        card._augment_line(recipe(augment__speed_factors=[0.9, 1.1], augment__condition_copies=0,
+                                  frontend__depth=None))
+    # a run that did not record the encoder cut ran on the whole encoder
+    assert "(depth None; today depth 2)" in card._augment_line(recipe(
+        augment__speed_factors=[0.9, 1.1], augment__condition_copies=4, frontend__depth=2))

@@ -191,6 +191,29 @@ def test_encoder_graph_features_match_the_pytorch_frontend(tmp_path):
         graph(np.zeros(100, np.float32))
 
 
+def test_an_encoder_graph_cut_short_holds_only_its_layers_and_says_so(tmp_path):
+    pytest.importorskip("onnxscript")
+    from emovox.export import export_encoder
+    from emovox.features import build_frontend
+    from emovox.features.whisper import WhisperFrontend
+
+    config = WhisperFrontend(layer="all", depth=1).config()
+    path = export_encoder(config, tmp_path / "enc1.onnx", int8=False)
+    whole = export_encoder({k: v for k, v in config.items() if k != "depth"},
+                           tmp_path / "enc.onnx", int8=False)
+    assert os.path.getsize(path) < 0.7 * os.path.getsize(whole)  # the layers above are not in it
+    signal = (0.1 * np.random.default_rng(2).standard_normal(16000)).astype(np.float32)
+    graph = build_frontend(config, encoder=path)
+    assert graph.config() == config and graph.num_layers == 1
+    got, want = graph(signal), WhisperFrontend(layer="all")(signal)[:2]
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < 1e-3 * max(1.0, np.abs(want).max())
+    with pytest.raises(ConfigError, match="holds depth 1; the model needs the whole encoder"):
+        build_frontend({k: v for k, v in config.items() if k != "depth"}, encoder=path)
+    with pytest.raises(ConfigError, match="holds the whole encoder; the model needs depth 1"):
+        build_frontend(config, encoder=whole)
+
+
 def test_export_npz_writes_a_torch_free_copy_that_predicts(tmp_path, capsys):
     pytest.importorskip("onnxscript")
     from emovox.cli import main

@@ -1,5 +1,7 @@
 """The nested-selection script of the default recipe: its grid and its two averages."""
 
+import json
+
 import pytest
 
 
@@ -9,12 +11,18 @@ def select(load_benchmark):
 
 
 def test_the_grid_holds_the_committed_default(select):
-    from emovox.config import load_recipe
+    from emovox.config import frontend_options, load_recipe
+    from emovox.features import build_frontend
 
-    committed = load_recipe("default").classic
-    made = [load_recipe("default", c["sets"]).classic for c in select.candidates()]
-    assert any(m.C == committed.C and m.layer_weights == committed.layer_weights for m in made)
-    assert len({(m.C, tuple(m.layer_weights)) for m in made}) == len(made)  # all distinct
+    def key(config):  # what the head sees: C, the frontend (cache key), the layer weights
+        return (config.classic.C, json.dumps(build_frontend(frontend_options(config)).config()),
+                tuple(config.classic.layer_weights or ()))
+
+    committed = key(load_recipe("default"))
+    made = [key(load_recipe("default", c["sets"])) for c in select.candidates()]
+    assert committed in made
+    assert len(set(made)) == len(made)  # all distinct
+    assert len({m[1] for m in made}) == 2  # the whole encoder and the cut one
 
 
 def test_the_augment_grid_holds_the_committed_default_and_its_ablations(select):
@@ -35,9 +43,9 @@ def test_the_augment_grid_holds_the_committed_default_and_its_ablations(select):
 def test_summary_averages_per_fold_and_pools_separately(select):
     labels = ["angry", "sad"]
     # fold 1: ravdess 2 of 2 right (UA 100); fold 2: ravdess 4 utterances, half right (UA 50)
-    one = {"chosen": {"C": 0.1, "layer_weights": "equal"}, "outer_ua": {"ravdess": 100.0},
+    one = {"chosen": {"C": 0.1, "layers": "equal"}, "outer_ua": {"ravdess": 100.0},
            "test": [["a", "ravdess", "angry", "angry"], ["b", "ravdess", "sad", "sad"]]}
-    two = {"chosen": {"C": 0.3, "layer_weights": "equal"}, "outer_ua": {"ravdess": 50.0},
+    two = {"chosen": {"C": 0.3, "layers": "equal"}, "outer_ua": {"ravdess": 50.0},
            "test": [["c", "ravdess", "angry", "angry"], ["d", "ravdess", "angry", "sad"],
                     ["e", "ravdess", "sad", "sad"], ["f", "ravdess", "sad", "angry"]]}
     summary = select.summarise([one, two], labels)

@@ -329,6 +329,34 @@ def test_frontend_shapes_and_config(tiny_model: Path) -> None:
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(final))(signal), out)
 
 
+def test_depth_cuts_the_encoder_and_keeps_its_hidden_states(tiny_model: Path) -> None:
+    signal = clip(1.0)
+    whole = WhisperFrontend(layer="all", model_path=tiny_model)
+    cut = WhisperFrontend(layer="all", model_path=tiny_model, depth=1)
+    assert (cut.num_layers, cut.depth) == (1, 1)
+    every, first = whole(signal), cut(signal)
+    assert first.shape == (2, 50, 64)
+    np.testing.assert_array_equal(first, every[:2])  # no final layer norm on state 1
+    encoder = cut.encoder()
+    assert encoder.final_norm is None and len(encoder.layers) == 1
+    last = WhisperFrontend(model_path=tiny_model, depth=1)  # layer -1: the cut's last state
+    np.testing.assert_array_equal(last(signal), every[1])
+    config = last.config()
+    assert config["depth"] == 1 and config["layer"] == 1
+    assert config != WhisperFrontend(layer=1, model_path=tiny_model).config()  # another key
+    assert WhisperFrontend(**{k: v for k, v in config.items() if k != "name"}).config() == config
+    # the file's own layer count is the whole encoder: same key as no cut
+    assert WhisperFrontend(model_path=tiny_model, depth=2).config() == \
+        WhisperFrontend(model_path=tiny_model).config()
+    assert "depth=1" in repr(last) and "depth" not in repr(whole)
+    module = WhisperFrontend(layer="all", model_path=tiny_model, depth=1,
+                             finetune="top:1").torch_module()
+    trainable = {name.split(".")[1] for name, p in module.named_parameters() if p.requires_grad}
+    assert trainable == {"conv1", "conv2", "layers"}  # top:L is all; no final layer norm
+    feats, _ = module(torch.from_numpy(signal)[None], torch.tensor([16000]))
+    np.testing.assert_allclose(feats[0].detach().numpy(), every[:2], atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -338,6 +366,10 @@ def test_frontend_shapes_and_config(tiny_model: Path) -> None:
         {"finetune": "top:3"},
         {"finetune": "some"},
         {"sample_rate": 8000},
+        {"depth": 3},
+        {"depth": -1},
+        {"depth": True},
+        {"depth": 1, "layer": 2},
     ],
 )
 def test_frontend_rejects_bad_options(tiny_model: Path, kwargs: dict) -> None:

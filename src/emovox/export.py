@@ -143,7 +143,8 @@ def _encoder_graph(frontend: Any) -> Any:
             for layer in enc.layers:
                 h = layer(h, None)
                 states.append(h)
-            states[-1] = enc.final_norm(h)
+            if enc.final_norm is not None:  # an encoder cut short (depth) has none
+                states[-1] = enc.final_norm(h)
             return torch.stack(states, 0)[:, 0]  # [L + 1, T, D]
 
     return Encoder().eval()

@@ -81,10 +81,12 @@ class OnnxWhisper:
         sample_rate: Must be the graph's (16000).
         finetune: Accepted for the same reason; only ``"none"`` runs here.
         threads: Threads of the ONNX Runtime session (``None``: its default).
+        depth: The encoder cut the config asks for (``None``: the whole encoder); must be the
+            graph's (an encoder graph holds only the layers it was exported with).
 
     Raises:
-        ConfigError: For a bad ``layer`` or ``sample_rate``, a fine-tuned frontend, or a graph
-            made from another Whisper model than ``model``.
+        ConfigError: For a bad ``layer`` or ``sample_rate``, a fine-tuned frontend, a graph
+            made from another Whisper model than ``model`` or with another ``depth``.
         EmovoxError: If the file is missing or not an emovox encoder graph.
     """
 
@@ -93,7 +95,8 @@ class OnnxWhisper:
     def __init__(self, path: str | os.PathLike[str], layer: int | str = -1,
                  pooled: bool = False, model: str | None = None,
                  model_path: str | None = None, sample_rate: int = 16000,
-                 finetune: str = "none", threads: int | None = None) -> None:
+                 finetune: str = "none", threads: int | None = None,
+                 depth: int | None = None) -> None:
         self.path = os.fspath(path)
         if not os.path.isfile(self.path):
             raise EmovoxError(f"{self.path}: encoder graph not found")
@@ -113,6 +116,12 @@ class OnnxWhisper:
         if model is not None and model != self._frontend.get("model"):
             raise ConfigError(f"{self.path}: made from another Whisper model (digest "
                               f"{self._frontend.get('model')}, the model needs {model})")
+        self.depth = self._frontend.get("depth")
+        if depth != self.depth:
+            def whole(d: int | None) -> str:
+                return "the whole encoder" if d is None else f"depth {d}"
+            raise ConfigError(f"{self.path}: holds {whole(self.depth)}; the model needs "
+                              f"{whole(depth)}")
         if isinstance(layer, bool) or not (isinstance(layer, int) or layer == "all"):
             raise ConfigError(f"layer must be an int or 'all' here, got {layer!r}")
         if isinstance(layer, int) and not -(self.num_layers + 1) <= layer <= self.num_layers:
@@ -133,9 +142,13 @@ class OnnxWhisper:
     def config(self) -> dict[str, Any]:
         """The config of the PyTorch frontend this one stands for (same keys and values)."""
         index = self.layer_index
-        return {"name": self.name, "layer": self.layer if index is None else index,
-                "pooled": self.pooled, "model_path": self.model_path,
-                "model": self._frontend.get("model"), "sample_rate": self.sample_rate}
+        config: dict[str, Any] = {
+            "name": self.name, "layer": self.layer if index is None else index,
+            "pooled": self.pooled, "model_path": self.model_path,
+            "model": self._frontend.get("model"), "sample_rate": self.sample_rate}
+        if self.depth is not None:
+            config["depth"] = self.depth
+        return config
 
     def set_threads(self, threads: int) -> None:
         """Run the session on ``threads`` threads from now on."""

