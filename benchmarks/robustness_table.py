@@ -30,19 +30,19 @@ START, END = "<!-- robustness-table:start -->", "<!-- robustness-table:end -->"
 #: (title, runs side by side, short names of the runs in the column heads).
 SECTIONS = [
     ("Leave one corpus out, every test utterance: the default recipe trained on one corpus, "
-     "tested on the other", ["v2_loco", "default_loco"], ["v2", "default"]),
+     "tested on the other", ["v3_loco", "default_loco"], ["v3", "default"]),
     ("In-corpus: the recipe trained on each speaker-independent fold, tested on the fold's "
-     "unseen speakers", ["previous_default_cv", "v2_cv", "default_cv"],
-     ["previous", "v2", "default"]),
-    ("Leave one corpus out, every condition, 400 test utterances per corpus (not yet re-run "
-     "with today's recipe)", ["previous_default_loco", "v2_loco_all"], ["previous", "v2"]),
+     "unseen speakers", ["previous_default_cv", "v2_cv", "v3_cv", "default_cv"],
+     ["previous", "v2", "v3", "default"]),
+    ("Leave one corpus out, every condition, 400 test utterances per corpus",
+     ["previous_default_loco", "v2_loco_all", "default_loco_all"], ["previous", "v2", "default"]),
 ]
 
 #: The adaptation-mode run: clean audio, every test set (all speakers, and only speakers who
 #: show one emotion) as a row, every normalisation mode as a column.
 COMPOSITION = ("Leave one corpus out, clean, each normalisation mode: all test speakers, and a "
                "subset in which every speaker shows one emotion", "default_composition",
-               "v2_composition")
+               "v3_composition")
 
 
 def load_run(name: str) -> dict[str, dict]:
@@ -135,7 +135,9 @@ def render() -> str:
                  "more than 20 points more often than it occurs. `previous`: the default recipe "
                  "before conditioning, multi-condition copies and calibration; `v2`: with "
                  "them, before the frame gate and the layer weights (`frontend.gate_db`, "
-                 "`classic.layer_weights`); `default`: today's recipe. Every strength, "
+                 "`classic.layer_weights`); `v3`: with both, the whole encoder, its last two "
+                 "hidden states at half weight; `default`: today's recipe, the encoder cut "
+                 "after its first two layers (`frontend.depth = 2`). Every strength, "
                  "the drops, the `uncertain` flag's accuracy and the plots are in each run's "
                  "`report.md`.")
     return "\n\n".join(parts)

@@ -193,14 +193,17 @@ def test_encoder_graph_features_match_the_pytorch_frontend(tmp_path):
 
 def test_an_encoder_graph_cut_short_holds_only_its_layers_and_says_so(tmp_path):
     pytest.importorskip("onnxscript")
-    from emovox.export import export_encoder
+    from emovox.export import encoder_file_name, export_encoder
     from emovox.features import build_frontend
     from emovox.features.whisper import WhisperFrontend
 
     config = WhisperFrontend(layer="all", depth=1).config()
+    whole_config = {k: v for k, v in config.items() if k != "depth"}
+    names = {encoder_file_name(c, int8) for c in (config, whole_config) for int8 in (True, False)}
+    assert len(names) == 4
+    assert encoder_file_name(config) == f"whisper-{config['model']}-d1-int8.onnx"
     path = export_encoder(config, tmp_path / "enc1.onnx", int8=False)
-    whole = export_encoder({k: v for k, v in config.items() if k != "depth"},
-                           tmp_path / "enc.onnx", int8=False)
+    whole = export_encoder(whole_config, tmp_path / "enc.onnx", int8=False)
     assert os.path.getsize(path) < 0.7 * os.path.getsize(whole)  # the layers above are not in it
     signal = (0.1 * np.random.default_rng(2).standard_normal(16000)).astype(np.float32)
     graph = build_frontend(config, encoder=path)

@@ -346,8 +346,15 @@ def export_onnx(model: Any, path: str | os.PathLike[str], *, int8: bool = False)
 
 
 def encoder_file_name(frontend_config: dict[str, Any], int8: bool = True) -> str:
-    """The file name :func:`export_encoder` gives a Whisper model's encoder graph."""
-    return f"whisper-{frontend_config.get('model')}{'-int8' if int8 else ''}.onnx"
+    """The file name :func:`export_encoder` gives a Whisper model's encoder graph.
+
+    ``whisper-<model digest>[-d<depth>][-int8].onnx``: graphs of the same Whisper file cut at
+    another depth (``frontend.depth``) hold other layers, so they get other names and can sit
+    in one folder.
+    """
+    depth = frontend_config.get("depth")
+    cut = "" if depth is None else f"-d{int(depth)}"
+    return f"whisper-{frontend_config.get('model')}{cut}{'-int8' if int8 else ''}.onnx"
 
 
 def export_encoder(frontend_config: dict[str, Any], path: str | os.PathLike[str], *,
