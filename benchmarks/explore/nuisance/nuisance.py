@@ -8,7 +8,9 @@ multi-condition copies) and every recording heard through the telephone channel,
 head reads them, from a feature cache the default recipe filled (``--cache``; missing features
 are extracted), into ``--work/pooled.npz`` (not committed: derived from the corpora).
 
-``eval``: for each setting (``none``, or ``SOURCES:DIMS`` such as ``conditions+speeds:100``),
+``eval``: for each setting (``none``, or ``SOURCES:DIMS`` such as ``conditions+speeds:100``;
+rows of a recipe that cuts the encoder, ``frontend.depth = K``, are named ``SETTING@depthK``
+and read the first ``K + 1`` hidden states of ``pooled.npz``),
 the head fitted by :func:`emovox.train.logreg_head`, as training fits it (standardised,
 layer-weighted statistics of every version; C and class weights of the recipe; the projection
 from :func:`emovox.train.nuisance_basis`), then scored: leave one corpus out (clean, each file
@@ -48,6 +50,8 @@ from emovox.train import _versions, logreg_head  # noqa: E402
 
 CORPORA = ("ravdess", "emodb")
 PROTOCOL = {"ravdess": "ravdess6", "emodb": "emodb_loso"}
+#: Hidden states ``pooled.npz`` holds per recording: the whole Whisper tiny.en encoder.
+LAYERS = 5
 SHARED = ("angry", "disgust", "fearful", "happy", "neutral", "sad")
 
 
@@ -69,7 +73,9 @@ class TelephoneBank(FeatureBank):
 def pool(args: argparse.Namespace) -> None:
     """Pool every version and the telephone copies into ``--work/pooled.npz``."""
     config = load_recipe("default")
-    frontend = build_frontend(frontend_options(config))
+    # the whole encoder, whatever the recipe's depth: eval reads the states a recipe needs
+    frontend = build_frontend({k: v for k, v in frontend_options(config).items()
+                               if k != "depth"})
     out: dict[str, np.ndarray] = {}
     for corpus in CORPORA:
         utts = utterances(args.data, corpus)
@@ -99,14 +105,20 @@ def version_of(name: str) -> float | str:
 class Pooled:
     """The pooled statistics and the recordings they belong to."""
 
-    def __init__(self, path: Path, data: Path) -> None:
+    def __init__(self, path: Path, data: Path, states: int | None = None) -> None:
         self.npz = np.load(path)
         self.utts = {c: utterances(data, c) for c in CORPORA}
         self.versions = {c: [version_of(v) for v in self.npz[f"{c}/versions"]] for c in CORPORA}
+        self.states = states
 
     def x(self, corpus: str, version: float | str) -> np.ndarray:
-        """Every recording's statistics of one version ``[N, F]``."""
-        return self.npz[f"{corpus}/{version}"].astype(np.float64)
+        """Every recording's statistics of one version ``[N, F]`` (with ``states``: the first
+        that many hidden states' only, what an encoder cut after ``states - 1`` layers gives:
+        the statistics are concatenated state by state)."""
+        x = self.npz[f"{corpus}/{version}"].astype(np.float64)
+        if self.states is not None:
+            x = x[:, : self.states * x.shape[1] // LAYERS]
+        return x
 
 
 def training_rows(pooled: Pooled, corpus: str, index: np.ndarray, classes: list[str],
@@ -125,7 +137,8 @@ def fit_head(config, pooled: Pooled, corpus: str, index: np.ndarray, classes: li
     """The recipe's logistic regression (:func:`emovox.train.logreg_head`) on the chosen
     recordings' every version: a function from pooled statistics to logits."""
     x, y, rows = training_rows(pooled, corpus, index, classes)
-    return logreg_head(config, x, y, classes, 4, rows=rows).logits
+    return logreg_head(config, x, y, classes, config.frontend.get("depth") or LAYERS - 1,
+                       rows=rows).logits
 
 
 def ua(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -217,7 +230,10 @@ def main() -> None:
     if args.step == "pool":
         pool(args)
         return
-    pooled = Pooled(args.work / "pooled.npz", args.data)
+    # pooled.npz holds every hidden state of the whole encoder; a recipe that cuts the encoder
+    # (frontend.depth) reads the first depth + 1 of them, and its rows are named for it
+    depth = load_recipe("default").frontend.get("depth")
+    pooled = Pooled(args.work / "pooled.npz", args.data, None if depth is None else depth + 1)
     path = HERE / "results.json"
     doc = json.loads(path.read_text()) if path.exists() else {"settings": {}}
     for setting in args.settings:
@@ -227,10 +243,11 @@ def main() -> None:
             overrides = [f"classic.nuisance={json.dumps(sources.split('+'))}",
                          f"classic.nuisance_dims={int(dims)}"]
         config = load_recipe("default", overrides)
-        doc["settings"][setting] = {**provenance(), "overrides": overrides,
+        key = setting if depth is None else f"{setting}@depth{depth}"
+        doc["settings"][key] = {**provenance(), "overrides": overrides,
                                     "scores": evaluate(config, pooled)}
         write_text(path, json.dumps(doc, indent=1))
-        print(setting, json.dumps(doc["settings"][setting]["scores"]), flush=True)
+        print(key, json.dumps(doc["settings"][key]["scores"]), flush=True)
 
 
 if __name__ == "__main__":
