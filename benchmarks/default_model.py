@@ -351,11 +351,11 @@ def _selection_line(recipe: dict) -> str:
     layers = (f"weights {committed['layer_weights']}" if committed.get("depth") is None
               else f"depth {committed['depth']}, weights {committed.get('layer_weights')}")
     return (
-        "\n\nThe table's recipe fixes `classic.C` and the layers the head reads "
-        f"(C = {committed['C']:g}, {layers}); the layers were "
+        "\n\nThe recipe fixes `classic.C` and the layers the head reads; the layers were "
         "chosen with the robustness harness on these same two corpora. Chosen instead inside "
         "every fold from its training speakers only (`benchmarks/select_default.py`: inner "
-        "speaker folds, best mean UA over the two corpora), the choice was: "
+        "speaker folds, best mean UA over the two corpora; the recipe it checked: "
+        f"C = {committed['C']:g}, {layers}), the choice was: "
         f"{chosen}; scored on the outer test speakers, UA {fold_mean} (mean over folds; the "
         f"table pools predictions over folds, which gives {pooled}). In-corpus selection does "
         "not see what the weights were chosen for (other corpora), so it is a check on the "
