@@ -1,10 +1,13 @@
 """How much int8 encoder weights change the bundled model's answers on real speech.
 
-Runs the default model twice over RAVDESS + EmoDB (the 7 default classes), with float weights
-(the default everywhere) and with int8 (dynamic quantisation of the encoder's linear layers,
-``--int8`` / ``quantize=True``), and records label agreement and the largest probability
+Runs the default model twice over RAVDESS + EmoDB (the 7 default classes) on the PyTorch
+runtime (``--runtime torch``), with float weights and with int8 (PyTorch's dynamic
+quantisation of the encoder's linear layers, ``--runtime torch --int8`` /
+``quantize=True``), and records label agreement and the largest probability
 difference. These recordings are the model's own training data, so the accuracies say nothing
 about generalisation, and the agreement may be higher than on speech the model never heard.
+What ``emovox predict`` runs by default (the model's int8 ONNX encoder graph) is compared with
+the float model by ``benchmarks/onnx_parity.py`` and ``onnx_held_out.py``.
 Writes ``benchmarks/results/int8_agreement.json``.
 
 Usage: ``python benchmarks/int8_agreement.py [--data DIR]``
@@ -35,8 +38,14 @@ def main() -> None:
     utts = [u for name in ("ravdess", "emodb")
             for u in load_corpus(name, args.data / name, classes="default7")]
     paths = [u.path for u in utts]
-    exact = Recognizer.default(quantize=False).predict_files(paths)
-    fast = Recognizer.default(quantize=True).predict_files(paths)
+    # PyTorch both times: on ONNX Runtime (the default) the graph's own int8 weights run
+    # whatever quantize says (benchmarks/onnx_parity.py measures that path)
+    float_model = Recognizer.default(quantize=False, runtime="torch")
+    int8_model = Recognizer.default(quantize=True, runtime="torch")
+    assert (float_model.runtime, int8_model.runtime, int8_model.quantize) == ("torch", "torch",
+                                                                              True)
+    exact = float_model.predict_files(paths)
+    fast = int8_model.predict_files(paths)
     both = [(a, b) for a, b in zip(exact, fast, strict=True) if a.probabilities and b.probabilities]
     doc = {
         "n": len(paths),
