@@ -240,7 +240,11 @@ def test_long_recording_saliency_sits_where_the_voice_is(windowed):
         values = np.abs(np.array(e.saliency[method].values))
         assert times[-1] == pytest.approx(8.95)
         voiced = (times > 3.0) & (times < 5.0)
-        assert values[voiced].sum() > 0 and values[~voiced].sum() < 0.1 * values.sum()
+        # occluding the silence right at the voice's edges moves where conditioning trims it
+        # (the frames' alignment), so up to 0.2 s around the voice may count a little
+        near = (times > 2.8) & (times < 5.2)
+        assert values[voiced].sum() > 0.8 * values.sum()
+        assert values[~near].sum() < 0.02 * values.sum()
     assert e.regions and all(2.5 <= a and b <= 5.5 for a, b in e.regions)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -224,7 +225,9 @@ def test_export_npz_writes_a_torch_free_copy_that_predicts(tmp_path, capsys):
     code = main(["export", "--model", "default", "--npz", str(tmp_path / "m.npz"), "--int8"])
     out = capsys.readouterr().out
     # parity is held on the recordings the model is not torn on (int8 may swap a tie)
-    assert code == 0 and "labels agree on" in out and "(100.0 % of the" in out
+    agree = re.search(r"labels agree on ([\d.]+) %( \(([\d.]+) % of the)?", out)
+    assert code == 0 and agree is not None
+    assert "100.0" in (agree.group(1), agree.group(3))
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted(["m.npz", os.path.basename(load_checkpoint(BUNDLED).encoder)])
     done = run_blocked("predict", "--model", tmp_path / "m.npz", example_path(), "--format",
@@ -243,11 +246,12 @@ def test_pooling_from_raw_statistics_equals_pooling_standardised_frames(mode, la
     model = load_checkpoint(BUNDLED)
     model.config.classic.layer = layer
     rng = np.random.default_rng(1)
-    feats = (rng.standard_normal((5, 120, 384)) * rng.uniform(0.1, 30, (5, 1, 384))
-             + rng.normal(0, 5, (5, 1, 384))).astype(np.float32)
+    states = np.asarray(model.normalizer.stats["*"][0]).shape[0]  # hidden states the model reads
+    feats = (rng.standard_normal((states, 120, 384)) * rng.uniform(0.1, 30, (states, 1, 384))
+             + rng.normal(0, 5, (states, 1, 384))).astype(np.float32)
     model.normalizer = Normalizer(mode, dict(model.normalizer.stats))
-    group = (rng.normal(0, 1, (5, 1, 384)).astype(np.float32),
-             rng.uniform(0.5, 20, (5, 1, 384)).astype(np.float32))
+    group = (rng.normal(0, 1, (states, 1, 384)).astype(np.float32),
+             rng.uniform(0.5, 20, (states, 1, 384)).astype(np.float32))
     for stats in (None, group):
         want = pool_stats(model.normalizer.apply(feats, stats), layer)
         got = model._pooled(feats, stats)
@@ -269,7 +273,7 @@ def test_the_encoder_graph_takes_signals_over_30_s_in_pieces():
     # the first 30 s are the first piece's frames, exactly
     np.testing.assert_array_equal(feats[:1500], graph(signal[: 16000 * 30]))
     pooled = build_frontend({**config, "layer": "all", "pooled": True}, encoder=model.encoder)
-    assert pooled(signal[: 16000 * 3]).shape == (5, 1, 768)
+    assert pooled(signal[: 16000 * 3]).shape == (graph.num_layers + 1, 1, 768)
 
 
 def test_without_onnxruntime_the_error_names_the_package_not_an_extra():
