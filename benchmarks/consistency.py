@@ -8,9 +8,11 @@ and runs the bundled model through the command line:
 - ``emovox predict FILE --format json`` once per file,
 - the same folder in reverse order (``predict FILE...`` with the paths reversed),
 
-with float weights (the default) and with ``--int8``, plus the Python API and the HTTP service
-(in process, FastAPI's test client) with the defaults. Records are compared field by field:
-label and every probability (as printed, 6 decimals). Writes
+as shipped (the model's int8 encoder graph on ONNX Runtime, the default), on PyTorch
+(``--runtime torch``, float) and on PyTorch with int8 weights (``--runtime torch --int8``), plus
+the Python API and the HTTP service (in process, FastAPI's test client) with the defaults.
+Records are compared field by field: label and every probability (as printed, 6 decimals).
+Writes
 ``benchmarks/results/consistency.json``.
 
 Usage: ``python benchmarks/consistency.py [--data DIR] [--n 50] [--threads 1]``
@@ -75,17 +77,19 @@ def main() -> None:
             sf.write(folder / f"long_{k}.flac", np.concatenate(parts), 16000)
         files = sorted(str(p) for p in folder.iterdir())
         threads = ["--threads", args.threads]
-        for name, extra in (("float", []), ("int8", ["--int8"])):
+        runs = (("shipped", []), ("torch", ["--runtime", "torch"]),
+                ("torch_int8", ["--runtime", "torch", "--int8"]))
+        for name, extra in runs:
             together = predict(str(folder), *threads, *extra)
             alone = [predict(f, *threads, *extra)[0] for f in files]
             reverse = predict(*files[::-1], *threads, *extra)
             doc[name] = {"folder_vs_alone": compare(together, alone),
                          "reversed_vs_alone": compare(reverse, alone)}
             print(name, json.dumps(doc[name]), flush=True)
-            if name == "float":
+            if name == "shipped":
                 reference = alone
         api = Recognizer.load(None, threads=int(args.threads))
-        doc["float"]["api_vs_cli"] = compare([p.to_dict() for p in api.predict_files(files)],
+        doc["shipped"]["api_vs_cli"] = compare([p.to_dict() for p in api.predict_files(files)],
                                              reference)
         with contextlib.suppress(ImportError):
             from fastapi.testclient import TestClient
@@ -98,8 +102,8 @@ def main() -> None:
                 with open(f, "rb") as handle:
                     record = client.post("/v1/predict", files={"file": (f, handle.read())}).json()
                 http.append({**record, "path": f})
-            doc["float"]["http_vs_cli"] = compare(http, reference)
-        print(json.dumps(doc["float"]), flush=True)
+            doc["shipped"]["http_vs_cli"] = compare(http, reference)
+        print(json.dumps(doc["shipped"]), flush=True)
     doc.update(provenance())
     write_text(REPO / "benchmarks" / "results" / "consistency.json", json.dumps(doc, indent=1))
 
