@@ -339,10 +339,20 @@ def _stale(committed: dict, recipe: dict) -> str:
 
 
 def _selection_line(recipe: dict) -> str:
-    """The card's paragraph on the nested selection run (empty until it is complete)."""
-    path = REPO / "benchmarks" / "results" / "selection" / "default" / "summary.json"
+    """The card's paragraph on the nested selection run (a progress note until it is
+    complete; nothing before it starts)."""
+    folder = REPO / "benchmarks" / "results" / "selection" / "default"
+    path = folder / "summary.json"
     if not path.exists():
-        return ""
+        done = len(list(folder.glob("fold_*.json")))
+        earlier = folder.with_name("default-v3")
+        return ("" if not done else
+                "\n\nThe nested selection of `classic.C` and the layers the head reads "
+                "(`benchmarks/select_default.py`: chosen inside every fold from its training "
+                f"speakers only) is being run for this recipe: {done} of 5 outer folds done; "
+                "this paragraph gives its result once all are."
+                + (f" The run for the recipe before the encoder cut is in "
+                   f"`benchmarks/results/selection/{earlier.name}/`." if earlier.exists() else ""))
     s = json.loads(path.read_text())
     chosen = "; ".join(f"{k} in {v} of {s['folds']} folds" for k, v in sorted(s["chosen"].items()))
     committed = s["committed_default"]

@@ -25,6 +25,8 @@ def test_the_selection_paragraph_states_the_run_or_nothing(card, tmp_path, monke
     assert card._selection_line(recipe()) == ""  # not run yet: nothing claimed
     folder = tmp_path / "benchmarks" / "results" / "selection" / "default"
     folder.mkdir(parents=True)
+    (folder / "fold_1.json").write_text("{}")
+    assert "being run for this recipe: 1 of 5 outer folds done" in card._selection_line(recipe())
     (folder / "summary.json").write_text(json.dumps({
         "folds": 5, "chosen": {"C=0.1, equal": 3, "C=0.03, equal": 2},
         "committed_default": {"C": 0.1, "layer_weights": [1.0, 1.0, 1.0, 0.5, 0.5]},
