@@ -795,8 +795,9 @@ def render_readme() -> str:
             + ("the frozen convolution stem of Whisper tiny.en, which reads Whisper's own log-mel "
                "bands" if doc["distill"].get("stem") == "whisper" else "log-mel"))
     text = (f"`emovox predict --model edge` (`Recognizer.edge()`) runs the bundled **edge "
-            f"model**: {body}, distilled from the default model, same classes, conditioning and "
-            "output")
+            f"model**: {body}, distilled from the default model"
+            + (" (as it was before the encoder cut of issue #13: not distilled again yet)"
+               if TEACHER_NOTE else "") + ", same classes, conditioning and output")
     lat = OUT / "latency.json"
     if lat.exists():
         m = json.loads(lat.read_text())["models"]

@@ -106,9 +106,17 @@ def load_text(doc: dict) -> str:
             f"{str(doc.get('git_revision'))[:10]}).\n")
 
 
-def host_text(doc: dict) -> str:
-    """One sentence: a ``speed.py`` run on another host, its main figures and targets."""
+def host_text(doc: dict, frontend: dict | None = None) -> str:
+    """One sentence: a ``speed.py`` run on another host, its main figures and targets;
+    ``frontend``: today's default model's, so a run of an earlier default model says so."""
     res = doc["results"]
+    who = "the edge model" if doc.get("model") == "edge" else "the shipped runtime"
+    then = doc.get("frontend")
+    if doc.get("model") != "edge" and frontend and then and then != frontend:
+        changed = sorted(k for k in {*then, *frontend} if then.get(k) != frontend.get(k))
+        who = ("the shipped runtime with the default model of that revision ("
+               + ", ".join(f"frontend {k} {then.get(k)}, today {frontend.get(k)}"
+                           for k in changed) + ")")
     one = res["clips"].get("1_thread", {})
     long_ = res["long"].get("1_thread", {})
     targets = doc.get("targets", {})
@@ -116,7 +124,7 @@ def host_text(doc: dict) -> str:
     return (f"On {doc.get('machine', {}).get('processor', 'another host')} "
             f"(`benchmarks/results/{doc['_file']}`, revision {str(doc.get('git_revision'))[:10]}, "
             f"{doc.get('date', '')[:10]}) "
-            f"{'the edge model' if doc.get('model') == 'edge' else 'the shipped runtime'} took "
+            f"{who} took "
             f"{_run(one.get('emovox_whole_process'), True)} on the clips and "
             f"{_run(long_.get('emovox_whole_process'), True)} on the long recording, eGeMAPS "
             f"{_run(one.get('egemaps_whole_process'))}; targets "
@@ -214,7 +222,7 @@ def render(doc: dict, parity: dict | None = None, load: dict | None = None,
              f"before/after {doc['load_average_before'][0]:.1f}/"
              f"{doc['load_average_after'][0]:.1f}.)\n")
     for other in others or []:
-        text += "\n" + host_text(other)
+        text += "\n" + host_text(other, doc.get("frontend"))
     if parity:
         text += "\n" + parity_text(parity)
     if held_out:

@@ -41,6 +41,11 @@ def test_a_run_on_another_host_is_listed_with_its_own_targets():
     assert ") the shipped runtime took " in line
     edge = table.render(doc, others=[{**other, "model": "edge"}]).strip().splitlines()[-1]
     assert ") the edge model took " in edge
+    # a run of an earlier default model says which frontend setting differed
+    earlier = {**other, "frontend": {**doc["frontend"], "depth": None}}
+    line = table.render(doc, others=[earlier]).strip().splitlines()[-1]
+    assert (") the shipped runtime with the default model of that revision (frontend depth None, "
+            f"today {doc['frontend'].get('depth')}) took ") in line
 
 
 def test_missing_rows_and_failed_targets_show():
