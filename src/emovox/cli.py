@@ -1166,7 +1166,8 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--onnx", metavar="OUT.onnx", help="one ONNX graph: waveform in, "
                         "probabilities out")
     target.add_argument("--npz", metavar="OUT.npz", help="a torch-free emovox model (and its "
-                        "encoder graph, whisper-<digest>[-int8].onnx, in the same folder)")
+                        "encoder graph, whisper-<digest>[-d<depth>][-int8].onnx, in the same "
+                        "folder)")
     p.add_argument("--int8", action="store_true",
                    help="int8 weights for the matrix multiplications (smaller, faster; the "
                    "first encoder layer's attention projections stay float)")
