@@ -338,21 +338,26 @@ def _stale(committed: dict, recipe: dict) -> str:
             + ", ".join(f"{k} {now[k]}" for k in differ) + "): it has not been re-run since.")
 
 
+def _in_progress(folder: Path, what: str) -> str:
+    """A selection run's progress note until its summary exists (nothing before it starts)."""
+    done = len(list(folder.glob("fold_*.json")))
+    earlier = folder.with_name(f"{folder.name}-v3")
+    return ("" if not done else
+            f"\n\nThe nested selection of {what}: chosen inside every fold from its training "
+            f"speakers only) is being run for this recipe: {done} of 5 outer folds done; this "
+            "paragraph gives its result once all are."
+            + (" The run for the recipe before the encoder cut is in "
+               f"`benchmarks/results/selection/{earlier.name}/`." if earlier.exists() else ""))
+
+
 def _selection_line(recipe: dict) -> str:
     """The card's paragraph on the nested selection run (a progress note until it is
     complete; nothing before it starts)."""
     folder = REPO / "benchmarks" / "results" / "selection" / "default"
     path = folder / "summary.json"
     if not path.exists():
-        done = len(list(folder.glob("fold_*.json")))
-        earlier = folder.with_name("default-v3")
-        return ("" if not done else
-                "\n\nThe nested selection of `classic.C` and the layers the head reads "
-                "(`benchmarks/select_default.py`: chosen inside every fold from its training "
-                f"speakers only) is being run for this recipe: {done} of 5 outer folds done; "
-                "this paragraph gives its result once all are."
-                + (f" The run for the recipe before the encoder cut is in "
-                   f"`benchmarks/results/selection/{earlier.name}/`." if earlier.exists() else ""))
+        return _in_progress(folder, "`classic.C` and the layers the head reads "
+                            "(`benchmarks/select_default.py`")
     s = json.loads(path.read_text())
     chosen = "; ".join(f"{k} in {v} of {s['folds']} folds" for k, v in sorted(s["chosen"].items()))
     committed = s["committed_default"]
@@ -373,12 +378,12 @@ def _selection_line(recipe: dict) -> str:
 
 
 def _augment_line(recipe: dict) -> str:
-    """The card's sentence on the nested selection of the training copies (empty until every
-    outer fold of ``select_default.py --grid augment`` is committed)."""
+    """The card's sentence on the nested selection of the training copies (a progress note
+    until every outer fold of ``select_default.py --grid augment`` is committed)."""
     folder = REPO / "benchmarks" / "results" / "selection" / "default-augment"
     path = folder / "summary.json"
     if not path.exists():
-        return ""
+        return _in_progress(folder, "the training copies (`select_default.py --grid augment`")
     s = json.loads(path.read_text())
     folds = [json.loads(p.read_text()) for p in sorted(folder.glob("fold_*.json"))]
     chosen = "; ".join(f"{k} in {v} of {s['folds']} folds" for k, v in sorted(s["chosen"].items()))

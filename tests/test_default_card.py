@@ -65,6 +65,13 @@ def test_the_augment_paragraph_reads_every_outer_fold(card, tmp_path, monkeypatc
     assert card._augment_line(recipe()) == ""  # not run yet: nothing claimed
     folder = tmp_path / "benchmarks" / "results" / "selection" / "default-augment"
     folder.mkdir(parents=True)
+    (folder.with_name("default-augment-v3")).mkdir()
+    (folder / "fold_3.json").write_text("{}")
+    note = card._augment_line(recipe())
+    assert "the training copies (`select_default.py --grid augment`: chosen inside" in note
+    assert "2 of 5" not in note and "1 of 5 outer folds done" in note
+    assert "`benchmarks/results/selection/default-augment-v3/`" in note
+    (folder / "fold_3.json").unlink()
 
     def cand(speed, copies, clean, corrupted):
         return {"speed": speed, "condition_copies": copies, "inner_clean_ua": clean,
