@@ -372,9 +372,23 @@ def _selection_line(recipe: dict) -> str:
         "speaker folds, best mean UA over the two corpora; the recipe it checked: "
         f"C = {committed['C']:g}, {layers}), the choice was: "
         f"{chosen}; scored on the outer test speakers, UA {fold_mean} (mean over folds; the "
-        f"table pools predictions over folds, which gives {pooled}). In-corpus selection does "
-        "not see what the weights were chosen for (other corpora), so it is a check on the "
-        "in-corpus figures, not on the choice." + _stale(committed, recipe))
+        f"table pools predictions over folds, which gives {pooled}).{_inner_by_layers(folder)} "
+        "In-corpus selection does not see what the layers were chosen for (other corpora), so "
+        "it is a check on the in-corpus figures, not on the choice." + _stale(committed, recipe))
+
+
+def _inner_by_layers(folder: Path) -> str:
+    """The inner UA of each layer choice, averaged over C and the outer folds (a sentence)."""
+    by: dict[str, list[float]] = {}
+    for p in sorted(folder.glob("fold_*.json")):
+        for c in json.loads(p.read_text()).get("candidates", []):
+            name = c.get("layers", c.get("layer_weights"))
+            if name is not None and "inner_ua" in c:
+                by.setdefault(str(name), []).append(float(c["inner_ua"]))
+    if len(by) < 2:
+        return ""
+    return (" Inner UA of each choice of layers, averaged over C and the outer folds: "
+            + ", ".join(f"{k} {np.mean(v):.1f}" for k, v in by.items()) + ".")
 
 
 def _augment_line(recipe: dict) -> str:

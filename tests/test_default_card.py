@@ -37,6 +37,13 @@ def test_the_selection_paragraph_states_the_run_or_nothing(card, tmp_path, monke
     assert "C=0.03, equal in 2 of 5 folds; C=0.1, equal in 3 of 5 folds" in text
     assert "UA ravdess 76.0, emodb 83.3 (mean over folds" in text
     assert "which gives ravdess 75.5, emodb 84.0" in text
+    assert "Inner UA of each choice" not in text  # no fold files: nothing to average
+    for k, shift in ((1, 0.0), (2, 2.0)):
+        (folder / f"fold_{k}.json").write_text(json.dumps({"candidates": [
+            {"C": c, "layers": name, "inner_ua": ua + shift}
+            for c in (0.1, 0.3) for name, ua in (("equal", 70.0), ("first_two_layers", 66.0))]}))
+    text = card._selection_line(before)
+    assert "averaged over C and the outer folds: equal 71.0, first_two_layers 67.0." in text
     assert "earlier default recipe" not in text
     # the recipe changed since: the paragraph says the run is for the earlier one
     stale = card._selection_line(recipe(frontend__depth=2, classic__layer_weights=None))
