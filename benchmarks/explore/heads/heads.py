@@ -30,10 +30,20 @@ Variants (``eval`` arguments):
   licence keeps it out of the shipped model: this only asks whether such descriptors would help;
 - ``per-layer`` (``per-layer:l2``): one head per encoder hidden state, log-probabilities
   summed (a product of experts) instead of one head on all of them; ``per-layer-avg``: their
-  probabilities averaged instead (a mixture).
+  probabilities averaged instead (a mixture);
+- ``cut+band:W``: the cut encoder's statistics (hidden states 0-2, today's default) with a
+  second view of every recording beside them, weighted ``W``: the same encoder's gated
+  statistics of the recording band-passed to the telephone band (300-3400 Hz, zero phase;
+  ``bandpool`` step, ``band.npz``), so a telephone line moves only the first view;
+  ``band-only``: the band view alone.
+
+Every variant's head starts from the layer weights of the recipe these rows were first made
+with (:data:`BASE_WEIGHTS`, the whole encoder's last two hidden states at half weight), not
+from today's recipe (which cuts the encoder), so the committed rows stay reproducible.
 
 Steps: ``synth --work DIR``; ``pool --data DIR --cache DIR --work DIR`` (synthetic speech and
-eGeMAPS; opensmile needed for the latter); ``eval --data DIR --work DIR [--in-corpus]
+eGeMAPS; opensmile needed for the latter); ``bandpool --data DIR --cache DIR --work DIR`` (the
+band view); ``eval --data DIR --work DIR [--in-corpus]
 VARIANT...`` writes ``results.json`` here; ``table`` prints its rows. The encoder statistics are
 ``explore/nuisance``'s ``pooled.npz`` (copy or link it into ``--work``).
 """
@@ -72,6 +82,10 @@ LANGUAGES = ("en-us", "en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "ru"
 VARIANTS = ("m1", "m3", "m5", "f1", "f3", "f5")
 PER_LANGUAGE = 18
 LAYERS, WIDTH = 5, 384  # Whisper tiny.en: input embedding + 4 layers, 384 wide
+#: The layer weights of the default recipe when these variants were first scored.
+BASE_WEIGHTS = [1.0, 1.0, 1.0, 0.5, 0.5]
+#: The band view's pass band (the telephone channel's, Hz).
+BAND_HZ = (300.0, 3400.0)
 #: eGeMAPS v02 functionals by group (column indices).
 GROUPS = {"pitch": list(range(0, 10)), "loudness": [*range(10, 20), 87],
           "spectral": [*range(20, 30), *range(58, 82)], "voice": list(range(30, 40)),
@@ -130,6 +144,33 @@ def pool(data: Path, cache: Path, work: Path) -> None:
     np.savez(work / "egemaps.npz", **{k: v.astype(np.float32) for k, v in out.items()})
 
 
+def bandpool(data: Path, cache: Path, work: Path) -> None:
+    """The band view (``band.npz``): every version of both corpora and its telephone copy,
+    band-passed to :data:`BAND_HZ`, through today's default frontend (conditioned, gated, the
+    cut encoder), pooled."""
+    from scipy import signal as sps
+
+    config = load_recipe("default")
+    frontend = build_frontend(frontend_options(config))
+    sr = frontend.sample_rate
+    sos = sps.butter(4, BAND_HZ, btype="bandpass", fs=sr, output="sos")
+
+    def view(wave: np.ndarray) -> np.ndarray:
+        band = sps.sosfiltfilt(sos, np.asarray(wave, dtype=np.float64)).astype(np.float32)
+        return pool_stats(frontend(band), "all")
+
+    out: dict[str, np.ndarray] = {}
+    for corpus in CORPORA:
+        utts = utterances(data, corpus)
+        bank = FeatureBank(frontend, utts, cache, config.data.cache_dtype, False)
+        for v in _versions(config, utts, bank, config.classic.speeds(config.augment)):
+            out[f"{corpus}/{v}"] = np.stack([view(bank.wave(u, v)) for u in utts])
+            print(corpus, v, flush=True)
+        out[f"{corpus}/telephone"] = np.stack([view(telephone(bank.wave(u), sr))
+                                               for u in utts])
+    np.savez(work / "band.npz", **{k: v.astype(np.float32) for k, v in out.items()})
+
+
 def unit_blocks(x: np.ndarray) -> np.ndarray:
     """Each layer's mean and std vectors of each row scaled to unit length."""
     b = x.reshape(len(x), -1, WIDTH)
@@ -145,10 +186,11 @@ class Variant:
         self.kind = parts[0]
         self.l2 = "l2" in parts[1:]
         self.means_only = "mean" in parts[1:]
+        weights = (f"[{parts[0][2:]}]" if name.startswith("w=") else
+                   "[1, 1, 1, 0, 0]" if self.kind.startswith("cut") else str(BASE_WEIGHTS))
         self.config = load_recipe("default", ([f"classic.C={parts[0][2:]}"]
                                               if name.startswith("C=") else [])
-                                  + ([f"classic.layer_weights=[{parts[0][2:]}]"]
-                                     if name.startswith("w=") else [])
+                                  + ["frontend.depth=4", f"classic.layer_weights={weights}"]
                                   + (['classic.class_weight="balanced"']
                                      if "balanced" in parts[1:] else []))
         self.dims, self.weight, self.columns = 0, 0.0, None
@@ -161,6 +203,10 @@ class Variant:
             group = self.kind.removeprefix("egemaps").removeprefix("-")
             self.columns = GROUPS[group] if group in GROUPS else list(range(88))
             self.weight = float(parts[1]) if group != "only" else 1.0
+        if self.kind in ("cut+band", "band-only"):
+            self.egemaps = np.load(work / "band.npz")  # the extra columns, as eGeMAPS's
+            self.columns = list(range(self.egemaps["ravdess/1.0"].shape[1]))
+            self.weight = float(parts[1]) if self.kind == "cut+band" else 1.0
 
     def features(self, pooled: Pooled, corpus: str, version) -> np.ndarray:  # noqa: ANN001
         x = pooled.x(corpus, version)
@@ -173,7 +219,7 @@ class Variant:
         if self.columns is None:
             return x
         e = self.egemaps[f"{corpus}/{version}"].astype(np.float64)[:, self.columns]
-        return e if self.kind == "egemaps-only" else np.concatenate([x, e], axis=1)
+        return e if self.kind in ("egemaps-only", "band-only") else np.concatenate([x, e], axis=1)
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """Training rows -> a function from test rows to log-scores."""
@@ -196,8 +242,9 @@ class Variant:
             return lambda t: sum(clf.predict_log_proba(s.transform(t[:, cols]))
                                  for cols, s, clf in parts)
         scaler = StandardScaler().fit(x)
-        n_extra = 0 if self.columns is None or self.kind == "egemaps-only" else len(self.columns)
-        if self.kind == "egemaps-only":
+        only = self.kind in ("egemaps-only", "band-only")
+        n_extra = 0 if self.columns is None or only else len(self.columns)
+        if only:
             w = np.ones(x.shape[1])
         else:
             w = np.concatenate([_layer_weights(self.config, x.shape[1] - n_extra, LAYERS - 1),
@@ -245,7 +292,7 @@ def table() -> str:
 def main() -> None:
     """``synth``, ``pool``, ``eval`` or ``table``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["synth", "pool", "eval", "table"])
+    parser.add_argument("step", choices=["synth", "pool", "bandpool", "eval", "table"])
     parser.add_argument("--work", type=Path)
     parser.add_argument("--data", type=Path)
     parser.add_argument("--cache", type=Path)
@@ -261,6 +308,8 @@ def main() -> None:
         synth(args.work)
     elif args.step == "pool":
         pool(args.data, args.cache, args.work)
+    elif args.step == "bandpool":
+        bandpool(args.data, args.cache, args.work)
     else:
         pooled = Pooled(args.work / "pooled.npz", args.data)
         path = HERE / "results.json"
