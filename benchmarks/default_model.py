@@ -418,7 +418,7 @@ def _augment_line(recipe: dict) -> str:
         f"{'/'.join(f'{x:g}x' for x in committed['speed_factors'])} and "
         f"{committed['condition_copies']} multi-condition copies of every recording) were chosen "
         "the same way (`select_default.py --grid augment`: with or without each, at the "
-        "committed C and weights; inner score the mean of the inner test speakers' clean UA and "
+        "committed C and layers; inner score the mean of the inner test speakers' clean UA and "
         "their UA on two corrupted copies drawn with another seed than training's): the choice "
         f"was {chosen}; inner UA clean / corrupted, averaged over the outer folds: "
         f"{'; '.join(inner)}; scored on the outer test speakers, UA {fold_mean} (mean over "
