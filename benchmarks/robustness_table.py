@@ -8,6 +8,8 @@ so the runs stand side by side.
 
     python benchmarks/robustness_table.py          # print and update README.md and the card
     python benchmarks/robustness_table.py --print  # print only
+    python benchmarks/robustness_table.py --drops default_cv  # a cross-validated run's drops
+                                                              # with their standard errors
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from emovox.conditions import CONDITIONS  # noqa: E402
+from emovox.robustness import fold_drop_se  # noqa: E402
 from emovox.files import write_text  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "robustness"
@@ -143,11 +146,35 @@ def render() -> str:
     return "\n\n".join(parts)
 
 
+def drops(name: str) -> str:
+    """Each condition's UA drop in a cross-validated run, with its standard error over the
+    folds (:func:`emovox.robustness.fold_drop_se`, from the committed fold UAs), per test set
+    and mode."""
+    lines = []
+    for test, doc in sorted(load_run(name).items()):
+        for mode in doc["adaptations"]:
+            clean = doc["results"]["clean"][mode]
+            for cond, runs in doc["results"].items():
+                if cond == "clean" or "fold_ua" not in clean:
+                    continue
+                r = runs[mode]
+                se = fold_drop_se(clean["fold_ua"], r["fold_ua"])
+                lines.append(f"{test} ({mode}) {cond}: drop {clean['ua'] - r['ua']:.1f}"
+                             + ("" if se is None else f" ± {se:.1f}")
+                             + f" ({len(r['fold_ua'])} folds)")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Print the tables; update the README and the model card unless --print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--print", action="store_true", help="do not touch any file")
+    parser.add_argument("--drops", metavar="RUN", help="only print a cross-validated run's "
+                        "drops with their standard errors over folds")
     args = parser.parse_args()
+    if args.drops:
+        print(drops(args.drops))
+        return
     text = render()
     print(text)
     if args.print:

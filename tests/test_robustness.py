@@ -191,6 +191,34 @@ def test_folds_with_different_classes_merge_over_the_union():
         [a["results"]["clean"]["none"]["ece"], b["results"]["clean"]["none"]["ece"]]))
 
 
+def test_a_drop_over_folds_carries_its_standard_error():
+    from emovox.robustness import fold_drop_se, merge_folds
+
+    def fold(clean, noisy):
+        row = {"ua": 0.0, "wa": 0.0, "macro_f1": 0.0, "ece": 0.0, "n": 1, "silence": 0,
+               "failed": 0, "per_class_recall": {}, "prediction_share": {}, "truth_share": {},
+               "confusion": [[1]], "labels": ["x"]}
+        return {"classes": ["x"], "n": 1, "adaptations": ["none"], "seed": 0, "conditions": {},
+                "results": {"clean": {"none": {**row, "ua": clean}},
+                            "babble": {"none": {**row, "ua": noisy}}}, "drop": {}}
+
+    merged = merge_folds([fold(80.0, 76.0), fold(70.0, 68.0), fold(90.0, 84.0)])
+    drop = merged["drop"]["babble"]["none"]
+    assert drop["ua"] == pytest.approx(4.0)
+    # per-fold drops 4, 2, 6: sd 2, se 2 / sqrt(3)
+    assert drop["ua_se"] == pytest.approx(2 / np.sqrt(3), abs=0.01)
+    assert fold_drop_se([80.0], [70.0]) is None
+    from emovox.robustness import render_report
+
+    merged["results"]["babble"]["none"].update(max_share_excess={"class": "x", "points": 0.0},
+                                                uncertain_share=None)
+    merged["results"]["clean"]["none"].update(max_share_excess={"class": "x", "points": 0.0},
+                                               uncertain_share=None)
+    assert "| -4.0 ± 1.2 |" in render_report(merged)
+    # a constant shift has no spread, whatever the folds' levels
+    assert fold_drop_se([50.0, 90.0], [45.0, 85.0]) == 0.0
+
+
 def test_the_uncertain_flag_is_scored_against_what_it_flags():
     from emovox.robustness import _score
     from emovox.types import Prediction

@@ -69,3 +69,13 @@ def test_readme_and_card_hold_what_the_committed_runs_give(load_benchmark):
     for target in module.TARGETS:
         inside = target.read_text().split(module.START, 1)[1].split(module.END, 1)[0]
         assert inside.strip() == block, target.name
+
+
+def test_drops_of_a_cross_validated_run_carry_their_standard_errors(table, tmp_path):
+    doc = {"test": "emodb (emodb_loso)", "adaptations": ["none"],
+           "results": {"clean": {"none": {"ua": 80.0, "fold_ua": [80.0, 70.0, 90.0]}},
+                       "telephone": {"none": {"ua": 76.0, "fold_ua": [76.0, 68.0, 84.0]}}}}
+    path = tmp_path / "some_cv" / "emodb-emodb_loso" / "results.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc))
+    assert table.drops("some_cv") == "emodb (none) telephone: drop 4.0 ± 1.2 (3 folds)"

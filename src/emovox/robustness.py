@@ -262,6 +262,21 @@ def evaluate_conditions(
     }
 
 
+def fold_drop_se(clean: Sequence[float], condition: Sequence[float]) -> float | None:
+    """Standard error of a UA drop over folds: the spread of each fold's own drop (clean UA
+    minus the condition's, paired by fold) divided by the square root of the number of folds;
+    ``None`` with fewer than two folds.
+
+    Example:
+        >>> fold_drop_se([80.0, 70.0, 90.0], [76.0, 68.0, 84.0])
+        1.155
+    """
+    drops = np.asarray(clean, dtype=np.float64) - np.asarray(condition, dtype=np.float64)
+    if drops.size < 2:
+        return None
+    return round(float(drops.std(ddof=1) / np.sqrt(drops.size)), 3)
+
+
 def merge_folds(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Cross-validation: the mean over folds of each score, per condition and mode.
 
@@ -271,8 +286,9 @@ def merge_folds(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     fold does not score the class, and the confusion matrices are summed over the union.
 
     Returns:
-        The layout of :func:`evaluate_conditions` (``n`` summed), plus ``"folds"`` and each
-        fold's UA under ``"fold_ua"``.
+        The layout of :func:`evaluate_conditions` (``n`` summed), plus ``"folds"``, each
+        fold's UA under ``"fold_ua"`` and each drop's standard error over the folds
+        (``drop[condition][mode]["ua_se"]``, :func:`fold_drop_se`).
     """
     if not docs:
         raise EmovoxError("no fold to merge")
@@ -323,8 +339,10 @@ def merge_folds(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 values = [r[key] for r in rows if r.get(key) is not None]
                 merged[key] = round(float(np.mean(values)), 2) if values else None
             results[name][mode] = merged
-    drop = {name: {mode: {k: round(results["clean"][mode][k] - r[k], 2)
-                          for k in ("ua", "wa", "macro_f1")}
+    drop = {name: {mode: {**{k: round(results["clean"][mode][k] - r[k], 2)
+                             for k in ("ua", "wa", "macro_f1")},
+                          "ua_se": fold_drop_se(results["clean"][mode]["fold_ua"],
+                                                r["fold_ua"])}
                    for mode, r in runs.items()}
             for name, runs in results.items() if name != "clean"}
     return {**{k: v for k, v in first.items() if k not in ("results", "drop", "n", "classes")},
@@ -343,12 +361,15 @@ def render_report(doc: Mapping[str, Any], title: str = "Robustness") -> str:
     lines += [f"Seed: {doc['seed']}", ""]
     for mode in doc["adaptations"]:
         lines += [f"## Normalisation: {mode}", "",
-                  "| condition | UA | WA | macro-F1 | ECE | ΔUA vs clean | most over-predicted "
+                  "| condition | UA | WA | macro-F1 | ECE | ΔUA vs clean (± its standard error "
+                  "over folds) | most over-predicted "
                   "class (points) | uncertain % (accuracy sure / uncertain) | silence / failed |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for name, runs in doc["results"].items():
             r = runs[mode]
-            delta = "" if name == "clean" else f"{-doc['drop'][name][mode]['ua']:+.1f}"
+            drop = {} if name == "clean" else doc["drop"][name][mode]
+            delta = "" if name == "clean" else f"{-drop['ua']:+.1f}" + (
+                f" ± {drop['ua_se']:.1f}" if drop.get("ua_se") is not None else "")
             worst = r["max_share_excess"]
             lines.append(f"| {name} | {r['ua']:.1f} | {r['wa']:.1f} | {r['macro_f1']:.1f} | "
                          f"{r['ece']:.1f} | {delta} | {worst['class']} ({worst['points']:+.1f}) "
