@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from emovox.conditions import CONDITIONS  # noqa: E402
-from emovox.robustness import fold_drop_se  # noqa: E402
 from emovox.files import write_text  # noqa: E402
+from emovox.robustness import fold_drop_se  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "robustness"
 TARGETS = [REPO / "README.md", REPO / "src" / "emovox" / "pretrained" / "MODEL_CARD.md"]
