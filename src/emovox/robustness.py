@@ -263,9 +263,10 @@ def evaluate_conditions(
 
 
 def fold_drop_se(clean: Sequence[float], condition: Sequence[float]) -> float | None:
-    """Standard error of a UA drop over folds: the spread of each fold's own drop (clean UA
-    minus the condition's, paired by fold) divided by the square root of the number of folds;
-    ``None`` with fewer than two folds.
+    """Standard error of a UA drop over folds (``None`` with fewer than two folds).
+
+    The spread of each fold's own drop (clean UA minus the condition's, paired by fold)
+    divided by the square root of the number of folds.
 
     Example:
         >>> fold_drop_se([80.0, 70.0, 90.0], [76.0, 68.0, 84.0])
