@@ -15,6 +15,8 @@ Variants (``eval`` arguments):
   ``w=a,b,c,d,e``: other ``classic.layer_weights`` (0 leaves a hidden state out); any
   variant with ``:balanced``: classes weighted alike in the fit (``classic.class_weight``);
   with ``:mean``: each hidden state's mean vector only (its standard deviations left out);
+  with ``:uniform``: the log of each class's share of the training rows subtracted from its
+  intercept (a uniform prior instead of the training corpus's class mix);
 - ``l2``: per file, each layer's mean vector and standard-deviation vector scaled to unit
   length before the head's standardisation (a per-file operation: no batch dependence);
 - ``content:K`` / ``content-within:K``: the ``K`` leading principal directions of synthetic
@@ -185,6 +187,7 @@ class Variant:
         parts = name.split(":")
         self.kind = parts[0]
         self.l2 = "l2" in parts[1:]
+        self.uniform = "uniform" in parts[1:]
         self.means_only = "mean" in parts[1:]
         weights = (f"[{parts[0][2:]}]" if name.startswith("w=") else
                    "[1, 1, 1, 0, 0]" if self.kind.startswith("cut") else str(BASE_WEIGHTS))
@@ -261,7 +264,10 @@ class Variant:
             z = z - (z @ basis) @ basis.T
         clf = LogisticRegression(C=c.C, max_iter=c.max_iter, class_weight=c.class_weight).fit(z, y)
         coef = clf.coef_ if basis is None else clf.coef_ - (clf.coef_ @ basis) @ basis.T
-        return lambda t: (scaler.transform(t) * w) @ coef.T + clf.intercept_
+        intercept = clf.intercept_
+        if self.uniform:  # the training classes' prior taken out of the intercepts
+            intercept = intercept - np.log(np.bincount(y, minlength=len(intercept)) / len(y))
+        return lambda t: (scaler.transform(t) * w) @ coef.T + intercept
 
 
 def evaluate(variant: Variant, pooled: Pooled, in_corpus: bool) -> dict:
