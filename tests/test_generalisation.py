@@ -278,6 +278,59 @@ def test_layer_weights_lean_on_the_layers_given_and_fold_into_the_head(tone_corp
         load_recipe("whisper_all_logreg", ["classic.layer_weights=[0, 0, 0, 0, 0]"])
 
 
+# --- class prior ---------------------------------------------------------------------------------
+
+def test_a_uniform_prior_takes_the_training_class_mix_out_of_the_intercepts():
+    from emovox.train import logreg_head
+
+    rng = np.random.default_rng(0)
+    counts = (600, 150, 150)  # the training corpus's mix: class 0 four times as common
+    means = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # overlapping classes
+    x = np.concatenate([rng.normal(m, 1.0, (n, 2)) for m, n in zip(means, counts, strict=True)])
+    y = np.repeat(np.arange(3), counts)
+    classes = ["a", "b", "c"]
+
+    def head(prior, weight=None):
+        config = load_recipe("whisper_logreg", [] if prior is None else
+                             [f'classic.prior="{prior}"'])
+        return logreg_head(config, x, y, classes, None, sample_weight=weight)
+
+    mix, flat = head(None), head("uniform")
+    np.testing.assert_allclose(flat.coef, mix.coef)
+    np.testing.assert_allclose(flat.intercept - mix.intercept,
+                               -np.log(np.array(counts) / sum(counts)), atol=1e-9)
+    # on evenly mixed test data the rare classes are found more often, and UA rises
+    test = np.concatenate([rng.normal(m, 1.0, (2000, 2)) for m in means])
+    truth = np.repeat(np.arange(3), 2000)
+
+    def recalls(h):
+        pred = h.logits(test).argmax(axis=1)
+        return np.array([np.mean(pred[truth == k] == k) for k in range(3)])
+
+    assert (recalls(flat)[1:] > recalls(mix)[1:]).all()
+    assert recalls(flat).mean() > recalls(mix).mean()
+    # weighted rows (soft targets) count by their weight
+    weight = np.where(y == 0, 0.25, 1.0)  # now every class weighs 150: the same shift for all
+    shift = head("uniform", weight).intercept - head(None, weight).intercept
+    assert np.ptp(shift) < 1e-9 and shift[0] == pytest.approx(np.log(3))
+    # two classes: one logit, shifted by the log-odds of the mix
+    two = y < 2
+    config = load_recipe("whisper_logreg", ['classic.prior="uniform"'])
+    binary = logreg_head(config, x[two], y[two], ["a", "b"], None)
+    plain = logreg_head(load_recipe("whisper_logreg"), x[two], y[two], ["a", "b"], None)
+    shift = (binary.intercept[1] - binary.intercept[0]) - (plain.intercept[1] - plain.intercept[0])
+    assert shift == pytest.approx(np.log(600 / 150))
+
+
+@pytest.mark.parametrize("sets, message", [
+    (['classic.prior="flat"'], "classic.prior must be"),
+    (['classic.prior="uniform"', 'classic.class_weight="balanced"'], "choose one"),
+])
+def test_bad_prior_settings_are_refused(sets, message):
+    with pytest.raises(ConfigError, match=message):
+        load_recipe("whisper_logreg", sets)
+
+
 # --- nuisance projection ------------------------------------------------------------------------
 
 def _rows(n_utts: int, corpora: tuple[str, ...] = ("a",)) -> list:

@@ -611,6 +611,12 @@ class ClassicConfig:
             whatever its number of recordings (scikit-learn's rule), so the model does not
             learn the training corpus's class frequencies as a prior; ``None``: every
             recording weighs 1.
+        prior: ``"uniform"``: after the fit, the log of each class's share of the training
+            rows is subtracted from its intercept, so the model answers as if every class were
+            equally likely instead of assuming the training corpus's class mix (the decision
+            rule that maximises UA, mean recall); ``None``: the training mix stays in the
+            intercepts. Not with ``class_weight = "balanced"``, which already evens the mix
+            out in the fit.
         nuisance: Logistic regression only: what the head is made blind to, by nuisance
             attribute projection. Each source gives difference vectors in the standardised
             (layer-weighted) feature space: ``"conditions"``, each multi-condition copy minus
@@ -632,6 +638,7 @@ class ClassicConfig:
     calibration_folds: int = 0
     layer_weights: list[float] | None = None
     class_weight: str | None = None
+    prior: str | None = None
     nuisance: list[str] = field(default_factory=list)
     nuisance_dims: int = 0
 
@@ -650,6 +657,11 @@ class ClassicConfig:
         if self.class_weight not in (None, "balanced"):
             raise ConfigError(f"classic.class_weight must be \"balanced\" or absent, got "
                               f"{self.class_weight!r}")
+        if self.prior not in (None, "uniform"):
+            raise ConfigError(f"classic.prior must be \"uniform\" or absent, got {self.prior!r}")
+        if self.prior == "uniform" and self.class_weight == "balanced":
+            raise ConfigError("classic.prior = \"uniform\" and classic.class_weight = "
+                              "\"balanced\" both take the training class mix out: choose one")
         folds = self.calibration_folds
         if isinstance(folds, bool) or folds < 0 or folds == 1:
             raise ConfigError(f"classic.calibration_folds must be 0 (off) or >= 2, got {folds}")

@@ -299,6 +299,8 @@ def logreg_head(config: TrainConfig, x: np.ndarray, y: np.ndarray, classes: Sequ
     (``classic.layer_weights``), with ``classic.nuisance`` projected out (its basis from
     ``x_rows``, one row per ``rows`` entry; default ``x``), both folded into the coefficients.
     ``sample_weight``: per row of ``x`` (soft targets; the class weights are already in it).
+    ``classic.prior = "uniform"`` takes each class's (weighted) share of the rows out of its
+    intercept.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -320,6 +322,14 @@ def logreg_head(config: TrainConfig, x: np.ndarray, y: np.ndarray, classes: Sequ
         coef = coef - (coef @ basis) @ basis.T
     # logits = coef . (weights * standardised x): the weights fold into the coefficients
     coef, intercept = coef * weights, logreg.intercept_
+    if config.classic.prior == "uniform":  # the training class mix out of the intercepts
+        mass = np.bincount(np.searchsorted(logreg.classes_, y), minlength=len(logreg.classes_),
+                           weights=sample_weight).astype(np.float64)
+        log_share = np.log(mass / mass.sum())
+        if coef.shape[0] == 1:  # binary: one logit, class 1 against class 0
+            intercept = intercept - (log_share[1] - log_share[0])
+        else:
+            intercept = intercept - log_share
     if coef.shape[0] == 1:  # binary: sigmoid(z) = softmax([0, z])[1]
         coef = np.vstack([np.zeros_like(coef), coef])
         intercept = np.concatenate([[0.0], intercept])
