@@ -78,6 +78,8 @@ def test_the_augment_paragraph_reads_every_outer_fold(card, tmp_path, monkeypatc
     assert "the training copies (`select_default.py --grid augment`: chosen inside" in note
     assert "2 of 5" not in note and "1 of 5 outer folds done" in note
     assert "`benchmarks/results/selection/default-augment-v3/`" in note
+    (folder.with_name("default-augment-v10")).mkdir()  # the latest earlier run is named
+    assert "`benchmarks/results/selection/default-augment-v10/`" in card._augment_line(recipe())
     (folder / "fold_3.json").unlink()
 
     def cand(speed, copies, clean, corrupted):
