@@ -344,13 +344,13 @@ def _in_progress(folder: Path, what: str) -> str:
     runs = sorted((p for p in folder.parent.glob(f"{folder.name}-v*")
                    if p.name.rsplit("-v", 1)[1].isdigit()),
                   key=lambda p: int(p.name.rsplit("-v", 1)[1]))
-    earlier = runs[-1] if runs else folder.with_name(f"{folder.name}-v3")
+    earlier = runs[-1] if runs else None
     return ("" if not done else
             f"\n\nThe nested selection of {what}: chosen inside every fold from its training "
             f"speakers only) is being run for this recipe: {done} of 5 outer folds done; this "
             "paragraph gives its result once all are."
             + (" The run for the previous default recipe is in "
-               f"`benchmarks/results/selection/{earlier.name}/`." if earlier.exists() else ""))
+               f"`benchmarks/results/selection/{earlier.name}/`." if earlier else ""))
 
 
 def _selection_line(recipe: dict) -> str:

@@ -154,11 +154,12 @@ def drops(name: str) -> str:
     for test, doc in sorted(load_run(name).items()):
         for mode in doc["adaptations"]:
             clean = doc["results"]["clean"][mode]
-            for cond, runs in doc["results"].items():
-                if cond == "clean" or "fold_ua" not in clean:
-                    continue
-                r = runs[mode]
+            if "fold_ua" not in clean:  # not cross-validated
+                continue
+            for cond in doc["drop"]:
+                r = doc["results"][cond][mode]
                 se = fold_drop_se(clean["fold_ua"], r["fold_ua"])
+                # from the unrounded UAs (the stored drops are rounded to 2 decimals)
                 lines.append(f"{test} ({mode}) {cond}: drop {clean['ua'] - r['ua']:.1f}"
                              + ("" if se is None else f" ± {se:.1f}")
                              + f" ({len(r['fold_ua'])} folds)")
@@ -173,7 +174,11 @@ def main() -> None:
                         "drops with their standard errors over folds")
     args = parser.parse_args()
     if args.drops:
-        print(drops(args.drops))
+        text = drops(args.drops)
+        if not text:
+            raise SystemExit(f"robustness_table.py: {args.drops!r} is not a committed "
+                             f"cross-validated run (in {RESULTS})")
+        print(text)
         return
     text = render()
     print(text)

@@ -74,7 +74,8 @@ def test_readme_and_card_hold_what_the_committed_runs_give(load_benchmark):
 def test_drops_of_a_cross_validated_run_carry_their_standard_errors(table, tmp_path):
     doc = {"test": "emodb (emodb_loso)", "adaptations": ["none"],
            "results": {"clean": {"none": {"ua": 80.0, "fold_ua": [80.0, 70.0, 90.0]}},
-                       "telephone": {"none": {"ua": 76.0, "fold_ua": [76.0, 68.0, 84.0]}}}}
+                       "telephone": {"none": {"ua": 76.0, "fold_ua": [76.0, 68.0, 84.0]}}},
+           "drop": {"telephone": {"none": {"ua": 4.0}}}}
     path = tmp_path / "some_cv" / "emodb-emodb_loso" / "results.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(doc))

@@ -111,6 +111,23 @@ def synth(work: Path, seed: int = 0) -> None:
                                 str(path), text], check=True, capture_output=True)
 
 
+def every_version(data: Path, cache: Path, config, frontend,  # noqa: ANN001
+                  describe: Callable[[np.ndarray], np.ndarray], path: Path) -> None:
+    """``describe`` of every training version of both corpora's recordings and of each
+    recording heard through the telephone channel, saved to ``path`` (rows as in
+    ``pooled.npz``: ``<corpus>/<version>``, ``<corpus>/telephone``)."""
+    out: dict[str, np.ndarray] = {}
+    for corpus in CORPORA:
+        utts = utterances(data, corpus)
+        bank = FeatureBank(frontend, utts, cache, config.data.cache_dtype, False)
+        for v in _versions(config, utts, bank, config.classic.speeds(config.augment)):
+            out[f"{corpus}/{v}"] = np.stack([describe(bank.wave(u, v)) for u in utts])
+            print(corpus, v, flush=True)
+        out[f"{corpus}/telephone"] = np.stack([
+            describe(telephone(bank.wave(u), frontend.sample_rate)) for u in utts])
+    np.savez(path, **{k: v.astype(np.float32) for k, v in out.items()})
+
+
 def pool(data: Path, cache: Path, work: Path) -> None:
     """The synthetic clips' pooled statistics (``synth.npz``) and eGeMAPS of every version of
     both corpora (``egemaps.npz``)."""
@@ -134,16 +151,7 @@ def pool(data: Path, cache: Path, work: Path) -> None:
         x = np.asarray(condition_signal(frontend, wave), dtype=np.float32)
         return smile.process_signal(x, sr).to_numpy()[0]
 
-    out: dict[str, np.ndarray] = {}
-    for corpus in CORPORA:
-        utts = utterances(data, corpus)
-        bank = FeatureBank(frontend, utts, cache, config.data.cache_dtype, False)
-        for v in _versions(config, utts, bank, config.classic.speeds(config.augment)):
-            out[f"{corpus}/{v}"] = np.stack([describe(bank.wave(u, v)) for u in utts])
-            print(corpus, v, flush=True)
-        out[f"{corpus}/telephone"] = np.stack([describe(telephone(bank.wave(u), sr))
-                                               for u in utts])
-    np.savez(work / "egemaps.npz", **{k: v.astype(np.float32) for k, v in out.items()})
+    every_version(data, cache, config, frontend, describe, work / "egemaps.npz")
 
 
 def bandpool(data: Path, cache: Path, work: Path) -> None:
@@ -161,16 +169,7 @@ def bandpool(data: Path, cache: Path, work: Path) -> None:
         band = sps.sosfiltfilt(sos, np.asarray(wave, dtype=np.float64)).astype(np.float32)
         return pool_stats(frontend(band), "all")
 
-    out: dict[str, np.ndarray] = {}
-    for corpus in CORPORA:
-        utts = utterances(data, corpus)
-        bank = FeatureBank(frontend, utts, cache, config.data.cache_dtype, False)
-        for v in _versions(config, utts, bank, config.classic.speeds(config.augment)):
-            out[f"{corpus}/{v}"] = np.stack([view(bank.wave(u, v)) for u in utts])
-            print(corpus, v, flush=True)
-        out[f"{corpus}/telephone"] = np.stack([view(telephone(bank.wave(u), sr))
-                                               for u in utts])
-    np.savez(work / "band.npz", **{k: v.astype(np.float32) for k, v in out.items()})
+    every_version(data, cache, config, frontend, view, work / "band.npz")
 
 
 def unit_blocks(x: np.ndarray) -> np.ndarray:
