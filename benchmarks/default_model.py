@@ -243,6 +243,15 @@ def _weights_line(classic: dict) -> str:
             "layers, closer to the English words, count less.")
 
 
+def _prior_line(classic: dict) -> str:
+    """The card's sentence on the class prior (none when the training mix stays in)."""
+    if classic.get("prior") != "uniform":
+        return ""
+    return (" The training data's class mix is taken out of the intercepts after the fit "
+            "(`classic.prior = \"uniform\"`): the model answers as if every class were "
+            "equally likely, not as often as the two corpora happen to hold it.")
+
+
 def calibration(truth: list[str], probs: np.ndarray, labels: list[str]) -> dict:
     """ECE (%) and what the ``uncertain`` flag (top probability < MIN_CONFIDENCE) separates."""
     y = np.array([labels.index(t) for t in truth])
@@ -327,10 +336,10 @@ def _stale(committed: dict, recipe: dict) -> str:
     classic, frontend, augment = recipe["classic"], recipe["frontend"], recipe["augment"]
     now = {"C": classic.get("C"), "layer_weights": classic.get("layer_weights"),
            "depth": frontend.get("depth"), "speed_factors": augment.get("speed_factors"),
-           "condition_copies": augment.get("condition_copies")}
-    differ = [k for k, v in committed.items() if k in now and v != now[k]]
-    if "depth" not in committed and now["depth"] is not None:
-        differ.append("depth")
+           "condition_copies": augment.get("condition_copies"), "prior": classic.get("prior")}
+    # depth and prior were recorded only once they existed: a run without them had neither
+    differ = [k for k, v in now.items() if (committed[k] != v if k in committed
+                                            else k in ("depth", "prior") and v is not None)]
     if not differ:
         return ""
     was = ", ".join(f"{k} {committed.get(k)}" for k in differ)
@@ -485,7 +494,7 @@ every number below comes from `benchmarks/results/default_model.json`.
   longer move the answer.{_gate_line(frontend)}
 - Frontend: {_encoder_line(frontend)}
 - Head: multinomial logistic regression (C = {classic['C']}) on standardised statistics, stored
-  as plain arrays.{_weights_line(classic)} Trained on the recordings as they are,
+  as plain arrays.{_weights_line(classic)}{_prior_line(classic)} Trained on the recordings as they are,
   speed-perturbed copies
   ({', '.join(f"{f:g}x" for f in augment['speed_factors'])}) and {augment['condition_copies']}
   multi-condition copies of each (one random condition each among

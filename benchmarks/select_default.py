@@ -243,7 +243,8 @@ def main() -> None:
                                          "depth": config.frontend.get("depth"),
                                          "layer_weights": config.classic.layer_weights,
                                          "speed_factors": list(config.augment.speed_factors),
-                                         "condition_copies": config.augment.condition_copies},
+                                         "condition_copies": config.augment.condition_copies,
+                                         "prior": config.classic.prior},
                    **summarise(docs, labels)}
         write_text(out / "summary.json", json.dumps(summary, indent=1))
         print(json.dumps({k: summary[k] for k in ("chosen", "mean_over_folds", "pooled")}))

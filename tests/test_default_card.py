@@ -32,7 +32,8 @@ def test_the_selection_paragraph_states_the_run_or_nothing(card, tmp_path, monke
         "committed_default": {"C": 0.1, "layer_weights": [1.0, 1.0, 1.0, 0.5, 0.5]},
         "mean_over_folds": {"ravdess": 76.04, "emodb": 83.26},
         "pooled": {"ravdess": 75.5, "emodb": 84.0}}))
-    before = recipe(frontend__depth=None, classic__layer_weights=[1.0, 1.0, 1.0, 0.5, 0.5])
+    before = recipe(frontend__depth=None, classic__prior=None,
+                    classic__layer_weights=[1.0, 1.0, 1.0, 0.5, 0.5])
     text = card._selection_line(before)
     assert "C=0.03, equal in 2 of 5 folds; C=0.1, equal in 3 of 5 folds" in text
     assert "UA ravdess 76.0, emodb 83.3 (mean over folds" in text
@@ -46,9 +47,19 @@ def test_the_selection_paragraph_states_the_run_or_nothing(card, tmp_path, monke
     assert "averaged over C and the outer folds: equal 71.0, first_two_layers 67.0." in text
     assert "earlier default recipe" not in text
     # the recipe changed since: the paragraph says the run is for the earlier one
-    stale = card._selection_line(recipe(frontend__depth=2, classic__layer_weights=None))
+    stale = card._selection_line(recipe(frontend__depth=2, classic__layer_weights=None,
+                                        classic__prior=None))
     assert ("**This run was made for an earlier default recipe** (layer_weights "
             "[1.0, 1.0, 1.0, 0.5, 0.5], depth None; today layer_weights None, depth 2)") in stale
+    # a run that does not record the class prior was made without one
+    unprior = card._selection_line(recipe(frontend__depth=None, classic__prior="uniform",
+                                          classic__layer_weights=[1.0, 1.0, 1.0, 0.5, 0.5]))
+    assert "earlier default recipe** (prior None; today prior uniform)" in unprior
+
+
+def test_the_card_says_when_the_training_class_mix_is_taken_out(card):
+    assert card._prior_line({"prior": None}) == ""
+    assert "classic.prior" in card._prior_line({"prior": "uniform"})
 
 
 def test_the_card_averages_folds_as_the_readme_does_and_says_so(card):
@@ -91,7 +102,8 @@ def test_the_augment_paragraph_reads_every_outer_fold(card, tmp_path, monkeypatc
             cand(False, 0, 70 + shift, 60 + shift), cand(True, 4, 72 + shift, 71 - shift)]}))
     (folder / "summary.json").write_text(json.dumps({
         "folds": 2, "chosen": {"speed=True, condition_copies=4": 2},
-        "committed_default": {"speed_factors": [0.9, 1.1], "condition_copies": 4},
+        "committed_default": {"speed_factors": [0.9, 1.1], "condition_copies": 4,
+                              "prior": "uniform"},
         "mean_over_folds": {"ravdess": 76.04, "emodb": 86.47}}))
     text = card._augment_line(recipe(augment__speed_factors=[0.9, 1.1],
                                      augment__condition_copies=4, frontend__depth=None))
