@@ -33,19 +33,19 @@ START, END = "<!-- robustness-table:start -->", "<!-- robustness-table:end -->"
 #: (title, runs side by side, short names of the runs in the column heads).
 SECTIONS = [
     ("Leave one corpus out, every test utterance: the default recipe trained on one corpus, "
-     "tested on the other", ["v3_loco", "default_loco"], ["v3", "default"]),
+     "tested on the other", ["v3_loco", "v4_loco", "default_loco"], ["v3", "v4", "default"]),
     ("In-corpus: the recipe trained on each speaker-independent fold, tested on the fold's "
-     "unseen speakers", ["previous_default_cv", "v2_cv", "v3_cv", "default_cv"],
-     ["previous", "v2", "v3", "default"]),
+     "unseen speakers", ["previous_default_cv", "v2_cv", "v4_cv", "default_cv"],
+     ["previous", "v2", "v4", "default"]),
     ("Leave one corpus out, every condition, 400 test utterances per corpus",
-     ["previous_default_loco", "v2_loco_all", "default_loco_all"], ["previous", "v2", "default"]),
+     ["previous_default_loco", "v4_loco_all", "default_loco_all"], ["previous", "v4", "default"]),
 ]
 
 #: The adaptation-mode run: clean audio, every test set (all speakers, and only speakers who
 #: show one emotion) as a row, every normalisation mode as a column.
 COMPOSITION = ("Leave one corpus out, clean, each normalisation mode: all test speakers, and a "
                "subset in which every speaker shows one emotion", "default_composition",
-               "v3_composition")
+               "v4_composition")
 
 
 def load_run(name: str) -> dict[str, dict]:
@@ -139,8 +139,11 @@ def render() -> str:
                  "before conditioning, multi-condition copies and calibration; `v2`: with "
                  "them, before the frame gate and the layer weights (`frontend.gate_db`, "
                  "`classic.layer_weights`); `v3`: with both, the whole encoder, its last two "
-                 "hidden states at half weight; `default`: today's recipe, the encoder cut "
-                 "after its first two layers (`frontend.depth = 2`). Every strength, "
+                 "hidden states at half weight; `v4`: the encoder cut after its first two "
+                 "layers (`frontend.depth = 2`); `default`: today's recipe, `v4` with the "
+                 "training class mix taken out of the head (`classic.prior = \"uniform\"`). "
+                 "Older runs (`v2_loco_all`, `v3_cv`, ...) are in "
+                 "`benchmarks/results/robustness/`. Every strength, "
                  "the drops, the `uncertain` flag's accuracy and the plots are in each run's "
                  "`report.md`.")
     return "\n\n".join(parts)
