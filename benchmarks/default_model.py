@@ -494,7 +494,8 @@ every number below comes from `benchmarks/results/default_model.json`.
   longer move the answer.{_gate_line(frontend)}
 - Frontend: {_encoder_line(frontend)}
 - Head: multinomial logistic regression (C = {classic['C']}) on standardised statistics, stored
-  as plain arrays.{_weights_line(classic)}{_prior_line(classic)} Trained on the recordings as they are,
+  as plain arrays.{_weights_line(classic)}{_prior_line(classic)}
+  Trained on the recordings as they are,
   speed-perturbed copies
   ({', '.join(f"{f:g}x" for f in augment['speed_factors'])}) and {augment['condition_copies']}
   multi-condition copies of each (one random condition each among
