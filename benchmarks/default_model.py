@@ -560,7 +560,7 @@ ECE and the `uncertain` flag's accuracy):
   languages, children will score lower: the cross-corpus rows are the better guide to what to
   expect on data the model has not seen, and even they were measured on the corpora the
   recipe was chosen on.
-- Babble (other people talking) and strong reverberation still cost the most; see the table.
+- {_costs_line()}
 - One label per recording (or per window with `--timeline`); mixed or subtle emotions are
   forced into one of 7 classes. Silence is reported as silence, not as an emotion. Read
   `uncertain` records as "don't know".
@@ -569,6 +569,37 @@ ECE and the `uncertain` flag's accuracy):
   `--group-by folder|speaker` uses the group's own statistics instead (see the table above):
   never for speakers who show one emotion only (the harness's single-emotion-speaker test).
 """
+
+
+def _costs_line() -> str:
+    """The card's sentence on what costs the most, from the committed harness runs of the
+    recipe (``default_cv``: each test set's largest drop; ``default_loco``: the worst
+    over-answered class under a condition, per file); a general sentence without them."""
+    runs = REPO / "benchmarks" / "results" / "robustness"
+    drops, worst = [], None
+    for path in sorted((runs / "default_cv").glob("*/results.json")):
+        doc = json.loads(path.read_text())
+        cond, drop = max(((c, v["none"]["ua"]) for c, v in doc["drop"].items() if "none" in v),
+                         key=lambda item: item[1])
+        drops.append(f"{doc['test'].split(' (')[0]} under {cond} ({drop:.1f} points of UA)")
+    for path in sorted((runs / "default_loco").glob("*/results.json")):
+        doc = json.loads(path.read_text())
+        for cond, modes in doc["results"].items():
+            excess = modes.get("none", {}).get("max_share_excess")
+            if cond != "clean" and excess and (worst is None or excess["points"] > worst[0]):
+                worst = (excess["points"], excess["class"], cond, doc["model"], doc["test"])
+    if not drops:
+        return ("Babble (other people talking) and strong reverberation still cost the most; "
+                "see the table.")
+    text = ("On speakers it never heard, the harness's conditions cost most on "
+            + " and ".join(drops) + " (`default_cv`)")
+    if worst is not None:
+        points, label, cond, model, test = worst
+        text += (f"; on a corpus it never heard, its errors pile up on one class under noise "
+                 f"({model.split(' trained on ')[-1]} -> {test.split(' (')[0]}, {cond}: "
+                 f"`{label}` answered {points:.0f} points more often than it occurs; "
+                 "`default_loco`)")
+    return text + ". See the tables."
 
 
 def _pct(value: float | None) -> str:

@@ -119,3 +119,26 @@ def test_the_augment_paragraph_reads_every_outer_fold(card, tmp_path, monkeypatc
     # a run that did not record the encoder cut ran on the whole encoder
     assert "(depth None; today depth 2)" in card._augment_line(recipe(
         augment__speed_factors=[0.9, 1.1], augment__condition_copies=4, frontend__depth=2))
+
+
+def test_what_costs_the_most_comes_from_the_committed_harness_runs(card, tmp_path, monkeypatch):
+    monkeypatch.setattr(card, "REPO", tmp_path)
+    assert card._costs_line().startswith("Babble (other people talking)")  # no runs: general
+    runs = tmp_path / "benchmarks" / "results" / "robustness"
+    cv = runs / "default_cv" / "emodb-emodb_loso" / "results.json"
+    cv.parent.mkdir(parents=True)
+    cv.write_text(json.dumps({"test": "emodb (emodb_loso)", "drop": {
+        "babble_10db": {"none": {"ua": 2.5}}, "telephone": {"none": {"ua": 7.25}}}}))
+    loco = runs / "default_loco" / "ravdess" / "results.json"
+    loco.parent.mkdir(parents=True)
+    share = {"class": "angry", "points": 12.0}
+    loco.write_text(json.dumps({"test": "ravdess", "model": "default trained on emodb",
+                                "results": {"clean": {"none": {"max_share_excess": {
+                                    "class": "sad", "points": 50.0}}},
+                                    "reverb_0.6s": {"none": {"max_share_excess": share}},
+                                    "babble_10db": {"none": {"max_share_excess": {
+                                        "class": "neutral", "points": 31.0}}}}}))
+    text = card._costs_line()
+    assert "emodb under telephone (7.2 points of UA)" in text  # the largest drop, not babble
+    # the worst condition (clean is not a condition): neutral under babble
+    assert "(emodb -> ravdess, babble_10db: `neutral` answered 31 points" in text
