@@ -163,8 +163,10 @@ def edge_row(processor: str | None = None) -> str:
         " (float16 weights)" if doc.get("half") else "")
     body = ("on Whisper's frozen convolution stem" if "whisper-stem" in variant
             else "on log-mel, no encoder")
+    stale = ("; its folds' teachers: the default recipe before issue #13's encoder cut"
+             if edge_model.TEACHER_NOTE else "")
     return (f"| distilled edge student {body} (`--model edge`; "
-            f"`benchmarks/edge_model.py`) | {doc['params']:,} | "
+            f"`benchmarks/edge_model.py`{stale}) | {doc['params']:,} | "
             f"{size} | {ms} | {cells[0]} | {cells[1]} |")
 
 
