@@ -552,15 +552,11 @@ def latency(args: argparse.Namespace) -> None:
 
 
 CARD = REPO / "src" / "emovox" / "pretrained" / "EDGE_CARD.md"
-#: Said on the card while the committed rows predate the default recipe of today (set to ""
-#: once they are made again from it).
-TEACHER_NOTE = (
-    "Every row below was made before the default recipe's encoder cut and class prior (issue "
-    "#13, revision 51e1fb1): its teachers are the default recipe as it was then (the whole "
-    "Whisper encoder, its last two hidden states at half weight, the training class mix in the "
-    "intercepts), not today's (the encoder's first two layers only, a uniform class prior). "
-    "The shipped edge model was distilled again from today's bundled default model "
-    "(`benchmarks/results/edge/shipped.json`); the rows have not been made again for it.")
+#: The teacher of the fold rows kept directly under ``OUT`` (made before teacher-keyed folders,
+#: :func:`teacher_folder`): what the card says of a row that falls back on them.
+EARLIER_TEACHER = (
+    "the default recipe as it was when the row was made, before issue #13's encoder cut and "
+    "class prior (revision 51e1fb1; each fold file records its revision)")
 #: Said in the README while the shipped edge model's teacher is not today's bundled default
 #: model (set to "" once ``--ship`` has run again from it).
 SHIP_NOTE = ""
@@ -596,6 +592,23 @@ def results_key(setting: str, views: int, soften: float = 1.0, variant: str = ""
             + (f"@soften{soften:g}" if soften != 1.0 else "") + (f"@{variant}" if variant else ""))
 
 
+def teacher_folder() -> Path:
+    """Where the fold rows whose teacher is today's default recipe go: ``OUT/teacher-<digest
+    of the recipe's resolved settings>``, so a change of the recipe starts new rows instead of
+    mixing teachers (a new setting with its default changes the digest too)."""
+    text = json.dumps(load_recipe("default").to_dict(), sort_keys=True, default=str)
+    return OUT / f"teacher-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def rows_folder(key: str) -> tuple[Path, bool]:
+    """A fold evaluation's folder and whether its teacher is today's default recipe: the
+    teacher-keyed folder once it has a fold, else the rows of :data:`EARLIER_TEACHER`."""
+    today = teacher_folder() / key
+    if any(today.glob("fold_*.json")):
+        return today, True
+    return OUT / key, False
+
+
 def recipe_text(views: int, epochs: int, soften: float = 1.0, variant: str = "") -> str:
     """A recipe in words."""
     parts = [f"{views} mixture views per recording" if views else "no views", f"{epochs} epochs"]
@@ -628,8 +641,9 @@ EVALUATIONS = tuple((results_key(key, views, soften, variant), corpus, protocol,
 def evaluation(key: str) -> dict | None:
     """A fold evaluation's figures over the folds run so far (``folds`` says how many; the
     same as its ``summary.json`` once every fold is in); None before the first."""
-    docs = [json.loads(p.read_text()) for p in sorted((OUT / key).glob("fold_*.json"))]
-    return summarise(docs, key) if docs else None
+    folder, today = rows_folder(key)
+    docs = [json.loads(p.read_text()) for p in sorted(folder.glob("fold_*.json"))]
+    return {**summarise(docs, key), "teacher_today": today} if docs else None
 
 
 def render_card() -> str:
@@ -719,13 +733,14 @@ def render_card() -> str:
         "the corpus alone, and the corpus's training "
         "speakers plus every recording of the other corpus, as the bundled models train on "
         "both (the other corpus's speakers are never tested on). Neither teacher is the "
-        "bundled model itself." + (f" {TEACHER_NOTE}" if TEACHER_NOTE else ""),
+        "bundled model itself.",
         "",
         "| recipe | corpus | protocol | trained on | folds | teacher UA | edge UA | gap | "
         "pooled: teacher / edge | same label |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     notes: list[str] = []
+    earlier = False
     bundled = recipe_of(shipped)
     for key, corpus, protocol, trained, recipe in EVALUATIONS:
         sm = evaluation(key)
@@ -736,6 +751,9 @@ def render_card() -> str:
             continue
         count = (str(sm["folds"]) if sm["folds"] == FOLDS[corpus]
                  else f"{sm['folds']} of {FOLDS[corpus]} (so far)")
+        if not sm["teacher_today"]:
+            name += " †"
+            earlier = True
         pooled = (f"{sm['teacher_ua_pooled']:.1f} / {sm['student_ua_pooled']:.1f}"
                   if "teacher_ua_pooled" in sm else "")
         lines.append(f"| {name} | {corpus} | {protocol} | {trained} | {count} | "
@@ -749,6 +767,10 @@ def render_card() -> str:
                          f"{', '.join(str(k) for k in seen)} (as validation speakers of other "
                          f"folds); without {'them' if many else 'it'}: teacher "
                          f"{sm['teacher_ua_without']:.1f}, edge {sm['student_ua_without']:.1f}.")
+    if earlier:
+        notes.insert(0, f"† Teacher: {EARLIER_TEACHER}, not today's default recipe; these rows "
+                     "have not been made again for it (today's go to "
+                     f"`benchmarks/results/edge/{teacher_folder().name}/`).")
     if notes:
         lines += ["", *notes]
     lat = OUT / "latency.json"
@@ -821,6 +843,8 @@ def render_readme() -> str:
             continue
         so_far = ("" if sm["folds"] == FOLDS[corpus]
                   else f", {sm['folds']} of {FOLDS[corpus]} folds so far")
+        if not sm["teacher_today"]:
+            so_far += ", its teacher the default recipe before issue #13's encoder cut"
         parts.append(f"{where} {sm['student_ua']:.1f} against {sm['teacher_ua']:.1f}{so_far}")
     return (text + " " + "; ".join(parts) + ". Its [card](src/emovox/pretrained/EDGE_CARD.md) "
             "says how it was trained and what it costs in accuracy.")
@@ -899,7 +923,7 @@ def main() -> None:
         parser.error("--also, --transfer and --represent name the other corpus")
     if sum(bool(a) for a in (args.also, args.transfer, args.represent)) > 1:
         parser.error("--also, --transfer and --represent do not go together")
-    out = args.out or OUT / results_key(
+    out = args.out or teacher_folder() / results_key(
         f"{args.corpus}+{args.also}" if args.also else args.corpus, args.views, args.soften,
         variant_of(dataclasses.asdict(distill_config(args))))
     config = load_recipe("default")

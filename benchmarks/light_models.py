@@ -140,8 +140,11 @@ def edge_row(processor: str | None = None) -> str:
     doc = json.loads(shipped.read_text())
     views, _, soften, variant = edge_model.recipe_of(doc)
     cells = []
+    stale = False
     for corpus in ("ravdess", "emodb"):
-        folder = EDGE / edge_model.results_key(corpus, views, soften, variant)
+        folder, today = edge_model.rows_folder(
+            edge_model.results_key(corpus, views, soften, variant))
+        stale = stale or not today
         folds = [json.loads(p.read_text()) for p in sorted(folder.glob("fold_*.json"))]
         if not folds:
             cells.append("not run")
@@ -163,10 +166,9 @@ def edge_row(processor: str | None = None) -> str:
         " (float16 weights)" if doc.get("half") else "")
     body = ("on Whisper's frozen convolution stem" if "whisper-stem" in variant
             else "on log-mel, no encoder")
-    stale = ("; its folds' teachers: the default recipe before issue #13's encoder cut"
-             if edge_model.TEACHER_NOTE else "")
+    note = "; its folds' teachers: the default recipe before issue #13's encoder cut" * stale
     return (f"| distilled edge student {body} (`--model edge`; "
-            f"`benchmarks/edge_model.py`{stale}) | {doc['params']:,} | "
+            f"`benchmarks/edge_model.py`{note}) | {doc['params']:,} | "
             f"{size} | {ms} | {cells[0]} | {cells[1]} |")
 
 

@@ -388,7 +388,7 @@ def test_card_reports_each_fold_evaluation_and_how_far_it_is(load_benchmark, mon
         (tmp_path / name).write_text((real / name).read_text())
 
     def fold(corpus: str, k: int, teacher: float, student: float) -> None:
-        (tmp_path / corpus).mkdir(exist_ok=True)
+        (tmp_path / corpus).mkdir(parents=True, exist_ok=True)
         doc = {"fold": k, "teacher": {"ua": teacher}, "student": {"ua": student},
                "label_agreement": 80.0, "git_revision": "abc"}
         (tmp_path / corpus / f"fold_{k}.json").write_text(_json.dumps(doc))
@@ -403,7 +403,7 @@ def test_card_reports_each_fold_evaluation_and_how_far_it_is(load_benchmark, mon
                                 sorted((tmp_path / "ravdess").glob("fold_*.json"))], "ravdess")
     (tmp_path / "ravdess" / "summary.json").write_text(_json.dumps(summary))
     card = module.render_card()
-    rows = {(cells[0][2:].replace(" (the bundled model's)", ""), cells[3]): line
+    rows = {(cells[0][2:].replace(" (the bundled model's)", "").replace(" †", ""), cells[3]): line
             for line in card.splitlines()
             if len(cells := line.split(" | ")) > 4 and cells[1] in ("RAVDESS", "EmoDB")}
     old, new = "no views, 60 epochs", "4 mixture views per recording, 30 epochs"
@@ -421,6 +421,17 @@ def test_card_reports_each_fold_evaluation_and_how_far_it_is(load_benchmark, mon
     assert ("of folds 2, 6 (as validation speakers of other folds); without them: teacher "
             "90.0, edge 81.0") in card
     assert "no views" not in " ".join(v for (r, _), v in rows.items() if r == new)
+    # every row above is kept directly under OUT: an earlier recipe's teacher, marked and said
+    assert all(" † |" in line for line in rows.values() if "not run yet" not in line)
+    assert "† Teacher: the default recipe as it was when the row was made" in card
+    # a fold made with today's recipe as teacher takes the setting over, unmarked
+    today = module.teacher_folder()
+    assert today.parent == tmp_path and today.name.startswith("teacher-")
+    fold(f"{today.name}/ravdess", 1, 70.0, 60.0)
+    card = module.render_card()
+    line = next(x for x in card.splitlines() if "| the fold's training actors |" in x
+                and x.startswith(f"| {old} |"))
+    assert "| 1 of 6 (so far) | 70.0 | 60.0 | 10.0 |" in line and "†" not in line
     # the README gives the bundled model's recipe alone
     shipped = _json.loads((tmp_path / "shipped.json").read_text())
     views, _, soften, variant = module.recipe_of(shipped)
