@@ -10,7 +10,8 @@ are extracted), into ``--work/pooled.npz`` (not committed: derived from the corp
 
 ``eval``: for each setting (``none``, or ``SOURCES:DIMS`` such as ``conditions+speeds:100``;
 rows of a recipe that cuts the encoder, ``frontend.depth = K``, are named ``SETTING@depthK``
-and read the first ``K + 1`` hidden states of ``pooled.npz``),
+and read the first ``K + 1`` hidden states of ``pooled.npz``; with ``classic.prior`` set, a
+row's name ends in ``@<prior>``),
 the head fitted by :func:`emovox.train.logreg_head`, as training fits it (standardised,
 layer-weighted statistics of every version; C and class weights of the recipe; the projection
 from :func:`emovox.train.nuisance_basis`), then scored: leave one corpus out (clean, each file
@@ -243,7 +244,8 @@ def main() -> None:
             overrides = [f"classic.nuisance={json.dumps(sources.split('+'))}",
                          f"classic.nuisance_dims={int(dims)}"]
         config = load_recipe("default", overrides)
-        key = setting if depth is None else f"{setting}@depth{depth}"
+        key = (setting + ("" if depth is None else f"@depth{depth}")
+               + (f"@{config.classic.prior}" if config.classic.prior else ""))
         doc["settings"][key] = {**provenance(), "overrides": overrides,
                                     "scores": evaluate(config, pooled)}
         write_text(path, json.dumps(doc, indent=1))
