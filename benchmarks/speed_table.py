@@ -106,12 +106,16 @@ def load_text(doc: dict) -> str:
             f"{str(doc.get('git_revision'))[:10]}).\n")
 
 
-def host_text(doc: dict, frontend: dict | None = None) -> str:
+def host_text(doc: dict, frontend: dict | None = None, edge: dict | None = None) -> str:
     """One sentence: a ``speed.py`` run on another host, its main figures and targets;
-    ``frontend``: today's default model's, so a run of an earlier default model says so."""
+    ``frontend`` and ``edge``: today's default and edge models' frontends, so a run of an
+    earlier model says so."""
     res = doc["results"]
     who = "the edge model" if doc.get("model") == "edge" else "the shipped runtime"
     then = doc.get("frontend")
+    if doc.get("model") == "edge" and edge and then and then.get("model") != edge.get("model"):
+        who = (f"the edge model of that revision (an earlier distillation: graph "
+               f"{then.get('model')}, today {edge.get('model')})")
     if doc.get("model") != "edge" and frontend and then and then != frontend:
         changed = sorted(k for k in {*then, *frontend} if then.get(k) != frontend.get(k))
         who = ("the shipped runtime with the default model of that revision ("
@@ -222,7 +226,7 @@ def render(doc: dict, parity: dict | None = None, load: dict | None = None,
              f"before/after {doc['load_average_before'][0]:.1f}/"
              f"{doc['load_average_after'][0]:.1f}.)\n")
     for other in others or []:
-        text += "\n" + host_text(other, doc.get("frontend"))
+        text += "\n" + host_text(other, doc.get("frontend"), (edge or {}).get("frontend"))
     if parity:
         text += "\n" + parity_text(parity)
     if held_out:

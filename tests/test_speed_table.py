@@ -41,6 +41,13 @@ def test_a_run_on_another_host_is_listed_with_its_own_targets():
     assert ") the shipped runtime took " in line
     edge = table.render(doc, others=[{**other, "model": "edge"}]).strip().splitlines()[-1]
     assert ") the edge model took " in edge
+    # beside today's edge record, a host run of another edge graph says so
+    today = {**other, "model": "edge", "frontend": {"name": "edge", "model": "new"}}
+    old = {**today, "frontend": {"name": "edge", "model": "old"}}
+    line = table.render(doc, edge=today, others=[old]).strip().splitlines()[-1]
+    assert ") the edge model of that revision (an earlier distillation: graph old, today new) " \
+        "took " in line
+    assert ") the edge model took " in table.render(doc, edge=today, others=[today])
     # a run of an earlier default model says which frontend setting differed
     earlier = {**other, "frontend": {**doc["frontend"], "depth": None}}
     line = table.render(doc, others=[earlier]).strip().splitlines()[-1]
