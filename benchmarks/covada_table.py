@@ -46,7 +46,6 @@ README alone.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -57,7 +56,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from emovox.config import config_from_dict, load_recipe  # noqa: E402
+from emovox.config import config_digest, config_from_dict, load_recipe  # noqa: E402
 from emovox.corpora import load_corpus  # noqa: E402
 from emovox.experiment import merge_results, run_cv  # noqa: E402
 from emovox.fairness import N_BOOT, audit_results  # noqa: E402
@@ -389,12 +388,6 @@ def render(doc: dict | None) -> str:
     for corpus, rows in doc["corpora"].items():
         body += render_corpus(corpus, rows) + [""]
     return "\n".join(head + body).rstrip()
-
-
-def config_digest(config: dict) -> str:
-    """A short fingerprint of a resolved config (as a results file stores it)."""
-    text = json.dumps(json.loads(json.dumps(config)), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _largest_class_gap(got: dict) -> str:

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from emovox import edge  # noqa: E402
-from emovox.config import frontend_options, load_recipe  # noqa: E402
+from emovox.config import config_digest, frontend_options, load_recipe  # noqa: E402
 from emovox.corpora import load_corpus  # noqa: E402
 from emovox.dataset import FeatureBank  # noqa: E402
 from emovox.evaluate import classification_scores  # noqa: E402
@@ -478,7 +478,8 @@ def ship(args: argparse.Namespace) -> None:
     student = edge.distill(items, y, len(labels), cfg, fb=inputs.fb)
     for old in pretrained.glob("edge-*.onnx"):
         old.unlink()
-    record = {**meta, "teacher": DEFAULT_MODEL, "n_recordings": len(utts),
+    record = {**meta, "teacher": DEFAULT_MODEL,
+              "teacher_sha256": teacher_file_digest(), "n_recordings": len(utts),
               "versions": len(versions), "views": args.views, "soften": args.soften,
               "train_seconds": round(time.time() - started, 1),
               "distill": {k: (list(v) if isinstance(v, tuple) else v)
@@ -553,13 +554,9 @@ def latency(args: argparse.Namespace) -> None:
 
 CARD = REPO / "src" / "emovox" / "pretrained" / "EDGE_CARD.md"
 #: The teacher of the fold rows kept directly under ``OUT`` (made before teacher-keyed folders,
-#: :func:`teacher_folder`): what the card says of a row that falls back on them.
-EARLIER_TEACHER = (
-    "the default recipe as it was when the row was made, before issue #13's encoder cut and "
-    "class prior (revision 51e1fb1; each fold file records its revision)")
-#: Said in the README while the shipped edge model's teacher is not today's bundled default
-#: model (set to "" once ``--ship`` has run again from it).
-SHIP_NOTE = ""
+#: :func:`teacher_folder`): what the card, README and light-models table say of a row that
+#: falls back on them.
+EARLIER_TEACHER = "the default recipe before issue #13's encoder cut"
 FOLDS = {"RAVDESS": 6, "EmoDB": 10}
 #: The settings each recipe is evaluated in: (results folder, corpus, protocol, what each fold
 #: trains on).
@@ -592,12 +589,20 @@ def results_key(setting: str, views: int, soften: float = 1.0, variant: str = ""
             + (f"@soften{soften:g}" if soften != 1.0 else "") + (f"@{variant}" if variant else ""))
 
 
+def teacher_file_digest() -> str:
+    """SHA-256 (16 hex digits) of the bundled default model file, the shipped edge model's
+    teacher: ``shipped.json`` records it, so the README can tell when the teacher moved on."""
+    from emovox.inference import DEFAULT_MODEL
+
+    data = (REPO / "src" / "emovox" / DEFAULT_MODEL).read_bytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def teacher_folder() -> Path:
     """Where the fold rows whose teacher is today's default recipe go: ``OUT/teacher-<digest
     of the recipe's resolved settings>``, so a change of the recipe starts new rows instead of
     mixing teachers (a new setting with its default changes the digest too)."""
-    text = json.dumps(load_recipe("default").to_dict(), sort_keys=True, default=str)
-    return OUT / f"teacher-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return OUT / f"teacher-{config_digest(load_recipe('default').to_dict())[:12]}"
 
 
 def rows_folder(key: str) -> tuple[Path, bool]:
@@ -768,7 +773,9 @@ def render_card() -> str:
                          f"folds); without {'them' if many else 'it'}: teacher "
                          f"{sm['teacher_ua_without']:.1f}, edge {sm['student_ua_without']:.1f}.")
     if earlier:
-        notes.insert(0, f"† Teacher: {EARLIER_TEACHER}, not today's default recipe; these rows "
+        notes.insert(0, "† Teacher: the default recipe as it was when the row was made (before "
+                     "issue #13's encoder cut and class prior: revision 51e1fb1 or earlier; each "
+                     "fold file records its revision), not today's default recipe; these rows "
                      "have not been made again for it (today's go to "
                      f"`benchmarks/results/edge/{teacher_folder().name}/`).")
     if notes:
@@ -822,7 +829,9 @@ def render_readme() -> str:
                "bands" if doc["distill"].get("stem") == "whisper" else "log-mel"))
     text = (f"`emovox predict --model edge` (`Recognizer.edge()`) runs the bundled **edge "
             f"model**: {body}, distilled from the default model"
-            + (f" ({SHIP_NOTE})" if SHIP_NOTE else "") + ", same classes, conditioning and output")
+            + (" (an earlier one than the bundled default model: run `--ship` again)"
+               if doc.get("teacher_sha256") not in (None, teacher_file_digest()) else "")
+            + ", same classes, conditioning and output")
     lat = OUT / "latency.json"
     if lat.exists():
         m = json.loads(lat.read_text())["models"]
@@ -844,7 +853,7 @@ def render_readme() -> str:
         so_far = ("" if sm["folds"] == FOLDS[corpus]
                   else f", {sm['folds']} of {FOLDS[corpus]} folds so far")
         if not sm["teacher_today"]:
-            so_far += ", its teacher the default recipe before issue #13's encoder cut"
+            so_far += f", its teacher {EARLIER_TEACHER}"
         parts.append(f"{where} {sm['student_ua']:.1f} against {sm['teacher_ua']:.1f}{so_far}")
     return (text + " " + "; ".join(parts) + ". Its [card](src/emovox/pretrained/EDGE_CARD.md) "
             "says how it was trained and what it costs in accuracy.")

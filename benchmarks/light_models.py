@@ -166,7 +166,7 @@ def edge_row(processor: str | None = None) -> str:
         " (float16 weights)" if doc.get("half") else "")
     body = ("on Whisper's frozen convolution stem" if "whisper-stem" in variant
             else "on log-mel, no encoder")
-    note = "; its folds' teachers: the default recipe before issue #13's encoder cut" * stale
+    note = f"; its folds' teachers: {edge_model.EARLIER_TEACHER}" * stale
     return (f"| distilled edge student {body} (`--model edge`; "
             f"`benchmarks/edge_model.py`{note}) | {doc['params']:,} | "
             f"{size} | {ms} | {cells[0]} | {cells[1]} |")

@@ -544,3 +544,16 @@ def test_soften_keeps_the_ranking_and_raises_the_entropy(load_benchmark):
     # p ** (1/T), normalised: the second class of the first row by hand
     by_hand = 0.015 ** 0.25 / (0.98 ** 0.25 + 0.015 ** 0.25 + 0.005 ** 0.25)
     assert soft[0, 1] == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_readme_says_when_the_shipped_edge_models_teacher_is_not_the_bundled_model(
+        load_benchmark, monkeypatch, tmp_path):
+    import json as _json
+
+    module = load_benchmark("edge_model")
+    real = module.OUT
+    monkeypatch.setattr(module, "OUT", tmp_path)
+    doc = _json.loads((real / "shipped.json").read_text())
+    for digest, stale in ((module.teacher_file_digest(), False), ("0" * 16, True)):
+        (tmp_path / "shipped.json").write_text(_json.dumps({**doc, "teacher_sha256": digest}))
+        assert ("an earlier one than the bundled default model" in module.render_readme()) == stale

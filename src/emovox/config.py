@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
 import sys
 import typing
 from collections.abc import Mapping, Sequence
@@ -918,6 +920,20 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
                 raise ConfigError(f"--set {key}: '{part}' is not a section")
         node[parts[-1]] = _parse_value(text.strip())
     return out
+
+
+def config_digest(config: Mapping[str, Any]) -> str:
+    """A short fingerprint (16 hex digits) of a resolved config (``TrainConfig.to_dict()``).
+
+    Two runs share it only if every setting is the same (a new setting, even at its default,
+    changes it), so a results file that stores it can be matched to today's recipe.
+
+    Example:
+        >>> config_digest({"a": 1, "b": [2]}) == config_digest({"b": [2], "a": 1})
+        True
+    """
+    text = json.dumps(json.loads(json.dumps(config)), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def load_recipe(name_or_path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
