@@ -1,0 +1,287 @@
+"""Exploration: the encoder's first layers fine-tuned to hear through recording conditions.
+
+Issue #13's in-corpus checks are missed where the frozen Whisper tiny.en features move with the
+channel (EmoDB telephone drop 5.4, RAVDESS reverberation 5.1 and telephone 3.2). Here, for each
+speaker-independent fold, a copy of the default recipe's encoder (conv stem and the two layers
+it keeps) is trained on the fold's training speakers only, label-free: the pooled statistics it
+gives a corrupted copy of a recording (the recipe's training conditions, drawn from another
+seed than the recipe's copies and the harness's test conditions) should equal those the frozen
+encoder gives the clean recording, and the student's own statistics of the clean recording
+should stay where they were. Statistics are the ones the head reads: mean and standard
+deviation over the voice frames (the recipe's frame gate) of every hidden state, each feature
+measured in units of its spread over the training recordings.
+
+The fold's student is written as a CTranslate2 ``model.bin`` (the encoder variables) and the
+default recipe is trained on it as usual (``frontend.model_path``), then tested like the
+harness's ``--cv`` (``evaluate_conditions``, seed 0, babble from 60 recordings of the other
+corpus). Fold files follow the harness's layout, so ``emovox.robustness.merge_folds`` reads
+them; compare them with ``benchmarks/results/robustness/default_cv`` fold by fold.
+
+    python benchmarks/explore/invariant_encoder/run.py --corpus emodb --root DIR \
+        --other ravdess --other-root DIR --folds 1,2 --work /tmp/inv \
+        --out benchmarks/results/robustness/explore/invariant_encoder
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pickle
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emovox.audio import load
+from emovox.conditions import condition_rng, conditions_named, training_copy
+from emovox.config import frontend_options, load_recipe
+from emovox.corpora import CORPORA, load_corpus
+from emovox.features import build_frontend
+from emovox.features.whisper import WhisperEncoder, _model_file, read_ctranslate2, whisper_log_mel
+from emovox.files import provenance, write_text
+from emovox.folds import make_folds
+from emovox.inference import Recognizer
+from emovox.labels import ordered
+from emovox.layers import masked_moments
+from emovox.robustness import evaluate_conditions, merge_folds
+from emovox.train import fit
+from emovox.vad import frame_gate
+
+RATE = 16000
+
+
+def say(line: str) -> None:
+    sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {line}\n")
+    sys.stderr.flush()
+
+
+def spread(items: list, limit: int) -> list:
+    items = sorted(items, key=lambda u: u.id)
+    step = len(items) / limit
+    return items if len(items) <= limit else [items[int(k * step)] for k in range(limit)]
+
+
+def signals(utts: list, frontend, families: list[str], copies: int, seed: int,
+            path: Path) -> dict:
+    """Conditioned clean signal and ``copies`` conditioned training copies per utterance."""
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    raw = {u.id: load(u.path, RATE).astype(np.float32) for u in utts}
+    by_speaker: dict[str, list] = {}
+    for u in utts:
+        by_speaker.setdefault(u.speaker, []).append(u)
+    out = {}
+    for i, u in enumerate(utts):
+        voices = [raw[v.id] for v in by_speaker[u.speaker] if v.id != u.id]
+        out[u.id] = [frontend.condition(raw[u.id])] + [
+            frontend.condition(training_copy(raw[u.id], RATE, families, seed, u.id, k, voices))
+            for k in range(copies)]
+        if (i + 1) % 100 == 0:
+            say(f"copies {i + 1}/{len(utts)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(out))
+    return out
+
+
+def pooled(encoder: WhisperEncoder, waves: list[np.ndarray], gate_db: float, depth: int):
+    """``[B, depth + 1, 2 D]``: mean and std over the gated frames of every hidden state."""
+    lengths = torch.tensor([len(w) for w in waves])
+    batch = torch.zeros(len(waves), int(lengths.max()))
+    for i, w in enumerate(waves):
+        batch[i, : len(w)] = torch.from_numpy(w)
+    mel, mel_mask = whisper_log_mel(batch, lengths)
+    hidden, mask = encoder(mel, mel_mask, last=depth)
+    gate = torch.zeros_like(mask)
+    for i, w in enumerate(waves):
+        frames = int(mask[i].sum())
+        gate[i, :frames] = torch.from_numpy(frame_gate(w, RATE, frames, gate_db))
+    states = torch.stack(hidden, dim=1)  # [B, L + 1, T, D]
+    mean, var = masked_moments(states, gate)
+    return torch.cat([mean, var.clamp(min=1e-8).sqrt()], dim=-1)
+
+
+def invariance(teacher, student, test, chosen, babble, frontend, scale, gate_db, depth):
+    """Mean squared distance (in training spreads) of each condition's statistics to the
+    frozen encoder's clean ones, over the test speakers: frozen and tuned encoder (a diagnostic,
+    reported only; nothing is chosen by it)."""
+    out = {}
+    with torch.no_grad():
+        raw = {u.id: load(u.path, RATE) for u in test}
+        clean = torch.stack([pooled(teacher, [frontend.condition(raw[u.id])], gate_db, depth)[0]
+                             for u in test])
+        for c in [None, *chosen]:
+            waves = [frontend.condition(raw[u.id] if c is None else c.apply(
+                raw[u.id], RATE, condition_rng(0, u.id, c.name), babble=babble)) for u in test]
+            pair = []
+            for enc in (teacher, student):
+                stats = torch.stack([pooled(enc, [w], gate_db, depth)[0] for w in waves])
+                pair.append(float((((stats - clean) / scale) ** 2).mean()))
+            out["clean" if c is None else c.name] = pair
+    return out
+
+
+def write_model(encoder: WhisperEncoder, base: dict[str, np.ndarray], path: Path) -> None:
+    """The base encoder's variables with this (cut) encoder's in their place, as model.bin."""
+    names = {"conv1.weight": "encoder/conv1/weight", "conv1.bias": "encoder/conv1/bias",
+             "conv2.weight": "encoder/conv2/weight", "conv2.bias": "encoder/conv2/bias"}
+    for i in range(encoder.num_layers):
+        for ours, theirs in (
+                ("attn_norm.weight", "self_attention/layer_norm/gamma"),
+                ("attn_norm.bias", "self_attention/layer_norm/beta"),
+                ("qkv.weight", "self_attention/linear_0/weight"),
+                ("qkv.bias", "self_attention/linear_0/bias"),
+                ("attn_out.weight", "self_attention/linear_1/weight"),
+                ("attn_out.bias", "self_attention/linear_1/bias"),
+                ("ffn_norm.weight", "ffn/layer_norm/gamma"),
+                ("ffn_norm.bias", "ffn/layer_norm/beta"),
+                ("ffn_in.weight", "ffn/linear_0/weight"), ("ffn_in.bias", "ffn/linear_0/bias"),
+                ("ffn_out.weight", "ffn/linear_1/weight"),
+                ("ffn_out.bias", "ffn/linear_1/bias")):
+            names[f"layers.{i}.{ours}"] = f"encoder/layer_{i}/{theirs}"
+    state = encoder.state_dict()
+    variables = dict(base)
+    for ours, theirs in names.items():
+        variables[theirs] = state[ours].detach().numpy().astype(np.float32)
+
+    def string(text: str) -> bytes:
+        data = text.encode() + b"\x00"
+        return struct.pack("<H", len(data)) + data
+
+    out = [struct.pack("<I", 6), string("WhisperSpec"), struct.pack("<II", 3, len(variables))]
+    codes = {np.dtype(np.float32): 0, np.dtype(np.int8): 1, np.dtype(np.int16): 2,
+             np.dtype(np.int32): 3}
+    for name, array in variables.items():
+        array = np.array(array, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
+        raw = array.tobytes()
+        out += [string(name), struct.pack(f"<B{array.ndim}I", array.ndim, *array.shape),
+                struct.pack("<BI", codes[array.dtype], len(raw)), raw]
+    out.append(struct.pack("<I", 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(b"".join(out))
+    tmp.replace(path)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--root", required=True)
+    p.add_argument("--other", required=True, help="corpus the test babble is made of")
+    p.add_argument("--other-root", required=True)
+    p.add_argument("--folds", default=None, help="comma-separated fold numbers (default all)")
+    p.add_argument("--work", required=True, help="folder for copies and fold encoders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--copies", type=int, default=6)
+    p.add_argument("--seed", type=int, default=7, help="seed of the fine-tuning copies")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-5)
+    p.add_argument("--clean", type=float, default=0.25, help="share of clean inputs")
+    p.add_argument("--train-stem", action="store_true", help="also train the conv stem")
+    p.add_argument("--conditions", default="babble_10db,reverb_0.6s,telephone")
+    p.add_argument("--merge", action="store_true", help="only merge the fold files there are")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+
+    config = load_recipe("default")
+    options = frontend_options(config)
+    frontend = build_frontend(options)
+    depth = int(options["depth"])
+    gate_db = float(options["gate_db"])
+    utts = sorted(load_corpus(args.corpus, args.root, classes="default7"), key=lambda u: u.id)
+    labels = list(ordered(str(u.label) for u in utts))
+    protocol = CORPORA[args.corpus].protocol
+    variant = (f"steps{args.steps}-lr{args.lr:g}-clean{args.clean:g}-copies{args.copies}"
+               + ("-stem" if args.train_stem else ""))
+    folder = Path(args.out) / variant / f"{args.corpus}-{protocol}"
+    (folder / "folds").mkdir(parents=True, exist_ok=True)
+    folds = make_folds(utts, protocol, seed=0)
+    if args.merge:
+        docs = [json.loads(f.read_text()) for f in sorted((folder / "folds").glob("fold_*.json"))]
+        doc = {"test": f"{args.corpus} ({protocol}, {len(docs)} folds)",
+               "model": f"default recipe on a fold-tuned encoder ({variant})",
+               **merge_folds(docs), **provenance()}
+        write_text(folder / "results.json", json.dumps(doc, indent=1))
+        say(f"merged {len(docs)} folds -> {folder / 'results.json'}")
+        return 0
+    chosen = conditions_named(args.conditions.split(","))
+    other = load_corpus(args.other, args.other_root, classes="default7")
+    babble = spread(other, 60)
+    babble_waves = [load(u.path, RATE) for u in babble]
+    families = list(config.augment.conditions)
+    work = Path(args.work)
+    data = signals(utts, frontend, families, args.copies, args.seed,
+                   work / f"{args.corpus}-copies{args.copies}-seed{args.seed}.pkl")
+    base = read_ctranslate2(_model_file(None))
+    teacher = WhisperEncoder.from_ctranslate2(None, depth).requires_grad_(False)
+    with torch.no_grad():
+        target = {u.id: pooled(teacher, [data[u.id][0]], gate_db, depth)[0] for u in utts}
+
+    selected = None if args.folds is None else {int(f) for f in args.folds.split(",")}
+    for fold in folds:
+        if selected is not None and fold.index not in selected:
+            continue
+        path = folder / "folds" / f"fold_{fold.index}.json"
+        if path.exists():
+            say(f"fold {fold.index}: kept")
+            continue
+        train = list(fold.train) + list(fold.valid)
+        scale = torch.stack([target[u.id] for u in train]).std(dim=0).clamp(min=1e-4)
+        torch.manual_seed(fold.index)
+        rng = np.random.default_rng([args.seed, fold.index])
+        student = WhisperEncoder.from_ctranslate2(None, depth)
+        if not args.train_stem:
+            for module in (student.conv1, student.conv2):
+                module.requires_grad_(False)
+        student.train()
+        params = [q for q in student.parameters() if q.requires_grad]
+        optim = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+        t0, running = time.time(), []
+        for step in range(args.steps):
+            picks = rng.integers(0, len(train), args.batch)
+            versions = [0 if rng.random() < args.clean else int(rng.integers(1, args.copies + 1))
+                        for _ in picks]
+            waves = [data[train[i].id][v] for i, v in zip(picks, versions, strict=True)]
+            goal = torch.stack([target[train[i].id] for i in picks])
+            loss = (((pooled(student, waves, gate_db, depth) - goal) / scale) ** 2).mean()
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            running.append(float(loss.detach()))
+            if (step + 1) % 50 == 0:
+                say(f"fold {fold.index} step {step + 1}: loss {np.mean(running[-50:]):.4f} "
+                    f"({time.time() - t0:.0f} s)")
+        student.eval()
+        shift = invariance(teacher, student, fold.test, chosen, babble_waves, frontend, scale,
+                           gate_db, depth)
+        say(f"fold {fold.index}: test-speaker distance to clean, frozen -> tuned: "
+            + ", ".join(f"{k} {a:.3f} -> {b:.3f}" for k, (a, b) in shift.items()))
+        model_bin = work / variant / f"{args.corpus}-fold{fold.index}" / "model.bin"
+        write_model(student, base, model_bin)
+        fold_config = dataclasses.replace(
+            config, frontend={**config.frontend, "model_path": str(model_bin)})
+        say(f"fold {fold.index}: training the recipe on the tuned encoder")
+        model = fit(fold_config, fold.train, fold.valid, labels=labels, extra=fold.test,
+                    cache_dir=None, progress=False)
+        recognizer = Recognizer(model, threads=1)
+        doc = evaluate_conditions(recognizer, fold.test, chosen, adaptations=["none"], seed=0,
+                                  babble=babble, progress=say)
+        doc = {"fold": fold.index, "test_speakers": fold.test_speakers, **doc,
+               "tuning": {"steps": args.steps, "lr": args.lr, "clean": args.clean,
+                          "copies": args.copies, "seed": args.seed, "batch": args.batch,
+                          "train_stem": args.train_stem,
+                          "loss_first_last": [float(np.mean(running[:50])),
+                                              float(np.mean(running[-50:]))],
+                          "seconds": round(time.time() - t0)},
+               "distance_to_clean": shift,
+               "command": " ".join(sys.argv), **provenance()}
+        write_text(path, json.dumps(doc, indent=1))
+        say(f"fold {fold.index}: written {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
