@@ -165,6 +165,71 @@ def write_model(encoder: WhisperEncoder, base: dict[str, np.ndarray], path: Path
     tmp.replace(path)
 
 
+def tune(train: list, data: dict, target: dict, args: argparse.Namespace, index: int,
+         gate_db: float, depth: int):
+    """A student encoder tuned on ``train`` (training speakers only); its loss scale; a record."""
+    scale = torch.stack([target[u.id] for u in train]).std(dim=0).clamp(min=1e-4)
+    torch.manual_seed(index)
+    rng = np.random.default_rng([args.seed, index])
+    student = WhisperEncoder.from_ctranslate2(None, depth)
+    if not args.train_stem:
+        for module in (student.conv1, student.conv2):
+            module.requires_grad_(False)
+    student.train()
+    params = [q for q in student.parameters() if q.requires_grad]
+    optim = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    t0, running = time.time(), []
+    for step in range(args.steps):
+        picks = rng.integers(0, len(train), args.batch)
+        versions = [0 if rng.random() < args.clean else int(rng.integers(1, args.copies + 1))
+                    for _ in picks]
+        waves = [data[train[i].id][v] for i, v in zip(picks, versions, strict=True)]
+        goal = torch.stack([target[train[i].id] for i in picks])
+        loss = (((pooled(student, waves, gate_db, depth) - goal) / scale) ** 2).mean()
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        running.append(float(loss.detach()))
+        if (step + 1) % 50 == 0:
+            say(f"fold {index} step {step + 1}: loss {np.mean(running[-50:]):.4f} "
+                f"({time.time() - t0:.0f} s)")
+    student.eval()
+    record = {"steps": args.steps, "lr": args.lr, "clean": args.clean, "copies": args.copies,
+              "seed": args.seed, "batch": args.batch, "train_stem": args.train_stem,
+              "loss_first_last": [float(np.mean(running[:50])), float(np.mean(running[-50:]))],
+              "seconds": round(time.time() - t0)}
+    return student, scale, record
+
+
+def loco(args, config, utts, other, data, target, teacher, base, frontend, chosen, variant,
+         gate_db, depth) -> int:
+    """Leave one corpus out: tuned and trained on ``--corpus``, tested on ``--other``."""
+    folder = Path(args.out) / variant / f"loco-{args.corpus}-to-{args.other}"
+    if (folder / "results.json").exists():
+        say(f"kept {folder / 'results.json'}")
+        return 0
+    student, scale, tuning = tune(utts, data, target, args, 0, gate_db, depth)
+    test_babble = spread(utts, 60)  # the harness makes babble of the other corpora given
+    shift = invariance(teacher, student, other, chosen, [load(u.path, RATE) for u in test_babble],
+                       frontend, scale, gate_db, depth)
+    say("test-corpus distance to clean, frozen -> tuned: "
+        + ", ".join(f"{k} {a:.3f} -> {b:.3f}" for k, (a, b) in shift.items()))
+    model_bin = Path(args.work) / variant / f"{args.corpus}-all" / "model.bin"
+    write_model(student, base, model_bin)
+    model = fit(dataclasses.replace(config, frontend={**config.frontend,
+                                                      "model_path": str(model_bin)}),
+                utts, [], cache_dir=None, progress=False)
+    doc = evaluate_conditions(Recognizer(model, threads=1), other, chosen, adaptations=["none"],
+                              seed=0, babble=test_babble, progress=say)
+    doc = {"test": args.other, "model": f"default trained on {args.corpus}, tuned encoder",
+           **doc, "tuning": tuning, "distance_to_clean": shift, "command": " ".join(sys.argv),
+           **provenance()}
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / "results.json", json.dumps(doc, indent=1))
+    say(f"written {folder / 'results.json'}")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", required=True)
@@ -183,6 +248,8 @@ def main() -> int:
     p.add_argument("--train-stem", action="store_true", help="also train the conv stem")
     p.add_argument("--conditions", default="babble_10db,reverb_0.6s,telephone")
     p.add_argument("--merge", action="store_true", help="only merge the fold files there are")
+    p.add_argument("--loco", action="store_true",
+                   help="tune and train on all of --corpus, test on all of --other")
     args = p.parse_args()
     torch.set_num_threads(1)
 
@@ -220,6 +287,9 @@ def main() -> int:
     with torch.no_grad():
         target = {u.id: pooled(teacher, [data[u.id][0]], gate_db, depth)[0] for u in utts}
 
+    if args.loco:
+        return loco(args, config, utts, other, data, target, teacher, base, frontend, chosen,
+                    variant, gate_db, depth)
     selected = None if args.folds is None else {int(f) for f in args.folds.split(",")}
     for fold in folds:
         if selected is not None and fold.index not in selected:
@@ -229,32 +299,7 @@ def main() -> int:
             say(f"fold {fold.index}: kept")
             continue
         train = list(fold.train) + list(fold.valid)
-        scale = torch.stack([target[u.id] for u in train]).std(dim=0).clamp(min=1e-4)
-        torch.manual_seed(fold.index)
-        rng = np.random.default_rng([args.seed, fold.index])
-        student = WhisperEncoder.from_ctranslate2(None, depth)
-        if not args.train_stem:
-            for module in (student.conv1, student.conv2):
-                module.requires_grad_(False)
-        student.train()
-        params = [q for q in student.parameters() if q.requires_grad]
-        optim = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-        t0, running = time.time(), []
-        for step in range(args.steps):
-            picks = rng.integers(0, len(train), args.batch)
-            versions = [0 if rng.random() < args.clean else int(rng.integers(1, args.copies + 1))
-                        for _ in picks]
-            waves = [data[train[i].id][v] for i, v in zip(picks, versions, strict=True)]
-            goal = torch.stack([target[train[i].id] for i in picks])
-            loss = (((pooled(student, waves, gate_db, depth) - goal) / scale) ** 2).mean()
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-            running.append(float(loss.detach()))
-            if (step + 1) % 50 == 0:
-                say(f"fold {fold.index} step {step + 1}: loss {np.mean(running[-50:]):.4f} "
-                    f"({time.time() - t0:.0f} s)")
-        student.eval()
+        student, scale, tuning = tune(train, data, target, args, fold.index, gate_db, depth)
         shift = invariance(teacher, student, fold.test, chosen, babble_waves, frontend, scale,
                            gate_db, depth)
         say(f"fold {fold.index}: test-speaker distance to clean, frozen -> tuned: "
@@ -270,12 +315,7 @@ def main() -> int:
         doc = evaluate_conditions(recognizer, fold.test, chosen, adaptations=["none"], seed=0,
                                   babble=babble, progress=say)
         doc = {"fold": fold.index, "test_speakers": fold.test_speakers, **doc,
-               "tuning": {"steps": args.steps, "lr": args.lr, "clean": args.clean,
-                          "copies": args.copies, "seed": args.seed, "batch": args.batch,
-                          "train_stem": args.train_stem,
-                          "loss_first_last": [float(np.mean(running[:50])),
-                                              float(np.mean(running[-50:]))],
-                          "seconds": round(time.time() - t0)},
+               "tuning": tuning,
                "distance_to_clean": shift,
                "command": " ".join(sys.argv), **provenance()}
         write_text(path, json.dumps(doc, indent=1))
