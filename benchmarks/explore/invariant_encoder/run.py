@@ -230,6 +230,44 @@ def loco(args, config, utts, other, data, target, teacher, base, frontend, chose
     return 0
 
 
+def table(out: Path) -> int:
+    """Markdown: each explored variant beside today's default (default_cv, default_loco)."""
+    base = Path(__file__).resolve().parents[2] / "results" / "robustness"
+
+    def ua(doc: dict, cond: str) -> float:
+        return doc["results"][cond]["none"]["ua"]
+
+    def in_corpus(doc: dict) -> str:
+        cells = [doc["drop"][c]["none"] for c in ("babble_10db", "reverb_0.6s", "telephone")]
+        drops = " / ".join(f"{d['ua']:.1f} ± {d['ua_se']:.1f}" for d in cells)
+        return f"{ua(doc, 'clean'):.1f} / {drops}"
+
+    def cross(doc: dict) -> str:
+        return f"{ua(doc, 'clean'):.1f} / {ua(doc, 'telephone'):.1f}"
+
+    def read(path: Path) -> dict | None:
+        return json.loads(path.read_text()) if path.exists() else None
+
+    rows = [("default (`default_cv`, `default_loco`)", base / "default_cv",
+             base / "default_loco" / "emodb", base / "default_loco" / "ravdess")]
+    for variant in sorted(p for p in out.iterdir() if p.is_dir()):
+        rows.append((f"tuned encoder `{variant.name}`", variant,
+                     variant / "loco-ravdess-to-emodb", variant / "loco-emodb-to-ravdess"))
+    print("| encoder | RAVDESS clean / drops babble 10 dB / RT60 0.6 s / telephone "
+          "| EmoDB clean / drops | RAVDESS->EmoDB clean / telephone "
+          "| EmoDB->RAVDESS clean / telephone |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, cv, r2e, e2r in rows:
+        cells = []
+        for doc in (read(cv / "ravdess-ravdess6" / "results.json"),
+                    read(cv / "emodb-emodb_loso" / "results.json")):
+            cells.append("—" if doc is None else in_corpus(doc))
+        for doc in (read(r2e / "results.json"), read(e2r / "results.json")):
+            cells.append("—" if doc is None else cross(doc))
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", required=True)
@@ -250,7 +288,11 @@ def main() -> int:
     p.add_argument("--merge", action="store_true", help="only merge the fold files there are")
     p.add_argument("--loco", action="store_true",
                    help="tune and train on all of --corpus, test on all of --other")
+    p.add_argument("--table", action="store_true",
+                   help="print the committed variants beside the default as markdown")
     args = p.parse_args()
+    if args.table:
+        return table(Path(args.out))
     torch.set_num_threads(1)
 
     config = load_recipe("default")
