@@ -240,10 +240,13 @@ def table(out: Path) -> int:
     def in_corpus(doc: dict) -> str:
         cells = [doc["drop"][c]["none"] for c in ("babble_10db", "reverb_0.6s", "telephone")]
         drops = " / ".join(f"{d['ua']:.1f} ± {d['ua_se']:.1f}" for d in cells)
-        return f"{ua(doc, 'clean'):.1f} / {drops}"
+        ece = doc["results"]["clean"]["none"]["ece"]
+        return f"{ua(doc, 'clean'):.1f} (ECE {ece:.1f}) / {drops}"
 
     def cross(doc: dict) -> str:
-        return f"{ua(doc, 'clean'):.1f} / {ua(doc, 'telephone'):.1f}"
+        excess = doc["results"]["clean"]["none"]["max_share_excess"]
+        return (f"{ua(doc, 'clean'):.1f} (`{excess['class']}` {excess['points']:+.1f}) / "
+                f"{ua(doc, 'telephone'):.1f}")
 
     def read(path: Path) -> dict | None:
         return json.loads(path.read_text()) if path.exists() else None
@@ -253,6 +256,9 @@ def table(out: Path) -> int:
     for variant in sorted(p for p in out.iterdir() if p.is_dir()):
         rows.append((f"tuned encoder `{variant.name}`", variant,
                      variant / "loco-ravdess-to-emodb", variant / "loco-emodb-to-ravdess"))
+    print("In-corpus: clean UA (ECE of the pooled folds) / UA drops ± standard error over the "
+          "folds; cross-corpus: each file alone, shared classes, clean UA (the most "
+          "over-answered class, its excess share in points) / telephone UA.\n")
     print("| encoder | RAVDESS clean / drops babble 10 dB / RT60 0.6 s / telephone "
           "| EmoDB clean / drops | RAVDESS->EmoDB clean / telephone "
           "| EmoDB->RAVDESS clean / telephone |")
