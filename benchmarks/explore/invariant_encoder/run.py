@@ -125,22 +125,7 @@ def invariance(teacher, student, test, chosen, babble, frontend, scale, gate_db,
 
 def write_model(encoder: WhisperEncoder, base: dict[str, np.ndarray], path: Path) -> None:
     """The base encoder's variables with this (cut) encoder's in their place, as model.bin."""
-    names = {"conv1.weight": "encoder/conv1/weight", "conv1.bias": "encoder/conv1/bias",
-             "conv2.weight": "encoder/conv2/weight", "conv2.bias": "encoder/conv2/bias"}
-    for i in range(encoder.num_layers):
-        for ours, theirs in (
-                ("attn_norm.weight", "self_attention/layer_norm/gamma"),
-                ("attn_norm.bias", "self_attention/layer_norm/beta"),
-                ("qkv.weight", "self_attention/linear_0/weight"),
-                ("qkv.bias", "self_attention/linear_0/bias"),
-                ("attn_out.weight", "self_attention/linear_1/weight"),
-                ("attn_out.bias", "self_attention/linear_1/bias"),
-                ("ffn_norm.weight", "ffn/layer_norm/gamma"),
-                ("ffn_norm.bias", "ffn/layer_norm/beta"),
-                ("ffn_in.weight", "ffn/linear_0/weight"), ("ffn_in.bias", "ffn/linear_0/bias"),
-                ("ffn_out.weight", "ffn/linear_1/weight"),
-                ("ffn_out.bias", "ffn/linear_1/bias")):
-            names[f"layers.{i}.{ours}"] = f"encoder/layer_{i}/{theirs}"
+    names = encoder.ctranslate2_names()  # its own layers; the file's others stay
     state = encoder.state_dict()
     variables = dict(base)
     for ours, theirs in names.items():

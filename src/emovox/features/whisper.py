@@ -495,12 +495,8 @@ class WhisperEncoder(nn.Module):
         encoder.load_ctranslate2_variables(variables)
         return encoder.eval()
 
-    def load_ctranslate2_variables(self, variables: Mapping[str, np.ndarray]) -> None:
-        """Copy CTranslate2 ``encoder/*`` variables into this module's parameters.
-
-        Raises:
-            EmovoxError: If a variable is missing or has the wrong shape.
-        """
+    def ctranslate2_names(self) -> dict[str, str]:
+        """``{parameter or buffer name: CTranslate2 variable name}`` for this encoder's shape."""
         names = {
             "conv1.weight": "encoder/conv1/weight",
             "conv1.bias": "encoder/conv1/bias",
@@ -528,6 +524,15 @@ class WhisperEncoder(nn.Module):
                 ("ffn_out.bias", "ffn/linear_1/bias"),
             ):
                 names[f"layers.{i}.{ours}"] = f"{src}/{theirs}"
+        return names
+
+    def load_ctranslate2_variables(self, variables: Mapping[str, np.ndarray]) -> None:
+        """Copy CTranslate2 ``encoder/*`` variables into this module's parameters.
+
+        Raises:
+            EmovoxError: If a variable is missing or has the wrong shape.
+        """
+        names = self.ctranslate2_names()
         state = self.state_dict()
         for ours, theirs in names.items():
             value = _variable(variables, theirs)
