@@ -19,7 +19,13 @@ them; compare them with ``benchmarks/results/robustness/default_cv`` fold by fol
 
     python benchmarks/explore/invariant_encoder/run.py --corpus emodb --root DIR \
         --other ravdess --other-root DIR --folds 1,2 --work /tmp/inv \
-        --out benchmarks/results/robustness/explore/invariant_encoder
+        --out benchmarks/results/robustness/explore/invariant_encoder \
+        --steps 2000 --lr 5e-5 --train-stem
+
+``--merge`` writes a variant's ``results.json`` from its fold files, ``--loco`` tunes and trains
+on all of ``--corpus`` and tests on all of ``--other``, ``--table`` prints the committed
+variants beside the default recipe's harness runs (the table in
+``benchmarks/results/robustness/NOTES.md``). Measured and not adopted: see that file.
 """
 from __future__ import annotations
 
